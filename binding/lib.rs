@@ -1,0 +1,12 @@
+//! N-API glue for cloacina-sign. No logic lives here: every function converts arguments,
+//! calls into `cloacina-sign-core` or `cloacina-sign-loader`, and converts results back.
+//! Anything that reads a file or may take more than a millisecond is an `AsyncTask`.
+
+mod errors;
+mod files;
+mod keys;
+mod sealing;
+
+pub use files::*;
+pub use keys::*;
+pub use sealing::*;

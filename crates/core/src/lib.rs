@@ -1,0 +1,16 @@
+//! Pure-Rust core of cloacina-sign: streamed SHA-256, Ed25519 keys and
+//! signatures, key encodings (raw / DER / PEM), AES-256-GCM key sealing and
+//! the strict Cloacina detached signature format (version 1).
+//!
+//! Nothing in this crate knows about Node; the N-API binding is a thin layer
+//! on top. No error message or `Debug` output ever contains secret material.
+
+pub mod digest;
+pub mod error;
+pub mod keys;
+pub mod pem;
+pub mod seal;
+pub mod signature;
+pub mod verify;
+
+pub use error::{CoreError, Result};

@@ -1,0 +1,167 @@
+//! Error types with stable machine-readable codes.
+
+use std::error::Error as StdError;
+use std::fmt;
+
+/// An error produced by the verification callback of [`crate::verify_and_load`].
+///
+/// The loader never inspects it: it is boxed into [`LoadError::Rejected`] and handed back
+/// to the caller, who can recover the concrete type with [`LoadError::downcast_rejection`]
+/// or [`LoadError::rejection_ref`]. `code()` is what [`LoadError::code`] returns for a rejection.
+pub trait Rejection: StdError + Send + Sync + 'static {
+    /// Stable machine-readable code, e.g. `"SIGNATURE_INVALID"`.
+    fn code(&self) -> &str {
+        "VERIFICATION_REJECTED"
+    }
+}
+
+/// A ready-made [`Rejection`] for verifiers that only have a code and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimpleRejection {
+    pub code: String,
+    pub message: String,
+}
+
+impl SimpleRejection {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        SimpleRejection { code: code.into(), message: message.into() }
+    }
+}
+
+impl fmt::Display for SimpleRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl StdError for SimpleRejection {}
+
+impl Rejection for SimpleRejection {
+    fn code(&self) -> &str {
+        &self.code
+    }
+}
+
+/// Everything that can go wrong before (and while) a package is loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file (or what was copied of it) exceeds the caller's limit.
+    /// `size` is the size seen (for a file that grew while being copied: a lower bound).
+    #[error("package is too large: {size} bytes exceeds the limit of {limit} bytes")]
+    TooLarge { size: u64, limit: u64 },
+
+    /// The sealed bytes are not a loadable ELF shared object for this machine.
+    #[error("not a shared library: {0}")]
+    NotASharedLibrary(String),
+
+    /// The file could not be opened/read, or is not a regular file.
+    #[error("cannot read package file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+
+    /// The platform lacks a facility guarded loading depends on (memfd sealing, /proc/self/fd).
+    /// The loader fails closed rather than loading unguarded.
+    #[error("guarded loading is not supported here: {0}")]
+    Unsupported(String),
+
+    /// The verification callback refused the digest. Its error is carried unchanged.
+    #[error("package rejected: {0}")]
+    Rejected(Box<dyn Rejection>),
+
+    /// The dynamic loader refused the image (dlerror text included) or a post-load check failed.
+    #[error("loading the package failed: {0}")]
+    LoadFailed(String),
+
+    /// A required ABI symbol is absent.
+    #[error("the package does not export the symbol {0}")]
+    MissingSymbol(String),
+
+    /// The metadata returned by `cloacina_get_task_metadata` is unusable.
+    #[error("invalid package metadata: {0}")]
+    InvalidMetadata(String),
+}
+
+impl LoadError {
+    /// Stable machine-readable code. For `Rejected` it is the verifier's own code.
+    pub fn code(&self) -> &str {
+        match self {
+            LoadError::TooLarge { .. } => "PACKAGE_TOO_LARGE",
+            LoadError::NotASharedLibrary(_) => "NOT_A_SHARED_LIBRARY",
+            LoadError::Unreadable { .. } => "UNREADABLE_FILE",
+            LoadError::Unsupported(_) => "GUARDED_LOAD_UNSUPPORTED",
+            LoadError::Rejected(e) => e.code(),
+            LoadError::LoadFailed(_) => "LOAD_FAILED",
+            LoadError::MissingSymbol(_) => "MISSING_SYMBOL",
+            LoadError::InvalidMetadata(_) => "INVALID_METADATA",
+        }
+    }
+
+    /// The verifier's error, if this is a rejection.
+    pub fn rejection(&self) -> Option<&dyn Rejection> {
+        match self {
+            LoadError::Rejected(e) => Some(&**e),
+            _ => None,
+        }
+    }
+
+    /// The verifier's error as its concrete type, if this is a rejection of that type.
+    pub fn rejection_ref<E: Rejection>(&self) -> Option<&E> {
+        let r = self.rejection()?;
+        let as_err: &(dyn StdError + 'static) = r;
+        as_err.downcast_ref::<E>()
+    }
+
+    /// Take the verifier's error back as its concrete type; any other error is returned unchanged.
+    pub fn downcast_rejection<E: Rejection>(self) -> Result<E, LoadError> {
+        match self {
+            LoadError::Rejected(b) => {
+                let is_e = {
+                    let as_err: &(dyn StdError + 'static) = &*b;
+                    as_err.is::<E>()
+                };
+                if is_e {
+                    let b: Box<dyn StdError + Send + Sync> = b;
+                    match b.downcast::<E>() {
+                        Ok(e) => Ok(*e),
+                        Err(_) => unreachable!("type checked above"),
+                    }
+                } else {
+                    Err(LoadError::Rejected(b))
+                }
+            }
+            other => Err(other),
+        }
+    }
+}
+
+/// Errors of [`crate::WorkflowPackage::execute_task`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TaskError {
+    /// The task returned -1; the payload is the library's error JSON
+    /// (`{"error": "...", "status": "error"}`).
+    #[error("task failed: {0}")]
+    Failed(String),
+    /// The task returned a code other than 0 or -1.
+    #[error("the package returned ABI error code {0}")]
+    AbiError(i32),
+    /// The result filled the whole buffer and is not valid JSON: it was probably cut off.
+    #[error("the task result filled the whole {capacity}-byte buffer and appears truncated")]
+    Truncated { capacity: u32 },
+    /// The library reported an impossible length or wrote non-UTF-8 output.
+    #[error("the package produced invalid output: {0}")]
+    InvalidOutput(String),
+    /// The caller's input cannot be passed through the ABI (length exceeds u32::MAX).
+    #[error("invalid task input: {0}")]
+    InvalidInput(String),
+}
+
+impl TaskError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            TaskError::Failed(_) => "TASK_FAILED",
+            TaskError::AbiError(_) => "TASK_ABI_ERROR",
+            TaskError::Truncated { .. } => "TASK_RESULT_TRUNCATED",
+            TaskError::InvalidOutput(_) => "TASK_INVALID_OUTPUT",
+            TaskError::InvalidInput(_) => "TASK_INVALID_INPUT",
+        }
+    }
+}

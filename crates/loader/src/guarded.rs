@@ -1,0 +1,337 @@
+//! dlopen of a sealed image through a unique `/proc/self/fd/...` path.
+
+use std::cell::Cell;
+use std::ffi::{CStr, CString};
+use std::os::fd::RawFd;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+use crate::elf::check_shared_library;
+use crate::error::LoadError;
+use crate::sealed::SealedImage;
+
+static LOAD_LOCK: Mutex<()> = Mutex::new(());
+static PATH_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    static HOLDS_LOCK: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` while holding the process-wide guarded-load lock (the same lock
+/// [`GuardedLibrary::load`] takes). Re-entrant on the same thread: calling `GuardedLibrary::load`
+/// or `serialize_guarded` inside `f` does not deadlock.
+///
+/// The binding uses it to serialize Node's `process.dlopen` of a sealed native addon with
+/// guarded loads.
+pub fn serialize_guarded<T>(f: impl FnOnce() -> T) -> T {
+    if HOLDS_LOCK.with(|h| h.get()) {
+        return f();
+    }
+    let _guard = LOAD_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            HOLDS_LOCK.with(|h| h.set(false));
+        }
+    }
+    HOLDS_LOCK.with(|h| h.set(true));
+    let _reset = Reset;
+    f()
+}
+
+/// Returns a path naming descriptor `fd` through `/proc/self/fd` whose *string* has never been
+/// returned before in this process.
+///
+/// glibc's dlopen first matches already-loaded objects by name: if an earlier object loaded as
+/// `/proc/self/fd/7` is still resident (`-z nodelete`, or a dlclose that did not unmap), a later
+/// dlopen of `/proc/self/fd/7` returns that OLD object even though descriptor 7 now refers to a
+/// different memfd. So a process-wide counter is encoded between `fd` and `N` as path segments,
+/// one per bit, using two prefix-free tokens: `/` (an empty segment) for 0 and `/.` for 1. The
+/// encoded value is `counter + 1`, whose leading 1-bit acts as the marker (so no leading zeros
+/// are lost and lengths grow with the counter). The kernel resolves every such path to
+/// descriptor N; distinct counter values give distinct strings.
+/// Example: counter 0 (bits 1) -> `/proc/self/fd/./7`; counter 4 (bits 1,0,1) ->
+/// `/proc/self/fd/.//./7`.
+pub fn unique_proc_path(fd: RawFd) -> String {
+    let c = PATH_COUNTER.fetch_add(1, Ordering::Relaxed);
+    encode_proc_path(c, fd)
+}
+
+pub(crate) fn encode_proc_path(counter: u64, fd: RawFd) -> String {
+    // counter + 1 in binary: its leading 1 is the marker bit.
+    let v = counter as u128 + 1;
+    let bits = 128 - v.leading_zeros();
+    let mut s = String::with_capacity(16 + 2 * bits as usize + 11);
+    s.push_str("/proc/self/fd");
+    for i in (0..bits).rev() {
+        if (v >> i) & 1 == 1 {
+            s.push_str("/.");
+        } else {
+            s.push('/');
+        }
+    }
+    s.push('/');
+    s.push_str(&fd.to_string());
+    s
+}
+
+fn dlerror_text() -> String {
+    let e = unsafe { libc::dlerror() };
+    if e.is_null() {
+        "unknown dlopen error".to_string()
+    } else {
+        unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
+    }
+}
+
+/// The public prefix of glibc's `struct link_map` (stable ABI, `<link.h>`).
+#[repr(C)]
+struct LinkMap {
+    l_addr: usize,
+    l_name: *const libc::c_char,
+    l_ld: *mut libc::c_void,
+    l_next: *mut LinkMap,
+    l_prev: *mut LinkMap,
+}
+
+/// A shared library loaded from a [`SealedImage`]: exactly the sealed bytes, nothing else.
+///
+/// The image (memfd + mapping) stays alive as long as the library; on drop the library is
+/// dlclose'd first, then the memfd closed.
+pub struct GuardedLibrary {
+    handle: NonNull<libc::c_void>,
+    path: String,
+    // Dropped after `Drop::drop` (dlclose) ran.
+    image: SealedImage,
+}
+
+// SAFETY: dl* functions are thread-safe in glibc; the handle is an opaque token.
+unsafe impl Send for GuardedLibrary {}
+unsafe impl Sync for GuardedLibrary {}
+
+impl std::fmt::Debug for GuardedLibrary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GuardedLibrary").field("path", &self.path).field("image", &self.image).finish()
+    }
+}
+
+impl GuardedLibrary {
+    /// dlopens the sealed image (RTLD_NOW | RTLD_LOCAL) through a fresh unique
+    /// `/proc/self/fd/...` path, under the process-wide guarded-load lock.
+    ///
+    /// The ELF check is repeated here (cheap). Verification is NOT: call this only with an image
+    /// whose digest you already accepted, or use [`crate::verify_and_load`].
+    /// The library's constructors run during this call.
+    pub fn load(image: SealedImage) -> Result<GuardedLibrary, LoadError> {
+        check_shared_library(image.bytes())?;
+        serialize_guarded(|| {
+            let path = unique_proc_path(image.fd());
+            Self::load_at(image, path)
+        })
+    }
+
+    /// Must be called with the lock held. `path` must name `image`'s memfd.
+    pub(crate) fn load_at(image: SealedImage, path: String) -> Result<GuardedLibrary, LoadError> {
+        let cpath = CString::new(path.clone()).map_err(|_| LoadError::LoadFailed("bad path".into()))?;
+        unsafe {
+            libc::dlerror();
+            let existing =
+                libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NOLOAD);
+            if !existing.is_null() {
+                libc::dlclose(existing);
+                return Err(LoadError::LoadFailed(format!(
+                    "an object named {path} is already loaded; refusing to reuse it"
+                )));
+            }
+            libc::dlerror();
+            let h = libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
+            let Some(handle) = NonNull::new(h) else {
+                return Err(LoadError::LoadFailed(dlerror_text()));
+            };
+            let lib = GuardedLibrary { handle, path, image };
+            match lib.loaded_name() {
+                Some(n) if n.to_bytes() == lib.path.as_bytes() => Ok(lib),
+                other => {
+                    let got = other.map(|c| c.to_string_lossy().into_owned());
+                    let msg = format!(
+                        "the dynamic loader returned a different object ({got:?}) than {}",
+                        lib.path
+                    );
+                    drop(lib); // dlclose, then close the memfd
+                    Err(LoadError::LoadFailed(msg))
+                }
+            }
+        }
+    }
+
+    fn link_map(&self) -> Option<&LinkMap> {
+        let mut lm: *mut LinkMap = std::ptr::null_mut();
+        let rc = unsafe {
+            libc::dlinfo(
+                self.handle.as_ptr(),
+                libc::RTLD_DI_LINKMAP,
+                &mut lm as *mut *mut LinkMap as *mut libc::c_void,
+            )
+        };
+        if rc != 0 || lm.is_null() {
+            return None;
+        }
+        Some(unsafe { &*lm })
+    }
+
+    fn loaded_name(&self) -> Option<&CStr> {
+        let lm = self.link_map()?;
+        if lm.l_name.is_null() {
+            return None;
+        }
+        Some(unsafe { CStr::from_ptr(lm.l_name) })
+    }
+
+    /// The unique path the library was loaded under.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The sealed image this library was loaded from.
+    pub fn image(&self) -> &SealedImage {
+        &self.image
+    }
+
+    /// SHA-256 of the loaded bytes.
+    pub fn digest(&self) -> [u8; 32] {
+        self.image.digest()
+    }
+
+    /// The raw dlopen handle (valid while `self` lives).
+    pub fn raw_handle(&self) -> *mut libc::c_void {
+        self.handle.as_ptr()
+    }
+
+    /// Address of `name` if it is defined by THIS object (symbols that would only resolve in one
+    /// of its dependencies are ignored).
+    pub fn symbol_ptr(&self, name: &str) -> Option<NonNull<libc::c_void>> {
+        let cname = CString::new(name).ok()?;
+        let p = NonNull::new(unsafe { libc::dlsym(self.handle.as_ptr(), cname.as_ptr()) })?;
+        let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        if unsafe { libc::dladdr(p.as_ptr(), &mut info) } == 0 || info.dli_fname.is_null() {
+            return None;
+        }
+        let lm = self.link_map()?;
+        if info.dli_fbase as usize != lm.l_addr
+            && unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes() != self.path.as_bytes()
+        {
+            return None;
+        }
+        Some(p)
+    }
+
+    /// Whether this object defines `name`.
+    pub fn has_symbol(&self, name: &str) -> bool {
+        self.symbol_ptr(name).is_some()
+    }
+
+    /// Looks up `name` and reinterprets its address as `T` (a function pointer type).
+    ///
+    /// # Safety
+    /// `T` must be a pointer-sized type matching the symbol's real type, and the value must not
+    /// be used after `self` is dropped.
+    pub unsafe fn symbol<T: Copy>(&self, name: &str) -> Result<T, LoadError> {
+        assert_eq!(std::mem::size_of::<T>(), std::mem::size_of::<*mut libc::c_void>());
+        let p = self.symbol_ptr(name).ok_or_else(|| LoadError::MissingSymbol(name.to_string()))?;
+        Ok(std::mem::transmute_copy::<*mut libc::c_void, T>(&p.as_ptr()))
+    }
+}
+
+impl Drop for GuardedLibrary {
+    fn drop(&mut self) {
+        unsafe { libc::dlclose(self.handle.as_ptr()) };
+        // `image` is dropped after this: munmap + close(memfd).
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(p: &str) -> Option<(u64, RawFd)> {
+        let rest = p.strip_prefix("/proc/self/fd")?;
+        let (tokens, fd) = rest.rsplit_once('/')?;
+        let mut bits = Vec::new();
+        let b = tokens.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] != b'/' {
+                return None;
+            }
+            if b.get(i + 1) == Some(&b'.') {
+                bits.push(1u64);
+                i += 2;
+            } else {
+                bits.push(0);
+                i += 1;
+            }
+        }
+        if bits.first() != Some(&1) {
+            return None;
+        }
+        let v = bits.iter().fold(0u128, |a, b| (a << 1) | *b as u128);
+        Some(((v - 1) as u64, fd.parse().ok()?))
+    }
+
+    #[test]
+    fn encoding_is_injective_and_decodable() {
+        assert_eq!(encode_proc_path(0, 7), "/proc/self/fd/./7");
+        assert_eq!(encode_proc_path(4, 7), "/proc/self/fd/.//./7");
+        assert_eq!(encode_proc_path(1, 7), "/proc/self/fd/.//7");
+        let mut seen = std::collections::HashSet::new();
+        for c in (0..5000u64).chain([u64::MAX, u64::MAX - 1, 1 << 63]) {
+            let p = encode_proc_path(c, 12);
+            assert_eq!(decode(&p), Some((c, 12)), "{p}");
+            assert!(seen.insert(p));
+        }
+    }
+
+    #[test]
+    fn unique_paths_differ() {
+        let a = unique_proc_path(3);
+        let b = unique_proc_path(3);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn serialize_guarded_is_reentrant() {
+        let v = serialize_guarded(|| serialize_guarded(|| 41) + 1);
+        assert_eq!(v, 42);
+    }
+
+    /// If an object is already resident under the exact path string, the guarded load refuses
+    /// instead of silently returning that object (the RTLD_NOLOAD pre-check).
+    #[test]
+    fn refuses_a_path_that_is_already_loaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/which.c");
+        let build = |name: &str, which: &str| {
+            let out = dir.path().join(name);
+            let st = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-Wl,-z,nodelete", which, "-o"])
+                .arg(&out)
+                .arg(&fixture)
+                .status()
+                .unwrap();
+            assert!(st.success());
+            out
+        };
+        let a = build("a.so", "-DWHICH=1");
+        let b = build("b.so", "-DWHICH=2");
+        let image_a = SealedImage::from_path(&a, 1 << 26).unwrap();
+        let path = unique_proc_path(image_a.fd());
+        let lib_a = serialize_guarded(|| GuardedLibrary::load_at(image_a, path.clone())).unwrap();
+        drop(lib_a); // stays resident: nodelete
+
+        let image_b = SealedImage::from_path(&b, 1 << 26).unwrap();
+        let err = serialize_guarded(|| GuardedLibrary::load_at(image_b, path.clone())).unwrap_err();
+        assert_eq!(err.code(), "LOAD_FAILED");
+        assert!(err.to_string().contains("already loaded"), "{err}");
+    }
+}

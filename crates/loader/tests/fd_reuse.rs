@@ -1,0 +1,81 @@
+//! Descriptor-number reuse with resident (`-z nodelete`) libraries.
+//!
+//! This binary holds a single test on purpose: with no other test opening descriptors
+//! concurrently, the kernel's lowest-free-number rule makes a new memfd reuse the number of the
+//! memfd that was just closed, deterministically.
+
+mod common;
+
+use std::ffi::CString;
+
+use cloacina_sign_loader::{GuardedLibrary, SealedImage};
+use common::*;
+
+fn which_of(lib: &GuardedLibrary) -> i32 {
+    let f: WhichFn = unsafe { lib.symbol("which").unwrap() };
+    unsafe { f() }
+}
+
+unsafe fn which_of_handle(h: *mut libc::c_void) -> i32 {
+    let s = libc::dlsym(h, c"which".as_ptr());
+    assert!(!s.is_null());
+    let f: WhichFn = std::mem::transmute(s);
+    f()
+}
+
+#[test]
+fn same_descriptor_number_loads_the_new_library() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodelete = "-Wl,-z,nodelete";
+    let a = build(dir.path(), "which.c", "a.so", &["-DWHICH=1", nodelete]);
+    let b = build(dir.path(), "which.c", "b.so", &["-DWHICH=2", nodelete]);
+    let c = build(dir.path(), "which.c", "c.so", &["-DWHICH=3", nodelete]);
+    let d = build(dir.path(), "which.c", "d.so", &["-DWHICH=4", nodelete]);
+
+    // --- Guarded loads: A, drop A, then B on the same descriptor number.
+    let image_a = SealedImage::from_path(&a, MAX).unwrap();
+    let fd_a = image_a.fd();
+    let lib_a = GuardedLibrary::load(image_a).unwrap();
+    assert_eq!(which_of(&lib_a), 1);
+    let path_a = CString::new(lib_a.path()).unwrap();
+    drop(lib_a); // dlclose (a no-op for a nodelete object) + close(memfd)
+    assert_eq!(unsafe { libc::fcntl(fd_a, libc::F_GETFD) }, -1, "A's memfd was closed");
+    // A is still resident under its (unique) name.
+    let h = unsafe { libc::dlopen(path_a.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    assert!(!h.is_null(), "nodelete should keep A resident");
+    assert_eq!(unsafe { which_of_handle(h) }, 1);
+    unsafe { libc::dlclose(h) };
+
+    let image_b = SealedImage::from_path(&b, MAX).unwrap();
+    assert_eq!(image_b.fd(), fd_a, "the kernel reuses the lowest free descriptor number");
+    let lib_b = GuardedLibrary::load(image_b).unwrap();
+    assert_ne!(lib_b.path().as_bytes(), path_a.as_bytes());
+    assert_eq!(which_of(&lib_b), 2, "B's memfd must load B, not the resident A");
+
+    // --- Why unique paths matter: the naive `/proc/self/fd/N` name.
+    let image_c = SealedImage::from_path(&c, MAX).unwrap();
+    let fd_c = image_c.fd();
+    let naive = CString::new(format!("/proc/self/fd/{fd_c}")).unwrap();
+    let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!h.is_null());
+    assert_eq!(unsafe { which_of_handle(h) }, 3);
+    unsafe { libc::dlclose(h) };
+    drop(image_c);
+
+    let image_d = SealedImage::from_path(&d, MAX).unwrap();
+    assert_eq!(image_d.fd(), fd_c);
+    // The naive name now "finds" C although descriptor fd_c is D's sealed memfd...
+    let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
+    assert!(!h.is_null(), "glibc matches the stale object by name");
+    assert_eq!(unsafe { which_of_handle(h) }, 3, "a naive load would run C's code, not D's");
+    unsafe { libc::dlclose(h) };
+    // ...a full naive dlopen returns C too.
+    let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!h.is_null());
+    assert_eq!(unsafe { which_of_handle(h) }, 3);
+    unsafe { libc::dlclose(h) };
+    // The guarded load of the same descriptor gets D.
+    let lib_d = GuardedLibrary::load(image_d).unwrap();
+    assert!(lib_d.path().ends_with(&format!("/{fd_c}")));
+    assert_eq!(which_of(&lib_d), 4);
+}

@@ -1,0 +1,264 @@
+//! Sealing, checks before load, verification ordering, constructors.
+
+mod common;
+
+use std::cell::Cell;
+use std::path::Path;
+
+use cloacina_sign_loader::{
+    check_shared_library, verify_and_load, GuardedLibrary, LoadError, SealedImage,
+    SimpleRejection,
+};
+use common::*;
+
+fn ctor_lib(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let marker = dir.join(format!("{name}.marker"));
+    let def = format!("-DMARKER_PATH=\"{}\"", marker.display());
+    let so = build(dir, "constructor.c", &format!("{name}.so"), &[&def]);
+    (so, marker)
+}
+
+/// Runs verify_and_load with a verifier that records whether it was called.
+fn load_counting(path: &Path, max: u64, accept: bool) -> (Result<GuardedLibrary, LoadError>, bool) {
+    let called = Cell::new(false);
+    let r = verify_and_load(path, max, |_| {
+        called.set(true);
+        if accept {
+            Ok(())
+        } else {
+            Err(SimpleRejection::new("SIGNATURE_INVALID", "rejected by test"))
+        }
+    });
+    (r.map(|(l, ())| l), called.get())
+}
+
+#[test]
+fn constructor_runs_only_after_acceptance() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, marker) = ctor_lib(dir.path(), "ctor");
+
+    let (r, called) = load_counting(&so, MAX, false);
+    let err = r.unwrap_err();
+    assert!(called);
+    assert_eq!(err.code(), "SIGNATURE_INVALID");
+    assert!(matches!(err, LoadError::Rejected(_)));
+    assert!(!marker.exists(), "constructor ran for a rejected package");
+
+    let (r, called) = load_counting(&so, MAX, true);
+    let lib = r.unwrap();
+    assert!(called);
+    assert!(marker.exists(), "constructor did not run for the accepted package");
+    let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
+    assert_eq!(unsafe { which() }, 42);
+}
+
+#[test]
+fn typed_rejection_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, marker) = ctor_lib(dir.path(), "typed");
+    let err = verify_and_load(&so, MAX, |d| Err::<(), _>(Untrusted(format!("{:02x}", d[0]))))
+        .unwrap_err();
+    assert_eq!(err.code(), "UNTRUSTED_SIGNER");
+    assert!(err.rejection_ref::<Untrusted>().is_some());
+    assert!(err.rejection_ref::<SimpleRejection>().is_none());
+    let typed: Untrusted = err.downcast_rejection::<Untrusted>().unwrap();
+    assert_eq!(typed.0.len(), 2);
+    assert!(!marker.exists());
+    // A non-rejection is handed back unchanged.
+    let other = LoadError::LoadFailed("x".into()).downcast_rejection::<Untrusted>().unwrap_err();
+    assert_eq!(other.code(), "LOAD_FAILED");
+}
+
+#[test]
+fn digest_is_sha256_of_the_file_and_outcome_is_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, _) = ctor_lib(dir.path(), "digest");
+    let expected = sha256_file(&so);
+    let seen = Cell::new([0u8; 32]);
+    let (lib, outcome) = verify_and_load(&so, MAX, |d| {
+        seen.set(*d);
+        Ok::<_, SimpleRejection>("trusted-key-1")
+    })
+    .unwrap();
+    assert_eq!(seen.get(), expected);
+    assert_eq!(lib.digest(), expected);
+    assert_eq!(outcome, "trusted-key-1");
+    let image = lib.image();
+    assert_eq!(image.bytes(), std::fs::read(&so).unwrap().as_slice());
+    assert_eq!(image.len() as u64, std::fs::metadata(&so).unwrap().len());
+    // The library was loaded under a unique /proc/self/fd path naming the memfd.
+    assert!(lib.path().starts_with("/proc/self/fd/"));
+    assert!(lib.path().ends_with(&format!("/{}", image.fd())));
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", image.fd())).unwrap();
+    assert!(link.to_string_lossy().starts_with("/memfd:cloacina-package"), "{link:?}");
+}
+
+#[test]
+fn sealed_image_is_immutable() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, _) = ctor_lib(dir.path(), "seal");
+    let image = SealedImage::from_path(&so, MAX).unwrap();
+    let seals = unsafe { libc::fcntl(image.fd(), libc::F_GET_SEALS) };
+    let all = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
+    assert_eq!(seals & all, all);
+    // Writing through a fresh descriptor opened via /proc fails, as does truncation.
+    let p = format!("/proc/self/fd/{}", image.fd());
+    let f = std::fs::OpenOptions::new().write(true).open(&p);
+    match f {
+        Ok(f) => {
+            use std::io::Write;
+            assert!((&f).write_all(b"evil").is_err());
+            assert!(f.set_len(10).is_err());
+        }
+        Err(e) => assert_eq!(e.raw_os_error(), Some(libc::EPERM), "{e}"),
+    }
+    // Overwriting the original file does not change the image.
+    let before = image.to_vec();
+    std::fs::write(&so, b"changed").unwrap();
+    assert_eq!(image.bytes(), before.as_slice());
+    assert_eq!(image.into_vec(), before);
+}
+
+#[test]
+fn wrong_magic() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("notelf.so");
+    std::fs::write(&p, b"MZ\x90\x00 this is not an ELF file at all").unwrap();
+    let (r, called) = load_counting(&p, MAX, true);
+    let err = r.unwrap_err();
+    assert!(!called, "verifier must not be consulted for a non-library");
+    assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY");
+    assert!(err.to_string().contains("not an ELF file (magic 4d5a9000"), "{err}");
+}
+
+#[test]
+fn truncated_elf_never_runs_constructor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, marker) = ctor_lib(dir.path(), "trunc");
+    let bytes = std::fs::read(&so).unwrap();
+    let half = dir.path().join("half.so");
+    std::fs::write(&half, &bytes[..bytes.len() / 2]).unwrap();
+    let (r, called) = load_counting(&half, MAX, true);
+    let err = r.unwrap_err();
+    assert!(!called);
+    assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY");
+    assert!(err.to_string().contains("truncated:"), "{err}");
+    assert!(!marker.exists());
+    // GuardedLibrary::load repeats the check even if a caller skips verify_and_load.
+    let image = SealedImage::from_path(&half, MAX).unwrap();
+    assert_eq!(GuardedLibrary::load(image).unwrap_err().code(), "NOT_A_SHARED_LIBRARY");
+    assert!(!marker.exists());
+    // Every prefix of the library is either rejected or (header-only prefixes) never panics.
+    for n in (0..bytes.len()).step_by(97) {
+        assert!(check_shared_library(&bytes[..n]).is_err(), "prefix {n} accepted");
+    }
+    assert!(check_shared_library(&bytes).is_ok());
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.so");
+    std::fs::write(&p, b"").unwrap();
+    let image = SealedImage::from_path(&p, MAX).unwrap();
+    assert!(image.is_empty());
+    assert_eq!(image.bytes(), b"");
+    let (r, called) = load_counting(&p, MAX, true);
+    let err = r.unwrap_err();
+    assert!(!called);
+    assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY");
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[test]
+fn directory_and_missing_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, called) = load_counting(dir.path(), MAX, true);
+    let err = r.unwrap_err();
+    assert!(!called);
+    assert!(matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("directory")), "{err:?}");
+    assert_eq!(err.code(), "UNREADABLE_FILE");
+
+    let (r, _) = load_counting(&dir.path().join("nope.so"), MAX, true);
+    let err = r.unwrap_err();
+    assert!(matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("No such file")), "{err:?}");
+}
+
+#[test]
+fn oversized_never_runs_constructor() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, marker) = ctor_lib(dir.path(), "big");
+    let size = std::fs::metadata(&so).unwrap().len();
+    let (r, called) = load_counting(&so, size - 1, true);
+    let err = r.unwrap_err();
+    assert!(!called);
+    assert!(matches!(err, LoadError::TooLarge { size: s, limit } if s == size && limit == size - 1), "{err:?}");
+    assert_eq!(err.code(), "PACKAGE_TOO_LARGE");
+    assert!(!marker.exists());
+    // Exactly at the limit is fine.
+    let (r, _) = load_counting(&so, size, true);
+    r.unwrap();
+    assert!(marker.exists());
+}
+
+#[test]
+fn fifo_is_not_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("fifo.so");
+    let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let err = SealedImage::from_path(&p, MAX).unwrap_err(); // must not block
+    assert_eq!(err.code(), "UNREADABLE_FILE");
+}
+
+#[test]
+fn elf_header_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, _) = ctor_lib(dir.path(), "hdr");
+    let good = std::fs::read(&so).unwrap();
+    let mutate = |off: usize, val: u8| {
+        let mut b = good.clone();
+        b[off] = val;
+        check_shared_library(&b).unwrap_err().to_string()
+    };
+    assert!(mutate(4, 1).contains("64-bit"));
+    assert!(mutate(5, 2).contains("little-endian"));
+    assert!(mutate(16, 2).contains("ET_EXEC"));
+    assert!(mutate(18, 40).contains("machine"));
+    assert!(mutate(54, 55).contains("program header entry size"));
+    // Program header offset pointing past the end.
+    let mut b = good.clone();
+    b[32..40].copy_from_slice(&u64::MAX.to_le_bytes());
+    assert!(check_shared_library(&b).is_err());
+    // Random garbage after a valid ident never panics.
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    for _ in 0..2000 {
+        let mut b = good[..64.min(good.len())].to_vec();
+        for _ in 0..(seed % 512) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            b.push(seed as u8);
+        }
+        for byte in &mut b[16..64] {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            if seed.is_multiple_of(5) {
+                *byte = seed as u8;
+            }
+        }
+        let _ = check_shared_library(&b);
+    }
+}
+
+#[test]
+fn growth_past_the_limit_during_copy_is_too_large() {
+    // procfs files stat as size 0 but yield data: the size check passes, the copy must stop at
+    // max_size + 1 bytes. (sendfile from procfs also exercises the read/write fallback.)
+    let err = SealedImage::from_path(Path::new("/proc/self/maps"), 10).unwrap_err();
+    assert!(matches!(err, LoadError::TooLarge { size: 11, limit: 10 }), "{err:?}");
+    let image = SealedImage::from_path(Path::new("/proc/self/maps"), 1 << 24).unwrap();
+    assert!(image.len() > 11);
+    assert!(std::str::from_utf8(image.bytes()).unwrap().contains("[stack]"));
+}

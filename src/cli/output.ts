@@ -1,0 +1,61 @@
+// How every command reports: data on stdout (one JSON object with --json), messages on stderr.
+import { CloacinaSignError, VerificationFailure } from '../errors';
+
+export interface OutputOptions {
+  json?: boolean;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_VERIFICATION_FAILED = 1;
+export const EXIT_USAGE = 2;
+
+export function useColor(stream: NodeJS.WriteStream = process.stderr): boolean {
+  const noColor = process.env.NO_COLOR;
+  return Boolean(stream.isTTY) && (noColor === undefined || noColor === '');
+}
+
+function paint(code: number, text: string): string {
+  return useColor() ? `\u001b[${code}m${text}\u001b[0m` : text;
+}
+
+export const green = (text: string): string => paint(32, text);
+export const red = (text: string): string => paint(31, text);
+
+export function printData(options: OutputOptions, json: unknown, text: string): void {
+  process.stdout.write(options.json ? `${JSON.stringify(json)}\n` : `${text}\n`);
+}
+
+export function say(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+export function errorCode(error: unknown): string {
+  return error instanceof CloacinaSignError ? error.code : 'INTERNAL';
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function exitCodeFor(error: unknown): number {
+  return error instanceof VerificationFailure ? EXIT_VERIFICATION_FAILED : EXIT_USAGE;
+}
+
+/**
+ * Runs a command action and maps failures to the exit codes: 1 when a package failed verification,
+ * 2 for everything else. `jsonOnError` shapes the one JSON object printed on failure.
+ */
+export async function runAction(
+  options: OutputOptions,
+  action: () => Promise<void>,
+  jsonOnError: (error: { code: string; message: string }) => unknown = (error) => ({ error }),
+): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    const report = { code: errorCode(error), message: errorMessage(error) };
+    if (options.json) process.stdout.write(`${JSON.stringify(jsonOnError(report))}\n`);
+    say(`${red('error')} [${report.code}]: ${report.message}`);
+    process.exitCode = exitCodeFor(error);
+  }
+}

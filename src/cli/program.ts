@@ -1,0 +1,36 @@
+// The command tree. Usage errors exit 2; with --json they still print exactly one JSON object.
+import { Command, CommanderError } from 'commander';
+import { keysCommand } from './commands/keys';
+import { packageCommand } from './commands/package';
+import { EXIT_USAGE } from './output';
+
+export function buildProgram(): Command {
+  const program = new Command('cloacina-sign')
+    .description('Sign and verify Cloacina workflow packages; load only what a trusted organization signed')
+    .version(require('../../../package.json').version)
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)');
+  program.addCommand(keysCommand());
+  program.addCommand(packageCommand());
+  for (const command of allCommands(program)) command.exitOverride();
+  return program;
+}
+
+function allCommands(command: Command): Command[] {
+  return command.commands.flatMap((child) => [child, ...allCommands(child)]);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    if (error.exitCode === 0) return 0;
+    if (argv.includes('--json')) {
+      process.stdout.write(`${JSON.stringify({ error: { code: 'USAGE', message: error.message } })}\n`);
+    }
+    return EXIT_USAGE;
+  }
+}

@@ -1,0 +1,79 @@
+// Small-file reads with a size cap, and writes that never leave a half-written file behind.
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { CloacinaSignError } from './errors';
+
+export class FileTooLarge extends CloacinaSignError {
+  constructor(what: string, path: string, size: number, limit: number) {
+    super('INVALID_INPUT', `${what} ${path} is ${size} bytes; the limit is ${limit}`);
+  }
+}
+
+export function errnoOf(error: unknown): string | undefined {
+  const cause = error instanceof Error ? (error.cause ?? error) : error;
+  return (cause as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function unreadable(path: string, error: unknown): CloacinaSignError {
+  const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+  return new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${reason}`, { cause: error });
+}
+
+/** Fails early with UNREADABLE_FILE, so a missing package is not reported as a missing signature. */
+export async function assertReadableFile(path: string): Promise<void> {
+  const stat = await fs.stat(path).catch((error: unknown) => {
+    throw unreadable(path, error);
+  });
+  if (!stat.isFile()) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: not a regular file`);
+}
+
+/** Reads a whole file of at most `limit` bytes; the errno stays reachable as the error's `cause`. */
+export async function readSmallFile(path: string, limit: number, what: string): Promise<Buffer> {
+  let handle: fs.FileHandle;
+  try {
+    handle = await fs.open(path, 'r');
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: not a regular file`);
+    if (stat.size > limit) throw new FileTooLarge(what, path, stat.size, limit);
+    // Read one byte past the limit so a file that grew after fstat is still caught.
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > limit) throw new FileTooLarge(what, path, length, limit);
+    }
+    return buffer.subarray(0, length);
+  } catch (error) {
+    if (error instanceof CloacinaSignError) throw error;
+    throw unreadable(path, error);
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Writes to a temporary file beside the target, fsyncs, then renames over it. */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
+  const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  let handle: fs.FileHandle | undefined;
+  try {
+    handle = await fs.open(temporary, 'wx', mode);
+    await handle.writeFile(data);
+    await handle.chmod(mode);
+    await handle.sync();
+    await handle.close();
+    handle = undefined;
+    await fs.rename(temporary, path);
+  } catch (error) {
+    await handle?.close().catch(() => undefined);
+    await fs.rm(temporary, { force: true }).catch(() => undefined);
+    const reason = (error as NodeJS.ErrnoException).code ?? String(error);
+    throw new CloacinaSignError('WRITE_FAILED', `cannot write ${path}: ${reason}`, { cause: error });
+  }
+}

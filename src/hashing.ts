@@ -1,0 +1,7 @@
+// Streaming SHA-256 of a package, computed off the JS thread.
+import { native, ProgressCounter } from './native';
+
+/** Lowercase hex SHA-256 of the whole file. */
+export function hashFile(path: string, options: { progress?: ProgressCounter } = {}): Promise<string> {
+  return native.hashFile(path, options.progress);
+}

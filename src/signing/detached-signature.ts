@@ -1,0 +1,80 @@
+// The version-1 detached signature document, shared with Cloacina. Parsing is strict and done in Rust.
+import { MalformedSignature, SignatureNotFound } from '../errors';
+import { errnoOf, FileTooLarge, readSmallFile, writeFileAtomic } from '../files';
+import { native, SignatureFields } from '../native';
+
+export const MAX_SIGNATURE_FILE_BYTES = 64 * 1024;
+
+/** What a signing produced: everything a detached signature or a database row needs. */
+export interface SignatureInfo {
+  /** Lowercase hex SHA-256 of the package. */
+  packageHash: string;
+  /** Lowercase hex SHA-256 of the signer's raw public key. */
+  keyFingerprint: string;
+  /** Standard base64 of the 64-byte Ed25519 signature over the raw 32-byte digest. */
+  signature: string;
+  /** RFC 3339 UTC. */
+  signedAt: string;
+}
+
+export class DetachedSignature implements SignatureInfo {
+  readonly version = 1;
+  readonly algorithm = 'ed25519';
+  readonly packageHash: string;
+  readonly keyFingerprint: string;
+  readonly signature: string;
+  readonly signedAt: string;
+
+  private constructor(fields: SignatureFields) {
+    this.packageHash = fields.packageHash;
+    this.keyFingerprint = fields.keyFingerprint;
+    this.signature = fields.signature;
+    this.signedAt = fields.signedAt;
+  }
+
+  /** `libworkflow.so` -> `libworkflow.so.sig`. */
+  static defaultPath(packagePath: string): string {
+    return `${packagePath}.sig`;
+  }
+
+  /** Validates every field as the reader would, so we never write what we could not read back. */
+  static fromSignatureInfo(info: SignatureInfo): DetachedSignature {
+    return DetachedSignature.parse(native.formatSignature(info));
+  }
+
+  static parse(document: string | Uint8Array): DetachedSignature {
+    const bytes = typeof document === 'string' ? Buffer.from(document, 'utf8') : Buffer.from(document);
+    return new DetachedSignature(native.parseSignature(bytes));
+  }
+
+  static async readFromFile(path: string): Promise<DetachedSignature> {
+    let document: Buffer;
+    try {
+      document = await readSmallFile(path, MAX_SIGNATURE_FILE_BYTES, 'signature file');
+    } catch (error) {
+      if (errnoOf(error) === 'ENOENT') throw new SignatureNotFound(`no signature file at ${path}`);
+      if (error instanceof FileTooLarge) throw new MalformedSignature(error.message);
+      throw error;
+    }
+    try {
+      return DetachedSignature.parse(document);
+    } catch (error) {
+      if (error instanceof MalformedSignature) throw new MalformedSignature(`${path}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** Atomic: readers see the old signature or the new one, never a partial file. */
+  async writeToFile(path: string): Promise<void> {
+    await writeFileAtomic(path, `${this.toString()}\n`, 0o644);
+  }
+
+  /** The canonical compact JSON document. */
+  toString(): string {
+    return native.formatSignature(this);
+  }
+
+  toJSON(): Record<string, unknown> {
+    return JSON.parse(this.toString());
+  }
+}

@@ -1,0 +1,34 @@
+// Offline verification: one package, one detached signature, one public key the caller trusts.
+import { assertReadableFile } from '../files';
+import { importPublicKey, KeyInput } from '../keys/keypair';
+import { native, ProgressCounter } from '../native';
+import { DetachedSignature } from '../signing/detached-signature';
+
+export interface VerifiedPackage {
+  packageHash: string;
+  signerFingerprint: string;
+  signedAt: string;
+}
+
+export interface VerifyOptions {
+  progress?: ProgressCounter;
+}
+
+/**
+ * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature
+ * when the package must not be trusted; resolves only when the signature verifies under `publicKey`.
+ */
+export async function verifyPackageOffline(
+  packagePath: string,
+  signaturePath: string,
+  publicKey: KeyInput,
+  options: VerifyOptions = {},
+): Promise<VerifiedPackage> {
+  const key = importPublicKey(publicKey);
+  await assertReadableFile(packagePath);
+  const signature = await DetachedSignature.readFromFile(signaturePath);
+  const candidates = [{ document: Buffer.from(signature.toString()), publicKey: key }];
+  const packageHash = await native.hashFile(packagePath, options.progress);
+  const verified = native.verifyDigest(packageHash, candidates);
+  return { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
+}

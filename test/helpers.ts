@@ -1,0 +1,50 @@
+// Shared test plumbing: temporary directories, the CLI as a child process, outside vectors.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(__dirname, '../..');
+export const CLI = join(ROOT, 'dist/src/cli/main.js');
+
+/** Conformance data from outside the project, read where it lives (never copied in). */
+export function readVector(relative: string): any {
+  return JSON.parse(readFileSync(resolve(ROOT, '../shared/vectors', relative), 'utf8'));
+}
+
+export function tempDir(): { path: string; join: (...parts: string[]) => string; cleanup: () => void } {
+  const path = mkdtempSync(join(tmpdir(), 'cloacina-sign-test-'));
+  return { path, join: (...parts) => join(path, ...parts), cleanup: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  json: () => any;
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1', ...env },
+  });
+  return {
+    status: result.status,
+    stdout: result.stdout,
+    stderr: result.stderr,
+    json: () => JSON.parse(result.stdout),
+  };
+}
+
+export function run(command: string, args: string[]): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${result.stderr}`);
+  return result.stdout;
+}
+
+export function flipBit(bytes: Buffer, bit: number): Buffer {
+  const copy = Buffer.from(bytes);
+  copy[bit >> 3] ^= 1 << (bit & 7);
+  return copy;
+}
