@@ -19,3 +19,25 @@ export type { SignatureInfo } from './signing/detached-signature';
 export { verifyPackageOffline } from './verification/offline';
 export type { VerifiedPackage, VerifyOptions } from './verification/offline';
 export { ProgressCounter } from './native';
+
+// Database-backed keys, trust and verification.
+export { openDatabase, Database } from './db/database';
+export type { OpenOptions } from './db/database';
+export { parseDatabaseUrl, redactUrl } from './db/url';
+export type { DatabaseTarget, Engine } from './db/url';
+export { migrateLatest, pendingMigrations, assertMigrated, MIGRATIONS_DIRECTORY } from './db/migrate';
+export { DbKeyManager, SEAL_VERSION } from './keys/db-key-manager';
+export type { RewrapResult } from './keys/rewrap';
+export type { Organization, SigningKeyInfo, TrustedKeyInfo, TrustGrant, ExportedPublicKey } from './keys/records';
+export { parseKek, kekFromEnv, kekId, KEK_ENV } from './keys/kek';
+export { TrustCache, trustCacheFor } from './trust/trust-cache';
+export { inheritedOrgs } from './trust/acl';
+export { DbPackageSigner } from './signing/db-signer';
+export type { StoredSignature, DbSignResult } from './signing/db-signer';
+export { SignatureSource } from './verification/signature-source';
+export { verifyPackage, resolveCandidates, createVerificationContext } from './verification/verify';
+export type { VerificationContext, DbVerifiedPackage } from './verification/verify';
+export { AuditLog } from './audit/audit-log';
+export type { AuditLogOptions, AuditDestination } from './audit/audit-log';
+export type { AuditEvent, AuditEventInput, AuditEventType } from './audit/events';
+export type { VerifyCandidate } from './native';

@@ -1,0 +1,42 @@
+// Audit event types and the fields every event carries. Never put secrets in any field.
+
+export type AuditEventType =
+  | 'package.load.success'
+  | 'package.load.failure'
+  | 'package.signed'
+  | 'package.sign.failure'
+  | 'key.signing.created'
+  | 'key.signing.revoked'
+  | 'key.signing.rewrapped'
+  | 'key.exported'
+  | 'key.trusted.added'
+  | 'key.trusted.revoked'
+  | 'key.trust_acl.granted'
+  | 'key.trust_acl.revoked'
+  | 'verification.success'
+  | 'verification.failure';
+
+export interface AuditEventInput {
+  eventType: AuditEventType;
+  orgId?: string | null;
+  keyId?: string | null;
+  packagePath?: string | null;
+  packageHash?: string | null;
+  signerFingerprint?: string | null;
+  signatureVerified?: boolean | null;
+  reason?: string | null;
+}
+
+/** One audit event as logged and stored (snake_case, as in the JSON line and the audit_events row). */
+export interface AuditEvent {
+  id: string;
+  event_type: AuditEventType;
+  timestamp: string;
+  org_id: string | null;
+  key_id: string | null;
+  package_path: string | null;
+  package_hash: string | null;
+  signer_fingerprint: string | null;
+  signature_verified: boolean | null;
+  reason: string | null;
+}

@@ -1,0 +1,19 @@
+// Write transactions: each one first bumps the change version, which takes the write lock at once
+// (SQLite: no lock upgrade that could fail with SQLITE_BUSY) and tells other processes to refresh.
+import type { Knex } from 'knex';
+import type { Database } from './database';
+
+export const CHANGE_CHANNEL = 'cloacina_sign_changes';
+
+export async function writeTransaction<T>(db: Database, work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  const result = await db.run((knex) =>
+    knex.transaction(async (trx) => {
+      await trx('change_version').where({ id: 1 }).increment('version', 1);
+      // Delivered by PostgreSQL only when the transaction commits.
+      if (db.engine === 'postgres') await trx.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, '']);
+      return work(trx);
+    }),
+  );
+  db.changes.changedLocally();
+  return result;
+}

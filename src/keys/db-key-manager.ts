@@ -1,0 +1,279 @@
+// Keys, organizations and trust ACLs in the database. Private keys are generated and sealed inside Rust
+// (AES-256-GCM under the KEK, bound to key id + org id + public key) and never become JS values.
+import type { Knex } from 'knex';
+import { AuditLog } from '../audit/audit-log';
+import { AuditEventInput } from '../audit/events';
+import type { Database } from '../db/database';
+import { isUniqueViolation } from '../db/errors';
+import { isUuid, newId, nowIso } from '../db/ids';
+import { writeTransaction } from '../db/transaction';
+import { CloacinaSignError } from '../errors';
+import { native } from '../native';
+import { trustCacheFor } from '../trust/trust-cache';
+import { kekId } from './kek';
+import { importPublicKey, KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
+import {
+  ExportedPublicKey,
+  grantFromRow,
+  Organization,
+  organizationFromRow,
+  SigningKeyInfo,
+  signingKeyFromRow,
+  TrustedKeyInfo,
+  trustedKeyFromRow,
+  TrustGrant,
+} from './records';
+import { rewrapAll, RewrapResult } from './rewrap';
+
+export const SEAL_VERSION = 1;
+
+function checkName(name: string, what: string): string {
+  const trimmed = name.trim();
+  if (trimmed === '' || trimmed.length > 255) throw new CloacinaSignError('INVALID_INPUT', `${what} must be 1 to 255 characters`);
+  return trimmed;
+}
+
+export class DbKeyManager {
+  readonly audit: AuditLog;
+
+  constructor(
+    readonly db: Database,
+    audit?: AuditLog,
+  ) {
+    this.audit = audit ?? new AuditLog({ db, destination: false });
+  }
+
+  // ---- organizations -------------------------------------------------------------------------
+
+  async createOrganization(name: string): Promise<Organization> {
+    const row = { id: newId(), name: checkName(name, 'an organization name'), created_at: nowIso() };
+    await this.write(`an organization named "${row.name}" already exists`, async (trx) => {
+      await trx('organizations').insert(row);
+      return [];
+    });
+    return organizationFromRow(row);
+  }
+
+  async listOrganizations(): Promise<Organization[]> {
+    const rows = await this.db.run((knex) => knex('organizations').select('*').orderBy(['name', 'id']));
+    return rows.map(organizationFromRow);
+  }
+
+  /** An organization by id or by name; NOT_FOUND otherwise. */
+  async getOrganization(idOrName: string): Promise<Organization> {
+    const row = await this.db.run((knex) => {
+      const query = knex('organizations');
+      return (isUuid(idOrName) ? query.where({ id: idOrName.toLowerCase() }).orWhere({ name: idOrName }) : query.where({ name: idOrName })).first();
+    });
+    if (!row) throw new CloacinaSignError('NOT_FOUND', `organization "${idOrName}" not found`);
+    return organizationFromRow(row);
+  }
+
+  // ---- signing keys --------------------------------------------------------------------------
+
+  /** Generates a key pair in Rust and stores it sealed under `kek`. ALREADY_EXISTS if the org has an active key of that name. */
+  async createSigningKey(orgId: string, name: string, kek: Buffer): Promise<SigningKeyInfo> {
+    const keyName = checkName(name, 'a key name');
+    const kid = kekId(kek);
+    const id = newId();
+    const row = await this.write(`organization ${orgId} already has an active signing key named "${keyName}"`, async (trx) => {
+      await requireOrg(trx, orgId);
+      const other = await trx('signing_keys').whereNot({ kek_id: kid }).first('id', 'kek_id');
+      if (other) {
+        throw new CloacinaSignError(
+          'KEY_UNSEAL_FAILED',
+          `the key-encryption key (id ${kid}) is not the one sealing the existing keys (id ${other.kek_id}): wrong KEK, or run \`keys rewrap\` first`,
+        );
+      }
+      const sealed = native.generateSealedKeypair(kek, { keyId: id, orgId });
+      const now = nowIso();
+      const inserted = {
+        id,
+        org_id: orgId,
+        name: keyName,
+        public_key: sealed.publicKey,
+        fingerprint: sealed.fingerprint,
+        sealed_private_key: sealed.sealedPrivateKey,
+        seal_version: SEAL_VERSION,
+        kek_id: kid,
+        created_at: now,
+        updated_at: now,
+        revoked_at: null,
+      };
+      await trx('signing_keys').insert(inserted);
+      return [{ eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` }, inserted];
+    });
+    return signingKeyFromRow(row);
+  }
+
+  async getSigningKeyInfo(keyId: string): Promise<SigningKeyInfo> {
+    const row = await this.signingKeyRow(keyId);
+    if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+    return signingKeyFromRow(row);
+  }
+
+  /** The row with its sealed private key, for the database signing path only. */
+  async sealedSigningKey(keyId: string): Promise<SigningKeyInfo & { sealedPrivateKey: Buffer }> {
+    const row = await this.signingKeyRow(keyId);
+    if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+    return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key) };
+  }
+
+  async listSigningKeys(orgId: string): Promise<SigningKeyInfo[]> {
+    const rows = await this.db.run((knex) => knex('signing_keys').where({ org_id: orgId }).orderBy(['created_at', 'id']));
+    return rows.map(signingKeyFromRow);
+  }
+
+  async revokeSigningKey(keyId: string): Promise<SigningKeyInfo> {
+    const row = await this.write('', async (trx) => {
+      const current = await trx('signing_keys').where({ id: keyId }).first();
+      if (!current) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+      if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} is already revoked`);
+      const now = nowIso();
+      await trx('signing_keys').where({ id: keyId }).update({ revoked_at: now, updated_at: now });
+      return [{ eventType: 'key.signing.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint }, { ...current, revoked_at: now }];
+    });
+    return signingKeyFromRow(row);
+  }
+
+  /** PEM, raw bytes and fingerprint of a signing key's or a trusted key's public half. */
+  async exportPublicKey(keyId: string): Promise<ExportedPublicKey> {
+    const row = (await this.signingKeyRow(keyId)) ?? (await this.db.run((knex) => knex('trusted_keys').where({ id: keyId }).first()));
+    if (!row) throw new CloacinaSignError('NOT_FOUND', `key ${keyId} not found`);
+    const raw = Buffer.from(row.public_key);
+    await this.audit.record({ eventType: 'key.exported', orgId: row.org_id, keyId, signerFingerprint: row.fingerprint });
+    return { keyId, orgId: row.org_id, fingerprint: row.fingerprint, raw, pem: publicKeyToPem(raw) };
+  }
+
+  /** Re-seals every private key under `newKek`, one row per transaction; see rewrap.ts. */
+  async rewrap(oldKek: Buffer, newKek: Buffer): Promise<RewrapResult> {
+    return rewrapAll(this, oldKek, newKek);
+  }
+
+  // ---- trusted keys --------------------------------------------------------------------------
+
+  /** Trusts a public key (raw 32 bytes, SPKI DER or PEM) for `orgId`. ALREADY_EXISTS if it is trusted already. */
+  async trustPublicKey(orgId: string, publicKey: KeyInput, name?: string): Promise<TrustedKeyInfo> {
+    const raw = importPublicKey(publicKey);
+    const fingerprint = publicKeyFingerprint(raw);
+    const row = {
+      id: newId(),
+      org_id: orgId,
+      name: name === undefined ? null : checkName(name, 'a key name'),
+      public_key: raw,
+      fingerprint,
+      created_at: nowIso(),
+      revoked_at: null,
+    };
+    await this.write(`organization ${orgId} already trusts key ${fingerprint}`, async (trx) => {
+      await requireOrg(trx, orgId);
+      await trx('trusted_keys').insert(row);
+      return [{ eventType: 'key.trusted.added', orgId, keyId: row.id, signerFingerprint: fingerprint, reason: row.name ? `trusted key "${row.name}"` : null }];
+    });
+    return trustedKeyFromRow(row);
+  }
+
+  async trustPublicKeyPem(orgId: string, pem: string, name?: string): Promise<TrustedKeyInfo> {
+    return this.trustPublicKey(orgId, pem, name);
+  }
+
+  async revokeTrustedKey(keyId: string): Promise<TrustedKeyInfo> {
+    const row = await this.write('', async (trx) => {
+      const current = await trx('trusted_keys').where({ id: keyId }).first();
+      if (!current) throw new CloacinaSignError('NOT_FOUND', `trusted key ${keyId} not found`);
+      if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `trusted key ${keyId} is already revoked`);
+      const now = nowIso();
+      await trx('trusted_keys').where({ id: keyId }).update({ revoked_at: now });
+      return [{ eventType: 'key.trusted.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint }, { ...current, revoked_at: now }];
+    });
+    return trustedKeyFromRow(row);
+  }
+
+  /** Revokes a signing key or a trusted key, whichever the id names. */
+  async revokeKey(keyId: string): Promise<{ kind: 'signing' | 'trusted'; key: SigningKeyInfo | TrustedKeyInfo }> {
+    if (await this.signingKeyRow(keyId)) return { kind: 'signing', key: await this.revokeSigningKey(keyId) };
+    return { kind: 'trusted', key: await this.revokeTrustedKey(keyId) };
+  }
+
+  /** The org's own trusted-key rows, active and revoked (not inherited ones). */
+  async listTrustedKeyRows(orgId: string): Promise<TrustedKeyInfo[]> {
+    const rows = await this.db.run((knex) => knex('trusted_keys').where({ org_id: orgId }).orderBy(['created_at', 'id']));
+    return rows.map(trustedKeyFromRow);
+  }
+
+  /** Every key `orgId` trusts now: imported keys, its own active signing keys, and those inherited through grants. */
+  async listTrustedKeys(orgId: string): Promise<TrustedKeyInfo[]> {
+    return [...(await trustCacheFor(this.db).trustedKeys(orgId)).values()];
+  }
+
+  async findTrustedKey(orgId: string, fingerprint: string): Promise<TrustedKeyInfo | undefined> {
+    return (await trustCacheFor(this.db).trustedKeys(orgId)).get(fingerprint.toLowerCase());
+  }
+
+  // ---- trust ACLs ----------------------------------------------------------------------------
+
+  /** From now on `parentOrg` trusts every key `childOrg` trusts (transitively). */
+  async grantTrust(parentOrg: string, childOrg: string): Promise<TrustGrant> {
+    if (parentOrg === childOrg) throw new CloacinaSignError('INVALID_INPUT', 'an organization cannot grant trust to itself');
+    const row = { id: newId(), parent_org_id: parentOrg, child_org_id: childOrg, created_at: nowIso(), revoked_at: null };
+    await this.write(`organization ${parentOrg} already trusts ${childOrg}'s keys`, async (trx) => {
+      await requireOrg(trx, parentOrg);
+      await requireOrg(trx, childOrg);
+      await trx('key_trust_acls').insert(row);
+      return [{ eventType: 'key.trust_acl.granted', orgId: parentOrg, reason: `trusts keys of organization ${childOrg}` }];
+    });
+    return grantFromRow(row);
+  }
+
+  async revokeTrust(parentOrg: string, childOrg: string): Promise<TrustGrant> {
+    return this.write('', async (trx) => {
+      const current = await trx('key_trust_acls').where({ parent_org_id: parentOrg, child_org_id: childOrg }).whereNull('revoked_at').first();
+      if (!current) throw new CloacinaSignError('NOT_FOUND', `no active trust grant from ${parentOrg} to ${childOrg}`);
+      const revokedAt = nowIso();
+      await trx('key_trust_acls').where({ id: current.id }).update({ revoked_at: revokedAt });
+      return [{ eventType: 'key.trust_acl.revoked', orgId: parentOrg, reason: `no longer trusts keys of organization ${childOrg}` }, grantFromRow({ ...current, revoked_at: revokedAt })];
+    });
+  }
+
+  async listGrants(orgId?: string): Promise<TrustGrant[]> {
+    const rows = await this.db.run((knex) => {
+      const query = knex('key_trust_acls').orderBy(['created_at', 'id']);
+      return orgId ? query.where({ parent_org_id: orgId }).orWhere({ child_org_id: orgId }) : query;
+    });
+    return rows.map(grantFromRow);
+  }
+
+  // ---- plumbing ------------------------------------------------------------------------------
+
+  private signingKeyRow(keyId: string): Promise<Record<string, any> | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
+  }
+
+  /**
+   * One write transaction with its audit rows; the JSON lines are written after the commit.
+   * `work` returns [event] or [event, result]; `conflict` replaces the driver's unique-violation message.
+   */
+  async write<T>(conflict: string, work: (trx: Knex.Transaction) => Promise<[AuditEventInput?, T?]>): Promise<T> {
+    let result: T | undefined;
+    let events;
+    try {
+      events = await writeTransaction(this.db, async (trx) => {
+        const [input, value] = await work(trx);
+        result = value;
+        return input ? [await this.audit.insertIn(trx, input)] : [];
+      });
+    } catch (error) {
+      if (conflict && isUniqueViolation((error as { cause?: unknown }).cause ?? error)) {
+        throw new CloacinaSignError('ALREADY_EXISTS', conflict);
+      }
+      throw error;
+    }
+    for (const event of events) this.audit.log(event);
+    return result as T;
+  }
+}
+
+async function requireOrg(trx: Knex.Transaction, orgId: string): Promise<void> {
+  const org = await trx('organizations').where({ id: orgId }).first('id');
+  if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${orgId} not found`);
+}

@@ -1,0 +1,107 @@
+// Signing with a database key: the sealed private key is opened and used inside Rust only.
+// Signatures can be stored in package_signatures, where verification with the Database source finds them.
+import { AuditLog } from '../audit/audit-log';
+import { newId, nowIso } from '../db/ids';
+import { writeTransaction } from '../db/transaction';
+import { CloacinaSignError } from '../errors';
+import { assertReadableFile } from '../files';
+import type { DbKeyManager } from '../keys/db-key-manager';
+import { kekId } from '../keys/kek';
+import { native } from '../native';
+import { DetachedSignature, SignatureInfo } from './detached-signature';
+import { rfc3339Now } from './sign';
+
+export interface StoredSignature extends SignatureInfo {
+  id: string;
+  signingKeyId: string | null;
+  createdAt: string;
+}
+
+export interface DbSignResult extends SignatureInfo {
+  keyId: string;
+  orgId: string;
+  /** Set when the signature was stored. */
+  signatureId?: string;
+}
+
+/* eslint-disable @typescript-eslint/no-explicit-any */
+function storedFromRow(row: any): StoredSignature {
+  return {
+    id: row.id,
+    packageHash: row.package_hash,
+    keyFingerprint: row.key_fingerprint,
+    signature: row.signature,
+    signedAt: row.signed_at,
+    signingKeyId: row.signing_key_id ?? null,
+    createdAt: row.created_at,
+  };
+}
+
+export class DbPackageSigner {
+  readonly audit: AuditLog;
+
+  constructor(
+    readonly keys: DbKeyManager,
+    audit?: AuditLog,
+  ) {
+    this.audit = audit ?? keys.audit;
+  }
+
+  /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
+  async signPackageWithDbKey(packagePath: string, keyId: string, kek: Buffer, store = false): Promise<DbSignResult> {
+    let orgId: string | undefined;
+    let fingerprint: string | undefined;
+    try {
+      const key = await this.keys.sealedSigningKey(keyId);
+      orgId = key.orgId;
+      fingerprint = key.fingerprint;
+      if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
+      if (key.kekId !== kekId(kek)) {
+        throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
+      }
+      await assertReadableFile(packagePath);
+      const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, { keyId, orgId }, key.publicKey);
+      const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
+      const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
+      await this.audit.record({ eventType: 'package.signed', orgId, keyId, packagePath, packageHash: info.packageHash, signerFingerprint: info.keyFingerprint });
+      return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
+    } catch (error) {
+      const reason = error instanceof CloacinaSignError ? `${error.code}: ${error.message}` : 'INTERNAL';
+      await this.audit.record({ eventType: 'package.sign.failure', orgId, keyId, packagePath, signerFingerprint: fingerprint, reason }).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Stores a (validated) signature; storing the same signature twice returns the first row. */
+  async storeSignature(info: SignatureInfo, options: { packagePath?: string; signingKeyId?: string } = {}): Promise<StoredSignature> {
+    const document = DetachedSignature.fromSignatureInfo(info);
+    return writeTransaction(this.keys.db, async (trx) => {
+      if (options.signingKeyId) {
+        const key = await trx('signing_keys').where({ id: options.signingKeyId }).first('revoked_at');
+        if (!key) throw new CloacinaSignError('NOT_FOUND', `signing key ${options.signingKeyId} not found`);
+        if (key.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `signing key ${options.signingKeyId} was revoked`);
+      }
+      const identity = { package_hash: document.packageHash, key_fingerprint: document.keyFingerprint, signature: document.signature };
+      const existing = await trx('package_signatures').where(identity).first();
+      if (existing) return storedFromRow(existing);
+      let pkg = await trx('packages').where({ package_hash: document.packageHash }).first('id');
+      if (!pkg) {
+        pkg = { id: newId() };
+        await trx('packages').insert({ id: pkg.id, package_hash: document.packageHash, package_name: options.packagePath ?? null, created_at: nowIso() });
+      }
+      const row = { id: newId(), package_id: pkg.id, ...identity, signed_at: document.signedAt, signing_key_id: options.signingKeyId ?? null, created_at: nowIso() };
+      await trx('package_signatures').insert(row);
+      return storedFromRow(row);
+    });
+  }
+
+  /** Every stored signature of a package, in the fixed verification order (signed_at, then id). */
+  async findSignatures(packageHash: string): Promise<StoredSignature[]> {
+    return findSignatures(this.keys.db, packageHash);
+  }
+}
+
+export async function findSignatures(db: DbKeyManager['db'], packageHash: string): Promise<StoredSignature[]> {
+  const rows = await db.run((knex) => knex('package_signatures').where({ package_hash: packageHash.toLowerCase() }).orderBy(['signed_at', 'id']));
+  return rows.map(storedFromRow);
+}

@@ -1,0 +1,99 @@
+// Runs a suite against SQLite and against a real PostgreSQL, each in a fresh database.
+// PostgreSQL: CLOACINA_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/test); each run creates
+// and drops its own `cloacina_test_<random>` database. When PostgreSQL is unreachable the PostgreSQL suite is
+// skipped with a printed line, unless CLOACINA_REQUIRE_POSTGRES=1 (CI), where the run fails.
+import { randomBytes } from 'node:crypto';
+import { AuditLog } from '../../src/audit/audit-log';
+import { Database, openDatabase, OpenOptions } from '../../src/db/database';
+import { DbKeyManager } from '../../src/keys/db-key-manager';
+import { tempDir } from '../helpers';
+
+export const POSTGRES_URL = process.env.CLOACINA_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
+
+export function postgresRequired(): boolean {
+  return process.env.CLOACINA_REQUIRE_POSTGRES === '1' || process.env.CLOACINA_TEST_POSTGRES === 'required';
+}
+
+export interface EngineUnderTest {
+  engine: 'sqlite' | 'postgres';
+  /** The database URL of this run's fresh database. */
+  url: string;
+  /** Opens another handle (closed after the suite). */
+  open(options?: OpenOptions): Promise<Database>;
+  /** A handle opened before the tests, migrated. */
+  db: Database;
+  keys: DbKeyManager;
+  /** A unique name, so tests sharing the database do not collide. */
+  unique(prefix: string): string;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { Client } = require('pg') as { Client: new (config: object) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> } };
+
+async function adminQuery(sql: string): Promise<void> {
+  const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query(sql);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+let reachable: Promise<string | undefined> | undefined;
+
+/** undefined when reachable, else the reason. */
+function postgresUnreachable(): Promise<string | undefined> {
+  reachable ??= adminQuery('select 1').then(
+    () => undefined,
+    (error: Error) => error.message || String(error),
+  );
+  return reachable;
+}
+
+function databaseUrl(name: string): string {
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+}
+
+export function describeEngines(title: string, body: (engine: EngineUnderTest) => void): void {
+  for (const engine of ['sqlite', 'postgres'] as const) {
+    describe(`${title} [${engine === 'postgres' ? '@postgres' : 'sqlite'}]`, function () {
+      const handles: Database[] = [];
+      const dir = tempDir();
+      const pgName = `cloacina_test_${randomBytes(6).toString('hex')}`;
+      const state = { engine, url: '', unique: (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}` } as EngineUnderTest;
+      state.open = async (options = {}) => {
+        const db = await openDatabase(state.url, options);
+        handles.push(db);
+        return db;
+      };
+
+      before(async function () {
+        if (engine === 'postgres') {
+          const reason = await postgresUnreachable();
+          if (reason !== undefined) {
+            if (postgresRequired()) throw new Error(`PostgreSQL is required (CLOACINA_REQUIRE_POSTGRES=1) but unreachable at ${POSTGRES_URL}: ${reason}`);
+            console.log(`    skipping the PostgreSQL suite "${title}": PostgreSQL unreachable at ${POSTGRES_URL} (${reason})`);
+            this.skip();
+          }
+          await adminQuery(`create database ${pgName}`);
+          state.url = databaseUrl(pgName);
+        } else {
+          state.url = `sqlite:${dir.join('test.db')}`;
+        }
+        state.db = await state.open({ migrate: true });
+        state.keys = new DbKeyManager(state.db, new AuditLog({ db: state.db, destination: false }));
+      });
+
+      after(async () => {
+        for (const db of handles) await db.close();
+        dir.cleanup();
+        if (engine === 'postgres' && state.url) await adminQuery(`drop database if exists ${pgName} with (force)`);
+      });
+
+      body(state);
+    });
+  }
+}
