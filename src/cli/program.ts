@@ -2,6 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { keysCommand } from './commands/keys';
 import { packageCommand } from './commands/package';
+import { orgsCommand } from './commands/orgs';
+import { auditCommand } from './commands/audit';
+import { dbCommand } from './commands/db';
 import { EXIT_USAGE } from './output';
 
 export function buildProgram(): Command {
@@ -12,6 +15,9 @@ export function buildProgram(): Command {
     .showHelpAfterError('(add --help for usage)');
   program.addCommand(keysCommand());
   program.addCommand(packageCommand());
+  program.addCommand(orgsCommand());
+  program.addCommand(auditCommand());
+  program.addCommand(dbCommand());
   for (const command of allCommands(program)) command.exitOverride();
   return program;
 }

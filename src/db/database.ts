@@ -49,9 +49,13 @@ export class Database {
   }
 }
 
+// knex would print pool errors itself (on stdout, which carries command data); errors reach callers typed instead.
+const quiet = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
+
 function knexConfig(target: DatabaseTarget): Knex.Config {
   if (target.engine === 'postgres') {
     return {
+      log: quiet,
       client: 'pg',
       connection: { connectionString: target.connection, connectionTimeoutMillis: 5000 },
       pool: { min: 0, max: 8 },
@@ -59,6 +63,7 @@ function knexConfig(target: DatabaseTarget): Knex.Config {
     };
   }
   return {
+    log: quiet,
     client: 'sqlite3',
     connection: { filename: target.connection },
     useNullAsDefault: true,

@@ -3,7 +3,6 @@
 import { AuditLog } from '../audit/audit-log';
 import type { Database } from '../db/database';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import { assertReadableFile } from '../files';
 import { native, ProgressCounter, VerifyCandidate } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import { DbKeyManager } from '../keys/db-key-manager';
@@ -91,7 +90,7 @@ export async function verifyPackage(
   let packageHash: string | undefined;
   let result: DbVerifiedPackage;
   try {
-    await assertReadableFile(packagePath);
+    // hashFile itself reports a missing or unreadable package as UNREADABLE_FILE.
     packageHash = await native.hashFile(packagePath, options.progress);
     const candidates = await resolveCandidates(packagePath, packageHash, orgId, source, ctx);
     if (candidates.length === 0) throw new SignatureNotFound(`no signature for ${packagePath} (${packageHash}): no .sig file and none stored`);

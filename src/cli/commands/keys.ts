@@ -1,33 +1,70 @@
-// `cloacina-sign keys ...`
+// `cloacina-sign keys ...`: offline key files (--output) or sealed keys in the database (--org).
 import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
+import { DatabaseOptions, withDbOptions } from '../context';
 import { OutputOptions, printData, runAction, say } from '../output';
+import { exportKey, generateInDatabase, listKeys, revokeKey, rewrapKeys, trustKey } from './keys-db';
 
-interface GenerateOptions extends OutputOptions {
+interface GenerateOptions extends OutputOptions, DatabaseOptions {
   name: string;
   output?: string;
+  org?: string;
   force?: boolean;
 }
 
 async function generateToFiles(options: GenerateOptions): Promise<void> {
-  if (!options.output) throw new CloacinaSignError('USAGE', 'keys generate needs --output <dir/key.pem>');
+  if (!options.output) throw new CloacinaSignError('USAGE', 'keys generate needs --output <dir/key.pem> or --org <org>');
   const keypair = generateKeypair();
   const paths = await writeKeypairFiles(keypair, options.output, { force: options.force });
   say(`Generated key "${options.name}": private key ${paths.privateKeyPath} (mode 0600), public key ${paths.publicKeyPath}`);
   printData(options, { fingerprint: keypair.fingerprint, ...paths }, keypair.fingerprint);
 }
 
+async function generate(options: GenerateOptions): Promise<void> {
+  if (options.org && options.output) throw new CloacinaSignError('USAGE', 'keys generate takes --output (a key file) or --org (a database key), not both');
+  if (options.org) return generateInDatabase({ ...options, org: options.org });
+  return generateToFiles(options);
+}
+
 export function keysCommand(): Command {
-  const keys = new Command('keys').description('generate and manage Ed25519 signing keys');
-  keys
-    .command('generate')
-    .description('generate an Ed25519 key pair: a PKCS#8 private key (0600) and an SPKI public key beside it')
-    .requiredOption('--name <name>', 'a name for the key')
-    .option('--output <path>', 'where to write the private key (the public key goes to <path without .pem>.pub.pem)')
-    .option('--force', 'overwrite existing key files')
-    .option('--json', 'print one JSON object on stdout')
-    .action((options: GenerateOptions) => runAction(options, () => generateToFiles(options)));
+  const keys = new Command('keys').description('generate and manage Ed25519 signing keys and trusted keys');
+  withDbOptions(
+    keys
+      .command('generate')
+      .description('generate an Ed25519 key pair: into files (--output) or sealed under the KEK in the database (--org)')
+      .requiredOption('--name <name>', 'a name for the key')
+      .option('--output <path>', 'where to write the private key (the public key goes to <path without .pem>.pub.pem)')
+      .option('--org <org>', 'store the key in the database for this organization (id or name); needs CLOACINA_KEY_ENCRYPTION_KEY')
+      .option('--force', 'overwrite existing key files'),
+  ).action((options: GenerateOptions) => runAction(options, () => generate(options)));
+  withDbOptions(
+    keys
+      .command('export <key-id>')
+      .description("print the public half of a signing or trusted key")
+      .option('--format <format>', 'pem or raw (hex on stdout, 32 bytes with --output)', 'pem')
+      .option('--output <file>', 'also write it to this file'),
+  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) => runAction(options, () => exportKey(keyId, options)));
+  withDbOptions(
+    keys
+      .command('trust')
+      .description("trust a public key for an organization's verifications")
+      .requiredOption('--import <pub.pem>', 'SPKI PEM (or DER or raw) public key')
+      .option('--name <name>', 'a name for the trusted key')
+      .requiredOption('--org <org>', 'the trusting organization (id or name)'),
+  ).action((options: DatabaseOptions & { import: string; name?: string; org: string }) => runAction(options, () => trustKey(options)));
+  withDbOptions(
+    keys.command('revoke <key-id>').description('revoke a signing key (it can no longer sign or be trusted) or a trusted key; effective within 1 second'),
+  ).action((keyId: string, options: DatabaseOptions) => runAction(options, () => revokeKey(keyId, options)));
+  withDbOptions(
+    keys.command('list').description("list an organization's signing and trusted keys").requiredOption('--org <org>', 'organization (id or name)'),
+  ).action((options: DatabaseOptions & { org: string }) => runAction(options, () => listKeys(options)));
+  withDbOptions(
+    keys
+      .command('rewrap')
+      .description('re-seal every private key under a new KEK (one transaction per key), then switch CLOACINA_KEY_ENCRYPTION_KEY')
+      .requiredOption('--new-kek-env <VAR>', 'the environment variable holding the new KEK (base64 or hex)'),
+  ).action((options: DatabaseOptions & { newKekEnv: string }) => runAction(options, () => rewrapKeys(options)));
   return keys;
 }

@@ -1,0 +1,158 @@
+// Database benchmark: verifications per second of a 64 KiB package with trust resolved from the database
+// (warm cache), on SQLite and PostgreSQL; and how long a revocation takes to reach a second process.
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { AuditLog } from '../src/audit/audit-log';
+import { Database, openDatabase } from '../src/db/database';
+import { DbKeyManager } from '../src/keys/db-key-manager';
+import { generateKeypair } from '../src/keys/keypair';
+import { DbPackageSigner } from '../src/signing/db-signer';
+import { signPackage } from '../src/signing/sign';
+import { SignatureSource } from '../src/verification/signature-source';
+import { verifyPackage } from '../src/verification/verify';
+import { BenchSection } from './section';
+
+const POSTGRES_URL = process.env.CLOACINA_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
+const WATCHER = join(__dirname, '../test/fixtures/watch-verify.js');
+const DURATION_MS = 3000;
+const IN_FLIGHT = 8;
+const PROPAGATION_RUNS = 5;
+
+interface Setup {
+  db: Database;
+  keys: DbKeyManager;
+  orgId: string;
+  pkg: string;
+  trustedId: string;
+}
+
+async function setUp(url: string, dir: string): Promise<Setup> {
+  const db = await openDatabase(url, { migrate: true });
+  const keys = new DbKeyManager(db, new AuditLog({ db, destination: false }));
+  const orgId = (await keys.createOrganization(`bench-${randomBytes(4).toString('hex')}`)).id;
+  const vendor = generateKeypair();
+  const trustedId = (await keys.trustPublicKey(orgId, vendor.publicKey, 'vendor')).id;
+  const pkg = join(dir, `bench-${randomBytes(4).toString('hex')}.so`);
+  writeFileSync(pkg, randomBytes(64 * 1024));
+  await new DbPackageSigner(keys).storeSignature(await signPackage(pkg, vendor.privateKey));
+  return { db, keys, orgId, pkg, trustedId };
+}
+
+/** Verifications per second with IN_FLIGHT concurrent verifications, audit rows included. */
+async function throughput(setup: Setup, auditRows: boolean): Promise<number> {
+  const ctx = { db: setup.db, audit: new AuditLog({ db: auditRows ? setup.db : undefined, destination: false }) };
+  const once = () => verifyPackage(setup.pkg, setup.orgId, SignatureSource.Database, ctx);
+  for (let i = 0; i < 200; i += 1) await once();
+  let count = 0;
+  const started = process.hrtime.bigint();
+  const end = Date.now() + DURATION_MS;
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (Date.now() < end) {
+        await once();
+        count += 1;
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return count / seconds;
+}
+
+/** Milliseconds from the start of a revocation to a second process refusing the package (median of runs). */
+async function propagation(url: string, dir: string): Promise<number[]> {
+  const delays: number[] = [];
+  for (let run = 0; run < PROPAGATION_RUNS; run += 1) {
+    const setup = await setUp(url, dir);
+    const child = spawn(process.execPath, [WATCHER, url, setup.pkg, setup.orgId], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    try {
+      const ready = JSON.parse(((await lines.next()).value as string) ?? '{}');
+      if (ready.event !== 'ready') throw new Error(`watcher failed: ${JSON.stringify(ready)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100 + Math.random() * 300));
+      const revokedAt = Date.now();
+      await setup.keys.revokeTrustedKey(setup.trustedId);
+      const seen = JSON.parse((await lines.next()).value as string);
+      delays.push(seen.at - revokedAt);
+    } finally {
+      child.kill();
+      await setup.db.close();
+    }
+  }
+  return delays.sort((a, b) => a - b);
+}
+
+async function postgresDatabase(): Promise<{ url: string; drop: () => Promise<void> } | string> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Client } = require('pg');
+  const name = `cloacina_bench_${randomBytes(5).toString('hex')}`;
+  const admin = async (sql: string) => {
+    const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
+    try {
+      await client.connect();
+      await client.query(sql);
+    } finally {
+      await client.end().catch(() => undefined);
+    }
+  };
+  try {
+    await admin(`create database ${name}`);
+  } catch (error) {
+    return `PostgreSQL unreachable at ${POSTGRES_URL}: ${(error as Error).message}`;
+  }
+  const url = new URL(POSTGRES_URL);
+  url.pathname = `/${name}`;
+  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+}
+
+export async function benchDatabase(): Promise<BenchSection> {
+  const dir = mkdtempSync(join(tmpdir(), 'cloacina-bench-db-'));
+  const rows: string[][] = [];
+  const notes: string[] = [
+    `64 KiB package, signature from the database (SignatureSource.Database), trust and signatures from the warm cache, ${IN_FLIGHT} verifications in flight for ${DURATION_MS / 1000} s; every verification also writes its audit_events row (batched group commit; no JSON line). The 4th column is the same without audit rows, to show their cost.`,
+    'Floor on this 2-core machine: native verifyDigest (one Ed25519 verify + document parse) takes ~65 µs on the JS thread and hashFile of 64 KiB ~65 µs on a libuv thread, so raw crypto alone caps near 12-15k/s; the database trust path itself is a Map lookup after a 250 ms freshness check.',
+    `Revocation propagation: from the start of revokeTrustedKey in one process until a second process (verifying in a loop) first refuses the package; ${PROPAGATION_RUNS} runs, min / median / max. Bound promised: 1000 ms (cache re-checked every 250 ms; PostgreSQL also LISTEN/NOTIFY).`,
+  ];
+  try {
+    const engines: [string, string | undefined, (() => Promise<void>) | undefined][] = [['SQLite', `sqlite:${join(dir, 'bench.db')}`, undefined]];
+    const pg = await postgresDatabase();
+    if (typeof pg === 'string') {
+      notes.push(`PostgreSQL not measured: ${pg}`);
+      engines.push(['PostgreSQL', undefined, undefined]);
+    } else engines.push(['PostgreSQL', pg.url, pg.drop]);
+    for (const [name, url, drop] of engines) {
+      if (!url) {
+        rows.push([name, 'n/a', 'n/a', 'n/a', 'n/a']);
+        continue;
+      }
+      try {
+        const setup = await setUp(url, dir);
+        const perSecond = await throughput(setup, true);
+        const withoutRows = await throughput(setup, false);
+        await setup.db.close();
+        const delays = await propagation(url, dir);
+        const median = delays[Math.floor(delays.length / 2)];
+        const rate = (n: number) => Math.round(n).toLocaleString('en-US');
+        rows.push([name, rate(perSecond), perSecond >= 10_000 ? 'yes' : 'no', rate(withoutRows), `${delays[0]} / ${median} / ${delays[delays.length - 1]} ms`]);
+      } finally {
+        await drop?.();
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return { title: 'Database-backed verification', headers: ['Engine', 'Verifications/s (audit rows)', '>= 10,000/s', 'Verifications/s (no audit rows)', 'Revocation reaches a 2nd process (min / median / max)'], rows, notes };
+}
+
+if (require.main === module) {
+  benchDatabase().then(
+    (section) => process.stdout.write(`${JSON.stringify(section, null, 2)}\n`),
+    (error) => {
+      process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

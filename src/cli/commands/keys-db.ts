@@ -1,0 +1,85 @@
+// The database variants of `cloacina-sign keys ...`: keys live sealed in the database, per organization.
+import { CloacinaSignError } from '../../errors';
+import { readPublicKeyFile } from '../../keys/key-files';
+import { kekFromEnv } from '../../keys/kek';
+import { writeFileAtomic } from '../../files';
+import { DatabaseOptions, withDatabase } from '../context';
+import { printData, say } from '../output';
+import { formatTable } from '../table';
+
+export async function generateInDatabase(options: DatabaseOptions & { name: string; org: string }): Promise<void> {
+  await withDatabase(
+    options,
+    async ({ keys, org, kek }) => {
+      const owner = await org(options.org);
+      const key = await keys.createSigningKey(owner.id, options.name, kek!);
+      say(`Generated signing key "${key.name}" for "${owner.name}": id ${key.id}, sealed under KEK id ${key.kekId}`);
+      printData(options, { id: key.id, orgId: key.orgId, name: key.name, fingerprint: key.fingerprint, createdAt: key.createdAt, kekId: key.kekId }, key.id);
+    },
+    { needsKek: true },
+  );
+}
+
+export async function exportKey(keyId: string, options: DatabaseOptions & { format: string; output?: string }): Promise<void> {
+  if (options.format !== 'pem' && options.format !== 'raw') throw new CloacinaSignError('USAGE', '--format must be pem or raw');
+  await withDatabase(options, async ({ keys }) => {
+    const exported = await keys.exportPublicKey(keyId);
+    const text = options.format === 'pem' ? exported.pem.trimEnd() : exported.raw.toString('hex');
+    if (options.output) {
+      await writeFileAtomic(options.output, options.format === 'pem' ? exported.pem : exported.raw, 0o644);
+      say(`Wrote the public key of ${keyId} to ${options.output}`);
+    }
+    printData(options, { id: keyId, orgId: exported.orgId, fingerprint: exported.fingerprint, format: options.format, publicKey: text, ...(options.output ? { output: options.output } : {}) }, options.output ? exported.fingerprint : text);
+  });
+}
+
+export async function trustKey(options: DatabaseOptions & { import: string; name?: string; org: string }): Promise<void> {
+  const publicKey = await readPublicKeyFile(options.import);
+  await withDatabase(options, async ({ keys, org }) => {
+    const owner = await org(options.org);
+    const trusted = await keys.trustPublicKey(owner.id, publicKey, options.name);
+    say(`"${owner.name}" now trusts key ${trusted.fingerprint}`);
+    printData(options, { id: trusted.id, orgId: owner.id, name: trusted.name, fingerprint: trusted.fingerprint, createdAt: trusted.createdAt }, trusted.id);
+  });
+}
+
+export async function revokeKey(keyId: string, options: DatabaseOptions): Promise<void> {
+  await withDatabase(options, async ({ keys }) => {
+    const { kind, key } = await keys.revokeKey(keyId);
+    say(`Revoked ${kind} key ${keyId} (${key.fingerprint})`);
+    printData(options, { id: key.id, kind, orgId: key.orgId, fingerprint: key.fingerprint, revokedAt: key.revokedAt }, key.id);
+  });
+}
+
+export async function listKeys(options: DatabaseOptions & { org: string }): Promise<void> {
+  await withDatabase(options, async ({ keys, org }) => {
+    const owner = await org(options.org);
+    const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ kind: 'signing', ...k }));
+    const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted' }));
+    const all = [...signing, ...trusted].map((k) => ({
+      id: k.id,
+      kind: k.kind,
+      name: k.name,
+      fingerprint: k.fingerprint,
+      createdAt: k.createdAt,
+      status: k.revokedAt ? 'revoked' : 'active',
+      revokedAt: k.revokedAt,
+    }));
+    const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind]);
+    printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND'], rows));
+  });
+}
+
+export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string }): Promise<void> {
+  // Both KEKs are read before anything is opened; neither value is ever printed.
+  const newKek = kekFromEnv(options.newKekEnv);
+  await withDatabase(
+    options,
+    async ({ keys, kek }) => {
+      const result = await keys.rewrap(kek!, newKek);
+      say(`Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId} (${result.alreadyRewrapped} already were); now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`);
+      printData(options, result, String(result.rewrapped));
+    },
+    { needsKek: true },
+  );
+}

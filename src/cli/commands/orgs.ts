@@ -1,0 +1,64 @@
+// `cloacina-sign orgs ...`: organizations and trust grants.
+import { Command } from 'commander';
+import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { printData, runAction, say } from '../output';
+import { formatTable } from '../table';
+
+interface GrantOptions extends DatabaseOptions {
+  from: string;
+  to: string;
+}
+
+export function orgsCommand(): Command {
+  const orgs = new Command('orgs').description('organizations and the trust grants between them');
+  withDbOptions(orgs.command('create <name>').description('create an organization (names are unique)')).action((name: string, options: DatabaseOptions) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys }) => {
+        const org = await keys.createOrganization(name);
+        say(`Created organization "${org.name}"`);
+        printData(options, org, org.id);
+      }),
+    ),
+  );
+  withDbOptions(orgs.command('list').description('list organizations')).action((options: DatabaseOptions) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys }) => {
+        const list = await keys.listOrganizations();
+        printData(options, list, formatTable(['ID', 'NAME', 'CREATED'], list.map((org) => [org.id, org.name, org.createdAt])));
+      }),
+    ),
+  );
+  withDbOptions(
+    orgs
+      .command('grant-trust')
+      .description('from now on <parent> trusts every key <child> trusts (transitively)')
+      .requiredOption('--from <parent>', 'the trusting organization (id or name)')
+      .requiredOption('--to <child>', 'the organization whose keys become trusted (id or name)'),
+  ).action((options: GrantOptions) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys, org }) => {
+        const [parent, child] = [await org(options.from), await org(options.to)];
+        const grant = await keys.grantTrust(parent.id, child.id);
+        say(`"${parent.name}" now trusts the keys of "${child.name}"`);
+        printData(options, grant, grant.id);
+      }),
+    ),
+  );
+  withDbOptions(
+    orgs
+      .command('revoke-trust')
+      .description('revoke a trust grant; takes effect for running verifiers within 1 second')
+      .requiredOption('--from <parent>', 'the trusting organization (id or name)')
+      .requiredOption('--to <child>', 'the trusted organization (id or name)'),
+  ).action((options: GrantOptions) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys, org }) => {
+        const [parent, child] = [await org(options.from), await org(options.to)];
+        const grant = await keys.revokeTrust(parent.id, child.id);
+        say(`"${parent.name}" no longer trusts the keys of "${child.name}"`);
+        printData(options, grant, grant.id);
+      }),
+    ),
+  );
+  return orgs;
+}

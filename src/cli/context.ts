@@ -1,0 +1,56 @@
+// What every database command shares: open the database named by --database or CLOACINA_DATABASE_URL,
+// refuse an unmigrated one, read the KEK from the environment when needed, and always close the pool.
+import type { Command } from 'commander';
+import { AuditDestination, AuditLog } from '../audit/audit-log';
+import { Database, openDatabase } from '../db/database';
+import { assertMigrated } from '../db/migrate';
+import { DbKeyManager } from '../keys/db-key-manager';
+import { kekFromEnv } from '../keys/kek';
+import type { Organization } from '../keys/records';
+import { OutputOptions } from './output';
+
+export interface DatabaseOptions extends OutputOptions {
+  database?: string;
+}
+
+export interface CliContext {
+  db: Database;
+  audit: AuditLog;
+  keys: DbKeyManager;
+  /** The KEK from CLOACINA_KEY_ENCRYPTION_KEY, read before the database was opened. */
+  kek: Buffer | undefined;
+  org(idOrName: string): Promise<Organization>;
+}
+
+/** CLOACINA_AUDIT_LOG: a file path (appended), `stderr` (default) or `off`. Never stdout, which carries data. */
+export function auditDestination(env: NodeJS.ProcessEnv = process.env): AuditDestination {
+  const value = env.CLOACINA_AUDIT_LOG?.trim();
+  if (!value || value === 'stderr') return process.stderr;
+  if (value === 'off') return false;
+  return value;
+}
+
+export async function withDatabase<T>(
+  options: DatabaseOptions,
+  work: (ctx: CliContext) => Promise<T>,
+  settings: { needsKek?: boolean; migrating?: boolean } = {},
+): Promise<T> {
+  // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
+  const kek = settings.needsKek ? kekFromEnv() : undefined;
+  const db = await openDatabase(options.database, { mustExist: !settings.migrating, listen: false });
+  try {
+    if (!settings.migrating) await assertMigrated(db);
+    const audit = new AuditLog({ db, destination: auditDestination() });
+    const keys = new DbKeyManager(db, audit);
+    return await work({ db, audit, keys, kek, org: (idOrName) => keys.getOrganization(idOrName) });
+  } finally {
+    await db.close();
+  }
+}
+
+export const DATABASE_OPTION_HELP = 'sqlite:<path> or postgres://... (default: CLOACINA_DATABASE_URL, else sqlite:./cloacina.db)';
+
+/** Adds --database and --json, which every database command takes. */
+export function withDbOptions(command: Command): Command {
+  return command.option('--database <url>', DATABASE_OPTION_HELP).option('--json', 'print JSON on stdout');
+}

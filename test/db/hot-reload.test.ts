@@ -1,0 +1,58 @@
+import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { createVerificationContext, DbPackageSigner, generateKeypair, signPackage, SignatureSource, verifyPackage } from '../../src';
+import { tempDir } from '../helpers';
+import { writePackage } from '../fixtures/random-package';
+import { describeEngines } from './engines';
+
+const WATCHER = join(__dirname, '../fixtures/watch-verify.js');
+
+/** Starts the watcher and resolves with a function waiting for its next event line. */
+function startWatcher(args: string[]) {
+  const child = spawn(process.execPath, [WATCHER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const next = async (): Promise<any> => {
+    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the watcher did not report within 10 s')), 10_000).unref());
+    const line = (await Promise.race([lines.next(), timeout])) as IteratorResult<string>;
+    if (line.done) throw new Error('the watcher exited without reporting');
+    return JSON.parse(line.value);
+  };
+  return { child, next };
+}
+
+describeEngines('hot reload of trust', (t) => {
+  const dir = tempDir();
+  after(() => dir.cleanup());
+
+  it('when a trusted key is revoked it takes effect at once in this process and within 1 s in a second process', async () => {
+    const org = await t.keys.createOrganization(t.unique('hot'));
+    const vendor = generateKeypair();
+    const trusted = await t.keys.trustPublicKey(org.id, vendor.publicKey, 'vendor');
+    const pkg = writePackage(dir.join('hot.so'));
+    await new DbPackageSigner(t.keys).storeSignature(await signPackage(pkg, vendor.privateKey));
+    const ctx = createVerificationContext(t.keys);
+    await verifyPackage(pkg, org.id, SignatureSource.Database, ctx);
+
+    const watcher = startWatcher([t.url, pkg, org.id]);
+    try {
+      expect(await watcher.next()).to.deep.equal({ event: 'ready' });
+      // Let the watcher's cache warm up and its last check age a little.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Measured from before the revocation starts: an upper bound on commit-to-observation.
+      const revokedAt = Date.now();
+      await t.keys.revokeTrustedKey(trusted.id);
+      const here = await verifyPackage(pkg, org.id, SignatureSource.Database, ctx).catch((error) => error);
+      expect(here.code).to.equal('UNTRUSTED_SIGNER');
+      const seen = await watcher.next();
+      expect(seen.event).to.equal('rejected');
+      expect(seen.code).to.equal('UNTRUSTED_SIGNER');
+      const delay = seen.at - revokedAt;
+      console.log(`      (${t.engine}: the second process saw the revocation after ${delay} ms)`);
+      expect(delay).to.be.at.most(1000);
+    } finally {
+      watcher.child.kill();
+    }
+  });
+});
