@@ -5,8 +5,10 @@
 mod errors;
 mod files;
 mod keys;
+mod loader;
 mod sealing;
 
 pub use files::*;
 pub use keys::*;
+pub use loader::*;
 pub use sealing::*;

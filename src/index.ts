@@ -41,3 +41,10 @@ export { AuditLog } from './audit/audit-log';
 export type { AuditLogOptions, AuditDestination } from './audit/audit-log';
 export type { AuditEvent, AuditEventInput, AuditEventType } from './audit/events';
 export type { VerifyCandidate } from './native';
+
+// Guarded loading: the runner loads exactly the bytes it verified.
+export { verifyAndLoadPackage, verifyAndRequireAddon, verifyAndCompileWasm } from './loading/verify-and-load';
+export { LoadedPackage, TaskFailed, DEFAULT_RESULT_CAPACITY } from './loading/loaded-package';
+export type { PackageMetadata, TaskMetadata } from './loading/loaded-package';
+export { DEFAULT_MAX_PACKAGE_BYTES } from './loading/security-config';
+export type { SecurityConfig } from './loading/security-config';

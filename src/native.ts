@@ -51,8 +51,23 @@ export const native = {
   rewrapSealedKey: typed(binding.rewrapSealedKey),
   checkSealedKey: typed(binding.checkSealedKey),
   signFileWithSealedKey: typed(binding.signFileWithSealedKey),
+  sealPackage: typed(binding.sealPackage),
+};
+
+/** Methods of native objects, with typed errors like the functions above. */
+export const nativeMethods = {
+  verifySealed: (sealed: Binding.SealedPackage, candidates: Binding.VerifyCandidate[]) => typed(() => sealed.verify(candidates))(),
+  loadSealed: (sealed: Binding.SealedPackage) => typed(() => sealed.load())(),
+  sealedBytes: (sealed: Binding.SealedPackage) => typed(() => sealed.bytes())(),
+  openThroughProcPath: (sealed: Binding.SealedPackage, open: (path: string) => void) =>
+    typed(() => sealed.openThroughProcPath(open))(),
+  metadata: (pkg: Binding.NativePackage) => typed(() => pkg.metadata())(),
+  hasSymbol: (pkg: Binding.NativePackage, name: string) => typed(() => pkg.hasSymbol(name))(),
+  executeTask: (pkg: Binding.NativePackage, task: string, context: string, capacity: number) =>
+    typed(() => pkg.executeTask(task, context, capacity))(),
 };
 
 export const ProgressCounter = binding.ProgressCounter;
 export type ProgressCounter = Binding.ProgressCounter;
+export type { NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
 export type { SignatureFields, SignedDigest, VerifiedPackage, VerifyCandidate, KeyBinding } from '../binding';

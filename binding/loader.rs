@@ -1,0 +1,283 @@
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use cloacina_sign_core::digest::to_hex;
+use cloacina_sign_core::verify;
+use cloacina_sign_loader::{
+  check_shared_library, serialize_guarded, GuardedLibrary, LoadError, PackageMetadata, SealedImage, TaskError,
+  WorkflowPackage,
+};
+use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
+use napi::{Env, Task};
+use napi_derive::napi;
+
+use crate::errors::{coded, OrThrow};
+use crate::files::{parse_candidates, verified, VerifiedPackage, VerifyCandidate};
+
+fn load_error(err: LoadError) -> napi::Error {
+  let code = err.code().to_string();
+  coded(&code, err)
+}
+
+fn task_error(err: TaskError) -> napi::Error {
+  let code = err.code().to_string();
+  coded(&code, err)
+}
+
+/// What the sealed bytes must look like before anything may map them.
+#[napi(string_enum)]
+pub enum PackageFormat {
+  SharedLibrary,
+  Wasm,
+}
+
+const WASM_MAGIC: &[u8] = b"\0asm";
+
+fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()> {
+  match format {
+    PackageFormat::SharedLibrary => check_shared_library(image.bytes()).map_err(load_error),
+    PackageFormat::Wasm if image.bytes().starts_with(WASM_MAGIC) => Ok(()),
+    PackageFormat::Wasm => Err(coded("NOT_A_WASM_MODULE", "not a WebAssembly module (bad magic bytes)")),
+  }
+}
+
+enum Clearance {
+  Pending,
+  Verified,
+  Unsigned,
+}
+
+/// A package copied once into a sealed memory file and hashed there. Only these bytes can be
+/// loaded, and only after `verify` accepted them (or `allowUnsigned` was called by policy).
+#[napi]
+pub struct SealedPackage {
+  image: Mutex<Option<SealedImage>>,
+  digest: [u8; 32],
+  clearance: Mutex<Clearance>,
+}
+
+impl SealedPackage {
+  fn take_cleared_image(&self) -> napi::Result<SealedImage> {
+    if matches!(*self.clearance.lock().unwrap(), Clearance::Pending) {
+      return Err(coded("LOAD_FAILED", "the package was not verified; refusing to load it"));
+    }
+    self.image.lock().unwrap().take().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already loaded"))
+  }
+
+  fn with_cleared_image<T>(&self, f: impl FnOnce(&SealedImage) -> napi::Result<T>) -> napi::Result<T> {
+    if matches!(*self.clearance.lock().unwrap(), Clearance::Pending) {
+      return Err(coded("LOAD_FAILED", "the package was not verified; refusing to load it"));
+    }
+    let image = self.image.lock().unwrap();
+    f(image.as_ref().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already loaded"))?)
+  }
+}
+
+#[napi]
+impl SealedPackage {
+  /// Lowercase hex SHA-256 of the sealed bytes: exactly what would be loaded.
+  #[napi(getter)]
+  pub fn package_hash(&self) -> String {
+    to_hex(&self.digest)
+  }
+
+  #[napi(getter)]
+  pub fn size(&self) -> f64 {
+    self.image.lock().unwrap().as_ref().map_or(0.0, |image| image.len() as f64)
+  }
+
+  /// Accepts the sealed bytes when any candidate signature verifies over their digest.
+  #[napi]
+  pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<VerifiedPackage> {
+    let candidates = parse_candidates(&candidates)?;
+    let index = verify::verify_any(&self.digest, &candidates).or_throw()?;
+    *self.clearance.lock().unwrap() = Clearance::Verified;
+    Ok(verified(&self.digest, &candidates, index))
+  }
+
+  /// Policy decision of a caller that does not require signatures: load without verifying.
+  #[napi]
+  pub fn allow_unsigned(&self) {
+    let mut clearance = self.clearance.lock().unwrap();
+    if matches!(*clearance, Clearance::Pending) {
+      *clearance = Clearance::Unsigned;
+    }
+  }
+
+  /// dlopen()s the sealed memory file (off the JS thread: library constructors run here).
+  #[napi(ts_return_type = "Promise<NativePackage>")]
+  pub fn load(&self) -> napi::Result<AsyncTask<LoadTask>> {
+    Ok(AsyncTask::new(LoadTask { image: Some(self.take_cleared_image()?) }))
+  }
+
+  /// Calls `open(path)` with a unique `/proc/self/fd/...` path of the sealed file, inside the
+  /// process-wide guarded-load lock; for `process.dlopen` of a native addon. Keep this object
+  /// alive for as long as the addon is loaded: it owns the descriptor.
+  #[napi]
+  pub fn open_through_proc_path(&self, open: Function<String, ()>) -> napi::Result<()> {
+    self.with_cleared_image(|image| serialize_guarded(|| open.call(image.proc_path())))
+  }
+
+  /// A copy of the sealed bytes (for WebAssembly compilation), after verification.
+  #[napi]
+  pub fn bytes(&self) -> napi::Result<Buffer> {
+    self.with_cleared_image(|image| Ok(image.to_vec().into()))
+  }
+}
+
+pub struct SealTask {
+  path: PathBuf,
+  max_size: u64,
+  format: PackageFormat,
+}
+
+impl Task for SealTask {
+  type Output = SealedImage;
+  type JsValue = SealedPackage;
+
+  fn compute(&mut self) -> napi::Result<SealedImage> {
+    let image = SealedImage::from_path(&self.path, self.max_size).map_err(load_error)?;
+    check_format(&image, &self.format)?;
+    Ok(image)
+  }
+
+  fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
+    Ok(SealedPackage { digest: image.digest(), image: Mutex::new(Some(image)), clearance: Mutex::new(Clearance::Pending) })
+  }
+}
+
+/// Copies a package once into a sealed memory file, checks its format, hashes the sealed bytes.
+#[napi(ts_return_type = "Promise<SealedPackage>")]
+pub fn seal_package(path: String, max_size: f64, format: PackageFormat) -> napi::Result<AsyncTask<SealTask>> {
+  if !(max_size.is_finite() && max_size >= 0.0) {
+    return Err(coded("INVALID_INPUT", "the package size limit must be a non-negative number"));
+  }
+  Ok(AsyncTask::new(SealTask { path: path.into(), max_size: max_size as u64, format }))
+}
+
+pub struct LoadTask {
+  image: Option<SealedImage>,
+}
+
+impl Task for LoadTask {
+  type Output = WorkflowPackage;
+  type JsValue = NativePackage;
+
+  fn compute(&mut self) -> napi::Result<WorkflowPackage> {
+    let image = self.image.take().ok_or_else(|| coded("LOAD_FAILED", "the package was already loaded"))?;
+    let library = GuardedLibrary::load(image).map_err(load_error)?;
+    WorkflowPackage::new(library).map_err(load_error)
+  }
+
+  fn resolve(&mut self, _env: Env, package: WorkflowPackage) -> napi::Result<NativePackage> {
+    Ok(NativePackage { package: Mutex::new(Some(package)) })
+  }
+}
+
+#[napi(object)]
+pub struct TaskInfo {
+  pub index: u32,
+  pub local_id: String,
+  pub namespaced_id_template: Option<String>,
+  pub dependencies_json: Option<String>,
+  pub description: Option<String>,
+  pub source_location: Option<String>,
+}
+
+#[napi(object)]
+pub struct PackageInfo {
+  pub package_name: Option<String>,
+  pub package_description: Option<String>,
+  pub package_author: Option<String>,
+  pub workflow_fingerprint: Option<String>,
+  pub graph_data_json: Option<String>,
+  pub tasks: Vec<TaskInfo>,
+}
+
+impl From<PackageMetadata> for PackageInfo {
+  fn from(m: PackageMetadata) -> Self {
+    PackageInfo {
+      package_name: m.package_name,
+      package_description: m.package_description,
+      package_author: m.package_author,
+      workflow_fingerprint: m.workflow_fingerprint,
+      graph_data_json: m.graph_data_json,
+      tasks: m
+        .tasks
+        .into_iter()
+        .map(|t| TaskInfo {
+          index: t.index,
+          local_id: t.local_id,
+          namespaced_id_template: t.namespaced_id_template,
+          dependencies_json: t.dependencies_json,
+          description: t.description,
+          source_location: t.source_location,
+        })
+        .collect(),
+    }
+  }
+}
+
+/// A workflow package loaded from verified, sealed bytes.
+#[napi]
+pub struct NativePackage {
+  package: Mutex<Option<WorkflowPackage>>,
+}
+
+impl NativePackage {
+  fn package(&self) -> napi::Result<WorkflowPackage> {
+    self.package.lock().unwrap().clone().ok_or_else(|| coded("PACKAGE_CLOSED", "the package was closed"))
+  }
+}
+
+#[napi]
+impl NativePackage {
+  /// The package's tasks and description, copied out of the library.
+  #[napi]
+  pub fn metadata(&self) -> napi::Result<PackageInfo> {
+    Ok(self.package()?.metadata().map_err(load_error)?.into())
+  }
+
+  /// The descriptor of the sealed memory file the library was loaded from (-1 once closed).
+  #[napi(getter)]
+  pub fn descriptor(&self) -> i32 {
+    self.package.lock().unwrap().as_ref().map_or(-1, |p| p.library().image().fd())
+  }
+
+  #[napi]
+  pub fn has_symbol(&self, name: String) -> napi::Result<bool> {
+    Ok(self.package()?.library().has_symbol(&name))
+  }
+
+  /// Runs one task on a worker thread with a result buffer of `resultCapacity` bytes.
+  #[napi(ts_return_type = "Promise<string>")]
+  pub fn execute_task(&self, task_name: String, context_json: String, result_capacity: u32) -> napi::Result<AsyncTask<ExecuteTask>> {
+    Ok(AsyncTask::new(ExecuteTask { package: self.package()?, task_name, context_json, result_capacity }))
+  }
+
+  /// Drops this handle; the library unloads once running tasks finish.
+  #[napi]
+  pub fn close(&self) {
+    self.package.lock().unwrap().take();
+  }
+}
+
+pub struct ExecuteTask {
+  package: WorkflowPackage,
+  task_name: String,
+  context_json: String,
+  result_capacity: u32,
+}
+
+impl Task for ExecuteTask {
+  type Output = String;
+  type JsValue = String;
+
+  fn compute(&mut self) -> napi::Result<String> {
+    self.package.execute_task(&self.task_name, &self.context_json, self.result_capacity).map_err(task_error)
+  }
+
+  fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
+    Ok(output)
+  }
+}

@@ -1,0 +1,116 @@
+// A workflow package running in this process, loaded from the sealed bytes that were verified.
+import { CloacinaSignError } from '../errors';
+import { NativePackage, nativeMethods, PackageInfo } from '../native';
+
+/** Cloacina's own host passes a 10 MiB result buffer. */
+export const DEFAULT_RESULT_CAPACITY = 10 * 1024 * 1024;
+
+export interface TaskMetadata {
+  index: number;
+  localId: string;
+  namespacedIdTemplate: string | null;
+  dependencies: string[];
+  description: string | null;
+  sourceLocation: string | null;
+}
+
+export interface PackageMetadata {
+  packageName: string | null;
+  description: string | null;
+  author: string | null;
+  workflowFingerprint: string | null;
+  graph: unknown;
+  tasks: TaskMetadata[];
+}
+
+/** The package reported a task failure (-1); `details` is its error JSON. */
+export class TaskFailed extends CloacinaSignError {
+  readonly details: unknown;
+
+  constructor(taskName: string, details: unknown) {
+    const reason = typeof (details as { error?: unknown })?.error === 'string' ? (details as { error: string }).error : JSON.stringify(details);
+    super('TASK_FAILED', `task ${taskName} failed: ${reason}`);
+    this.details = details;
+  }
+}
+
+function parseJson(text: string | null | undefined, what: string): unknown {
+  if (text === null || text === undefined) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new CloacinaSignError('TASK_INVALID_OUTPUT', `${what} is not valid JSON`);
+  }
+}
+
+function toMetadata(info: PackageInfo): PackageMetadata {
+  return {
+    packageName: info.packageName ?? null,
+    description: info.packageDescription ?? null,
+    author: info.packageAuthor ?? null,
+    workflowFingerprint: info.workflowFingerprint ?? null,
+    graph: parseJson(info.graphDataJson, 'the package graph'),
+    tasks: info.tasks.map((task) => ({
+      index: task.index,
+      localId: task.localId,
+      namespacedIdTemplate: task.namespacedIdTemplate ?? null,
+      dependencies: (parseJson(task.dependenciesJson, `dependencies of task ${task.localId}`) as string[] | null) ?? [],
+      description: task.description ?? null,
+      sourceLocation: task.sourceLocation ?? null,
+    })),
+  };
+}
+
+export class LoadedPackage {
+  /** The sealed memory file's descriptor the library was loaded from (a diagnostic). */
+  readonly descriptor: number;
+
+  constructor(
+    readonly path: string,
+    readonly packageHash: string,
+    /** Null when the package was loaded unsigned because signatures were not required. */
+    readonly signerFingerprint: string | null,
+    private readonly native: NativePackage,
+    private readonly resultCapacity = DEFAULT_RESULT_CAPACITY,
+  ) {
+    this.descriptor = native.descriptor;
+  }
+
+  metadata(): PackageMetadata {
+    return toMetadata(nativeMethods.metadata(this.native));
+  }
+
+  hasSymbol(name: string): boolean {
+    return nativeMethods.hasSymbol(this.native, name);
+  }
+
+  /** Runs one task off the JS thread; resolves to its output context. */
+  async executeTask(taskName: string, context: Record<string, unknown> = {}): Promise<unknown> {
+    let output: string;
+    try {
+      output = await nativeMethods.executeTask(this.native, taskName, JSON.stringify(context), this.resultCapacity);
+    } catch (error) {
+      if (error instanceof CloacinaSignError && error.code === 'TASK_FAILED') {
+        throw new TaskFailed(taskName, parseFailure(error.message));
+      }
+      throw error;
+    }
+    return parseJson(output, `the output of task ${taskName}`);
+  }
+
+  /** Releases this handle; the library unloads once running tasks finish. */
+  close(): void {
+    this.native.close();
+  }
+}
+
+/** The Rust side reports `task failed: <error JSON>`; recover the JSON the package wrote. */
+function parseFailure(message: string): unknown {
+  const start = message.indexOf('{');
+  if (start < 0) return { error: message, status: 'error' };
+  try {
+    return JSON.parse(message.slice(start));
+  } catch {
+    return { error: message, status: 'error' };
+  }
+}
