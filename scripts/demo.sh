@@ -1,38 +1,60 @@
 #!/usr/bin/env bash
-# End-to-end demo: key, real shared library, signature, verification, and a tampered copy refused.
+# End-to-end demo on the embedded default (SQLite): an organization, a database signing key, a real
+# workflow package signed, verified, loaded from sealed memory and run; a tampered copy refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cli() { node dist/src/cli/main.js "$@"; }
 step() { printf '\n== %s\n' "$*"; }
+field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[process.argv[1]]))' "$1"; }
+refused() {
+  local status=0
+  "$@" || status=$?
+  if [ "$status" -ne 1 ]; then
+    echo "demo FAILED: expected a refusal (exit 1), got exit $status" >&2
+    exit 1
+  fi
+  echo "-> refused as expected (exit 1)"
+}
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/cloacina-demo.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+export CLOACINA_DATABASE_URL="sqlite:$work/cloacina.db"
+export CLOACINA_AUDIT_LOG="$work/audit.jsonl"
+CLOACINA_KEY_ENCRYPTION_KEY=$(node -e 'console.log(require("crypto").randomBytes(32).toString("base64"))')
+export CLOACINA_KEY_ENCRYPTION_KEY
 
-step "1. Generate an Ed25519 signing key"
-mkdir -p "$work/keys"
-cli keys generate --name demo --output "$work/keys/demo.pem"
+step "1. Create the database (SQLite at $work/cloacina.db) and an organization"
+cli db migrate
+cli orgs create acme
 
-step "2. Compile a real workflow package (a shared library exporting the Cloacina ABI)"
+step "2. Generate a signing key in the database (the private key is sealed under the KEK, never in JS)"
+key_id=$(cli keys generate --name release --org acme --json | field id)
+cli keys list --org acme
+
+step "3. Compile a real workflow package (a shared library exporting the Cloacina ABI)"
 cc -shared -fPIC -O2 -o "$work/libdata_pipeline.so" examples/workflow/data_pipeline.c
 ls -l "$work/libdata_pipeline.so"
 
-step "3. Sign it (writes libdata_pipeline.so.sig)"
-cli package sign "$work/libdata_pipeline.so" --key "$work/keys/demo.pem"
-cat "$work/libdata_pipeline.so.sig"
+step "4. Sign it with the database key (writes libdata_pipeline.so.sig)"
+cli package sign "$work/libdata_pipeline.so" --key-id "$key_id"
+cat "$work/libdata_pipeline.so.sig"; echo
 
-step "4. Verify it"
-cli package verify "$work/libdata_pipeline.so" --public-key "$work/keys/demo.pub.pem" --json
+step "5. Verify it against what acme trusts"
+cli package verify "$work/libdata_pipeline.so" --org acme --json
 
-step "5. Tamper with a copy (one byte changed) and verify again: it must be refused"
+step "6. Load it from sealed memory, list its tasks and run one"
+cli package inspect "$work/libdata_pipeline.so" --org acme
+cli package run "$work/libdata_pipeline.so" --org acme --task collect_data --context '{"source":"demo"}' --require-signatures
+
+step "7. Tamper with a copy (one byte changed): verification and loading must refuse it"
 cp "$work/libdata_pipeline.so" "$work/libtampered.so"
 cp "$work/libdata_pipeline.so.sig" "$work/libtampered.so.sig"
 printf '\x00' | dd of="$work/libtampered.so" bs=1 seek=4096 conv=notrunc status=none
-status=0
-cli package verify "$work/libtampered.so" --public-key "$work/keys/demo.pub.pem" || status=$?
-if [ "$status" -ne 1 ]; then
-  echo "demo FAILED: the tampered package was not refused (exit $status)" >&2
-  exit 1
-fi
-echo "refused as expected (exit 1)"
+refused cli package verify "$work/libtampered.so" --org acme
+refused cli package run "$work/libtampered.so" --org acme --task collect_data --require-signatures
 
-printf '\ndemo complete: signed package verified, tampered copy refused\n'
+step "8. The audit trail"
+cli audit list --org acme --limit 20
+
+printf '\ndemo complete: signed package verified, loaded and run; tampered copy refused\n'

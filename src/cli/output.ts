@@ -8,6 +8,8 @@ export interface OutputOptions {
 export const EXIT_OK = 0;
 export const EXIT_VERIFICATION_FAILED = 1;
 export const EXIT_USAGE = 2;
+/** `package run`: the package verified and loaded, but its task failed. */
+export const EXIT_TASK_FAILED = 3;
 
 export function useColor(stream: NodeJS.WriteStream = process.stderr): boolean {
   const noColor = process.env.NO_COLOR;
@@ -38,7 +40,9 @@ export function errorMessage(error: unknown): string {
 }
 
 export function exitCodeFor(error: unknown): number {
-  return error instanceof VerificationFailure ? EXIT_VERIFICATION_FAILED : EXIT_USAGE;
+  if (error instanceof VerificationFailure) return EXIT_VERIFICATION_FAILED;
+  if (error instanceof CloacinaSignError && error.code.startsWith('TASK_')) return EXIT_TASK_FAILED;
+  return EXIT_USAGE;
 }
 
 /**

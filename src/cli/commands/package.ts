@@ -9,6 +9,7 @@ import { DatabaseOptions, withDbOptions } from '../context';
 import { green, OutputOptions, printData, runAction, say } from '../output';
 import { withProgress } from '../progress';
 import { signWithDatabaseKey, verifyWithDatabase } from './package-db';
+import { addRunCommands } from './package-run';
 
 interface SignOptions extends DatabaseOptions {
   key?: string;
@@ -80,7 +81,7 @@ async function verifyWithKeyFile(packagePath: string, options: VerifyOptions): P
 }
 
 export function packageCommand(): Command {
-  const pkg = new Command('package').description('sign and verify workflow packages');
+  const pkg = new Command('package').description('sign, verify, inspect and run workflow packages');
   withDbOptions(
     pkg
       .command('sign <package>')
@@ -100,5 +101,6 @@ export function packageCommand(): Command {
   ).action((packagePath: string, options: VerifyOptions) =>
     runAction(options, () => verify(packagePath, options), (error) => verifyJson(undefined, error)),
   );
+  addRunCommands(pkg);
   return pkg;
 }
