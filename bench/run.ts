@@ -2,25 +2,17 @@
 import { writeFileSync } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
+import { benchDatabase } from './db';
+import { benchGuardedLoad } from './guarded-load';
 import { benchLargePackage } from './large-package';
 import { BenchSection, renderSection } from './section';
 
 type Bench = { name: string; run: () => Promise<BenchSection> };
 
-function optional(name: string, modulePath: string, exportName: string): Bench {
-  return {
-    name,
-    run: async () => {
-      const module = require(modulePath);
-      return module[exportName]();
-    },
-  };
-}
-
 const benches: Bench[] = [
   { name: 'large-package', run: benchLargePackage },
-  optional('database', './db', 'benchDatabase'),
-  optional('guarded-load', './guarded-load', 'benchGuardedLoad'),
+  { name: 'database', run: benchDatabase },
+  { name: 'guarded-load', run: benchGuardedLoad },
 ];
 
 function machine(): string {

@@ -255,10 +255,13 @@ impl NativePackage {
     Ok(AsyncTask::new(ExecuteTask { package: self.package()?, task_name, context_json, result_capacity }))
   }
 
-  /// Drops this handle; the library unloads once running tasks finish.
+  /// Drops this handle; the library unloads once running tasks finish. Unmapping a large image
+  /// takes milliseconds, so it happens on a background thread, not on the JS thread.
   #[napi]
   pub fn close(&self) {
-    self.package.lock().unwrap().take();
+    if let Some(package) = self.package.lock().unwrap().take() {
+      std::thread::spawn(move || drop(package));
+    }
   }
 }
 
