@@ -29,7 +29,7 @@ function buildLargeLibrary(dir: string): string {
   ensurePackage(blob, SIZE);
   const asm = join(dir, 'blob.S');
   writeFileSync(asm, `.section .rodata\n.globl large_blob\nlarge_blob:\n.incbin "${blob}"\n.section .note.GNU-stack,"",@progbits\n`);
-  const result = spawnSync('cc', ['-shared', '-fPIC', '-O1', '-o', output, join(ROOT, 'test/fixtures/fixture_package.c'), asm], { encoding: 'utf8' });
+  const result = spawnSync('cc', ['-shared', '-fPIC', '-O1', `-I${join(ROOT, 'examples/workflow')}`, '-o', output, join(ROOT, 'test/fixtures/fixture_package.c'), asm], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`building the large library failed: ${result.stderr}`);
   return output;
 }

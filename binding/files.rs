@@ -134,18 +134,17 @@ pub struct VerifiedPackage {
   pub candidate_index: u32,
 }
 
+fn parse_candidate(document: &[u8], public_key: Option<&[u8]>) -> napi::Result<Candidate> {
+  let signature = DetachedSignature::parse(document).or_throw()?;
+  let public_key = match public_key {
+    Some(key) => Some(pem::public_key_from_any(key).or_throw()?),
+    None => None,
+  };
+  Ok(Candidate { signature, public_key })
+}
+
 pub(crate) fn parse_candidates(candidates: &[VerifyCandidate]) -> napi::Result<Vec<Candidate>> {
-  candidates
-    .iter()
-    .map(|c| {
-      let signature = DetachedSignature::parse(&c.document).or_throw()?;
-      let public_key = match &c.public_key {
-        Some(key) => Some(pem::public_key_from_any(key).or_throw()?),
-        None => None,
-      };
-      Ok(Candidate { signature, public_key })
-    })
-    .collect()
+  candidates.iter().map(|c| parse_candidate(&c.document, c.public_key.as_deref())).collect()
 }
 
 pub(crate) fn verified(digest: &Digest, candidates: &[Candidate], index: usize) -> VerifiedPackage {
@@ -158,14 +157,37 @@ pub(crate) fn verified(digest: &Digest, candidates: &[Candidate], index: usize) 
   }
 }
 
-/// Accepts the package digest when any candidate signature verifies (tried in order).
-/// Synchronous: the file was hashed by `hashFile` (or sealed by the loader) already.
-#[napi]
-pub fn verify_digest(package_hash: String, candidates: Vec<VerifyCandidate>) -> napi::Result<VerifiedPackage> {
+pub struct VerifyDigestTask {
+  digest: Digest,
+  candidates: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Task for VerifyDigestTask {
+  type Output = VerifiedPackage;
+  type JsValue = VerifiedPackage;
+
+  fn compute(&mut self) -> napi::Result<VerifiedPackage> {
+    let candidates = self
+      .candidates
+      .iter()
+      .map(|(document, public_key)| parse_candidate(document, public_key.as_deref()))
+      .collect::<napi::Result<Vec<_>>>()?;
+    let index = verify::verify_any(&self.digest, &candidates).or_throw()?;
+    Ok(verified(&self.digest, &candidates, index))
+  }
+
+  fn resolve(&mut self, _env: Env, output: VerifiedPackage) -> napi::Result<VerifiedPackage> {
+    Ok(output)
+  }
+}
+
+/// Accepts the package digest when any candidate signature verifies (tried in order). The Ed25519
+/// checks run on a worker thread, so a runner verifying many packages uses every core.
+#[napi(ts_return_type = "Promise<VerifiedPackage>")]
+pub fn verify_digest(package_hash: String, candidates: Vec<VerifyCandidate>) -> napi::Result<AsyncTask<VerifyDigestTask>> {
   let digest = digest_from_hex(&package_hash)?;
-  let candidates = parse_candidates(&candidates)?;
-  let index = verify::verify_any(&digest, &candidates).or_throw()?;
-  Ok(verified(&digest, &candidates, index))
+  let candidates = candidates.iter().map(|c| (c.document.to_vec(), c.public_key.as_ref().map(|k| k.to_vec()))).collect();
+  Ok(AsyncTask::new(VerifyDigestTask { digest, candidates }))
 }
 
 fn digest_from_hex(hex_digest: &str) -> napi::Result<Digest> {

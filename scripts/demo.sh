@@ -33,7 +33,7 @@ key_id=$(cli keys generate --name release --org acme --json | field id)
 cli keys list --org acme
 
 step "3. Compile a real workflow package (a shared library exporting the Cloacina ABI)"
-cc -shared -fPIC -O2 -o "$work/libdata_pipeline.so" examples/workflow/data_pipeline.c
+cc -shared -fPIC -O2 -Iexamples/workflow -o "$work/libdata_pipeline.so" examples/workflow/data_pipeline.c
 ls -l "$work/libdata_pipeline.so"
 
 step "4. Sign it with the database key (writes libdata_pipeline.so.sig)"

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { runCli, tempDir } from './helpers';
+import { spawnSync } from 'node:child_process';
+import { CLI, runCli, tempDir } from './helpers';
 
 describe('the cloacina-sign CLI, offline', () => {
   const dir = tempDir();
@@ -122,6 +123,22 @@ describe('the cloacina-sign CLI, offline', () => {
         expect(result.status, args.join(' ')).to.equal(0);
         expect(result.stdout).to.match(/Usage: cloacina-sign/);
       }
+    });
+
+    it('it draws a progress bar on a terminal for a package of 64 MiB or more, and none when piped', () => {
+      const big = dir.join('big.so');
+      writeFileSync(big, Buffer.alloc(64 * 1024 * 1024, 3));
+      expect(runCli(['package', 'sign', big, '--key', key]).status).to.equal(0);
+      const piped = runCli(['package', 'verify', big, '--public-key', dir.join('keys', 'release.pub.pem')]);
+      expect(piped.status, piped.stderr).to.equal(0);
+      expect(piped.stderr).not.to.include('100%');
+      // `script` runs the CLI on a pseudo-terminal, as a person at a shell would.
+      const command = [process.execPath, CLI, 'package', 'verify', big, '--public-key', dir.join('keys', 'release.pub.pem')]
+        .map((arg) => `'${arg}'`)
+        .join(' ');
+      const tty = spawnSync('script', ['-qec', command, '/dev/null'], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+      expect(tty.status, tty.stdout).to.equal(0);
+      expect(tty.stdout).to.match(/\[#+\] 100% 64\/64 MiB/);
     });
 
     it('it writes no color codes when NO_COLOR is set', () => {

@@ -5,6 +5,8 @@ import { dirname, join } from 'node:path';
 import { ROOT } from './helpers';
 
 const SOURCES = join(ROOT, 'test/fixtures');
+/** The package ABI header, shared with the example package. */
+const ABI_INCLUDE = `-I${join(ROOT, 'examples/workflow')}`;
 
 export interface PackageBuild {
   identity?: string;
@@ -25,7 +27,7 @@ export function buildPackage(output: string, build: PackageBuild = {}): string {
   if (build.markerPath) defines.push(`-DMARKER_PATH="${build.markerPath}"`);
   if (build.omitExecute) defines.push('-DOMIT_EXECUTE');
   const link = build.nodelete ? ['-Wl,-z,nodelete'] : [];
-  cc(['-shared', '-fPIC', '-O1', ...defines, ...link, '-o', output, join(SOURCES, 'fixture_package.c')]);
+  cc(['-shared', '-fPIC', '-O1', ABI_INCLUDE, ...defines, ...link, '-o', output, join(SOURCES, 'fixture_package.c')]);
   return output;
 }
 

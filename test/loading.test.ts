@@ -202,7 +202,10 @@ describe('verify-and-load', () => {
       const descriptor = a.descriptor;
       expect(await a.executeTask('whoami')).to.deep.equal({ identity: 'first' });
       a.close();
-      await new Promise((resolve) => setImmediate(resolve));
+      // close() releases the descriptor on a background thread: wait until it is free for reuse.
+      for (let waited = 0; existsSync(`/proc/self/fd/${descriptor}`) && waited < 5000; waited += 10) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
       const b = await verifyAndLoadPackage(second, orgId, required, keys);
       expect(b.descriptor).to.equal(descriptor);
       expect(await b.executeTask('whoami')).to.deep.equal({ identity: 'second' });

@@ -1,27 +1,9 @@
 /* A real Cloacina workflow package, written in C against the package ABI
  * (../../../shared/docs/package-abi.md). The demo compiles, signs, verifies and runs it. */
 #include <stdint.h>
+#include "cloacina_package.h"
 #include <stdio.h>
 #include <string.h>
-
-typedef struct {
-    uint32_t index;
-    const char *local_id;
-    const char *namespaced_id_template;
-    const char *dependencies_json;
-    const char *description;
-    const char *source_location;
-} cloacina_task_metadata;
-
-typedef struct {
-    uint32_t task_count;
-    const cloacina_task_metadata *tasks;
-    const char *package_name;
-    const char *package_description;
-    const char *package_author;
-    const char *workflow_fingerprint;
-    const char *graph_data_json;
-} cloacina_package_tasks;
 
 static const cloacina_task_metadata TASKS[] = {
     {0, "collect_data", "{tenant}::data_pipeline::collect_data", "[]", "Collects the input records", "data_pipeline.c:30"},

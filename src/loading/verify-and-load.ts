@@ -3,7 +3,7 @@ import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import { nativeMethods, PackageFormat } from '../native';
 import { SignatureSource } from '../verification/signature-source';
-import { audited, sealAndClear } from './guarded-load';
+import { audited, ClearedPackage, sealAndClear } from './guarded-load';
 import { serializeLoads } from './load-lock';
 import { LoadedPackage } from './loaded-package';
 import { loadVerifier } from './load-verifier';
@@ -21,63 +21,69 @@ function organization(orgId: string | undefined, config: SecurityConfig): string
   return chosen;
 }
 
+/** One guarded load: seal, verify, then `finish` with the cleared bytes; serialized and audited. */
+async function guardedLoad<T>(
+  path: string,
+  format: PackageFormat,
+  orgId: string | undefined,
+  config: SecurityConfig,
+  keyManager: DbKeyManager,
+  source: SignatureSource,
+  finish: (cleared: ClearedPackage) => Promise<T>,
+): Promise<T> {
+  const verifier = loadVerifier(keyManager, organization(orgId, config), source);
+  const { value } = await serializeLoads(() =>
+    audited(path, verifier, async (noteHash) => {
+      const cleared = await sealAndClear(path, format, config, verifier, noteHash);
+      return { ...cleared, value: await finish(cleared) };
+    }),
+  );
+  return value;
+}
+
 /**
  * Verifies a workflow package and loads it from a sealed in-memory copy, so the code that runs is
  * the code that was verified, whatever happens to the file meanwhile. With `requireSignatures`,
  * any failure throws its typed error and nothing is loaded; either way the attempt is audited.
  */
-export async function verifyAndLoadPackage(
+export function verifyAndLoadPackage(
   path: string,
   orgId: string | undefined,
   config: SecurityConfig,
   keyManager: DbKeyManager,
   source: SignatureSource = SignatureSource.Auto,
 ): Promise<LoadedPackage> {
-  const verifier = loadVerifier(keyManager, organization(orgId, config), source);
-  return serializeLoads(() =>
-    audited(path, verifier, async (noteHash) => {
-      const cleared = await sealAndClear(path, SHARED_LIBRARY, config, verifier, noteHash);
-      const loaded = await nativeMethods.loadSealed(cleared.sealed);
-      return new LoadedPackage(path, cleared.packageHash, cleared.signerFingerprint, loaded);
-    }),
-  );
+  return guardedLoad(path, SHARED_LIBRARY, orgId, config, keyManager, source, async (cleared) => {
+    const loaded = await nativeMethods.loadSealed(cleared.sealed);
+    return new LoadedPackage(path, cleared.packageHash, cleared.signerFingerprint, loaded);
+  });
 }
 
 /** The same guarantee for a native Node addon, loaded with `process.dlopen`; returns its exports. */
-export async function verifyAndRequireAddon(
+export function verifyAndRequireAddon(
   path: string,
   orgId: string | undefined,
   config: SecurityConfig,
   keyManager: DbKeyManager,
   source: SignatureSource = SignatureSource.Auto,
 ): Promise<unknown> {
-  const verifier = loadVerifier(keyManager, organization(orgId, config), source);
-  const { exports } = await serializeLoads(() =>
-    audited(path, verifier, async (noteHash) => {
-      const cleared = await sealAndClear(path, SHARED_LIBRARY, config, verifier, noteHash);
-      const module = { exports: {} as unknown };
-      nativeMethods.openThroughProcPath(cleared.sealed, (procPath) => process.dlopen(module, procPath));
-      loadedAddons.add(cleared.sealed);
-      return { ...cleared, exports: module.exports };
-    }),
-  );
-  return exports;
+  return guardedLoad(path, SHARED_LIBRARY, orgId, config, keyManager, source, async (cleared) => {
+    const module = { exports: {} as unknown };
+    nativeMethods.openThroughProcPath(cleared.sealed, (procPath) => process.dlopen(module, procPath));
+    loadedAddons.add(cleared.sealed);
+    return module.exports;
+  });
 }
 
 /** Verifies a WebAssembly module and compiles it from the very bytes that were verified. */
-export async function verifyAndCompileWasm(
+export function verifyAndCompileWasm(
   path: string,
   orgId: string | undefined,
   config: SecurityConfig,
   keyManager: DbKeyManager,
   source: SignatureSource = SignatureSource.Auto,
 ): Promise<WebAssembly.Module> {
-  const verifier = loadVerifier(keyManager, organization(orgId, config), source);
-  const { module } = await serializeLoads(() =>
-    audited(path, verifier, async (noteHash) => {
-      const cleared = await sealAndClear(path, WASM, config, verifier, noteHash);
-      return { ...cleared, module: await WebAssembly.compile(nativeMethods.sealedBytes(cleared.sealed)) };
-    }),
+  return guardedLoad(path, WASM, orgId, config, keyManager, source, (cleared) =>
+    WebAssembly.compile(nativeMethods.sealedBytes(cleared.sealed)),
   );
-  return module;
 }

@@ -29,6 +29,6 @@ export async function verifyPackageOffline(
   const signature = await DetachedSignature.readFromFile(signaturePath);
   const candidates = [{ document: Buffer.from(signature.toString()), publicKey: key }];
   const packageHash = await native.hashFile(packagePath, options.progress);
-  const verified = native.verifyDigest(packageHash, candidates);
+  const verified = await native.verifyDigest(packageHash, candidates);
   return { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
 }

@@ -94,7 +94,7 @@ export async function verifyPackage(
     packageHash = await native.hashFile(packagePath, options.progress);
     const candidates = await resolveCandidates(packagePath, packageHash, orgId, source, ctx);
     if (candidates.length === 0) throw new SignatureNotFound(`no signature for ${packagePath} (${packageHash}): no .sig file and none stored`);
-    const verified = native.verifyDigest(packageHash, candidates);
+    const verified = await native.verifyDigest(packageHash, candidates);
     result = { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, orgId };
   } catch (error) {
     const reason = error instanceof CloacinaSignError ? `${error.code}: ${error.message}` : 'INTERNAL';
