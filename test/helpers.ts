@@ -3,6 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { expect } from 'chai';
+import { CloacinaSignError } from '../src/errors';
 
 export const ROOT = resolve(__dirname, '../..');
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -47,4 +49,30 @@ export function flipBit(bytes: Buffer, bit: number): Buffer {
   const copy = Buffer.from(bytes);
   copy[bit >> 3] ^= 1 << (bit & 7);
   return copy;
+}
+
+/** Awaits a rejection with a CloacinaSignError (of one of `codes`, when given) and returns it. */
+export async function rejectsWith(promise: Promise<unknown>, ...codes: string[]): Promise<CloacinaSignError> {
+  try {
+    await promise;
+  } catch (error) {
+    return checkCode(error, codes);
+  }
+  throw new Error(`resolved; expected a rejection${codes.length ? ` with ${codes.join(' or ')}` : ''}`);
+}
+
+/** Calls `fn` and expects it to throw a CloacinaSignError with `code`. */
+export function throwsWith(fn: () => unknown, code: string): CloacinaSignError {
+  try {
+    fn();
+  } catch (error) {
+    return checkCode(error, [code]);
+  }
+  throw new Error(`returned; expected ${code}`);
+}
+
+function checkCode(error: unknown, codes: string[]): CloacinaSignError {
+  expect(error).to.be.instanceOf(CloacinaSignError);
+  if (codes.length) expect((error as CloacinaSignError).code, (error as Error).message).to.be.oneOf(codes);
+  return error as CloacinaSignError;
 }

@@ -2,7 +2,6 @@ import { expect } from 'chai';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import {
-  CloacinaSignError,
   DetachedSignature,
   generateKeypair,
   hashFile,
@@ -15,19 +14,8 @@ import {
   signPackage,
   verifyPackageOffline,
 } from '../src';
-import { run, tempDir } from './helpers';
+import { run, tempDir, throwsWith } from './helpers';
 import { createHash } from 'node:crypto';
-
-function expectCode(fn: () => unknown, code: string): void {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).to.be.instanceOf(CloacinaSignError);
-    expect((error as CloacinaSignError).code).to.equal(code);
-    return;
-  }
-  expect.fail(`expected ${code}`);
-}
 
 describe('keys', () => {
   describe('when a key pair is generated', () => {
@@ -55,14 +43,14 @@ describe('keys', () => {
 
   describe('when a key is malformed or weak', () => {
     it('it refuses a small-order public key', () => {
-      expectCode(() => importPublicKey(Buffer.from('0100000000000000000000000000000000000000000000000000000000000000', 'hex')), 'INVALID_KEY');
+      throwsWith(() => importPublicKey(Buffer.from('0100000000000000000000000000000000000000000000000000000000000000', 'hex')), 'INVALID_KEY');
     });
 
     it('it refuses wrong lengths, garbage PEM and a private key given as a public key', () => {
-      expectCode(() => importPublicKey(Buffer.alloc(31)), 'INVALID_KEY');
-      expectCode(() => importPublicKey('-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n'), 'INVALID_KEY');
-      expectCode(() => importPublicKey(privateKeyToPem(generateKeypair().privateKey)), 'INVALID_KEY');
-      expectCode(() => importPrivateKey(publicKeyToPem(generateKeypair().publicKey)), 'INVALID_KEY');
+      throwsWith(() => importPublicKey(Buffer.alloc(31)), 'INVALID_KEY');
+      throwsWith(() => importPublicKey('-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n'), 'INVALID_KEY');
+      throwsWith(() => importPublicKey(privateKeyToPem(generateKeypair().privateKey)), 'INVALID_KEY');
+      throwsWith(() => importPrivateKey(publicKeyToPem(generateKeypair().publicKey)), 'INVALID_KEY');
     });
 
     it('it never puts private key material in the error message', () => {

@@ -3,7 +3,6 @@ import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFile
 import { randomBytes } from 'node:crypto';
 import {
   AuditLog,
-  CloacinaSignError,
   DbKeyManager,
   DetachedSignature,
   generateKeypair,
@@ -18,18 +17,7 @@ import {
   Keypair,
 } from '../src';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
-import { tempDir } from './helpers';
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<CloacinaSignError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(CloacinaSignError);
-    expect((error as CloacinaSignError).code, (error as Error).message).to.equal(code);
-    return error as CloacinaSignError;
-  }
-  return expect.fail(`loaded; expected ${code}`);
-}
+import { rejectsWith, tempDir } from './helpers';
 
 describe('verify-and-load', () => {
   const dir = tempDir();
@@ -81,7 +69,7 @@ describe('verify-and-load', () => {
       } finally {
         pkg.close();
       }
-      await expectCode(pkg.executeTask('whoami'), 'PACKAGE_CLOSED');
+      await rejectsWith(pkg.executeTask('whoami'), 'PACKAGE_CLOSED');
       const events = await loadEvents();
       expect(events.at(-1)?.event_type).to.equal('package.load.success');
     });
@@ -91,11 +79,11 @@ describe('verify-and-load', () => {
       await sign(path);
       const pkg = await verifyAndLoadPackage(path, orgId, required, keys);
       try {
-        const failed = await expectCode(pkg.executeTask('fail'), 'TASK_FAILED');
+        const failed = await rejectsWith(pkg.executeTask('fail'), 'TASK_FAILED');
         expect(failed).to.be.instanceOf(TaskFailed);
         expect((failed as TaskFailed).details).to.deep.equal({ error: 'the task failed on purpose', status: 'error' });
-        await expectCode(pkg.executeTask('bad'), 'TASK_ABI_ERROR');
-        await expectCode(pkg.executeTask('big'), 'TASK_RESULT_TRUNCATED');
+        await rejectsWith(pkg.executeTask('bad'), 'TASK_ABI_ERROR');
+        await rejectsWith(pkg.executeTask('big'), 'TASK_RESULT_TRUNCATED');
       } finally {
         pkg.close();
       }
@@ -110,7 +98,7 @@ describe('verify-and-load', () => {
       const bytes = readFileSync(path);
       bytes[bytes.length - 1] ^= 0xff;
       writeFileSync(path, bytes);
-      await expectCode(verifyAndLoadPackage(path, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'TAMPERED_PACKAGE');
       expect(existsSync(marker)).to.equal(false);
       const last = (await loadEvents()).at(-1);
       expect(last?.event_type).to.equal('package.load.failure');
@@ -124,10 +112,10 @@ describe('verify-and-load', () => {
       const stranger = generateKeypair();
       const info = await signPackage(path, stranger.privateKey);
       await DetachedSignature.fromSignatureInfo(info).writeToFile(`${path}.sig`);
-      const error = await expectCode(verifyAndLoadPackage(path, orgId, required, keys), 'UNTRUSTED_SIGNER');
+      const error = await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'UNTRUSTED_SIGNER');
       expect(error.message).to.include(stranger.fingerprint);
       rmSync(`${path}.sig`);
-      await expectCode(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
+      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
       expect(existsSync(marker)).to.equal(false);
     });
 
@@ -157,13 +145,13 @@ describe('verify-and-load', () => {
       const path = buildPackage(dir.join('libbadsig.so'));
       await sign(path);
       writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from([0])]));
-      await expectCode(verifyAndLoadPackage(path, orgId, { requireSignatures: false }, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(verifyAndLoadPackage(path, orgId, { requireSignatures: false }, keys), 'TAMPERED_PACKAGE');
     });
 
     it('it refuses the same unsigned package when signatures are required', async () => {
       const marker = dir.join('unsigned.marker');
       const path = buildPackage(dir.join('libunsigned2.so'), { markerPath: marker });
-      await expectCode(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
+      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
       expect(existsSync(marker)).to.equal(false);
     });
   });
@@ -172,22 +160,22 @@ describe('verify-and-load', () => {
     it('it refuses an oversized file, wrong magic, a truncated ELF and missing symbols, clearly', async () => {
       const big = buildPackage(dir.join('libbig.so'));
       await sign(big);
-      await expectCode(verifyAndLoadPackage(big, orgId, { ...required, maxPackageBytes: 1024 }, keys), 'PACKAGE_TOO_LARGE');
+      await rejectsWith(verifyAndLoadPackage(big, orgId, { ...required, maxPackageBytes: 1024 }, keys), 'PACKAGE_TOO_LARGE');
 
       const text = dir.join('notelf.so');
       writeFileSync(text, '#!/bin/sh\necho not a library\n');
       await sign(text);
-      await expectCode(verifyAndLoadPackage(text, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
+      await rejectsWith(verifyAndLoadPackage(text, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
 
       const truncated = dir.join('libtruncated.so');
       copyFileSync(buildPackage(dir.join('libfull.so')), truncated);
       truncateSync(truncated, 600);
       await sign(truncated);
-      await expectCode(verifyAndLoadPackage(truncated, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
+      await rejectsWith(verifyAndLoadPackage(truncated, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
 
       const missing = buildPackage(dir.join('libmissing.so'), { omitExecute: true });
       await sign(missing);
-      const error = await expectCode(verifyAndLoadPackage(missing, orgId, required, keys), 'MISSING_SYMBOL');
+      const error = await rejectsWith(verifyAndLoadPackage(missing, orgId, required, keys), 'MISSING_SYMBOL');
       expect(error.message).to.include('cloacina_execute_task');
     });
   });
@@ -220,7 +208,7 @@ describe('verify-and-load', () => {
       const exports = (await verifyAndRequireAddon(addon, orgId, required, keys)) as { greet: () => string };
       expect(exports.greet()).to.equal('hello from a verified addon');
       writeFileSync(addon, Buffer.concat([readFileSync(addon), randomBytes(1)]));
-      await expectCode(verifyAndRequireAddon(addon, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(verifyAndRequireAddon(addon, orgId, required, keys), 'TAMPERED_PACKAGE');
     });
 
     it('it compiles a verified WebAssembly module and refuses a tampered one', async () => {
@@ -230,10 +218,10 @@ describe('verify-and-load', () => {
       const instance = await WebAssembly.instantiate(module);
       expect((instance.exports.answer as () => number)()).to.equal(42);
       buildWasm(wasm, 43);
-      await expectCode(verifyAndCompileWasm(wasm, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(verifyAndCompileWasm(wasm, orgId, required, keys), 'TAMPERED_PACKAGE');
       writeFileSync(dir.join('fake.wasm'), 'not wasm');
       await sign(dir.join('fake.wasm'));
-      await expectCode(verifyAndCompileWasm(dir.join('fake.wasm'), orgId, required, keys), 'NOT_A_WASM_MODULE');
+      await rejectsWith(verifyAndCompileWasm(dir.join('fake.wasm'), orgId, required, keys), 'NOT_A_WASM_MODULE');
     });
   });
 

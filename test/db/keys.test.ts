@@ -1,18 +1,9 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { CloacinaSignError, DbKeyManager, importPublicKey, publicKeyFingerprint } from '../../src';
+import { DbKeyManager, importPublicKey, publicKeyFingerprint } from '../../src';
 import { kekId } from '../../src/keys/kek';
+import { rejectsWith } from '../helpers';
 import { describeEngines } from './engines';
-
-async function rejection(promise: Promise<unknown>): Promise<CloacinaSignError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(CloacinaSignError);
-    return error as CloacinaSignError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describeEngines('DbKeyManager', (t) => {
   const kek = randomBytes(32);
@@ -23,7 +14,7 @@ describeEngines('DbKeyManager', (t) => {
       const org = await t.keys.createOrganization(name);
       expect(org.id).to.match(/^[0-9a-f-]{36}$/);
       expect((await t.keys.listOrganizations()).map((o) => o.name)).to.include(name);
-      expect((await rejection(t.keys.createOrganization(name))).code).to.equal('ALREADY_EXISTS');
+      expect((await rejectsWith(t.keys.createOrganization(name))).code).to.equal('ALREADY_EXISTS');
       expect((await t.keys.getOrganization(name)).id).to.equal(org.id);
       expect((await t.keys.getOrganization(org.id)).name).to.equal(name);
     });
@@ -69,17 +60,17 @@ describeEngines('DbKeyManager', (t) => {
       const org = await t.keys.createOrganization(t.unique('reuse'));
       const first = await t.keys.createSigningKey(org.id, 'k', kek);
       await t.keys.revokeSigningKey(first.id);
-      expect((await rejection(t.keys.revokeSigningKey(first.id))).code).to.equal('KEY_REVOKED');
+      expect((await rejectsWith(t.keys.revokeSigningKey(first.id))).code).to.equal('KEY_REVOKED');
       const second = await t.keys.createSigningKey(org.id, 'k', kek);
       expect((await t.keys.listSigningKeys(org.id)).map((k) => [k.id, k.revokedAt !== null])).to.deep.equal([[first.id, true], [second.id, false]]);
-      expect((await rejection(t.keys.getSigningKeyInfo('00000000-0000-4000-8000-000000000000'))).code).to.equal('NOT_FOUND');
-      expect((await rejection(t.keys.createSigningKey('00000000-0000-4000-8000-000000000000', 'x', kek))).code).to.equal('NOT_FOUND');
+      expect((await rejectsWith(t.keys.getSigningKeyInfo('00000000-0000-4000-8000-000000000000'))).code).to.equal('NOT_FOUND');
+      expect((await rejectsWith(t.keys.createSigningKey('00000000-0000-4000-8000-000000000000', 'x', kek))).code).to.equal('NOT_FOUND');
     });
 
     it('with a different KEK than the existing keys it fails with KEY_UNSEAL_FAILED and writes nothing', async () => {
       const org = await t.keys.createOrganization(t.unique('wrongkek'));
       const wrong = randomBytes(32);
-      const error = await rejection(t.keys.createSigningKey(org.id, 'k', wrong));
+      const error = await rejectsWith(t.keys.createSigningKey(org.id, 'k', wrong));
       expect(error.code).to.equal('KEY_UNSEAL_FAILED');
       expect(error.message).not.to.include(wrong.toString('hex'));
       expect(error.message).not.to.include(wrong.toString('base64'));
@@ -95,7 +86,7 @@ describeEngines('DbKeyManager', (t) => {
       const trusted = await t.keys.trustPublicKey(org.id, key.publicKey, 'partner');
       expect(trusted.fingerprint).to.equal(key.fingerprint);
       expect((await t.keys.findTrustedKey(org.id, key.fingerprint))?.id).to.equal(trusted.id);
-      expect((await rejection(t.keys.trustPublicKeyPem(org.id, (await t.keys.exportPublicKey(key.id)).pem))).code).to.equal('ALREADY_EXISTS');
+      expect((await rejectsWith(t.keys.trustPublicKeyPem(org.id, (await t.keys.exportPublicKey(key.id)).pem))).code).to.equal('ALREADY_EXISTS');
       await t.keys.revokeTrustedKey(trusted.id);
       expect(await t.keys.findTrustedKey(org.id, key.fingerprint)).to.equal(undefined);
       const again = await t.keys.trustPublicKeyPem(org.id, (await t.keys.exportPublicKey(key.id)).pem, 'partner');
@@ -117,10 +108,10 @@ describeEngines('DbKeyManager', (t) => {
       expect((await t.keys.findTrustedKey(root.id, key.fingerprint))?.inheritedFrom).to.equal(team.id);
       await t.keys.grantTrust(team.id, root.id); // a cycle
       expect((await t.keys.listTrustedKeys(root.id)).map((k) => k.fingerprint)).to.deep.equal([key.fingerprint]);
-      expect((await rejection(t.keys.grantTrust(root.id, sub.id))).code).to.equal('ALREADY_EXISTS');
+      expect((await rejectsWith(t.keys.grantTrust(root.id, sub.id))).code).to.equal('ALREADY_EXISTS');
       await t.keys.revokeTrust(root.id, sub.id);
       expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).to.equal(undefined);
-      expect((await rejection(t.keys.revokeTrust(root.id, sub.id))).code).to.equal('NOT_FOUND');
+      expect((await rejectsWith(t.keys.revokeTrust(root.id, sub.id))).code).to.equal('NOT_FOUND');
       await t.keys.grantTrust(root.id, sub.id); // granted again
       expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).not.to.equal(undefined);
     });
@@ -132,7 +123,7 @@ describeEngines('DbKeyManager', (t) => {
       const org = await manager.createOrganization(t.unique('rewrap'));
       const key = await manager.createSigningKey(org.id, 'k', kek);
       const before = (await manager.sealedSigningKey(key.id)).sealedPrivateKey;
-      const wrong = await rejection(manager.rewrap(randomBytes(32), randomBytes(32)));
+      const wrong = await rejectsWith(manager.rewrap(randomBytes(32), randomBytes(32)));
       expect(wrong.code).to.equal('KEY_UNSEAL_FAILED');
       expect((await manager.sealedSigningKey(key.id)).sealedPrivateKey.equals(before)).to.equal(true);
 

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import {
   AuditLog,
-  CloacinaSignError,
   createVerificationContext,
   DbPackageSigner,
   DetachedSignature,
@@ -14,19 +13,9 @@ import {
   verifyPackage,
   VerificationContext,
 } from '../../src';
-import { tempDir } from '../helpers';
+import { rejectsWith, tempDir } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines } from './engines';
-
-async function failure(promise: Promise<unknown>): Promise<CloacinaSignError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).to.be.instanceOf(CloacinaSignError);
-    return error as CloacinaSignError;
-  }
-  throw new Error('expected a rejection');
-}
 
 describeEngines('database signing and verification', (t) => {
   const kek = randomBytes(32);
@@ -63,7 +52,7 @@ describeEngines('database signing and verification', (t) => {
       expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(signed), ctx)).signedAt).to.equal(signed.signedAt);
 
       writeFileSync(`${pkg}.sig`, '{not json');
-      expect((await failure(verifyPackage(pkg, org.id, SignatureSource.Auto, ctx))).code).to.equal('MALFORMED_SIGNATURE');
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Auto, ctx))).code).to.equal('MALFORMED_SIGNATURE');
 
       const events = await ctx.audit.list({ orgId: org.id, limit: 20 });
       const types = events.map((e) => e.event_type);
@@ -83,12 +72,12 @@ describeEngines('database signing and verification', (t) => {
       const tampered = dir.join(`${t.unique('tampered')}.so`);
       copyFileSync(pkg, tampered);
       appendFileSync(tampered, 'x');
-      expect((await failure(verifyPackage(tampered, org.id, SignatureSource.Memory(signed), ctx))).code).to.equal('TAMPERED_PACKAGE');
-      const untrusted = await failure(verifyPackage(pkg, stranger.id, SignatureSource.Memory(signed), ctx));
+      expect((await rejectsWith(verifyPackage(tampered, org.id, SignatureSource.Memory(signed), ctx))).code).to.equal('TAMPERED_PACKAGE');
+      const untrusted = await rejectsWith(verifyPackage(pkg, stranger.id, SignatureSource.Memory(signed), ctx));
       expect(untrusted.code).to.equal('UNTRUSTED_SIGNER');
       expect(untrusted.message).to.include(key.fingerprint);
-      expect((await failure(verifyPackage(pkg, org.id, SignatureSource.Database, ctx))).code).to.equal('SIGNATURE_NOT_FOUND');
-      expect((await failure(verifyPackage(pkg, '00000000-0000-4000-8000-000000000000', SignatureSource.Memory(signed), ctx))).code).to.equal('NOT_FOUND');
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Database, ctx))).code).to.equal('SIGNATURE_NOT_FOUND');
+      expect((await rejectsWith(verifyPackage(pkg, '00000000-0000-4000-8000-000000000000', SignatureSource.Memory(signed), ctx))).code).to.equal('NOT_FOUND');
     });
 
     it('it verifies through grants (one level, two levels, a cycle) and rejects after the trusted key is revoked', async () => {
@@ -101,16 +90,16 @@ describeEngines('database signing and verification', (t) => {
       await signer.storeSignature(info);
       const verify = (orgId: string) => verifyPackage(pkg, orgId, SignatureSource.Database, ctx);
       expect((await verify(team.id)).signerFingerprint).to.equal(outside.fingerprint);
-      expect((await failure(verify(sub.id))).code).to.equal('UNTRUSTED_SIGNER');
+      expect((await rejectsWith(verify(sub.id))).code).to.equal('UNTRUSTED_SIGNER');
       await t.keys.grantTrust(sub.id, team.id);
       await verify(sub.id);
-      expect((await failure(verify(root.id))).code).to.equal('UNTRUSTED_SIGNER');
+      expect((await rejectsWith(verify(root.id))).code).to.equal('UNTRUSTED_SIGNER');
       await t.keys.grantTrust(root.id, sub.id);
       await verify(root.id);
       await t.keys.grantTrust(team.id, root.id);
       await verify(root.id);
       await t.keys.revokeTrustedKey(trusted.id);
-      for (const orgId of [team.id, sub.id, root.id]) expect((await failure(verify(orgId))).code).to.equal('UNTRUSTED_SIGNER');
+      for (const orgId of [team.id, sub.id, root.id]) expect((await rejectsWith(verify(orgId))).code).to.equal('UNTRUSTED_SIGNER');
     });
   });
 
@@ -129,11 +118,11 @@ describeEngines('database signing and verification', (t) => {
       expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig), ctx)).signerFingerprint).to.equal(oldKey.fingerprint);
 
       await t.keys.revokeSigningKey(oldKey.id);
-      expect((await failure(signer.signPackageWithDbKey(pkg, oldKey.id, kek))).code).to.equal('KEY_REVOKED');
+      expect((await rejectsWith(signer.signPackageWithDbKey(pkg, oldKey.id, kek))).code).to.equal('KEY_REVOKED');
       const after = await resolveCandidates(pkg, oldSig.packageHash, org.id, SignatureSource.Database, ctx);
       expect(after[0].publicKey).to.equal(undefined);
       expect((await verifyPackage(pkg, org.id, SignatureSource.Database, ctx)).signerFingerprint).to.equal(newKey.fingerprint);
-      expect((await failure(verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig), ctx))).code).to.equal('UNTRUSTED_SIGNER');
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig), ctx))).code).to.equal('UNTRUSTED_SIGNER');
       const failures = await ctx.audit.list({ orgId: org.id, eventType: 'package.sign.failure' });
       expect(failures[0].reason).to.match(/^KEY_REVOKED/);
     });
@@ -147,13 +136,13 @@ describeEngines('database signing and verification', (t) => {
       const sealedA = (await t.keys.sealedSigningKey(a.id)).sealedPrivateKey;
       const sealedB = (await t.keys.sealedSigningKey(b.id)).sealedPrivateKey;
       await t.db.knex('signing_keys').where({ id: b.id }).update({ sealed_private_key: sealedA });
-      const moved = await failure(signer.signPackageWithDbKey(pkg, b.id, kek));
+      const moved = await rejectsWith(signer.signPackageWithDbKey(pkg, b.id, kek));
       expect(moved.code).to.equal('KEY_UNSEAL_FAILED');
       await t.db.knex('signing_keys').where({ id: b.id }).update({ sealed_private_key: sealedB });
       await signer.signPackageWithDbKey(pkg, b.id, kek);
 
       const wrongKek = randomBytes(32);
-      const wrong = await failure(signer.signPackageWithDbKey(pkg, a.id, wrongKek));
+      const wrong = await rejectsWith(signer.signPackageWithDbKey(pkg, a.id, wrongKek));
       expect(wrong.code).to.equal('KEY_UNSEAL_FAILED');
       const rows = JSON.stringify(await t.db.knex('audit_events').select('*'));
       for (const secret of [kek, wrongKek]) {

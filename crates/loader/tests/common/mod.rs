@@ -10,11 +10,19 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
+/// The package ABI header (`cloacina_package.h`), shared with the example package and the JS tests.
+fn abi_include() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/workflow");
+    format!("-I{}", dir.display())
+}
+
 /// Compiles tests/fixtures/<src> into <dir>/<out> and returns the output path.
 pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> PathBuf {
     let out_path = dir.join(out);
     let status = Command::new("cc")
-        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .args(["-shared", "-fPIC", "-O1"])
+        .arg(abi_include())
+        .arg("-o")
         .arg(&out_path)
         .arg(fixture(src))
         .args(extra)
