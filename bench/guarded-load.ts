@@ -71,7 +71,8 @@ export async function benchGuardedLoad(): Promise<BenchSection> {
       ],
       notes: [
         `Target guarded load <= 1.3x verifyPackage: ${factor <= 1.3 ? 'met' : 'MISSED'} (${factor.toFixed(2)}x).`,
-        'The extra cost is one kernel copy of the file into fresh memory (sendfile into the memfd) before hashing: hashing must come after sealing, or another process of the same user could write to the memfd between hash and seal.',
+        'The extra cost is one kernel copy of the file into fresh shared memory (sendfile into the memfd, ~45 ms per 100 MiB here: page allocation dominates on this VM) before hashing: hashing must come after sealing, or another process of the same user could write to the memfd (through /proc/<pid>/fd) between hash and seal.',
+        'Alternatives measured in Rust (crates/loader/examples/seal_bench.rs, same run, vs plain read+hash): sendfile 1.34-1.43x, copy_file_range 1.35-1.42x, read/write 1.44-1.51x; hashing while copying into private huge-page memory and comparing after sealing 1.35-1.39x (twice the memory); two threads copying into a writable mapping 1.44-1.50x. None reaches 1.3x on this 2-core VM, so the simplest (sendfile, then seal, then hash) is kept.',
       ],
     };
   } finally {
