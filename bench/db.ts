@@ -15,8 +15,8 @@ import { signPackage } from '../src/signing/sign';
 import { SignatureSource } from '../src/verification/signature-source';
 import { verifyPackage } from '../src/verification/verify';
 import { BenchSection } from './section';
+import { createScratchDatabase, POSTGRES_URL, ScratchDatabase } from '../test/db/scratch-postgres';
 
-const POSTGRES_URL = process.env.CLOACINA_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
 const WATCHER = join(__dirname, '../test/fixtures/watch-verify.js');
 const DURATION_MS = 3000;
 const IN_FLIGHT = 64;
@@ -85,27 +85,8 @@ async function propagation(url: string, dir: string): Promise<number[]> {
   return delays.sort((a, b) => a - b);
 }
 
-async function postgresDatabase(): Promise<{ url: string; drop: () => Promise<void> } | string> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { Client } = require('pg');
-  const name = `cloacina_bench_${randomBytes(5).toString('hex')}`;
-  const admin = async (sql: string) => {
-    const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-    try {
-      await client.connect();
-      await client.query(sql);
-    } finally {
-      await client.end().catch(() => undefined);
-    }
-  };
-  try {
-    await admin(`create database ${name}`);
-  } catch (error) {
-    return `PostgreSQL unreachable at ${POSTGRES_URL}: ${(error as Error).message}`;
-  }
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return { url: url.toString(), drop: () => admin(`drop database if exists ${name} with (force)`) };
+async function postgresDatabase(): Promise<ScratchDatabase | string> {
+  return createScratchDatabase('cloacina_bench').catch((error: Error) => `PostgreSQL unreachable at ${POSTGRES_URL}: ${error.message}`);
 }
 
 export async function benchDatabase(): Promise<BenchSection> {

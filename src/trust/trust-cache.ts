@@ -1,41 +1,25 @@
 // Per-organization cache of resolved trust, valid only while the database's change generation is current.
 import type { Database } from '../db/database';
+import { cacheFor, GenerationCache } from '../db/generation-cache';
 import type { TrustedKeyInfo } from '../keys/records';
 import { loadTrustSet } from './acl';
 
-interface Entry {
-  generation: number;
-  keys: Promise<Map<string, TrustedKeyInfo>>;
-}
-
 export class TrustCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly cache: GenerationCache<Map<string, TrustedKeyInfo>>;
 
-  constructor(private readonly db: Database) {}
+  constructor(db: Database) {
+    this.cache = new GenerationCache(db, (orgId) => db.run((knex) => loadTrustSet(knex, orgId)));
+  }
 
   /** The keys `orgId` trusts now (fingerprint -> key). */
-  async trustedKeys(orgId: string): Promise<ReadonlyMap<string, TrustedKeyInfo>> {
-    const generation = await this.db.changes.current();
-    const entry = this.entries.get(orgId);
-    if (entry && entry.generation === generation) return entry.keys;
-    const keys = this.db.run((knex) => loadTrustSet(knex, orgId));
-    const fresh = { generation, keys };
-    this.entries.set(orgId, fresh);
-    keys.catch(() => {
-      if (this.entries.get(orgId) === fresh) this.entries.delete(orgId);
-    });
-    return keys;
+  trustedKeys(orgId: string): Promise<ReadonlyMap<string, TrustedKeyInfo>> {
+    return this.cache.get(orgId);
   }
 }
 
-const caches = new WeakMap<Database, TrustCache>();
+const createTrustCache = (db: Database) => new TrustCache(db);
 
 /** The one trust cache of a database handle, shared by every key manager and verifier using it. */
 export function trustCacheFor(db: Database): TrustCache {
-  let cache = caches.get(db);
-  if (!cache) {
-    cache = new TrustCache(db);
-    caches.set(db, cache);
-  }
-  return cache;
+  return cacheFor(db, createTrustCache);
 }

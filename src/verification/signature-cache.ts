@@ -1,45 +1,20 @@
 // Stored signature documents by package hash, cached like trust: only while the change generation is current.
 import type { Database } from '../db/database';
+import { cacheFor, GenerationCache } from '../db/generation-cache';
 import { DetachedSignature } from '../signing/detached-signature';
 import { findSignatures } from '../signing/db-signer';
 
 const MAX_ENTRIES = 10_000;
 
-interface Entry {
-  generation: number;
-  documents: Promise<Buffer[]>;
+/** The canonical documents of every stored signature of a package, in the fixed order. */
+async function storedDocuments(db: Database, packageHash: string): Promise<Buffer[]> {
+  const rows = await findSignatures(db, packageHash);
+  return rows.map((row) => Buffer.from(DetachedSignature.fromSignatureInfo(row).toString()));
 }
 
-class SignatureCache {
-  private readonly entries = new Map<string, Entry>();
+const createSignatureCache = (db: Database) => new GenerationCache(db, (hash) => storedDocuments(db, hash), MAX_ENTRIES);
 
-  constructor(private readonly db: Database) {}
-
-  /** The canonical documents of every stored signature of the package, in the fixed order. */
-  async documents(packageHash: string): Promise<Buffer[]> {
-    const generation = await this.db.changes.current();
-    const entry = this.entries.get(packageHash);
-    if (entry && entry.generation === generation) return entry.documents;
-    if (this.entries.size >= MAX_ENTRIES) this.entries.clear();
-    const documents = findSignatures(this.db, packageHash).then((rows) =>
-      rows.map((row) => Buffer.from(DetachedSignature.fromSignatureInfo(row).toString())),
-    );
-    const fresh = { generation, documents };
-    this.entries.set(packageHash, fresh);
-    documents.catch(() => {
-      if (this.entries.get(packageHash) === fresh) this.entries.delete(packageHash);
-    });
-    return documents;
-  }
-}
-
-const caches = new WeakMap<Database, SignatureCache>();
-
-export function signatureCacheFor(db: Database): SignatureCache {
-  let cache = caches.get(db);
-  if (!cache) {
-    cache = new SignatureCache(db);
-    caches.set(db, cache);
-  }
-  return cache;
+/** The one stored-signature cache of a database handle: `get(packageHash)`. */
+export function signatureCacheFor(db: Database): GenerationCache<Buffer[]> {
+  return cacheFor(db, createSignatureCache);
 }

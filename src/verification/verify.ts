@@ -37,12 +37,12 @@ async function documentsFor(packagePath: string, packageHash: string, source: Si
       return [Buffer.from(parsed.toString())];
     }
     case 'database':
-      return signatureCacheFor(ctx.db).documents(packageHash);
+      return signatureCacheFor(ctx.db).get(packageHash);
     case 'auto':
       try {
         return [Buffer.from((await DetachedSignature.readFromFile(DetachedSignature.defaultPath(packagePath))).toString())];
       } catch (error) {
-        if (error instanceof SignatureNotFound) return signatureCacheFor(ctx.db).documents(packageHash);
+        if (error instanceof SignatureNotFound) return signatureCacheFor(ctx.db).get(packageHash);
         throw error;
       }
   }

@@ -7,8 +7,9 @@ import { AuditLog } from '../../src/audit/audit-log';
 import { Database, openDatabase, OpenOptions } from '../../src/db/database';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
 import { tempDir } from '../helpers';
+import { adminQuery, createScratchDatabase, POSTGRES_URL, ScratchDatabase } from './scratch-postgres';
 
-export const POSTGRES_URL = process.env.CLOACINA_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
+export { POSTGRES_URL };
 
 export function postgresRequired(): boolean {
   return process.env.CLOACINA_REQUIRE_POSTGRES === '1' || process.env.CLOACINA_TEST_POSTGRES === 'required';
@@ -27,19 +28,6 @@ export interface EngineUnderTest {
   unique(prefix: string): string;
 }
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Client } = require('pg') as { Client: new (config: object) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> } };
-
-async function adminQuery(sql: string): Promise<void> {
-  const client = new Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await client.connect();
-    await client.query(sql);
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 let reachable: Promise<string | undefined> | undefined;
 
 /** undefined when reachable, else the reason. */
@@ -51,18 +39,12 @@ function postgresUnreachable(): Promise<string | undefined> {
   return reachable;
 }
 
-function databaseUrl(name: string): string {
-  const url = new URL(POSTGRES_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
 export function describeEngines(title: string, body: (engine: EngineUnderTest) => void): void {
   for (const engine of ['sqlite', 'postgres'] as const) {
     describe(`${title} [${engine === 'postgres' ? '@postgres' : 'sqlite'}]`, function () {
       const handles: Database[] = [];
       const dir = tempDir();
-      const pgName = `cloacina_test_${randomBytes(6).toString('hex')}`;
+      let scratch: ScratchDatabase | undefined;
       const state = { engine, url: '', unique: (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}` } as EngineUnderTest;
       state.open = async (options = {}) => {
         const db = await openDatabase(state.url, options);
@@ -78,8 +60,8 @@ export function describeEngines(title: string, body: (engine: EngineUnderTest) =
             console.log(`    skipping the PostgreSQL suite "${title}": PostgreSQL unreachable at ${POSTGRES_URL} (${reason})`);
             this.skip();
           }
-          await adminQuery(`create database ${pgName}`);
-          state.url = databaseUrl(pgName);
+          scratch = await createScratchDatabase('cloacina_test');
+          state.url = scratch.url;
         } else {
           state.url = `sqlite:${dir.join('test.db')}`;
         }
@@ -90,7 +72,7 @@ export function describeEngines(title: string, body: (engine: EngineUnderTest) =
       after(async () => {
         for (const db of handles) await db.close();
         dir.cleanup();
-        if (engine === 'postgres' && state.url) await adminQuery(`drop database if exists ${pgName} with (force)`);
+        await scratch?.drop();
       });
 
       body(state);

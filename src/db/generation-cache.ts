@@ -1,0 +1,43 @@
+// Values loaded from the database, each used only while the database's change generation is current
+// (the hot-reload bound lives in ChangeFeed). One handle's caches are shared by everything using it.
+import type { Database } from './database';
+
+interface Entry<V> {
+  generation: number;
+  value: Promise<V>;
+}
+
+export class GenerationCache<V> {
+  private readonly entries = new Map<string, Entry<V>>();
+
+  constructor(
+    private readonly db: Database,
+    private readonly load: (key: string) => Promise<V>,
+    private readonly maxEntries = Infinity,
+  ) {}
+
+  async get(key: string): Promise<V> {
+    const generation = await this.db.changes.current();
+    const entry = this.entries.get(key);
+    if (entry && entry.generation === generation) return entry.value;
+    if (this.entries.size >= this.maxEntries) this.entries.clear();
+    const fresh = { generation, value: this.load(key) };
+    this.entries.set(key, fresh);
+    // A failed load is not cached: the next lookup tries again.
+    fresh.value.catch(() => {
+      if (this.entries.get(key) === fresh) this.entries.delete(key);
+    });
+    return fresh.value;
+  }
+}
+
+/** The one cache per database handle for `create` (keyed by the function, so callers share it). */
+export function cacheFor<C extends object>(db: Database, create: (db: Database) => C): C {
+  let caches = registry.get(db);
+  if (!caches) registry.set(db, (caches = new Map()));
+  let cache = caches.get(create) as C | undefined;
+  if (!cache) caches.set(create, (cache = create(db)));
+  return cache;
+}
+
+const registry = new WeakMap<Database, Map<unknown, object>>();
