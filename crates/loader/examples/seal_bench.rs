@@ -1,4 +1,4 @@
-//! Measures SealedImage::from_path (copy into memfd + seal + mmap + SHA-256) against a plain
+//! Measures SealedImage::from_path (pre-seal, copy into the memfd while hashing, seal, map) against a plain
 //! "read the file and SHA-256 it" on the same (page-cached) file.
 //!
 //! cargo run --release -p cloacina-sign-loader --example seal_bench [-- SIZE_MIB [RUNS [DIR]]]
@@ -6,7 +6,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use cloacina_sign_loader::{CopyStrategy, SealedImage};
+use cloacina_sign_loader::SealedImage;
 use sha2::{Digest, Sha256};
 
 fn plain_hash(path: &std::path::Path, buf_size: usize) -> [u8; 32] {
@@ -50,13 +50,19 @@ fn main() {
     let expected: [u8; 32] = Sha256::digest(&data).into();
     drop(data);
     let max = (mib as u64) << 21;
-    println!("file: {} ({mib} MiB, page-cached), {runs} runs each; min / median in ms", path.display());
+    println!(
+        "file: {} ({mib} MiB, page-cached), {runs} runs each; min / median in ms",
+        path.display()
+    );
 
     // Warm up the page cache and the CPU.
     assert_eq!(plain_hash(&path, 1 << 20), expected);
 
     let mut results = Vec::new();
-    for (name, buf) in [("plain read(1 MiB)+sha256", 1usize << 20), ("plain read(128 KiB)+sha256", 128 << 10)] {
+    for (name, buf) in [
+        ("plain read(1 MiB)+sha256", 1usize << 20),
+        ("plain read(128 KiB)+sha256", 128 << 10),
+    ] {
         let t: Vec<_> = (0..runs)
             .map(|_| {
                 let s = Instant::now();
@@ -77,55 +83,27 @@ fn main() {
             .collect();
         results.push(("plain fs::read+sha256".to_string(), stats(t)));
     }
-    for strategy in [CopyStrategy::Sendfile, CopyStrategy::ReadWrite, CopyStrategy::CopyFileRange] {
-        let t: Vec<_> = (0..runs)
-            .map(|_| {
-                let s = Instant::now();
-                let img = SealedImage::from_path_with(&path, max, strategy).unwrap();
-                assert_eq!(img.digest(), expected);
-                let e = s.elapsed();
-                drop(img);
-                e
-            })
-            .collect();
-        results.push((format!("sealed {strategy:?}"), stats(t)));
-    }
-    // Breakdown of the default path: copy+seal vs hash.
-    {
-        let t: Vec<_> = (0..runs)
-            .map(|_| {
-                let img = SealedImage::from_path(&path, max).unwrap();
-                let s = Instant::now();
-                let d: [u8; 32] = Sha256::digest(img.bytes()).into();
-                assert_eq!(d, expected);
-                s.elapsed()
-            })
-            .collect();
-        results.push(("  (sha256 of mapped sealed bytes only)".to_string(), stats(t)));
-    }
-    // Interleaved: one run of each per round, so machine-load drift hits all alike.
-    let strategies = [CopyStrategy::Sendfile, CopyStrategy::ReadWrite, CopyStrategy::CopyFileRange];
+    // Interleaved: one run of each per round, so machine-load drift hits both alike.
     let mut plain = Vec::new();
-    let mut sealed: Vec<Vec<Duration>> = vec![Vec::new(); strategies.len()];
+    let mut sealed = Vec::new();
     for _ in 0..runs {
         let s = Instant::now();
         assert_eq!(plain_hash(&path, 1 << 20), expected);
         plain.push(s.elapsed());
-        for (i, st) in strategies.iter().enumerate() {
-            let s = Instant::now();
-            let img = SealedImage::from_path_with(&path, max, *st).unwrap();
-            assert_eq!(img.digest(), expected);
-            sealed[i].push(s.elapsed());
-        }
+        let s = Instant::now();
+        let img = SealedImage::from_path(&path, max).unwrap();
+        assert_eq!(img.digest(), expected);
+        sealed.push(s.elapsed());
     }
     let (pmin, pmed) = stats(plain);
-    println!("interleaved: plain read(1 MiB)+sha256 {pmin:.1} / {pmed:.1}");
-    for (i, st) in strategies.iter().enumerate() {
-        let (min, med) = stats(sealed[i].clone());
-        println!("interleaved: sealed {st:?} {min:.1} / {med:.1}  x{:.2} (median), x{:.2} (min)", med / pmed, min / pmin);
-    }
-    let base = results[0].1 .1;
+    let (smin, smed) = stats(sealed);
+    println!("plain read(1 MiB)+sha256 {pmin:8.1} / {pmed:8.1}");
+    println!(
+        "SealedImage::from_path   {smin:8.1} / {smed:8.1}   x{:.2} (median), x{:.2} (min)",
+        smed / pmed,
+        smin / pmin
+    );
     for (name, (min, med)) in &results {
-        println!("{name:<42} {min:8.1} / {med:8.1}   x{:.2} of plain(1 MiB) median", med / base);
+        println!("{name:<28} {min:8.1} / {med:8.1}");
     }
 }

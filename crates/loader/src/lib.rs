@@ -1,8 +1,9 @@
 //! Guarded loading of Cloacina workflow packages (Linux).
 //!
 //! The runner must load exactly the bytes it verified, whatever other processes do to the file.
-//! So the file is read ONCE into a memfd, the memfd is sealed (no write/grow/shrink, ever, through
-//! any descriptor), the sealed bytes are hashed, the caller's verifier decides on that digest,
+//! So the file is read ONCE into a memfd that is sealed against every other writer before the
+//! first byte arrives, the bytes are hashed as they arrive, the memfd is sealed for good (no
+//! write/grow/shrink, ever, through any descriptor), the caller's verifier decides on that digest,
 //! and only then is the memfd itself dlopen'ed through `/proc/self/fd/...` — the file on disk is
 //! never opened again.
 //!
@@ -35,13 +36,11 @@ pub use package::{
     PackageMetadata, TaskMetadata, WorkflowPackage, DEFAULT_RESULT_CAPACITY, MAX_METADATA_STRING,
     MAX_TASK_COUNT, SYM_EXECUTE_TASK, SYM_GET_TASK_METADATA,
 };
-#[doc(hidden)]
-pub use sealed::CopyStrategy;
 pub use sealed::SealedImage;
 
 /// Seal, check, hash, verify, and only then load.
 ///
-/// Order: [`SealedImage::from_path`] (size limit, copy, seal, hash) -> [`check_shared_library`]
+/// Order: [`SealedImage::from_path`] (size limit, seal, copy and hash, seal for good) -> [`check_shared_library`]
 /// -> `verify(&digest)` -> [`GuardedLibrary::load`]. No code from the package runs (no
 /// constructor) unless every earlier step succeeded. `verify` receives the SHA-256 of the sealed
 /// bytes, i.e. of exactly what will be loaded; its `Ok` value is returned alongside the library,

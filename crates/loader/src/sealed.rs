@@ -1,4 +1,5 @@
-//! A package's bytes, copied once into a sealed memfd and hashed after sealing.
+//! A package's bytes, copied once into a memfd sealed against other writers before the copy,
+//! hashed as they are copied, and sealed for good before anything may map them.
 
 use std::ffi::CString;
 use std::io;
@@ -6,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
+use std::sync::{mpsc, Mutex, PoisonError};
 
 use sha2::{Digest, Sha256};
 
@@ -15,24 +17,16 @@ use crate::error::LoadError;
 /// flag with EINVAL, in which case we retry without it.
 const MFD_EXEC: libc::c_uint = 0x0010;
 const MEMFD_NAME: &[u8] = b"cloacina-package\0";
+/// Linux 5.1+: no new write(2) or writable mapping, while mappings made before it keep working.
+const F_SEAL_FUTURE_WRITE: libc::c_int = 0x0010;
+/// Applied before the first byte is copied: from then on only our own mapping can write.
+const SEALS_BEFORE_COPY: libc::c_int =
+    libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | F_SEAL_FUTURE_WRITE;
+/// Applied once our writable mapping is gone: the bytes can never change again.
 const SEALS: libc::c_int =
     libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
-/// Largest single sendfile/copy_file_range request (the kernel caps at 0x7ffff000 anyway).
-const MAX_CHUNK: u64 = 1 << 30;
-const RW_BUF: usize = 4 << 20;
-
-/// How the file's bytes are copied into the memfd. Only exposed for the benchmark example.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CopyStrategy {
-    /// sendfile(2) from the file into the memfd (kernel-side copy), falling back to read/write.
-    Sendfile,
-    /// Plain read(2)/write(2) through a 4 MiB user buffer.
-    ReadWrite,
-    /// copy_file_range(2), falling back to sendfile then read/write (cross-filesystem copies
-    /// into tmpfs are usually refused with EXDEV on current kernels).
-    CopyFileRange,
-}
+/// The copy runs ahead of the hash in chunks of this size (small enough to stay in cache).
+const CHUNK: usize = 1 << 20;
 
 /// Immutable bytes of a package: a sealed memfd (no write, grow, shrink, or further seal changes
 /// are possible, by anyone, through any descriptor) plus a read-only mapping of it and the
@@ -66,7 +60,10 @@ pub(crate) fn hex(b: &[u8]) -> String {
 }
 
 fn unreadable(path: &Path, reason: impl Into<String>) -> LoadError {
-    LoadError::Unreadable { path: path.display().to_string(), reason: reason.into() }
+    LoadError::Unreadable {
+        path: path.display().to_string(),
+        reason: reason.into(),
+    }
 }
 
 fn fstat(fd: RawFd) -> io::Result<libc::stat> {
@@ -90,22 +87,14 @@ fn file_kind(mode: libc::mode_t) -> &'static str {
 }
 
 impl SealedImage {
-    /// Opens `path` once, copies its bytes (at most `max_size`) into a new memfd, seals the memfd,
-    /// maps it read-only and hashes the mapped bytes.
+    /// Opens `path` once, copies its bytes (at most `max_size`) into a new memfd that is already
+    /// sealed against every writer but our own mapping, hashes each chunk right after copying
+    /// it, then seals the memfd for good and maps it read-only.
     ///
-    /// Errors: `Unreadable` (cannot open/read, not a regular file), `TooLarge` (bigger than
-    /// `max_size` when stat'ed, or grew past it while being copied), `Unsupported` (no memfd
-    /// sealing or no `/proc/self/fd`).
+    /// Errors: `Unreadable` (cannot open/read, not a regular file, changed size while being
+    /// read), `TooLarge` (bigger than `max_size`), `Unsupported` (no memfd sealing, Linux < 5.1,
+    /// or no `/proc/self/fd`).
     pub fn from_path(path: &Path, max_size: u64) -> Result<SealedImage, LoadError> {
-        Self::from_path_with(path, max_size, CopyStrategy::Sendfile)
-    }
-
-    #[doc(hidden)]
-    pub fn from_path_with(
-        path: &Path,
-        max_size: u64,
-        strategy: CopyStrategy,
-    ) -> Result<SealedImage, LoadError> {
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| unreadable(path, "the path contains a NUL byte"))?;
         // O_NONBLOCK: opening a FIFO must not hang; it is rejected by the fstat check below.
@@ -121,32 +110,29 @@ impl SealedImage {
         let file = unsafe { OwnedFd::from_raw_fd(raw) };
         let st = fstat(file.as_raw_fd()).map_err(|e| unreadable(path, format!("fstat: {e}")))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
-            return Err(unreadable(path, format!("{} is not a regular file", file_kind(st.st_mode))));
+            return Err(unreadable(
+                path,
+                format!("{} is not a regular file", file_kind(st.st_mode)),
+            ));
         }
         let size = st.st_size as u64;
         if size > max_size {
-            return Err(LoadError::TooLarge { size, limit: max_size });
+            return Err(LoadError::TooLarge {
+                size,
+                limit: max_size,
+            });
         }
+        let len = usize::try_from(size).map_err(|_| LoadError::TooLarge {
+            size,
+            limit: max_size,
+        })?;
 
-        let memfd = create_memfd()?;
-        check_proc_fd(memfd.as_raw_fd())?;
-        let copied = copy_into(&file, &memfd, max_size, strategy)
-            .map_err(|e| unreadable(path, format!("copying the file failed: {e}")))?;
-        if copied > max_size {
-            return Err(LoadError::TooLarge { size: copied, limit: max_size });
-        }
+        let target = PresealedMemfd::create(len)?;
+        check_proc_fd(target.fd.as_raw_fd())?;
+        let digest = copy_and_hash(&file, &target)
+            .map_err(|e| unreadable(path, format!("reading the file failed: {e}")))?;
         drop(file);
-        seal(memfd.as_raw_fd())?;
-
-        // After sealing the size is fixed; take it from the memfd itself, not from our count.
-        let sealed_len = fstat(memfd.as_raw_fd())
-            .map_err(|e| LoadError::LoadFailed(format!("fstat of sealed image: {e}")))?
-            .st_size as u64;
-        if sealed_len > max_size {
-            return Err(LoadError::TooLarge { size: sealed_len, limit: max_size });
-        }
-        let len = usize::try_from(sealed_len)
-            .map_err(|_| LoadError::TooLarge { size: sealed_len, limit: max_size })?;
+        let memfd = target.seal_for_good()?;
 
         let ptr = if len == 0 {
             ptr::null()
@@ -156,7 +142,7 @@ impl SealedImage {
                     ptr::null_mut(),
                     len,
                     libc::PROT_READ,
-                    libc::MAP_SHARED | libc::MAP_POPULATE,
+                    libc::MAP_SHARED,
                     memfd.as_raw_fd(),
                     0,
                 )
@@ -169,9 +155,12 @@ impl SealedImage {
             }
             p as *const u8
         };
-        let mut image = SealedImage { fd: memfd, ptr, len, digest: [0; 32] };
-        image.digest = Sha256::digest(image.bytes()).into();
-        Ok(image)
+        Ok(SealedImage {
+            fd: memfd,
+            ptr,
+            len,
+            digest,
+        })
     }
 
     /// SHA-256 of the sealed bytes.
@@ -231,7 +220,10 @@ impl SealedImage {
             return Ok(());
         }
         if unsafe { libc::fcntl(target, libc::F_GETFD) } != -1 {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "target descriptor is in use"));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "target descriptor is in use",
+            ));
         }
         let r = unsafe { libc::dup3(self.fd(), target, libc::O_CLOEXEC) };
         if r < 0 {
@@ -274,7 +266,10 @@ fn create_memfd() -> Result<OwnedFd, LoadError> {
 /// used by unique paths); make sure that resolves to this very inode.
 fn check_proc_fd(fd: RawFd) -> Result<(), LoadError> {
     let want = fstat(fd).map_err(|e| LoadError::Unsupported(format!("fstat of memfd: {e}")))?;
-    for p in [format!("/proc/self/fd/{fd}"), format!("/proc/self/fd/.//./{fd}")] {
+    for p in [
+        format!("/proc/self/fd/{fd}"),
+        format!("/proc/self/fd/.//./{fd}"),
+    ] {
         let c = CString::new(p.clone()).expect("no NUL in a formatted path");
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
@@ -292,6 +287,185 @@ fn check_proc_fd(fd: RawFd) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// A memfd of fixed size, sealed against writes through any descriptor or new mapping, plus the
+/// one writable mapping (ours) that existed before those seals.
+struct PresealedMemfd {
+    fd: OwnedFd,
+    writer: WritableMapping,
+}
+
+/// Our shared writable mapping of the memfd; unmapped on drop.
+struct WritableMapping {
+    ptr: *mut u8,
+    len: usize,
+}
+
+// SAFETY: plain shared memory; `copy_and_hash` gives each chunk to exactly one writer, and the
+// hasher reads a chunk only after its writer has finished it.
+unsafe impl Send for WritableMapping {}
+unsafe impl Sync for WritableMapping {}
+
+impl Drop for WritableMapping {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        }
+    }
+}
+
+static DUMPABLE_LOCK: Mutex<()> = Mutex::new(());
+
+impl PresealedMemfd {
+    fn create(len: usize) -> Result<PresealedMemfd, LoadError> {
+        // Between memfd_create and the seals, another process of our user could open the memfd
+        // through /proc/<pid>/fd and keep a writable mapping of it. While we are not dumpable the
+        // kernel refuses them that (and pidfd_getfd), so nobody but us ever holds a writer.
+        hidden_from_other_processes(|| {
+            let fd = create_memfd()?;
+            if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
+                return Err(LoadError::LoadFailed(format!(
+                    "sizing the memfd failed: {}",
+                    io::Error::last_os_error()
+                )));
+            }
+            let mut writer = WritableMapping {
+                ptr: ptr::null_mut(),
+                len,
+            };
+            if len > 0 {
+                let p = unsafe {
+                    libc::mmap(
+                        ptr::null_mut(),
+                        len,
+                        libc::PROT_READ | libc::PROT_WRITE,
+                        libc::MAP_SHARED,
+                        fd.as_raw_fd(),
+                        0,
+                    )
+                };
+                if p == libc::MAP_FAILED {
+                    return Err(LoadError::LoadFailed(format!(
+                        "mapping the memfd failed: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
+                writer.ptr = p as *mut u8;
+                // A child forked meanwhile must not inherit a writer.
+                unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
+            }
+            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS_BEFORE_COPY) } != 0 {
+                return Err(LoadError::Unsupported(format!(
+                    "sealing the memfd against writes failed: {} (Linux >= 5.1 with memfd sealing is required)",
+                    io::Error::last_os_error()
+                )));
+            }
+            Ok(PresealedMemfd { fd, writer })
+        })
+    }
+
+    /// Drops our writable mapping, then adds the seals that make the bytes immutable for good.
+    fn seal_for_good(self) -> Result<OwnedFd, LoadError> {
+        let PresealedMemfd { fd, writer } = self;
+        drop(writer);
+        seal(fd.as_raw_fd())?;
+        Ok(fd)
+    }
+}
+
+/// Runs `f` while no unprivileged process can open our descriptors through /proc/<pid>/fd.
+fn hidden_from_other_processes<T>(f: impl FnOnce() -> T) -> T {
+    let _one_at_a_time = DUMPABLE_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
+    lower_dumpable_while(f)
+}
+
+fn lower_dumpable_while<T>(f: impl FnOnce() -> T) -> T {
+    // 0 or 2 (SUID_DUMP_ROOT) already hide us; only the usual 1 needs lowering and restoring.
+    let toggle = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } == 1;
+    if toggle {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+    }
+    let r = f();
+    if toggle {
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    }
+    r
+}
+
+/// Copies the file into the pre-sealed memfd on a helper thread, chunk by chunk, while this
+/// thread hashes each finished chunk: the copy costs (almost) no extra wall time.
+fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]> {
+    let (src, len, map) = (file.as_raw_fd(), target.writer.len, &target.writer);
+    let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(len / CHUNK + 2);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut off = 0usize;
+            while off < len {
+                let end = (off + CHUNK).min(len);
+                if let Err(e) = pread_exact(src, map, off, end) {
+                    let _ = done_tx.send(Err(e));
+                    return;
+                }
+                off = end;
+                if done_tx.send(Ok(off)).is_err() {
+                    return;
+                }
+            }
+            // Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile
+            // (or is a procfs-like file whose size means nothing): refuse it.
+            let mut probe = 0u8;
+            let r = unsafe {
+                libc::pread(
+                    src,
+                    &mut probe as *mut u8 as *mut libc::c_void,
+                    1,
+                    len as libc::off_t,
+                )
+            };
+            let _ = done_tx.send(match r {
+                0 => Ok(len),
+                r if r > 0 => Err(io::Error::other("the file grew while it was being read")),
+                _ => Err(io::Error::last_os_error()),
+            });
+        });
+        let mut hasher = Sha256::new();
+        let mut hashed = 0usize;
+        loop {
+            match done_rx.recv() {
+                Ok(Ok(end)) if end == hashed && end == len => return Ok(hasher.finalize().into()),
+                Ok(Ok(end)) => {
+                    // SAFETY: [hashed, end) is inside the mapping and its writer is done with it.
+                    hasher.update(unsafe {
+                        std::slice::from_raw_parts(map.ptr.add(hashed), end - hashed)
+                    });
+                    hashed = end;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(io::Error::other("the copying thread stopped")),
+            }
+        }
+    })
+}
+
+fn pread_exact(src: RawFd, map: &WritableMapping, mut off: usize, end: usize) -> io::Result<()> {
+    while off < end {
+        // SAFETY: [off, end) lies inside the writable mapping and no one else touches it now.
+        let dst = unsafe { map.ptr.add(off) } as *mut libc::c_void;
+        let r = unsafe { libc::pread(src, dst, end - off, off as libc::off_t) };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Err(io::Error::other("the file shrank while it was being read"));
+        }
+        off += r as usize;
+    }
+    Ok(())
+}
+
 fn seal(fd: RawFd) -> Result<(), LoadError> {
     if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } != 0 {
         let e = io::Error::last_os_error();
@@ -302,7 +476,9 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
                 "the memfd could not be sealed because it has a writable mapping".into(),
             ));
         }
-        return Err(LoadError::Unsupported(format!("sealing the memfd failed: {e}")));
+        return Err(LoadError::Unsupported(format!(
+            "sealing the memfd failed: {e}"
+        )));
     }
     let got = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
     if got < 0 || got & SEALS != SEALS {
@@ -313,105 +489,118 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
     Ok(())
 }
 
-fn retryable(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN))
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-fn not_supported(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EINVAL) | Some(libc::ENOSYS) | Some(libc::EXDEV) | Some(libc::EOPNOTSUPP)
-            | Some(libc::EBADF)
-    )
-}
-
-/// Copies from the current offset of `src` to EOF into `dst`, but never more than `max + 1`
-/// bytes in total (returning `max + 1` means "too large"). Returns the byte count copied.
-fn copy_into(src: &OwnedFd, dst: &OwnedFd, max: u64, strategy: CopyStrategy) -> io::Result<u64> {
-    let budget = max.saturating_add(1);
-    let mut copied = 0u64;
-    let (s, d) = (src.as_raw_fd(), dst.as_raw_fd());
-
-    if strategy == CopyStrategy::CopyFileRange {
-        loop {
-            let want = (budget - copied).min(MAX_CHUNK) as usize;
-            if want == 0 {
-                return Ok(copied);
+    /// In a child process: 0 when it can open our descriptor `fd` through /proc for writing,
+    /// else the errno it got.
+    fn foreign_open_for_write(fd: RawFd) -> i32 {
+        let path = CString::new(format!("/proc/{}/fd/{fd}", std::process::id())).unwrap();
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                let r = libc::open(path.as_ptr(), libc::O_RDWR);
+                libc::_exit(if r >= 0 { 0 } else { *libc::__errno_location() });
             }
-            let r = unsafe { libc::copy_file_range(s, ptr::null_mut(), d, ptr::null_mut(), want, 0) };
-            if r == 0 {
-                return Ok(copied);
-            }
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if retryable(&e) {
-                    continue;
-                }
-                if not_supported(&e) {
-                    break; // fall through to sendfile from the current offsets
-                }
-                return Err(e);
-            }
-            copied += r as u64;
         }
+        exit_code(pid)
     }
 
-    if strategy != CopyStrategy::ReadWrite {
-        loop {
-            let want = (budget - copied).min(MAX_CHUNK) as usize;
-            if want == 0 {
-                return Ok(copied);
-            }
-            let r = unsafe { libc::sendfile(d, s, ptr::null_mut(), want) };
-            if r == 0 {
-                return Ok(copied);
-            }
-            if r < 0 {
-                let e = io::Error::last_os_error();
-                if retryable(&e) {
-                    continue;
-                }
-                if not_supported(&e) {
-                    break; // fall back to read/write from the current offsets
-                }
-                return Err(e);
-            }
-            copied += r as u64;
+    fn exit_code(pid: libc::pid_t) -> i32 {
+        let mut status = 0;
+        if pid < 0
+            || unsafe { libc::waitpid(pid, &mut status, 0) } != pid
+            || !libc::WIFEXITED(status)
+        {
+            return -1;
         }
+        libc::WEXITSTATUS(status)
     }
 
-    let mut buf = vec![0u8; RW_BUF];
-    loop {
-        let want = ((budget - copied) as usize).min(buf.len());
-        if want == 0 {
-            return Ok(copied);
+    /// 0 when, in this process, another process of our user can open a memfd of ours through
+    /// /proc normally but not while we are hidden, and we are dumpable again afterwards.
+    fn hiding_scenario() -> i32 {
+        let Ok(memfd) = create_memfd() else { return 20 };
+        if foreign_open_for_write(memfd.as_raw_fd()) != 0 {
+            return 21; // the baseline must be reachable, or the test proves nothing
         }
-        let r = unsafe { libc::read(s, buf.as_mut_ptr() as *mut libc::c_void, want) };
-        if r < 0 {
-            let e = io::Error::last_os_error();
-            if retryable(&e) {
-                continue;
-            }
-            return Err(e);
+        let hidden = lower_dumpable_while(|| foreign_open_for_write(memfd.as_raw_fd()));
+        if hidden != libc::EACCES && hidden != libc::EPERM {
+            return 22;
         }
-        if r == 0 {
-            return Ok(copied);
+        if unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } != 1 {
+            return 23;
         }
-        let mut chunk = &buf[..r as usize];
-        while !chunk.is_empty() {
-            let w = unsafe { libc::write(d, chunk.as_ptr() as *const libc::c_void, chunk.len()) };
-            if w < 0 {
-                let e = io::Error::last_os_error();
-                if retryable(&e) {
-                    continue;
+        0
+    }
+
+    #[test]
+    fn while_hidden_no_other_process_of_our_user_can_open_our_descriptors() {
+        if unsafe { libc::geteuid() } != 0 {
+            assert_eq!(hiding_scenario(), 0);
+            return;
+        }
+        // Root's CAP_SYS_PTRACE bypasses the dumpable check: play both processes as `nobody`.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            unsafe {
+                let nobody = 65534;
+                if libc::setgroups(0, ptr::null()) != 0
+                    || libc::setresgid(nobody, nobody, nobody) != 0
+                    || libc::setresuid(nobody, nobody, nobody) != 0
+                    || libc::prctl(libc::PR_SET_DUMPABLE, 1) != 0
+                {
+                    libc::_exit(30);
                 }
-                return Err(e);
+                libc::_exit(hiding_scenario());
             }
-            if w == 0 {
-                return Err(io::Error::new(io::ErrorKind::WriteZero, "write to memfd returned 0"));
-            }
-            chunk = &chunk[w as usize..];
         }
-        copied += r as u64;
+        assert_eq!(exit_code(pid), 0);
+    }
+
+    #[test]
+    fn before_the_copy_only_our_own_mapping_can_write() {
+        let target = PresealedMemfd::create(8192).unwrap();
+        let path = format!("/proc/self/fd/{}", target.fd.as_raw_fd());
+        let other = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        use std::io::Write;
+        let err = (&other).write_all(b"evil").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+        assert!(other.set_len(1).is_err(), "shrinking must be sealed");
+        assert!(other.set_len(1 << 20).is_err(), "growing must be sealed");
+        let p = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                8192,
+                libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                other.as_raw_fd(),
+                0,
+            )
+        };
+        assert_eq!(
+            p,
+            libc::MAP_FAILED,
+            "a new writable mapping must be refused"
+        );
+        unsafe { *target.writer.ptr.add(100) = 7 };
+        let fd = target.seal_for_good().unwrap();
+        let mut byte = 0u8;
+        let r = unsafe {
+            libc::pread(
+                fd.as_raw_fd(),
+                &mut byte as *mut u8 as *mut libc::c_void,
+                1,
+                100,
+            )
+        };
+        assert_eq!((r, byte), (1, 7));
+        let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
+        assert_eq!(seals & SEALS, SEALS);
     }
 }
