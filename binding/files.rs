@@ -38,7 +38,7 @@ fn counter(progress: Option<&ProgressCounter>) -> Option<Arc<AtomicU64>> {
   progress.map(|p| p.bytes.clone())
 }
 
-fn hash(path: &PathBuf, progress: &Option<Arc<AtomicU64>>) -> napi::Result<Digest> {
+fn hash(path: &std::path::Path, progress: &Option<Arc<AtomicU64>>) -> napi::Result<Digest> {
   digest::sha256_file(path, progress.as_deref()).or_throw()
 }
 
@@ -136,10 +136,7 @@ pub struct VerifiedPackage {
 
 fn parse_candidate(document: &[u8], public_key: Option<&[u8]>) -> napi::Result<Candidate> {
   let signature = DetachedSignature::parse(document).or_throw()?;
-  let public_key = match public_key {
-    Some(key) => Some(pem::public_key_from_any(key).or_throw()?),
-    None => None,
-  };
+  let public_key = public_key.map(|key| pem::parse_public_key(key).or_throw()).transpose()?;
   Ok(Candidate { signature, public_key })
 }
 

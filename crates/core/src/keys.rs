@@ -25,22 +25,52 @@ pub fn public_key_of(seed: &[u8; 32]) -> PublicKeyBytes {
     SigningKey::from_bytes(seed).verifying_key().to_bytes()
 }
 
-/// Parses and validates a public key: must decompress, must not be weak
-/// (small order, `VerifyingKey::is_weak`). `raw` must be exactly 32 bytes.
-pub fn validate_public_key(raw: &[u8]) -> Result<PublicKeyBytes> {
-    let bytes: [u8; 32] = raw.try_into().map_err(|_| {
-        CoreError::InvalidKey(format!("public key must be 32 bytes, got {}", raw.len()))
-    })?;
-    let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| {
-        CoreError::InvalidKey("public key is not a valid Ed25519 curve point".to_string())
-    })?;
-    // A small-order key makes every signature trivially forgeable for some messages.
-    if vk.is_weak() {
-        return Err(CoreError::InvalidKey(
-            "public key is a weak (small-order) Ed25519 point".to_string(),
-        ));
+/// An Ed25519 public key that decompressed and is not weak: parsed once, then used for any
+/// number of verifications without decompressing it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PublicKey(VerifyingKey);
+
+impl PublicKey {
+    /// Must be exactly 32 bytes, must decompress, must not be weak (small order).
+    pub fn from_bytes(raw: &[u8]) -> Result<PublicKey> {
+        let bytes: [u8; 32] = raw.try_into().map_err(|_| {
+            CoreError::InvalidKey(format!("public key must be 32 bytes, got {}", raw.len()))
+        })?;
+        let vk = VerifyingKey::from_bytes(&bytes).map_err(|_| {
+            CoreError::InvalidKey("public key is not a valid Ed25519 curve point".to_string())
+        })?;
+        // A small-order key makes every signature trivially forgeable for some messages.
+        if vk.is_weak() {
+            return Err(CoreError::InvalidKey(
+                "public key is a weak (small-order) Ed25519 point".to_string(),
+            ));
+        }
+        Ok(PublicKey(vk))
     }
-    Ok(bytes)
+
+    pub fn to_bytes(&self) -> PublicKeyBytes {
+        self.0.to_bytes()
+    }
+
+    /// Strict Ed25519 verification (`verify_strict`: canonical S, no small-order R or key).
+    pub fn verify(&self, message: &[u8], signature: &[u8]) -> Result<()> {
+        let sig: [u8; 64] = signature.try_into().map_err(|_| {
+            CoreError::InvalidSignature(format!(
+                "signature must be 64 bytes, got {}",
+                signature.len()
+            ))
+        })?;
+        self.0
+            .verify_strict(message, &Signature::from_bytes(&sig))
+            .map_err(|_| {
+                CoreError::InvalidSignature("Ed25519 signature verification failed".to_string())
+            })
+    }
+}
+
+/// Parses and validates a public key (see [`PublicKey::from_bytes`]); returns its raw bytes.
+pub fn validate_public_key(raw: &[u8]) -> Result<PublicKeyBytes> {
+    PublicKey::from_bytes(raw).map(|key| key.to_bytes())
 }
 
 /// Lowercase hex SHA-256 of the raw 32 public key bytes.
@@ -54,24 +84,9 @@ pub fn sign(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
     SigningKey::from_bytes(seed).sign(message).to_bytes()
 }
 
-/// Strict verification: `verify_strict` after [`validate_public_key`].
-/// Errors: `InvalidKey` for a bad key, `InvalidSignature` otherwise.
+/// Strict verification with a raw 32-byte public key (validated first).
 pub fn verify(public_key: &[u8], message: &[u8], signature: &[u8]) -> Result<()> {
-    let pk = validate_public_key(public_key)?;
-    let sig: [u8; 64] = signature.try_into().map_err(|_| {
-        CoreError::InvalidSignature(format!(
-            "signature must be 64 bytes, got {}",
-            signature.len()
-        ))
-    })?;
-    // Cannot fail: validate_public_key just decompressed these bytes.
-    let vk = VerifyingKey::from_bytes(&pk).map_err(|_| {
-        CoreError::InvalidKey("public key is not a valid Ed25519 curve point".into())
-    })?;
-    vk.verify_strict(message, &Signature::from_bytes(&sig))
-        .map_err(|_| {
-            CoreError::InvalidSignature("Ed25519 signature verification failed".to_string())
-        })
+    PublicKey::from_bytes(public_key)?.verify(message, signature)
 }
 
 #[cfg(test)]

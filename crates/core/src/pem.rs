@@ -8,7 +8,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 use crate::error::{CoreError, Result};
-use crate::keys::{public_key_of, validate_public_key, PublicKeyBytes, SeedBytes};
+use crate::keys::{public_key_of, PublicKey, PublicKeyBytes, SeedBytes};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow.
 pub const SPKI_PREFIX: [u8; 12] = [
@@ -42,10 +42,15 @@ pub fn private_key_to_pem(seed: &[u8; 32]) -> Zeroizing<String> {
 
 /// Accepts: raw 32 bytes; DER SPKI; PEM SPKI (tolerant of CRLF, surrounding
 /// whitespace and line lengths). The key is then checked by
-/// [`validate_public_key`].
+/// [`PublicKey::from_bytes`].
 pub fn public_key_from_any(input: &[u8]) -> Result<PublicKeyBytes> {
+    parse_public_key(input).map(|key| key.to_bytes())
+}
+
+/// [`public_key_from_any`], keeping the parsed key for verification.
+pub fn parse_public_key(input: &[u8]) -> Result<PublicKey> {
     if input.len() == 32 {
-        return validate_public_key(input);
+        return PublicKey::from_bytes(input);
     }
     if looks_like_pem(input) {
         let (label, der) = parse_pem(input)?;
@@ -148,9 +153,9 @@ fn parse_pem(input: &[u8]) -> Result<(String, Zeroizing<Vec<u8>>)> {
     Ok((label.to_string(), Zeroizing::new(der)))
 }
 
-fn public_key_from_spki(der: &[u8]) -> Result<PublicKeyBytes> {
+fn public_key_from_spki(der: &[u8]) -> Result<PublicKey> {
     match der.strip_prefix(&SPKI_PREFIX[..]) {
-        Some(pk) if pk.len() == 32 => validate_public_key(pk),
+        Some(pk) if pk.len() == 32 => PublicKey::from_bytes(pk),
         _ => Err(CoreError::InvalidKey(
             "expected an Ed25519 public key (raw 32 bytes, or SubjectPublicKeyInfo DER/PEM)"
                 .to_string(),

@@ -2,7 +2,7 @@
 
 use crate::digest::{to_hex, Digest};
 use crate::error::{CoreError, Result};
-use crate::keys;
+use crate::keys::{self, PublicKey};
 use crate::signature::DetachedSignature;
 
 /// The offline verification decision for one signature over an already
@@ -12,9 +12,9 @@ use crate::signature::DetachedSignature;
 pub fn verify_detached(
     digest: &Digest,
     sig: &DetachedSignature,
-    public_key: &[u8; 32],
+    public_key: &PublicKey,
 ) -> Result<()> {
-    let trusted = crate::digest::sha256(public_key);
+    let trusted = crate::digest::sha256(&public_key.to_bytes());
     if trusted != sig.key_fingerprint {
         return Err(CoreError::UntrustedSigner {
             fingerprint: to_hex(&sig.key_fingerprint),
@@ -26,7 +26,7 @@ pub fn verify_detached(
             actual: to_hex(digest),
         });
     }
-    keys::verify(public_key, digest, &sig.signature)
+    public_key.verify(digest, &sig.signature)
 }
 
 /// Signs the raw 32-byte digest (Cloacina's format: the message is the raw
@@ -39,7 +39,7 @@ pub fn sign_digest(seed: &[u8; 32], digest: &Digest) -> [u8; 64] {
 #[derive(Clone, Debug)]
 pub struct Candidate {
     pub signature: DetachedSignature,
-    pub public_key: Option<[u8; 32]>,
+    pub public_key: Option<PublicKey>,
 }
 
 /// A package may carry several signatures (key rotation): it is accepted when any candidate,

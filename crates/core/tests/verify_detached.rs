@@ -5,6 +5,10 @@ use cloacina_sign_core::keys;
 use cloacina_sign_core::signature::DetachedSignature;
 use cloacina_sign_core::verify::{sign_digest, verify_detached};
 
+fn key(raw: &[u8; 32]) -> keys::PublicKey {
+    keys::PublicKey::from_bytes(raw).unwrap()
+}
+
 fn setup() -> ([u8; 32], [u8; 32], [u8; 32], DetachedSignature) {
     let seed = [3u8; 32];
     let pk = keys::public_key_of(&seed);
@@ -21,14 +25,14 @@ fn setup() -> ([u8; 32], [u8; 32], [u8; 32], DetachedSignature) {
 #[test]
 fn ok_path_and_message_is_raw_digest() {
     let (seed, pk, digest, sig) = setup();
-    verify_detached(&digest, &sig, &pk).unwrap();
+    verify_detached(&digest, &sig, &key(&pk)).unwrap();
     // The signed message is the raw 32 bytes, not their hex.
     keys::verify(&pk, &digest, &sig.signature).unwrap();
     assert!(keys::verify(&pk, hex::encode(digest).as_bytes(), &sig.signature).is_err());
     assert_eq!(sign_digest(&seed, &digest), keys::sign(&seed, &digest));
     // Survives the document round trip.
     let parsed = DetachedSignature::parse(sig.to_json().as_bytes()).unwrap();
-    verify_detached(&digest, &parsed, &pk).unwrap();
+    verify_detached(&digest, &parsed, &key(&pk)).unwrap();
     assert_eq!(hex::encode(sig.key_fingerprint), keys::fingerprint(&pk));
 }
 
@@ -37,7 +41,7 @@ fn untrusted_signer_checked_first() {
     let (_, _, _, sig) = setup();
     let other = keys::public_key_of(&[4u8; 32]);
     // Even with a wrong digest, the signer mismatch is what is reported.
-    let e = verify_detached(&[0u8; 32], &sig, &other).unwrap_err();
+    let e = verify_detached(&[0u8; 32], &sig, &key(&other)).unwrap_err();
     assert_eq!(e.code(), "UNTRUSTED_SIGNER");
     let fp = hex::encode(sig.key_fingerprint);
     assert!(
@@ -50,7 +54,7 @@ fn untrusted_signer_checked_first() {
 fn tampered_package() {
     let (_, pk, digest, sig) = setup();
     let actual = sha256(b"package bytes, modified");
-    let e = verify_detached(&actual, &sig, &pk).unwrap_err();
+    let e = verify_detached(&actual, &sig, &key(&pk)).unwrap_err();
     assert_eq!(e.code(), "TAMPERED_PACKAGE");
     match e {
         cloacina_sign_core::CoreError::TamperedPackage {
@@ -69,19 +73,20 @@ fn invalid_signature() {
     let (_, pk, digest, mut sig) = setup();
     sig.signature[10] ^= 0x40;
     assert_eq!(
-        verify_detached(&digest, &sig, &pk).unwrap_err().code(),
+        verify_detached(&digest, &sig, &key(&pk)).unwrap_err().code(),
         "INVALID_SIGNATURE"
     );
     // A valid signature by the trusted key over a different digest, relabelled.
     let (seed, pk, digest, mut sig) = setup();
     sig.signature = sign_digest(&seed, &sha256(b"something else"));
     assert_eq!(
-        verify_detached(&digest, &sig, &pk).unwrap_err().code(),
+        verify_detached(&digest, &sig, &key(&pk)).unwrap_err().code(),
         "INVALID_SIGNATURE"
     );
 }
 
 mod verify_any_tests {
+    use crate::key;
     use cloacina_sign_core::digest::sha256;
     use cloacina_sign_core::keys;
     use cloacina_sign_core::seal;
@@ -106,10 +111,10 @@ mod verify_any_tests {
         let (new, new_key) = signed(&digest);
         let candidates = vec![
             Candidate { signature: old.clone(), public_key: None },
-            Candidate { signature: new, public_key: Some(new_key) },
+            Candidate { signature: new, public_key: Some(key(&new_key)) },
         ];
         assert_eq!(verify_any(&digest, &candidates).unwrap(), 1);
-        let only_old = vec![Candidate { signature: old, public_key: Some(old_key) }];
+        let only_old = vec![Candidate { signature: old, public_key: Some(key(&old_key)) }];
         assert_eq!(verify_any(&digest, &only_old).unwrap(), 0);
     }
 
@@ -121,7 +126,7 @@ mod verify_any_tests {
         let other = sha256(b"tampered");
         let candidates = vec![
             Candidate { signature: b, public_key: None },
-            Candidate { signature: a, public_key: Some(a_key) },
+            Candidate { signature: a, public_key: Some(key(&a_key)) },
         ];
         assert_eq!(verify_any(&other, &candidates).unwrap_err().code(), "TAMPERED_PACKAGE");
     }
