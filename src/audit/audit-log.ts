@@ -17,6 +17,13 @@ export interface AuditLogOptions {
 }
 
 const MAX_BATCH = 500;
+const COLUMNS: readonly (keyof AuditEvent)[] = ['id', 'event_type', 'timestamp', 'org_id', 'key_id', 'package_path', 'package_hash', 'signer_fingerprint', 'signature_verified', 'reason'];
+const ROW = `(${COLUMNS.map(() => '?').join(', ')})`;
+
+// A batch is the hot path of every verification: plain SQL costs a few µs less per row than the query builder.
+function insertSql(rows: number): string {
+  return `insert into audit_events (${COLUMNS.join(', ')}) values ${Array(rows).fill(ROW).join(', ')}`;
+}
 
 interface Pending {
   event: AuditEvent;
@@ -83,7 +90,7 @@ export class AuditLog {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        await this.db!.run((knex) => knex('audit_events').insert(batch.map((item) => item.event)));
+        await this.db!.run((knex) => knex.raw(insertSql(batch.length), batch.flatMap((item) => COLUMNS.map((column) => item.event[column]))));
         for (const item of batch) item.resolve();
       } catch (error) {
         for (const item of batch) item.reject(error);
