@@ -76,3 +76,12 @@ function checkCode(error: unknown, codes: string[]): CloacinaSignError {
   if (codes.length) expect((error as CloacinaSignError).code, (error as Error).message).to.be.oneOf(codes);
   return error as CloacinaSignError;
 }
+
+/** Resolves once `condition()` holds; rejects after `timeoutMs`, saying what was awaited. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}

@@ -1,18 +1,26 @@
-// PostgreSQL LISTEN on the change channel with a dedicated connection. If the connection fails, the
-// periodic version check of ChangeFeed still bounds staleness; the listener reconnects on next use.
+// PostgreSQL LISTEN on the change channel with a dedicated connection. When that connection is lost it
+// reconnects in the background with backoff; meanwhile the periodic version check of ChangeFeed bounds
+// staleness, and every loss or reconnect counts as a change (notifications may have been missed).
 import { CHANGE_CHANNEL } from '../db/transaction';
 
 /** The part of pg's Client used here (pg ships no types and @types/pg is not a dependency). */
 interface Client {
-  on(event: 'notification' | 'error', listener: () => void): void;
+  on(event: 'notification' | 'error' | 'end', listener: () => void): void;
   connect(): Promise<void>;
   query(sql: string): Promise<unknown>;
   end(): Promise<void>;
 }
 
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 30_000;
+/** Shown in pg_stat_activity, so operators (and tests) can tell the listener's connection apart. */
+export const LISTENER_APPLICATION_NAME = 'cloacina-sign-listener';
+
 export class PgListener {
   private client: Client | undefined;
   private starting: Promise<void> | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = FIRST_RETRY_MS;
   private stopped = false;
 
   constructor(
@@ -20,33 +28,66 @@ export class PgListener {
     private readonly onChange: () => void,
   ) {}
 
-  /** Connects and listens; never throws (the poll remains the safety net). */
+  /** Connects and listens; never throws (the poll remains the safety net; a failure is retried). */
   async start(): Promise<void> {
-    this.starting ??= this.connect().catch(() => {
-      this.client = undefined;
-    });
+    this.starting ??= this.connect();
     await this.starting;
+  }
+
+  /** Whether notifications are being received right now. */
+  get listening(): boolean {
+    return this.client !== undefined;
   }
 
   private async connect(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Client: PgClient } = require('pg') as { Client: new (config: object) => Client };
-    const client = new PgClient({ connectionString: this.connectionString, connectionTimeoutMillis: 5000 });
+    const client = new PgClient({ connectionString: this.connectionString, connectionTimeoutMillis: 5000, application_name: LISTENER_APPLICATION_NAME });
+    let lost = false;
+    const onLost = () => {
+      if (lost) return;
+      lost = true;
+      this.lost(client);
+    };
     client.on('notification', () => this.onChange());
-    client.on('error', () => this.onChange());
-    await client.connect();
-    await client.query(`LISTEN ${CHANGE_CHANNEL}`);
-    if (this.stopped) {
-      await client.end();
+    client.on('error', onLost);
+    client.on('end', onLost);
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANGE_CHANNEL}`);
+    } catch {
+      await client.end().catch(() => undefined);
+      onLost();
+      return;
+    }
+    if (this.stopped || lost) {
+      await client.end().catch(() => undefined);
       return;
     }
     this.client = client;
-    // Anything committed while we were connecting was not notified to us: treat it as changed.
+    this.retryMs = FIRST_RETRY_MS;
+    // Anything committed while we were (re)connecting was not notified to us: treat it as changed.
     this.onChange();
+  }
+
+  private lost(client: Client): void {
+    if (this.client === client) this.client = undefined;
+    this.onChange();
+    if (this.stopped || this.retryTimer) return;
+    const delay = this.retryMs;
+    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (!this.stopped) this.starting = this.connect();
+    }, delay);
+    // A lost listener must not keep the process alive.
+    this.retryTimer.unref();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     await this.starting;
     const client = this.client;
     this.client = undefined;

@@ -3,7 +3,9 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { createVerificationContext, DbPackageSigner, generateKeypair, signPackage, SignatureSource, verifyPackage } from '../../src';
-import { tempDir } from '../helpers';
+import { CHANGE_CHANNEL } from '../../src/db/transaction';
+import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/trust/pg-listener';
+import { tempDir, waitUntil } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines } from './engines';
 
@@ -25,6 +27,28 @@ function startWatcher(args: string[]) {
 describeEngines('hot reload of trust', (t) => {
   const dir = tempDir();
   after(() => dir.cleanup());
+
+  if (t.engine === 'postgres') {
+    it('when the LISTEN connection is lost it reconnects, and notifications apply again', async () => {
+      let changes = 0;
+      const listener = new PgListener(t.url, () => {
+        changes += 1;
+      });
+      await listener.start();
+      try {
+        expect(listener.listening).to.equal(true);
+        await t.db.knex.raw('select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()', [LISTENER_APPLICATION_NAME]);
+        await waitUntil(() => !listener.listening, 'the listener notices its connection is gone');
+        await waitUntil(() => listener.listening, 'the listener has reconnected');
+        const before = changes;
+        await t.db.knex.raw('select pg_notify(?, ?)', [CHANGE_CHANNEL, '']);
+        await waitUntil(() => changes > before, 'a notification arrives on the new connection');
+      } finally {
+        await listener.stop();
+      }
+      expect(listener.listening).to.equal(false);
+    });
+  }
 
   it('when a trusted key is revoked it takes effect at once in this process and within 1 s in a second process', async () => {
     const org = await t.keys.createOrganization(t.unique('hot'));
