@@ -21,9 +21,9 @@ export function runCommand(command: string, args: string[]): CommandRun {
 }
 
 /** Wall time of a command measured from here (finer than GNU time's 10 ms). */
-export function timeCommand(command: string, args: string[]): number {
+export function timeCommand(command: string, args: string[], env?: NodeJS.ProcessEnv): number {
   const start = process.hrtime.bigint();
-  const result = spawnSync(command, args, { stdio: 'ignore' });
+  const result = spawnSync(command, args, { stdio: 'ignore', env });
   if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} exited ${result.status}`);
   return Number(process.hrtime.bigint() - start) / 1e9;
 }

@@ -1,11 +1,11 @@
 // What every database command shares: open the database named by --database or CLOACINA_DATABASE_URL,
 // refuse an unmigrated one, read the KEK from the environment when needed, and always close the pool.
+// The database stack is loaded on first use: commands without a database (the offline sign and verify
+// every CI job runs) start that much faster.
 import type { Command } from 'commander';
-import { AuditDestination, AuditLog } from '../audit/audit-log';
-import { Database, openDatabase } from '../db/database';
-import { assertMigrated } from '../db/migrate';
-import { DbKeyManager } from '../keys/db-key-manager';
-import { kekFromEnv } from '../keys/kek';
+import type { AuditDestination, AuditLog } from '../audit/audit-log';
+import type { Database } from '../db/database';
+import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Organization } from '../keys/records';
 import { OutputOptions } from './output';
 
@@ -35,6 +35,13 @@ export async function withDatabase<T>(
   work: (ctx: CliContext) => Promise<T>,
   settings: { needsKek?: boolean; migrating?: boolean } = {},
 ): Promise<T> {
+  const [{ kekFromEnv }, { openDatabase }, { assertMigrated }, { AuditLog }, { DbKeyManager }] = await Promise.all([
+    import('../keys/kek'),
+    import('../db/database'),
+    import('../db/migrate'),
+    import('../audit/audit-log'),
+    import('../keys/db-key-manager'),
+  ]);
   // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
   const kek = settings.needsKek ? kekFromEnv() : undefined;
   const db = await openDatabase(options.database, { mustExist: !settings.migrating, listen: false });

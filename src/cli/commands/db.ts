@@ -1,6 +1,5 @@
 // `cloacina-sign db migrate`
 import { Command } from 'commander';
-import { migrateLatest } from '../../db/migrate';
 import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction, say } from '../output';
 
@@ -11,6 +10,7 @@ export function dbCommand(): Command {
       withDatabase(
         options,
         async ({ db: database }) => {
+          const { migrateLatest } = await import('../../db/migrate');
           const applied = await migrateLatest(database);
           say(applied.length ? `Applied ${applied.length} migration(s) to ${database.target.display}` : `${database.target.display} is up to date`);
           printData(options, { applied, database: database.target.display }, applied.join('\n'));

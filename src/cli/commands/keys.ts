@@ -5,7 +5,9 @@ import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
 import { DatabaseOptions, withDbOptions } from '../context';
 import { OutputOptions, printData, runAction, say } from '../output';
-import { exportKey, generateInDatabase, listKeys, revokeKey, rewrapKeys, trustKey } from './keys-db';
+
+// The database commands' code is loaded on use (see ../context).
+const keysDb = () => import('./keys-db');
 
 interface GenerateOptions extends OutputOptions, DatabaseOptions {
   name: string;
@@ -24,7 +26,7 @@ async function generateToFiles(options: GenerateOptions): Promise<void> {
 
 async function generate(options: GenerateOptions): Promise<void> {
   if (options.org && options.output) throw new CloacinaSignError('USAGE', 'keys generate takes --output (a key file) or --org (a database key), not both');
-  if (options.org) return generateInDatabase({ ...options, org: options.org });
+  if (options.org) return (await keysDb()).generateInDatabase({ ...options, org: options.org });
   return generateToFiles(options);
 }
 
@@ -45,7 +47,7 @@ export function keysCommand(): Command {
       .description("print the public half of a signing or trusted key")
       .option('--format <format>', 'pem or raw (hex on stdout, 32 bytes with --output)', 'pem')
       .option('--output <file>', 'also write it to this file'),
-  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) => runAction(options, () => exportKey(keyId, options)));
+  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) => runAction(options, async () => (await keysDb()).exportKey(keyId, options)));
   withDbOptions(
     keys
       .command('trust')
@@ -53,18 +55,18 @@ export function keysCommand(): Command {
       .requiredOption('--import <pub.pem>', 'SPKI PEM (or DER or raw) public key')
       .option('--name <name>', 'a name for the trusted key')
       .requiredOption('--org <org>', 'the trusting organization (id or name)'),
-  ).action((options: DatabaseOptions & { import: string; name?: string; org: string }) => runAction(options, () => trustKey(options)));
+  ).action((options: DatabaseOptions & { import: string; name?: string; org: string }) => runAction(options, async () => (await keysDb()).trustKey(options)));
   withDbOptions(
     keys.command('revoke <key-id>').description('revoke a signing key (it can no longer sign or be trusted) or a trusted key; effective within 1 second'),
-  ).action((keyId: string, options: DatabaseOptions) => runAction(options, () => revokeKey(keyId, options)));
+  ).action((keyId: string, options: DatabaseOptions) => runAction(options, async () => (await keysDb()).revokeKey(keyId, options)));
   withDbOptions(
     keys.command('list').description("list an organization's signing and trusted keys").requiredOption('--org <org>', 'organization (id or name)'),
-  ).action((options: DatabaseOptions & { org: string }) => runAction(options, () => listKeys(options)));
+  ).action((options: DatabaseOptions & { org: string }) => runAction(options, async () => (await keysDb()).listKeys(options)));
   withDbOptions(
     keys
       .command('rewrap')
       .description('re-seal every private key under a new KEK (one transaction per key), then switch CLOACINA_KEY_ENCRYPTION_KEY')
       .requiredOption('--new-kek-env <VAR>', 'the environment variable holding the new KEK (base64 or hex)'),
-  ).action((options: DatabaseOptions & { newKekEnv: string }) => runAction(options, () => rewrapKeys(options)));
+  ).action((options: DatabaseOptions & { newKekEnv: string }) => runAction(options, async () => (await keysDb()).rewrapKeys(options)));
   return keys;
 }

@@ -1,8 +1,7 @@
 // `cloacina-sign package run|inspect`: verify, load from sealed memory, then run a task or read metadata.
 import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
-import { LoadedPackage } from '../../loading/loaded-package';
-import { verifyAndLoadPackage } from '../../loading/verify-and-load';
+import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
 import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { green, printData, runAction, say } from '../output';
@@ -42,6 +41,7 @@ async function withLoadedPackage<T>(
   return withDatabase(options, async (ctx) => {
     const org = await ctx.org(options.org);
     const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
+    const { verifyAndLoadPackage } = await import('../../loading/verify-and-load');
     const pkg = await verifyAndLoadPackage(packagePath, org.id, { requireSignatures }, ctx.keys, source);
     try {
       say(

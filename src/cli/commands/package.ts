@@ -8,7 +8,6 @@ import { verifyPackageOffline } from '../../verification/offline';
 import { DatabaseOptions, withDbOptions } from '../context';
 import { green, OutputOptions, printData, runAction, say } from '../output';
 import { withProgress } from '../progress';
-import { signWithDatabaseKey, verifyWithDatabase } from './package-db';
 import { addRunCommands } from './package-run';
 
 interface SignOptions extends DatabaseOptions {
@@ -26,7 +25,7 @@ interface VerifyOptions extends DatabaseOptions {
 
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
-  if (options.keyId) return signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
+  if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
   if (options.store) throw new CloacinaSignError('USAGE', '--store needs --key-id');
   return signWithKeyFile(packagePath, options);
 }
@@ -66,7 +65,7 @@ export function reportVerified(
 
 async function verify(packagePath: string, options: VerifyOptions): Promise<void> {
   if (options.org && options.publicKey) throw new CloacinaSignError('USAGE', 'package verify takes --public-key or --org, not both');
-  if (options.org) return verifyWithDatabase(packagePath, { ...options, org: options.org });
+  if (options.org) return (await import('./package-db')).verifyWithDatabase(packagePath, { ...options, org: options.org });
   return verifyWithKeyFile(packagePath, options);
 }
 
