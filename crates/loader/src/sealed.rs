@@ -413,19 +413,22 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
             // Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile
             // (or is a procfs-like file whose size means nothing): refuse it.
             let mut probe = 0u8;
-            let r = unsafe {
-                libc::pread(
-                    src,
-                    &mut probe as *mut u8 as *mut libc::c_void,
-                    1,
-                    len as libc::off_t,
-                )
+            let outcome = loop {
+                let r = unsafe {
+                    libc::pread(src, &mut probe as *mut u8 as *mut libc::c_void, 1, len as libc::off_t)
+                };
+                match r {
+                    0 => break Ok(len),
+                    r if r > 0 => break Err(io::Error::other("the file grew while it was being read")),
+                    _ => {
+                        let e = io::Error::last_os_error();
+                        if e.kind() != io::ErrorKind::Interrupted {
+                            break Err(e);
+                        }
+                    }
+                }
             };
-            let _ = done_tx.send(match r {
-                0 => Ok(len),
-                r if r > 0 => Err(io::Error::other("the file grew while it was being read")),
-                _ => Err(io::Error::last_os_error()),
-            });
+            let _ = done_tx.send(outcome);
         });
         let mut hasher = Sha256::new();
         let mut hashed = 0usize;
