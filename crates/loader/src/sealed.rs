@@ -142,7 +142,9 @@ impl SealedImage {
                     ptr::null_mut(),
                     len,
                     libc::PROT_READ,
-                    libc::MAP_SHARED,
+                    // Private: kernels before 6.7 refuse a shared mapping of a write-sealed memfd
+                    // through a read-write descriptor. Never written, so never copied.
+                    libc::MAP_PRIVATE,
                     memfd.as_raw_fd(),
                     0,
                 )
@@ -320,6 +322,7 @@ impl PresealedMemfd {
         // Between memfd_create and the seals, another process of our user could open the memfd
         // through /proc/<pid>/fd and keep a writable mapping of it. While we are not dumpable the
         // kernel refuses them that (and pidfd_getfd), so nobody but us ever holds a writer.
+        require_kernel(MIN_KERNEL)?;
         hidden_from_other_processes(|| {
             let fd = create_memfd()?;
             if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
@@ -351,11 +354,16 @@ impl PresealedMemfd {
                 }
                 writer.ptr = p as *mut u8;
                 // A child forked meanwhile must not inherit a writer.
-                unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) };
+                if unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) } != 0 {
+                    return Err(LoadError::LoadFailed(format!(
+                        "keeping the memfd mapping out of child processes failed: {}",
+                        io::Error::last_os_error()
+                    )));
+                }
             }
             if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS_BEFORE_COPY) } != 0 {
                 return Err(LoadError::Unsupported(format!(
-                    "sealing the memfd against writes failed: {} (Linux >= 5.1 with memfd sealing is required)",
+                    "sealing the memfd against writes failed: {} (Linux >= 5.12 with memfd sealing is required)",
                     io::Error::last_os_error()
                 )));
             }
@@ -372,74 +380,134 @@ impl PresealedMemfd {
     }
 }
 
-/// Runs `f` while no unprivileged process can open our descriptors through /proc/<pid>/fd.
-fn hidden_from_other_processes<T>(f: impl FnOnce() -> T) -> T {
+/// F_SEAL_FUTURE_WRITE exists since 5.1, but before 5.12 it also broke private writable mappings of
+/// the memfd, which is how the dynamic loader maps a library's data.
+const MIN_KERNEL: (u32, u32) = (5, 12);
+
+fn require_kernel((major, minor): (u32, u32)) -> Result<(), LoadError> {
+    let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    if unsafe { libc::uname(&mut name) } != 0 {
+        return Err(LoadError::Unsupported(format!("uname failed: {}", io::Error::last_os_error())));
+    }
+    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) }.to_string_lossy().into_owned();
+    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
+    if found < (major, minor) {
+        return Err(LoadError::Unsupported(format!(
+            "guarded loading needs Linux {major}.{minor} or later (memfd sealing with F_SEAL_FUTURE_WRITE); this is {release}"
+        )));
+    }
+    Ok(())
+}
+
+/// Runs `f` while no unprivileged process can open our descriptors through /proc/<pid>/fd, and
+/// fails closed when that cannot be established or did not hold until `f` returned.
+fn hidden_from_other_processes<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
     let _one_at_a_time = DUMPABLE_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     lower_dumpable_while(f)
 }
 
-fn lower_dumpable_while<T>(f: impl FnOnce() -> T) -> T {
-    // 0 or 2 (SUID_DUMP_ROOT) already hide us; only the usual 1 needs lowering and restoring.
-    let toggle = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } == 1;
-    if toggle {
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) };
+fn dumpable() -> libc::c_int {
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }
+}
+
+fn lower_dumpable_while<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+    // 0 or 2 (SUID_DUMP_ROOT) already hide us; only the usual 1 needs lowering, then restoring.
+    let restore = match dumpable() {
+        1 => {
+            let guard = RestoreDumpable::capture();
+            if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) } != 0 {
+                return Err(LoadError::Unsupported(format!(
+                    "making the process non-dumpable failed: {}",
+                    io::Error::last_os_error()
+                )));
+            }
+            Some(guard)
+        }
+        0 | 2 => None,
+        other => {
+            return Err(LoadError::Unsupported(format!(
+                "PR_GET_DUMPABLE failed ({other}): {}",
+                io::Error::last_os_error()
+            )))
+        }
+    };
+    if dumpable() == 1 {
+        return Err(LoadError::Unsupported("the process could not be made non-dumpable".into()));
     }
-    let r = f();
-    if toggle {
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+    let result = f();
+    // Other code in this process raising it meanwhile would have reopened /proc/<pid>/fd.
+    let held = dumpable() != 1;
+    drop(restore);
+    if !held {
+        return Err(LoadError::LoadFailed(
+            "the process became dumpable while the package was being sealed (something else in \
+             this process changed PR_SET_DUMPABLE); refusing the copy"
+                .into(),
+        ));
     }
-    r
+    result
+}
+
+/// Sets dumpable back to 1 on drop (also on panic), unless someone else has changed it or our
+/// credentials since: a set*id() meanwhile lowers it on purpose.
+struct RestoreDumpable {
+    ids: [libc::uid_t; 6],
+}
+
+impl RestoreDumpable {
+    fn capture() -> RestoreDumpable {
+        RestoreDumpable { ids: current_ids() }
+    }
+}
+
+fn current_ids() -> [libc::uid_t; 6] {
+    let mut ids = [0; 6];
+    let [r, e, s, rg, eg, sg] = &mut ids;
+    unsafe {
+        libc::getresuid(r, e, s);
+        libc::getresgid(rg, eg, sg);
+    }
+    ids
+}
+
+impl Drop for RestoreDumpable {
+    fn drop(&mut self) {
+        if dumpable() == 0 && current_ids() == self.ids {
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+        }
+    }
 }
 
 /// Copies the file into the pre-sealed memfd on a helper thread, chunk by chunk, while this
-/// thread hashes each finished chunk: the copy costs (almost) no extra wall time.
+/// thread hashes each finished chunk: the copy costs (almost) no extra wall time. Without a
+/// helper thread (thread limit reached) it copies, then hashes, on this one.
 fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]> {
-    let (src, len, map) = (file.as_raw_fd(), target.writer.len, &target.writer);
-    let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(len / CHUNK + 2);
+    let (src, map) = (file.as_raw_fd(), &target.writer);
+    let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(map.len / CHUNK + 2);
     std::thread::scope(|s| {
-        s.spawn(move || {
-            let mut off = 0usize;
-            while off < len {
-                let end = (off + CHUNK).min(len);
-                if let Err(e) = pread_exact(src, map, off, end) {
-                    let _ = done_tx.send(Err(e));
-                    return;
-                }
-                off = end;
-                if done_tx.send(Ok(off)).is_err() {
-                    return;
-                }
-            }
-            // Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile
-            // (or is a procfs-like file whose size means nothing): refuse it.
-            let mut probe = 0u8;
-            let outcome = loop {
-                let r = unsafe {
-                    libc::pread(src, &mut probe as *mut u8 as *mut libc::c_void, 1, len as libc::off_t)
-                };
-                match r {
-                    0 => break Ok(len),
-                    r if r > 0 => break Err(io::Error::other("the file grew while it was being read")),
-                    _ => {
-                        let e = io::Error::last_os_error();
-                        if e.kind() != io::ErrorKind::Interrupted {
-                            break Err(e);
-                        }
-                    }
-                }
-            };
-            let _ = done_tx.send(outcome);
-        });
+        let helper = std::thread::Builder::new()
+            .name("cloacina-copy".into())
+            .spawn_scoped(s, move || copy_chunks(src, map, |done| done_tx.send(done).is_ok()));
+        if helper.is_err() {
+            let mut outcome = Ok(0);
+            copy_chunks(src, map, |done| {
+                outcome = done;
+                outcome.is_ok()
+            });
+            outcome?;
+            // SAFETY: the whole mapping has been written and no writer remains.
+            let bytes = unsafe { std::slice::from_raw_parts(map.ptr, map.len) };
+            return Ok(if map.len == 0 { Sha256::digest([]) } else { Sha256::digest(bytes) }.into());
+        }
         let mut hasher = Sha256::new();
         let mut hashed = 0usize;
         loop {
             match done_rx.recv() {
-                Ok(Ok(end)) if end == hashed && end == len => return Ok(hasher.finalize().into()),
+                Ok(Ok(end)) if end == hashed && end == map.len => return Ok(hasher.finalize().into()),
                 Ok(Ok(end)) => {
                     // SAFETY: [hashed, end) is inside the mapping and its writer is done with it.
-                    hasher.update(unsafe {
-                        std::slice::from_raw_parts(map.ptr.add(hashed), end - hashed)
-                    });
+                    hasher.update(unsafe { std::slice::from_raw_parts(map.ptr.add(hashed), end - hashed) });
                     hashed = end;
                 }
                 Ok(Err(e)) => return Err(e),
@@ -449,6 +517,41 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
     })
 }
 
+/// Copies `map.len` bytes of `src` into `map` chunk by chunk, reporting each finished end offset,
+/// then the end-of-file check (again `Ok(len)`), or the first error. Stops when `report` says so.
+fn copy_chunks(src: RawFd, map: &WritableMapping, mut report: impl FnMut(io::Result<usize>) -> bool) {
+    let len = map.len;
+    let mut off = 0usize;
+    while off < len {
+        let end = (off + CHUNK).min(len);
+        if let Err(e) = pread_exact(src, map, off, end) {
+            report(Err(e));
+            return;
+        }
+        off = end;
+        if !report(Ok(off)) {
+            return;
+        }
+    }
+    // Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile (or is a
+    // procfs-like file whose size means nothing): refuse it.
+    let mut probe = 0u8;
+    let outcome = loop {
+        let r = unsafe { libc::pread(src, &mut probe as *mut u8 as *mut libc::c_void, 1, len as libc::off_t) };
+        match r {
+            0 => break Ok(len),
+            r if r > 0 => break Err(io::Error::other("the file grew while it was being read")),
+            _ => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    break Err(e);
+                }
+            }
+        }
+    };
+    report(outcome);
+}
+
 fn pread_exact(src: RawFd, map: &WritableMapping, mut off: usize, end: usize) -> io::Result<()> {
     while off < end {
         // SAFETY: [off, end) lies inside the writable mapping and no one else touches it now.
@@ -456,7 +559,7 @@ fn pread_exact(src: RawFd, map: &WritableMapping, mut off: usize, end: usize) ->
         let r = unsafe { libc::pread(src, dst, end - off, off as libc::off_t) };
         if r < 0 {
             let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::EINTR) {
+            if matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::EAGAIN)) {
                 continue;
             }
             return Err(e);
@@ -477,6 +580,14 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
             // through /proc/<pid>/fd by another process): refuse, do not hash mutable bytes.
             return Err(LoadError::LoadFailed(
                 "the memfd could not be sealed because it has a writable mapping".into(),
+            ));
+        }
+        if e.raw_os_error() == Some(libc::EPERM)
+            && unsafe { libc::fcntl(fd, libc::F_GET_SEALS) } & libc::F_SEAL_SEAL != 0
+        {
+            // We add F_SEAL_SEAL only in this very call: another process sealed our memfd.
+            return Err(LoadError::LoadFailed(
+                "the memfd was sealed by someone else before we could seal it".into(),
             ));
         }
         return Err(LoadError::Unsupported(format!(
@@ -528,11 +639,11 @@ mod tests {
         if foreign_open_for_write(memfd.as_raw_fd()) != 0 {
             return 21; // the baseline must be reachable, or the test proves nothing
         }
-        let hidden = lower_dumpable_while(|| foreign_open_for_write(memfd.as_raw_fd()));
-        if hidden != libc::EACCES && hidden != libc::EPERM {
+        let hidden = lower_dumpable_while(|| Ok(foreign_open_for_write(memfd.as_raw_fd())));
+        if !matches!(hidden, Ok(e) if e == libc::EACCES || e == libc::EPERM) {
             return 22;
         }
-        if unsafe { libc::prctl(libc::PR_GET_DUMPABLE) } != 1 {
+        if dumpable() != 1 {
             return 23;
         }
         0
@@ -540,26 +651,64 @@ mod tests {
 
     #[test]
     fn while_hidden_no_other_process_of_our_user_can_open_our_descriptors() {
-        if unsafe { libc::geteuid() } != 0 {
-            assert_eq!(hiding_scenario(), 0);
-            return;
-        }
-        // Root's CAP_SYS_PTRACE bypasses the dumpable check: play both processes as `nobody`.
+        // In a child of its own, so the other tests' images cannot interfere with its dumpable state.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
             unsafe {
+                // Root's CAP_SYS_PTRACE bypasses the dumpable check: play both processes as `nobody`.
                 let nobody = 65534;
-                if libc::setgroups(0, ptr::null()) != 0
-                    || libc::setresgid(nobody, nobody, nobody) != 0
-                    || libc::setresuid(nobody, nobody, nobody) != 0
-                    || libc::prctl(libc::PR_SET_DUMPABLE, 1) != 0
+                if libc::geteuid() == 0
+                    && (libc::setgroups(0, ptr::null()) != 0
+                        || libc::setresgid(nobody, nobody, nobody) != 0
+                        || libc::setresuid(nobody, nobody, nobody) != 0)
                 {
                     libc::_exit(30);
+                }
+                // Forked during another test's window, or lowered by setresuid: start dumpable.
+                if libc::prctl(libc::PR_SET_DUMPABLE, 1) != 0 {
+                    libc::_exit(31);
                 }
                 libc::_exit(hiding_scenario());
             }
         }
         assert_eq!(exit_code(pid), 0);
+    }
+
+    #[test]
+    fn when_something_else_makes_the_process_dumpable_meanwhile_the_copy_is_refused() {
+        let err = hidden_from_other_processes(|| {
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("became dumpable"), "{err}");
+        assert_eq!(dumpable(), 1);
+    }
+
+    fn copy_file_of(len: usize, claimed: usize) -> io::Result<([u8; 32], Vec<u8>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("package");
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = OwnedFd::from(std::fs::File::open(&path).unwrap());
+        let target = PresealedMemfd::create(claimed).unwrap();
+        Ok((copy_and_hash(&file, &target)?, data))
+    }
+
+    #[test]
+    fn a_multi_chunk_copy_hashes_exactly_the_file() {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+            let (digest, data) = copy_file_of(len, len).unwrap();
+            assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)), "len {len}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_shrinks_or_grows_during_the_copy_is_refused() {
+        let err = copy_file_of(2 * CHUNK, 2 * CHUNK + 10).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
+        let err = copy_file_of(2 * CHUNK, 2 * CHUNK - 10).unwrap_err();
+        assert!(err.to_string().contains("grew"), "{err}");
     }
 
     #[test]

@@ -260,13 +260,3 @@ fn a_file_with_more_bytes_than_its_size_is_refused() {
     assert_eq!(err.code(), "UNREADABLE_FILE", "{err:?}");
     assert!(err.to_string().contains("the file grew while it was being read"), "{err}");
 }
-
-#[test]
-fn building_an_image_leaves_the_process_dumpable() {
-    let dir = tempfile::tempdir().unwrap();
-    let (so, _) = ctor_lib(dir.path(), "dumpable");
-    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
-    let image = SealedImage::from_path(&so, MAX).unwrap();
-    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 1);
-    assert_eq!(image.bytes(), std::fs::read(&so).unwrap().as_slice());
-}
