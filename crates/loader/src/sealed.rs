@@ -134,29 +134,9 @@ impl SealedImage {
         drop(file);
         let memfd = target.seal_for_good()?;
 
-        let ptr = if len == 0 {
-            ptr::null()
-        } else {
-            let p = unsafe {
-                libc::mmap(
-                    ptr::null_mut(),
-                    len,
-                    libc::PROT_READ,
-                    // Private: kernels before 6.7 refuse a shared mapping of a write-sealed memfd
-                    // through a read-write descriptor. Never written, so never copied.
-                    libc::MAP_PRIVATE,
-                    memfd.as_raw_fd(),
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                return Err(LoadError::LoadFailed(format!(
-                    "mapping the sealed image failed: {}",
-                    io::Error::last_os_error()
-                )));
-            }
-            p as *const u8
-        };
+        // Private: kernels before 6.7 refuse a shared mapping of a write-sealed memfd through a
+        // read-write descriptor. Never written, so never copied.
+        let ptr = map_memfd(&memfd, len, libc::PROT_READ, libc::MAP_PRIVATE, "the sealed image")?;
         Ok(SealedImage {
             fd: memfd,
             ptr,
@@ -264,6 +244,18 @@ fn create_memfd() -> Result<OwnedFd, LoadError> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Maps `len` bytes of `fd` (null for an empty file, which cannot be mapped).
+fn map_memfd(fd: &OwnedFd, len: usize, prot: libc::c_int, flags: libc::c_int, what: &str) -> Result<*mut u8, LoadError> {
+    if len == 0 {
+        return Ok(ptr::null_mut());
+    }
+    let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), 0) };
+    if p == libc::MAP_FAILED {
+        return Err(LoadError::LoadFailed(format!("mapping {what} failed: {}", io::Error::last_os_error())));
+    }
+    Ok(p as *mut u8)
+}
+
 /// The loader names the memfd through `/proc/self/fd/N` (including the `.`/empty-segment forms
 /// used by unique paths); make sure that resolves to this very inode.
 fn check_proc_fd(fd: RawFd) -> Result<(), LoadError> {
@@ -307,6 +299,18 @@ struct WritableMapping {
 unsafe impl Send for WritableMapping {}
 unsafe impl Sync for WritableMapping {}
 
+impl WritableMapping {
+    /// Bytes `range` of the mapping. Only for ranges whose writer has finished.
+    fn written(&self, range: std::ops::Range<usize>) -> &[u8] {
+        if range.is_empty() {
+            return &[];
+        }
+        assert!(range.end <= self.len);
+        // SAFETY: inside the mapping, and (the caller's promise) no longer being written.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(range.start), range.len()) }
+    }
+}
+
 impl Drop for WritableMapping {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
@@ -331,35 +335,16 @@ impl PresealedMemfd {
                     io::Error::last_os_error()
                 )));
             }
-            let mut writer = WritableMapping {
-                ptr: ptr::null_mut(),
+            let writer = WritableMapping {
+                ptr: map_memfd(&fd, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, "the memfd")?,
                 len,
             };
-            if len > 0 {
-                let p = unsafe {
-                    libc::mmap(
-                        ptr::null_mut(),
-                        len,
-                        libc::PROT_READ | libc::PROT_WRITE,
-                        libc::MAP_SHARED,
-                        fd.as_raw_fd(),
-                        0,
-                    )
-                };
-                if p == libc::MAP_FAILED {
-                    return Err(LoadError::LoadFailed(format!(
-                        "mapping the memfd failed: {}",
-                        io::Error::last_os_error()
-                    )));
-                }
-                writer.ptr = p as *mut u8;
-                // A child forked meanwhile must not inherit a writer.
-                if unsafe { libc::madvise(p, len, libc::MADV_DONTFORK) } != 0 {
-                    return Err(LoadError::LoadFailed(format!(
-                        "keeping the memfd mapping out of child processes failed: {}",
-                        io::Error::last_os_error()
-                    )));
-                }
+            // A child forked meanwhile must not inherit a writer.
+            if len > 0 && unsafe { libc::madvise(writer.ptr as *mut libc::c_void, len, libc::MADV_DONTFORK) } != 0 {
+                return Err(LoadError::LoadFailed(format!(
+                    "keeping the memfd mapping out of child processes failed: {}",
+                    io::Error::last_os_error()
+                )));
             }
             if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS_BEFORE_COPY) } != 0 {
                 return Err(LoadError::Unsupported(format!(
@@ -411,6 +396,7 @@ fn dumpable() -> libc::c_int {
     unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }
 }
 
+// Without the lock: a forked test child cannot take a lock another thread may have held at fork.
 fn lower_dumpable_while<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
     // 0 or 2 (SUID_DUMP_ROOT) already hide us; only the usual 1 needs lowering, then restoring.
     let restore = match dumpable() {
@@ -496,9 +482,7 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
                 outcome.is_ok()
             });
             outcome?;
-            // SAFETY: the whole mapping has been written and no writer remains.
-            let bytes = unsafe { std::slice::from_raw_parts(map.ptr, map.len) };
-            return Ok(if map.len == 0 { Sha256::digest([]) } else { Sha256::digest(bytes) }.into());
+            return Ok(Sha256::digest(map.written(0..map.len)).into());
         }
         let mut hasher = Sha256::new();
         let mut hashed = 0usize;
@@ -506,8 +490,7 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
             match done_rx.recv() {
                 Ok(Ok(end)) if end == hashed && end == map.len => return Ok(hasher.finalize().into()),
                 Ok(Ok(end)) => {
-                    // SAFETY: [hashed, end) is inside the mapping and its writer is done with it.
-                    hasher.update(unsafe { std::slice::from_raw_parts(map.ptr.add(hashed), end - hashed) });
+                    hasher.update(map.written(hashed..end));
                     hashed = end;
                 }
                 Ok(Err(e)) => return Err(e),
