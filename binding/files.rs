@@ -126,6 +126,7 @@ pub struct VerifyCandidate {
 }
 
 #[napi(object)]
+#[derive(Clone)]
 pub struct VerifiedPackage {
   pub package_hash: String,
   pub key_fingerprint: String,

@@ -2,16 +2,15 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use cloacina_sign_core::digest::to_hex;
-use cloacina_sign_core::verify;
 use cloacina_sign_loader::{
-  check_shared_library, serialize_guarded, GuardedLibrary, LoadError, PackageMetadata, SealedImage, TaskError,
-  WorkflowPackage,
+  check_shared_library, serialize_guarded, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
+  SealedImage, TaskError, WorkflowPackage,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::errors::{coded, OrThrow};
+use crate::errors::coded;
 use crate::files::{parse_candidates, verified, VerifiedPackage, VerifyCandidate};
 
 fn load_error(err: LoadError) -> napi::Error {
@@ -41,35 +40,18 @@ fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()>
   }
 }
 
-enum Clearance {
-  Pending,
-  Verified,
-  Unsigned,
-}
-
-/// A package copied once into a sealed memory file and hashed there. Only these bytes can be
-/// loaded, and only after `verify` accepted them (or `allowUnsigned` was called by policy).
+/// A package copied once into a sealed memory file and hashed there. Nothing of it can be loaded:
+/// `verify` (a signature verified over the sealed digest) or `allowUnsigned` (the caller's policy)
+/// turns it into a `ClearedPackage`, the only thing that loads.
 #[napi]
 pub struct SealedPackage {
   image: Mutex<Option<SealedImage>>,
   digest: [u8; 32],
-  clearance: Mutex<Clearance>,
 }
 
 impl SealedPackage {
-  fn take_cleared_image(&self) -> napi::Result<SealedImage> {
-    if matches!(*self.clearance.lock().unwrap(), Clearance::Pending) {
-      return Err(coded("LOAD_FAILED", "the package was not verified; refusing to load it"));
-    }
-    self.image.lock().unwrap().take().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already loaded"))
-  }
-
-  fn with_cleared_image<T>(&self, f: impl FnOnce(&SealedImage) -> napi::Result<T>) -> napi::Result<T> {
-    if matches!(*self.clearance.lock().unwrap(), Clearance::Pending) {
-      return Err(coded("LOAD_FAILED", "the package was not verified; refusing to load it"));
-    }
-    let image = self.image.lock().unwrap();
-    f(image.as_ref().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already loaded"))?)
+  fn take(&self) -> napi::Result<SealedImage> {
+    self.image.lock().unwrap().take().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already used"))
   }
 }
 
@@ -86,28 +68,61 @@ impl SealedPackage {
     self.image.lock().unwrap().as_ref().map_or(0.0, |image| image.len() as f64)
   }
 
-  /// Accepts the sealed bytes when any candidate signature verifies over their digest.
+  /// Clears the sealed bytes when any candidate signature verifies over their digest; on
+  /// refusal the image is released and the verification error thrown.
   #[napi]
-  pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<VerifiedPackage> {
+  pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<ClearedPackage> {
     let candidates = parse_candidates(&candidates)?;
-    let index = verify::verify_any(&self.digest, &candidates).or_throw()?;
-    *self.clearance.lock().unwrap() = Clearance::Verified;
-    Ok(verified(&self.digest, &candidates, index))
+    let cleared = self.take()?.verify(&candidates).map_err(load_error)?;
+    let Clearance::Verified { candidate, .. } = *cleared.clearance() else { unreachable!("verify clears as verified") };
+    Ok(ClearedPackage::new(cleared, Some(verified(&self.digest, &candidates, candidate))))
   }
 
-  /// Policy decision of a caller that does not require signatures: load without verifying.
+  /// The policy decision of a caller that does not require signatures, for a package without any.
   #[napi]
-  pub fn allow_unsigned(&self) {
-    let mut clearance = self.clearance.lock().unwrap();
-    if matches!(*clearance, Clearance::Pending) {
-      *clearance = Clearance::Unsigned;
-    }
+  pub fn allow_unsigned(&self) -> napi::Result<ClearedPackage> {
+    Ok(ClearedPackage::new(self.take()?.allow_unsigned(), None))
+  }
+
+  /// Releases the sealed memory now rather than at garbage collection.
+  #[napi]
+  pub fn discard(&self) {
+    self.image.lock().unwrap().take();
+  }
+}
+
+/// Sealed bytes whose load was decided (see `ClearedImage` in the loader crate).
+#[napi]
+pub struct ClearedPackage {
+  image: Mutex<Option<ClearedImage>>,
+  verified: Option<VerifiedPackage>,
+}
+
+impl ClearedPackage {
+  fn new(image: ClearedImage, verified: Option<VerifiedPackage>) -> Self {
+    ClearedPackage { image: Mutex::new(Some(image)), verified }
+  }
+
+  fn with_image<T>(&self, f: impl FnOnce(&ClearedImage) -> napi::Result<T>) -> napi::Result<T> {
+    let image = self.image.lock().unwrap();
+    f(image.as_ref().ok_or_else(|| coded("LOAD_FAILED", "this cleared package was already loaded or discarded"))?)
+  }
+}
+
+#[napi]
+impl ClearedPackage {
+  /// Which signature verified; null when the package was allowed unsigned.
+  #[napi(getter)]
+  pub fn verified(&self) -> Option<VerifiedPackage> {
+    self.verified.clone()
   }
 
   /// dlopen()s the sealed memory file (off the JS thread: library constructors run here).
   #[napi(ts_return_type = "Promise<NativePackage>")]
   pub fn load(&self) -> napi::Result<AsyncTask<LoadTask>> {
-    Ok(AsyncTask::new(LoadTask { image: Some(self.take_cleared_image()?) }))
+    let image = self.image.lock().unwrap().take();
+    let image = image.ok_or_else(|| coded("LOAD_FAILED", "this cleared package was already loaded or discarded"))?;
+    Ok(AsyncTask::new(LoadTask { image: Some(image) }))
   }
 
   /// Calls `open(path)` with a unique `/proc/self/fd/...` path of the sealed file, inside the
@@ -115,13 +130,19 @@ impl SealedPackage {
   /// alive for as long as the addon is loaded: it owns the descriptor.
   #[napi]
   pub fn open_through_proc_path(&self, open: Function<String, ()>) -> napi::Result<()> {
-    self.with_cleared_image(|image| serialize_guarded(|| open.call(image.proc_path())))
+    self.with_image(|cleared| serialize_guarded(|| open.call(cleared.image().proc_path())))
   }
 
-  /// A copy of the sealed bytes (for WebAssembly compilation), after verification.
+  /// A copy of the sealed bytes (for WebAssembly compilation).
   #[napi]
   pub fn bytes(&self) -> napi::Result<Buffer> {
-    self.with_cleared_image(|image| Ok(image.to_vec().into()))
+    self.with_image(|cleared| Ok(cleared.image().to_vec().into()))
+  }
+
+  /// Releases the sealed memory now (a load that was not audited is never performed).
+  #[napi]
+  pub fn discard(&self) {
+    self.image.lock().unwrap().take();
   }
 }
 
@@ -142,7 +163,7 @@ impl Task for SealTask {
   }
 
   fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
-    Ok(SealedPackage { digest: image.digest(), image: Mutex::new(Some(image)), clearance: Mutex::new(Clearance::Pending) })
+    Ok(SealedPackage { digest: image.digest(), image: Mutex::new(Some(image)) })
   }
 }
 
@@ -156,7 +177,7 @@ pub fn seal_package(path: String, max_size: f64, format: PackageFormat) -> napi:
 }
 
 pub struct LoadTask {
-  image: Option<SealedImage>,
+  image: Option<ClearedImage>,
 }
 
 impl Task for LoadTask {

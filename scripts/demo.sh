@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# End-to-end demo on the embedded default (SQLite): an organization, a database signing key, a real
-# workflow package signed, verified, loaded from sealed memory and run; a tampered copy refused.
+# End-to-end demo on the embedded default (SQLite): an organization, a database signing key and its trusted
+# public key, a real workflow package signed, verified, loaded from sealed memory and run (with database
+# trust and with a pinned key file); a tampered copy refused.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,31 +31,38 @@ cli orgs create acme
 
 step "2. Generate a signing key in the database (the private key is sealed under the KEK, never in JS)"
 key_id=$(cli keys generate --name release --org acme --json | field id)
-cli keys list --org acme
 
-step "3. Compile a real workflow package (a shared library exporting the Cloacina ABI)"
+step "3. Trust its public key: a signing key alone is trusted by nobody (keys export, then keys trust)"
+cli keys export "$key_id" --format pem --output "$work/release.pub.pem"
+cli keys trust --import "$work/release.pub.pem" --name release --org acme
+cli keys list --org acme --effective
+
+step "4. Compile a real workflow package (a shared library exporting the Cloacina ABI)"
 cc -shared -fPIC -O2 -Iexamples/workflow -o "$work/libdata_pipeline.so" examples/workflow/data_pipeline.c
 ls -l "$work/libdata_pipeline.so"
 
-step "4. Sign it with the database key (writes libdata_pipeline.so.sig)"
+step "5. Sign it with the database key (writes libdata_pipeline.so.sig)"
 cli package sign "$work/libdata_pipeline.so" --key-id "$key_id"
 cat "$work/libdata_pipeline.so.sig"; echo
 
-step "5. Verify it against what acme trusts"
+step "6. Verify it against what acme trusts"
 cli package verify "$work/libdata_pipeline.so" --org acme --json
 
-step "6. Load it from sealed memory, list its tasks and run one"
+step "7. Load it from sealed memory, list its tasks and run one"
 cli package inspect "$work/libdata_pipeline.so" --org acme
 cli package run "$work/libdata_pipeline.so" --org acme --task collect_data --context '{"source":"demo"}' --require-signatures
 
-step "7. Tamper with a copy (one byte changed): verification and loading must refuse it"
+step "8. Tamper with a copy (one byte changed): verification and loading must refuse it"
 cp "$work/libdata_pipeline.so" "$work/libtampered.so"
 cp "$work/libdata_pipeline.so.sig" "$work/libtampered.so.sig"
 printf '\x00' | dd of="$work/libtampered.so" bs=1 seek=4096 conv=notrunc status=none
 refused cli package verify "$work/libtampered.so" --org acme
 refused cli package run "$work/libtampered.so" --org acme --task collect_data --require-signatures
 
-step "8. The audit trail"
+step "9. A runner with no database: the same package against the pinned public key (--trust-key)"
+cli package run "$work/libdata_pipeline.so" --trust-key "$work/release.pub.pem" --task collect_data --context '{"source":"pinned"}' --require-signatures
+
+step "10. The audit trail"
 cli audit list --org acme --limit 20
 
 printf '\ndemo complete: signed package verified, loaded and run; tampered copy refused\n'

@@ -20,6 +20,9 @@ export type ErrorCode =
   | 'KEY_REVOKED'
   | 'MISSING_KEK'
   | 'DATABASE_ERROR'
+  | 'DATABASE_UNAVAILABLE'
+  | 'AUDIT_FAILED'
+  | 'UNSUPPORTED_PLATFORM'
   | 'PACKAGE_TOO_LARGE'
   | 'NOT_A_SHARED_LIBRARY'
   | 'NOT_A_WASM_MODULE'
@@ -51,40 +54,42 @@ export abstract class VerificationFailure extends CloacinaSignError {
   declare readonly code: VerificationFailureCode;
 }
 
+type ErrorOptions = { cause?: unknown };
+
 /** The file's SHA-256 differs from the hash the signature covers. */
 export class TamperedPackage extends VerificationFailure {
-  constructor(message: string) {
-    super('TAMPERED_PACKAGE', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('TAMPERED_PACKAGE', message, options);
   }
 }
 
 /** The signature's key is not one we trust; the message names the fingerprint. */
 export class UntrustedSigner extends VerificationFailure {
-  constructor(message: string) {
-    super('UNTRUSTED_SIGNER', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('UNTRUSTED_SIGNER', message, options);
   }
 }
 
 /** The Ed25519 check failed. */
 export class InvalidSignature extends VerificationFailure {
-  constructor(message: string) {
-    super('INVALID_SIGNATURE', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('INVALID_SIGNATURE', message, options);
   }
 }
 
 export class SignatureNotFound extends VerificationFailure {
-  constructor(message: string) {
-    super('SIGNATURE_NOT_FOUND', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('SIGNATURE_NOT_FOUND', message, options);
   }
 }
 
 export class MalformedSignature extends VerificationFailure {
-  constructor(message: string) {
-    super('MALFORMED_SIGNATURE', message);
+  constructor(message: string, options?: ErrorOptions) {
+    super('MALFORMED_SIGNATURE', message, options);
   }
 }
 
-const verificationFailures: Record<VerificationFailureCode, new (message: string) => VerificationFailure> = {
+const verificationFailures: Record<VerificationFailureCode, new (message: string, options?: ErrorOptions) => VerificationFailure> = {
   TAMPERED_PACKAGE: TamperedPackage,
   UNTRUSTED_SIGNER: UntrustedSigner,
   INVALID_SIGNATURE: InvalidSignature,
@@ -93,7 +98,7 @@ const verificationFailures: Record<VerificationFailureCode, new (message: string
 };
 
 /** The typed error for a code, whichever layer (Rust or TypeScript) reported it. */
-export function errorForCode(code: ErrorCode, message: string): CloacinaSignError {
+export function errorForCode(code: ErrorCode, message: string, options?: ErrorOptions): CloacinaSignError {
   const failure = verificationFailures[code as VerificationFailureCode];
-  return failure ? new failure(message) : new CloacinaSignError(code, message);
+  return failure ? new failure(message, options) : new CloacinaSignError(code, message, options);
 }

@@ -1,6 +1,6 @@
 // Small-file reads with a size cap, and writes that never leave a half-written file behind.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fs, readSync, Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CloacinaSignError } from './errors';
 
@@ -25,20 +25,39 @@ export async function assertReadableFile(path: string): Promise<void> {
   const stat = await fs.stat(path).catch((error: unknown) => {
     throw unreadable(path, error);
   });
-  if (!stat.isFile()) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: not a regular file`);
+  if (!stat.isFile()) throw notRegular(path, stat);
 }
 
-/** Reads a whole file of at most `limit` bytes; the errno stays reachable as the error's `cause`. */
+// Opening must never block: a FIFO or a terminal is refused by the fstat of the opened descriptor.
+const READ_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY;
+
+function kindOf(stat: Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
+}
+
+function notRegular(path: string, stat: Stats): CloacinaSignError {
+  return new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${kindOf(stat)} is not a regular file`);
+}
+
+/**
+ * Reads a whole regular file of at most `limit` bytes. Opened once without blocking; the checks are
+ * on that descriptor. The errno stays reachable as the error's `cause`.
+ */
 export async function readSmallFile(path: string, limit: number, what: string): Promise<Buffer> {
   let handle: fs.FileHandle;
   try {
-    handle = await fs.open(path, 'r');
+    handle = await fs.open(path, READ_FLAGS);
   } catch (error) {
     throw unreadable(path, error);
   }
   try {
     const stat = await handle.stat();
-    if (!stat.isFile()) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: not a regular file`);
+    if (!stat.isFile()) throw notRegular(path, stat);
     if (stat.size > limit) throw new FileTooLarge(what, path, stat.size, limit);
     // Read one byte past the limit so a file that grew after fstat is still caught.
     const buffer = Buffer.alloc(limit + 1);
@@ -55,6 +74,35 @@ export async function readSmallFile(path: string, limit: number, what: string): 
     throw unreadable(path, error);
   } finally {
     await handle.close();
+  }
+}
+
+/** The same as readSmallFile, synchronously (for start-up configuration such as pinned keys). */
+export function readSmallFileSync(path: string, limit: number, what: string): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, READ_FLAGS);
+  } catch (error) {
+    throw unreadable(path, error);
+  }
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) throw notRegular(path, stat);
+    if (stat.size > limit) throw new FileTooLarge(what, path, stat.size, limit);
+    const buffer = Buffer.alloc(limit + 1);
+    let length = 0;
+    for (;;) {
+      const bytesRead = readSync(fd, buffer, length, buffer.length - length, null);
+      if (bytesRead === 0) break;
+      length += bytesRead;
+      if (length > limit) throw new FileTooLarge(what, path, length, limit);
+    }
+    return buffer.subarray(0, length);
+  } catch (error) {
+    if (error instanceof CloacinaSignError) throw error;
+    throw unreadable(path, error);
+  } finally {
+    closeSync(fd);
   }
 }
 

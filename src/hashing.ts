@@ -1,7 +1,8 @@
 // Streaming SHA-256 of a package, computed off the JS thread.
-import { native, ProgressCounter } from './native';
+import { native } from './native';
+import { nativeCounter, ProgressCounter } from './progress';
 
 /** Lowercase hex SHA-256 of the whole file. */
 export function hashFile(path: string, options: { progress?: ProgressCounter } = {}): Promise<string> {
-  return native.hashFile(path, options.progress);
+  return native.hashFile(path, nativeCounter(options.progress));
 }

@@ -1,5 +1,7 @@
-// The public API of cloacina-sign.
+// The public API of cloacina-sign: what runners, CI jobs and operators call, and nothing else.
 export * from './errors';
+
+// Keys: Ed25519 key pairs, their encodings and key files.
 export {
   generateKeypair,
   importPrivateKey,
@@ -11,40 +13,44 @@ export {
 } from './keys/keypair';
 export type { KeyInput, Keypair } from './keys/keypair';
 export { readPrivateKeyFile, readPublicKeyFile, writeKeypairFiles, publicKeyPathFor } from './keys/key-files';
+
+// Signing (CI): the version-1 detached signature, shared with Cloacina.
 export { hashFile } from './hashing';
+export { ProgressCounter } from './progress';
 export { signPackage } from './signing/sign';
 export type { SignOptions } from './signing/sign';
-export { DetachedSignature, MAX_SIGNATURE_FILE_BYTES } from './signing/detached-signature';
+export { DetachedSignature } from './signing/detached-signature';
 export type { SignatureInfo } from './signing/detached-signature';
-export { verifyPackageOffline } from './verification/offline';
-export type { VerifiedPackage, VerifyOptions } from './verification/offline';
-export { ProgressCounter } from './native';
 
-// Database-backed keys, trust and verification.
-export { openDatabase, Database } from './db/database';
-export type { OpenOptions } from './db/database';
-export { parseDatabaseUrl, redactUrl } from './db/url';
-export type { DatabaseTarget, Engine } from './db/url';
-export { migrateLatest, pendingMigrations, assertMigrated, MIGRATIONS_DIRECTORY } from './db/migrate';
-export { DbKeyManager, SEAL_VERSION } from './keys/db-key-manager';
+// Verification and loading (runners): one loader over a trust source, audited before any package code runs.
+export { createPackageLoader, DEFAULT_MAX_PACKAGE_BYTES } from './loading/package-loader';
+export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
+export type { VerificationResult, VerifyOptions } from './verification/verifier';
+export { databaseTrust } from './trust/database-trust';
+export type { DatabaseTrustOptions } from './trust/database-trust';
+export { publicKeyTrust } from './trust/public-key-trust';
+export type { TrustSource, TrustedPublicKey } from './trust/trust-source';
+export { SignatureSource } from './verification/signature-source';
+export { verifyPackageOffline } from './verification/offline';
+export type { VerifiedPackage } from './verification/offline';
+export { TaskFailed, DEFAULT_RESULT_CAPACITY } from './loading/loaded-package';
+export type { LoadedPackage, PackageMetadata, TaskMetadata } from './loading/loaded-package';
+
+// Audit destinations.
+export { auditToDatabase } from './audit/database-sink';
+export { auditToFile, auditToStream } from './audit/sink';
+export type { AuditSink } from './audit/sink';
+export type { AuditEvent, AuditEventType } from './audit/events';
+
+// The database (operators): organizations, keys, trust grants, stored signatures.
+export { openDatabase, DEFAULT_DATABASE_TIMEOUT_MS } from './db/database';
+export type { Database, OpenOptions } from './db/database';
+export { migrateLatest } from './db/migrate';
+export { DbKeyManager } from './keys/db-key-manager';
+export type { DbKeyManagerOptions } from './keys/db-key-manager';
 export type { RewrapResult } from './keys/rewrap';
 export type { Organization, SigningKeyInfo, TrustedKeyInfo, TrustGrant, ExportedPublicKey } from './keys/records';
-export { parseKek, kekFromEnv, kekId, KEK_ENV } from './keys/kek';
-export { TrustCache, trustCacheFor } from './trust/trust-cache';
-export { inheritedOrgs } from './trust/acl';
+export type { EffectiveTrustedKey } from './trust/acl';
+export { parseKek, kekFromEnv, KEK_ENV } from './keys/kek';
 export { DbPackageSigner } from './signing/db-signer';
 export type { StoredSignature, DbSignResult } from './signing/db-signer';
-export { SignatureSource } from './verification/signature-source';
-export { verifyPackage, resolveCandidates, createVerificationContext } from './verification/verify';
-export type { VerificationContext, DbVerifiedPackage } from './verification/verify';
-export { AuditLog } from './audit/audit-log';
-export type { AuditLogOptions, AuditDestination } from './audit/audit-log';
-export type { AuditEvent, AuditEventInput, AuditEventType } from './audit/events';
-export type { VerifyCandidate } from './native';
-
-// Guarded loading: the runner loads exactly the bytes it verified.
-export { verifyAndLoadPackage, verifyAndRequireAddon, verifyAndCompileWasm } from './loading/verify-and-load';
-export { LoadedPackage, TaskFailed, DEFAULT_RESULT_CAPACITY } from './loading/loaded-package';
-export type { PackageMetadata, TaskMetadata } from './loading/loaded-package';
-export { DEFAULT_MAX_PACKAGE_BYTES } from './loading/security-config';
-export type { SecurityConfig } from './loading/security-config';

@@ -1,9 +1,31 @@
 // The only module that touches the generated N-API binding: it turns `[CODE] message` errors into typed ones.
+// Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
 import { CloacinaSignError, ErrorCode, errorForCode } from './errors';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const binding: typeof Binding = require('../../binding.js');
+/** The one platform the addon is built for (package.json `os`/`cpu` say the same). */
+const SUPPORTED = { platform: 'linux', arch: 'x64' } as const;
+
+function loadBinding(): typeof Binding {
+  if (process.platform !== SUPPORTED.platform || process.arch !== SUPPORTED.arch) {
+    throw new CloacinaSignError(
+      'UNSUPPORTED_PLATFORM',
+      `cloacina-sign runs on ${SUPPORTED.platform}-${SUPPORTED.arch} (glibc) only; this is ${process.platform}-${process.arch}`,
+    );
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require('../../binding.js');
+  } catch (error) {
+    throw new CloacinaSignError(
+      'UNSUPPORTED_PLATFORM',
+      `cloacina-sign's native addon for ${process.platform}-${process.arch} could not be loaded (it needs glibc; was the package built with \`npm run build\`?)`,
+      { cause: error },
+    );
+  }
+}
+
+const binding = loadBinding();
 
 const CODED = /^\[([A-Z_]+)\] ([\s\S]*)$/;
 
@@ -57,17 +79,18 @@ export const native = {
 /** Methods of native objects, with typed errors like the functions above. */
 export const nativeMethods = {
   verifySealed: (sealed: Binding.SealedPackage, candidates: Binding.VerifyCandidate[]) => typed(() => sealed.verify(candidates))(),
-  loadSealed: (sealed: Binding.SealedPackage) => typed(() => sealed.load())(),
-  sealedBytes: (sealed: Binding.SealedPackage) => typed(() => sealed.bytes())(),
-  openThroughProcPath: (sealed: Binding.SealedPackage, open: (path: string) => void) =>
-    typed(() => sealed.openThroughProcPath(open))(),
+  allowUnsigned: (sealed: Binding.SealedPackage) => typed(() => sealed.allowUnsigned())(),
+  loadCleared: (cleared: Binding.ClearedPackage) => typed(() => cleared.load())(),
+  clearedBytes: (cleared: Binding.ClearedPackage) => typed(() => cleared.bytes())(),
+  openThroughProcPath: (cleared: Binding.ClearedPackage, open: (path: string) => void) =>
+    typed(() => cleared.openThroughProcPath(open))(),
   metadata: (pkg: Binding.NativePackage) => typed(() => pkg.metadata())(),
   hasSymbol: (pkg: Binding.NativePackage, name: string) => typed(() => pkg.hasSymbol(name))(),
   executeTask: (pkg: Binding.NativePackage, task: string, context: string, capacity: number) =>
     typed(() => pkg.executeTask(task, context, capacity))(),
 };
 
-export const ProgressCounter = binding.ProgressCounter;
-export type ProgressCounter = Binding.ProgressCounter;
-export type { NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
-export type { SignatureFields, SignedDigest, VerifiedPackage, VerifyCandidate, KeyBinding } from '../binding';
+export const NativeProgressCounter = binding.ProgressCounter;
+export type NativeProgressCounter = Binding.ProgressCounter;
+export type { ClearedPackage, NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
+export type { SignatureFields, SignedDigest, VerifiedPackage as NativeVerified, VerifyCandidate, KeyBinding } from '../binding';

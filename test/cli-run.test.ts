@@ -24,6 +24,9 @@ describe('the cloacina-sign CLI, package run and inspect', () => {
     json(['db', 'migrate']);
     json(['orgs', 'create', 'runners']);
     const key = json(['keys', 'generate', '--name', 'ci', '--org', 'runners']);
+    // The design's flow: a signing key is trusted only once its public key is (keys export, keys trust).
+    json(['keys', 'export', key.id, '--format', 'pem', '--output', dir.join('ci.pub.pem')]);
+    json(['keys', 'trust', '--import', dir.join('ci.pub.pem'), '--name', 'ci', '--org', 'runners']);
     pkg = buildPackage(dir.join('librun.so'), { identity: 'cli' });
     json(['package', 'sign', pkg, '--key-id', key.id]);
   });

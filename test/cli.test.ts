@@ -49,9 +49,9 @@ describe('the cloacina-sign CLI, offline', () => {
       expect(verified.status, verified.stderr).to.equal(0);
       const json = verified.json();
       expect(json.verified).to.equal(true);
-      expect(json.packageHash).to.equal(signed.json().packageHash);
-      expect(json.keyFingerprint).to.equal(signed.json().keyFingerprint);
-      expect(json).not.to.have.property('error');
+      expect(json.results).to.have.length(1);
+      expect(json.results[0]).to.include({ package: pkg, verified: true, packageHash: signed.json().packageHash, keyFingerprint: signed.json().keyFingerprint });
+      expect(json.results[0]).not.to.have.property('error');
       expect(verified.stdout.trim().split('\n')).to.have.length(1);
     });
 
@@ -70,11 +70,12 @@ describe('the cloacina-sign CLI, offline', () => {
       const human = runCli(['package', 'verify', tampered, '--public-key', dir.join('keys', 'release.pub.pem')]);
       expect(human.status).to.equal(1);
       expect(human.stderr).to.include('TAMPERED_PACKAGE');
-      expect(human.stdout).to.equal('');
+      expect(human.stdout).to.equal(`REJECTED TAMPERED_PACKAGE  ${tampered}\n`);
       const json = runCli(['package', 'verify', tampered, '--public-key', dir.join('keys', 'release.pub.pem'), '--json']).json();
       expect(json.verified).to.equal(false);
-      expect(json.error.code).to.equal('TAMPERED_PACKAGE');
-      expect(json.error.message).to.be.a('string');
+      expect(json.results[0].verified).to.equal(false);
+      expect(json.results[0].error.code).to.equal('TAMPERED_PACKAGE');
+      expect(json.results[0].error.message).to.be.a('string');
     });
 
     it('it exits 1 for a missing or malformed signature', () => {
@@ -82,18 +83,18 @@ describe('the cloacina-sign CLI, offline', () => {
       writeFileSync(lone, 'x');
       const missing = runCli(['package', 'verify', lone, '--public-key', dir.join('keys', 'release.pub.pem'), '--json']);
       expect(missing.status).to.equal(1);
-      expect(missing.json().error.code).to.equal('SIGNATURE_NOT_FOUND');
+      expect(missing.json().results[0].error.code).to.equal('SIGNATURE_NOT_FOUND');
       writeFileSync(`${lone}.sig`, '{"version":1}');
       const malformed = runCli(['package', 'verify', lone, '--public-key', dir.join('keys', 'release.pub.pem'), '--json']);
       expect(malformed.status).to.equal(1);
-      expect(malformed.json().error.code).to.equal('MALFORMED_SIGNATURE');
+      expect(malformed.json().results[0].error.code).to.equal('MALFORMED_SIGNATURE');
     });
 
     it('it exits 1 for a signer that is not the given key', () => {
       runCli(['keys', 'generate', '--name', 'other', '--output', dir.join('other.pem')]);
       const result = runCli(['package', 'verify', pkg, '--public-key', dir.join('other.pub.pem'), '--json']);
       expect(result.status).to.equal(1);
-      expect(result.json().error.code).to.equal('UNTRUSTED_SIGNER');
+      expect(result.json().results[0].error.code).to.equal('UNTRUSTED_SIGNER');
     });
   });
 

@@ -3,16 +3,17 @@ import { spawn } from 'node:child_process';
 import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  AuditLog,
+  auditToDatabase,
   CloacinaSignError,
+  createPackageLoader,
   Database,
+  databaseTrust,
   DbKeyManager,
   DetachedSignature,
   generateKeypair,
   openDatabase,
   SignatureSource,
   signPackage,
-  verifyAndLoadPackage,
 } from '../src';
 import { buildPackage } from './fixtures';
 import { tempDir } from './helpers';
@@ -31,10 +32,11 @@ describe('verify-and-load under a concurrent file rewriter', () => {
   describe('when another process keeps rewriting, truncating and replacing the package file', () => {
     it(`it either runs the signed code or fails with an error, never the other code, across ${ATTEMPTS} attempts`, async () => {
       db = await openDatabase(`sqlite:${dir.join('race.db')}`, { migrate: true });
-      const keys = new DbKeyManager(db, new AuditLog({ db, destination: false }));
+      const keys = new DbKeyManager(db);
       const orgId = (await keys.createOrganization('racers')).id;
       const signer = generateKeypair();
       await keys.trustPublicKey(orgId, signer.publicKey);
+      const loader = createPackageLoader({ trust: databaseTrust(db, { org: orgId }), audit: auditToDatabase(db), requireSignatures: true });
 
       const signedCopy = buildPackage(dir.join('signed-copy.so'), { identity: 'signed' });
       const others = [1, 3000, 20000].map((padding) =>
@@ -52,7 +54,7 @@ describe('verify-and-load under a concurrent file rewriter', () => {
       try {
         for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
           try {
-            const pkg = await verifyAndLoadPackage(target, orgId, { requireSignatures: true }, keys, SignatureSource.DetachedFile(signaturePath));
+            const pkg = await loader.load(target, { signature: SignatureSource.DetachedFile(signaturePath) });
             const output = (await pkg.executeTask('whoami')) as { identity: string };
             pkg.close();
             if (output.identity === 'signed') outcomes.signed++;

@@ -2,17 +2,18 @@ import { expect } from 'chai';
 import { copyFileSync, existsSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import {
-  AuditLog,
+  auditToDatabase,
+  createPackageLoader,
+  databaseTrust,
   DbKeyManager,
   DetachedSignature,
   generateKeypair,
   openDatabase,
+  PackageLoader,
+  PackageLoaderOptions,
   SignatureSource,
   signPackage,
   TaskFailed,
-  verifyAndCompileWasm,
-  verifyAndLoadPackage,
-  verifyAndRequireAddon,
   Database,
   Keypair,
 } from '../src';
@@ -25,7 +26,12 @@ describe('verify-and-load', () => {
   let keys: DbKeyManager;
   let orgId: string;
   let signer: Keypair;
-  const required = { requireSignatures: true };
+  /** Signatures required (the runner's usual policy). */
+  let loader: PackageLoader;
+  /** Signatures not required (the design's default). */
+  let lenient: PackageLoader;
+  const loaderWith = (options: Partial<PackageLoaderOptions>) =>
+    createPackageLoader({ trust: databaseTrust(db, { org: orgId }), audit: auditToDatabase(db), requireSignatures: true, ...options });
 
   async function sign(path: string): Promise<void> {
     const info = await signPackage(path, signer.privateKey);
@@ -38,10 +44,12 @@ describe('verify-and-load', () => {
 
   before(async () => {
     db = await openDatabase(`sqlite:${dir.join('cloacina.db')}`, { migrate: true });
-    keys = new DbKeyManager(db, new AuditLog({ db, destination: false }));
+    keys = new DbKeyManager(db);
     orgId = (await keys.createOrganization('runners')).id;
     signer = generateKeypair();
     await keys.trustPublicKey(orgId, signer.publicKey, 'ci');
+    loader = loaderWith({});
+    lenient = loaderWith({ requireSignatures: false });
   });
   after(async () => {
     await db.close();
@@ -52,7 +60,7 @@ describe('verify-and-load', () => {
     it('it loads the package, reads its metadata and runs its tasks off the JS thread', async () => {
       const path = buildPackage(dir.join('libsigned.so'));
       await sign(path);
-      const pkg = await verifyAndLoadPackage(path, orgId, required, keys);
+      const pkg = await loader.load(path);
       try {
         expect(pkg.signerFingerprint).to.equal(signer.fingerprint);
         expect(pkg.packageHash).to.match(/^[0-9a-f]{64}$/);
@@ -77,7 +85,7 @@ describe('verify-and-load', () => {
     it('it reports a failing task with the package error JSON, and other codes and oversized results clearly', async () => {
       const path = buildPackage(dir.join('libtasks.so'));
       await sign(path);
-      const pkg = await verifyAndLoadPackage(path, orgId, required, keys);
+      const pkg = await loader.load(path);
       try {
         const failed = await rejectsWith(pkg.executeTask('fail'), 'TASK_FAILED');
         expect(failed).to.be.instanceOf(TaskFailed);
@@ -98,7 +106,7 @@ describe('verify-and-load', () => {
       const bytes = readFileSync(path);
       bytes[bytes.length - 1] ^= 0xff;
       writeFileSync(path, bytes);
-      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(loader.load(path), 'TAMPERED_PACKAGE');
       expect(existsSync(marker)).to.equal(false);
       const last = (await loadEvents()).at(-1);
       expect(last?.event_type).to.equal('package.load.failure');
@@ -112,10 +120,10 @@ describe('verify-and-load', () => {
       const stranger = generateKeypair();
       const info = await signPackage(path, stranger.privateKey);
       await DetachedSignature.fromSignatureInfo(info).writeToFile(`${path}.sig`);
-      const error = await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'UNTRUSTED_SIGNER');
+      const error = await rejectsWith(loader.load(path), 'UNTRUSTED_SIGNER');
       expect(error.message).to.include(stranger.fingerprint);
       rmSync(`${path}.sig`);
-      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
+      await rejectsWith(loader.load(path), 'SIGNATURE_NOT_FOUND');
       expect(existsSync(marker)).to.equal(false);
     });
 
@@ -123,7 +131,7 @@ describe('verify-and-load', () => {
       const marker = dir.join('good.marker');
       const path = buildPackage(dir.join('libgoodmarker.so'), { markerPath: marker });
       await sign(path);
-      const pkg = await verifyAndLoadPackage(path, orgId, required, keys);
+      const pkg = await loader.load(path);
       expect(existsSync(marker)).to.equal(true);
       pkg.close();
     });
@@ -132,7 +140,7 @@ describe('verify-and-load', () => {
   describe('when signatures are not required', () => {
     it('it loads an unsigned package, with no signer, and audits the load', async () => {
       const path = buildPackage(dir.join('libunsigned.so'), { identity: 'unsigned' });
-      const pkg = await verifyAndLoadPackage(path, orgId, { requireSignatures: false }, keys);
+      const pkg = await lenient.load(path);
       expect(pkg.signerFingerprint).to.equal(null);
       expect(await pkg.executeTask('whoami')).to.deep.equal({ identity: 'unsigned' });
       pkg.close();
@@ -145,13 +153,13 @@ describe('verify-and-load', () => {
       const path = buildPackage(dir.join('libbadsig.so'));
       await sign(path);
       writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from([0])]));
-      await rejectsWith(verifyAndLoadPackage(path, orgId, { requireSignatures: false }, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(lenient.load(path), 'TAMPERED_PACKAGE');
     });
 
     it('it refuses the same unsigned package when signatures are required', async () => {
       const marker = dir.join('unsigned.marker');
       const path = buildPackage(dir.join('libunsigned2.so'), { markerPath: marker });
-      await rejectsWith(verifyAndLoadPackage(path, orgId, required, keys), 'SIGNATURE_NOT_FOUND');
+      await rejectsWith(loader.load(path), 'SIGNATURE_NOT_FOUND');
       expect(existsSync(marker)).to.equal(false);
     });
   });
@@ -160,22 +168,22 @@ describe('verify-and-load', () => {
     it('it refuses an oversized file, wrong magic, a truncated ELF and missing symbols, clearly', async () => {
       const big = buildPackage(dir.join('libbig.so'));
       await sign(big);
-      await rejectsWith(verifyAndLoadPackage(big, orgId, { ...required, maxPackageBytes: 1024 }, keys), 'PACKAGE_TOO_LARGE');
+      await rejectsWith(loaderWith({ maxPackageBytes: 1024 }).load(big), 'PACKAGE_TOO_LARGE');
 
       const text = dir.join('notelf.so');
       writeFileSync(text, '#!/bin/sh\necho not a library\n');
       await sign(text);
-      await rejectsWith(verifyAndLoadPackage(text, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
+      await rejectsWith(loader.load(text), 'NOT_A_SHARED_LIBRARY');
 
       const truncated = dir.join('libtruncated.so');
       copyFileSync(buildPackage(dir.join('libfull.so')), truncated);
       truncateSync(truncated, 600);
       await sign(truncated);
-      await rejectsWith(verifyAndLoadPackage(truncated, orgId, required, keys), 'NOT_A_SHARED_LIBRARY');
+      await rejectsWith(loader.load(truncated), 'NOT_A_SHARED_LIBRARY');
 
       const missing = buildPackage(dir.join('libmissing.so'), { omitExecute: true });
       await sign(missing);
-      const error = await rejectsWith(verifyAndLoadPackage(missing, orgId, required, keys), 'MISSING_SYMBOL');
+      const error = await rejectsWith(loader.load(missing), 'MISSING_SYMBOL');
       expect(error.message).to.include('cloacina_execute_task');
     });
   });
@@ -186,7 +194,7 @@ describe('verify-and-load', () => {
       const second = buildPackage(dir.join('libsecond.so'), { identity: 'second', nodelete: true });
       await sign(first);
       await sign(second);
-      const a = await verifyAndLoadPackage(first, orgId, required, keys);
+      const a = await loader.load(first);
       const descriptor = a.descriptor;
       expect(await a.executeTask('whoami')).to.deep.equal({ identity: 'first' });
       a.close();
@@ -194,7 +202,7 @@ describe('verify-and-load', () => {
       for (let waited = 0; existsSync(`/proc/self/fd/${descriptor}`) && waited < 5000; waited += 10) {
         await new Promise((resolve) => setTimeout(resolve, 10));
       }
-      const b = await verifyAndLoadPackage(second, orgId, required, keys);
+      const b = await loader.load(second);
       expect(b.descriptor).to.equal(descriptor);
       expect(await b.executeTask('whoami')).to.deep.equal({ identity: 'second' });
       b.close();
@@ -205,23 +213,23 @@ describe('verify-and-load', () => {
     it('it requires a verified addon from the sealed bytes and refuses a tampered one', async () => {
       const addon = buildAddon(dir.join('greeter.node'));
       await sign(addon);
-      const exports = (await verifyAndRequireAddon(addon, orgId, required, keys)) as { greet: () => string };
+      const exports = (await loader.requireAddon(addon)) as { greet: () => string };
       expect(exports.greet()).to.equal('hello from a verified addon');
       writeFileSync(addon, Buffer.concat([readFileSync(addon), randomBytes(1)]));
-      await rejectsWith(verifyAndRequireAddon(addon, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(loader.requireAddon(addon), 'TAMPERED_PACKAGE');
     });
 
     it('it compiles a verified WebAssembly module and refuses a tampered one', async () => {
       const wasm = buildWasm(dir.join('answer.wasm'));
       await sign(wasm);
-      const module = await verifyAndCompileWasm(wasm, orgId, required, keys);
+      const module = await loader.compileWasm(wasm);
       const instance = await WebAssembly.instantiate(module);
       expect((instance.exports.answer as () => number)()).to.equal(42);
       buildWasm(wasm, 43);
-      await rejectsWith(verifyAndCompileWasm(wasm, orgId, required, keys), 'TAMPERED_PACKAGE');
+      await rejectsWith(loader.compileWasm(wasm), 'TAMPERED_PACKAGE');
       writeFileSync(dir.join('fake.wasm'), 'not wasm');
       await sign(dir.join('fake.wasm'));
-      await rejectsWith(verifyAndCompileWasm(dir.join('fake.wasm'), orgId, required, keys), 'NOT_A_WASM_MODULE');
+      await rejectsWith(loader.compileWasm(dir.join('fake.wasm')), 'NOT_A_WASM_MODULE');
     });
   });
 
@@ -230,10 +238,10 @@ describe('verify-and-load', () => {
       const path = buildPackage(dir.join('libmemory.so'));
       const info = await signPackage(path, signer.privateKey);
       const signature = DetachedSignature.fromSignatureInfo(info);
-      const pkg = await verifyAndLoadPackage(path, orgId, required, keys, SignatureSource.Memory(signature));
+      const pkg = await loader.load(path, { signature: SignatureSource.Memory(signature) });
       pkg.close();
       await signature.writeToFile(dir.join('elsewhere.sig'));
-      const again = await verifyAndLoadPackage(path, orgId, required, keys, SignatureSource.DetachedFile(dir.join('elsewhere.sig')));
+      const again = await loader.load(path, { signature: SignatureSource.DetachedFile(dir.join('elsewhere.sig')) });
       again.close();
     });
   });

@@ -3,7 +3,7 @@
 // The database stack is loaded on first use: commands without a database (the offline sign and verify
 // every CI job runs) start that much faster.
 import type { Command } from 'commander';
-import type { AuditDestination, AuditLog } from '../audit/audit-log';
+import { auditToFile, auditToStream, type AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Organization } from '../keys/records';
@@ -15,7 +15,8 @@ export interface DatabaseOptions extends OutputOptions {
 
 export interface CliContext {
   db: Database;
-  audit: AuditLog;
+  /** The audit lines of this command (CLOACINA_AUDIT_LOG); rows go to the database. */
+  lines: AuditSink | undefined;
   keys: DbKeyManager;
   /** The KEK from CLOACINA_KEY_ENCRYPTION_KEY, read before the database was opened. */
   kek: Buffer | undefined;
@@ -23,11 +24,11 @@ export interface CliContext {
 }
 
 /** CLOACINA_AUDIT_LOG: a file path (appended), `stderr` (default) or `off`. Never stdout, which carries data. */
-export function auditDestination(env: NodeJS.ProcessEnv = process.env): AuditDestination {
+export function auditLines(env: NodeJS.ProcessEnv = process.env): AuditSink | undefined {
   const value = env.CLOACINA_AUDIT_LOG?.trim();
-  if (!value || value === 'stderr') return process.stderr;
-  if (value === 'off') return false;
-  return value;
+  if (!value || value === 'stderr') return auditToStream(process.stderr);
+  if (value === 'off') return undefined;
+  return auditToFile(value);
 }
 
 export async function withDatabase<T>(
@@ -35,11 +36,10 @@ export async function withDatabase<T>(
   work: (ctx: CliContext) => Promise<T>,
   settings: { needsKek?: boolean; migrating?: boolean } = {},
 ): Promise<T> {
-  const [{ kekFromEnv }, { openDatabase }, { assertMigrated }, { AuditLog }, { DbKeyManager }] = await Promise.all([
+  const [{ kekFromEnv }, { openDatabase }, { assertMigrated }, { DbKeyManager }] = await Promise.all([
     import('../keys/kek'),
     import('../db/database'),
     import('../db/migrate'),
-    import('../audit/audit-log'),
     import('../keys/db-key-manager'),
   ]);
   // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
@@ -47,9 +47,9 @@ export async function withDatabase<T>(
   const db = await openDatabase(options.database, { mustExist: !settings.migrating, listen: false });
   try {
     if (!settings.migrating) await assertMigrated(db);
-    const audit = new AuditLog({ db, destination: auditDestination() });
-    const keys = new DbKeyManager(db, audit);
-    return await work({ db, audit, keys, kek, org: (idOrName) => keys.getOrganization(idOrName) });
+    const lines = auditLines();
+    const keys = new DbKeyManager(db, { audit: lines ? [lines] : [] });
+    return await work({ db, lines, keys, kek, org: (idOrName) => keys.getOrganization(idOrName) });
   } finally {
     await db.close();
   }

@@ -39,6 +39,13 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** `error [CODE]: message` on stderr, saying too when the failure itself could not be audited. */
+export function reportError(error: unknown): void {
+  say(`${red('error')} [${errorCode(error)}]: ${errorMessage(error)}`);
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof CloacinaSignError && cause.code === 'AUDIT_FAILED') say(`  and this failure was not audited: ${cause.message}`);
+}
+
 export function exitCodeFor(error: unknown): number {
   if (error instanceof VerificationFailure) return EXIT_VERIFICATION_FAILED;
   if (error instanceof CloacinaSignError && error.code.startsWith('TASK_')) return EXIT_TASK_FAILED;
@@ -59,7 +66,7 @@ export async function runAction(
   } catch (error) {
     const report = { code: errorCode(error), message: errorMessage(error) };
     if (options.json) process.stdout.write(`${JSON.stringify(jsonOnError(report))}\n`);
-    say(`${red('error')} [${report.code}]: ${report.message}`);
+    reportError(error);
     process.exitCode = exitCodeFor(error);
   }
 }

@@ -1,6 +1,6 @@
 // A progress bar on stderr for large files, only when a person is watching a terminal.
 import { promises as fs } from 'node:fs';
-import { ProgressCounter } from '../native';
+import { ProgressCounter } from '../progress';
 
 const MIN_BYTES_FOR_BAR = 64 * 1024 * 1024;
 const WIDTH = 30;

@@ -1,8 +1,14 @@
-// Driver errors become typed ones: a unique violation is ALREADY_EXISTS, anything else DATABASE_ERROR.
+// Driver errors become typed ones: a unique violation is ALREADY_EXISTS; a database that does not answer
+// (down, stalled, locked) is DATABASE_UNAVAILABLE; anything else DATABASE_ERROR.
 import { CloacinaSignError } from '../errors';
 import { redactUrl } from './url';
 
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'EAI_AGAIN', '3D000', '28P01', '28000']);
+// Not reachable at all (exit 2, DATABASE_ERROR): wrong address, no such database, authentication.
+const UNREACHABLE = new Set(['ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '3D000', '28P01', '28000']);
+// Reachable but not answering in time, or gone mid-query (DATABASE_UNAVAILABLE): retrying later may work.
+// 57014: statement timeout; 55P03: lock timeout; 57P01..03: server shutting down or restarting.
+const UNAVAILABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'SQLITE_BUSY', 'SQLITE_LOCKED', '57014', '55P03', '57P01', '57P02', '57P03']);
+const UNAVAILABLE_MESSAGE = /Connection terminated|Timeout acquiring a connection|no answer within|timeout expired|Connection ended/i;
 
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined;
@@ -21,6 +27,10 @@ export function databaseError(error: unknown, display: string): CloacinaSignErro
   if (error instanceof CloacinaSignError) return error;
   if (isUniqueViolation(error)) return new CloacinaSignError('ALREADY_EXISTS', driverMessage(error), { cause: error });
   const code = (error as { code?: string } | undefined)?.code ?? (error instanceof AggregateError ? (error.errors[0] as { code?: string })?.code : undefined);
+  const message = driverMessage(error);
+  if ((code && UNAVAILABLE.has(code)) || UNAVAILABLE_MESSAGE.test(message) || (error as Error)?.name === 'KnexTimeoutError') {
+    return new CloacinaSignError('DATABASE_UNAVAILABLE', `the database ${display} is not answering: ${message}`, { cause: error });
+  }
   const what = code && UNREACHABLE.has(code) ? 'cannot reach the database' : 'database error on';
-  return new CloacinaSignError('DATABASE_ERROR', `${what} ${display}: ${driverMessage(error)}`, { cause: error });
+  return new CloacinaSignError('DATABASE_ERROR', `${what} ${display}: ${message}`, { cause: error });
 }

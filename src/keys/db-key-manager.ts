@@ -1,14 +1,18 @@
 // Keys, organizations and trust ACLs in the database. Private keys are generated and sealed inside Rust
 // (AES-256-GCM under the KEK, bound to key id + org id + public key) and never become JS values.
 import type { Knex } from 'knex';
-import { AuditLog } from '../audit/audit-log';
-import { AuditEventInput } from '../audit/events';
+import { auditEvent, AuditTrail, writeAll } from '../audit/audit-trail';
+import { auditToDatabase, DatabaseAuditSink } from '../audit/database-sink';
+import { AuditEvent, AuditEventInput } from '../audit/events';
+import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../db/errors';
-import { isUuid, newId, nowIso } from '../db/ids';
+import { newId, nowIso } from '../db/ids';
+import { findOrganization } from '../db/organizations';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
+import type { EffectiveTrustedKey } from '../trust/acl';
 import { trustCacheFor } from '../trust/trust-cache';
 import { kekId } from './kek';
 import { importPublicKey, KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
@@ -33,14 +37,24 @@ function checkName(name: string, what: string): string {
   return trimmed;
 }
 
+export interface DbKeyManagerOptions {
+  /** Where audit events go besides the database's own audit_events rows (for example auditToStream(process.stderr)). */
+  audit?: AuditSink | readonly AuditSink[];
+}
+
 export class DbKeyManager {
-  readonly audit: AuditLog;
+  /** Every event: a row in this database, plus the extra sinks. */
+  readonly audit: AuditTrail;
+  private readonly rows: DatabaseAuditSink;
+  private readonly extraSinks: readonly AuditSink[];
 
   constructor(
     readonly db: Database,
-    audit?: AuditLog,
+    options: DbKeyManagerOptions = {},
   ) {
-    this.audit = audit ?? new AuditLog({ db, destination: false });
+    this.rows = auditToDatabase(db) as DatabaseAuditSink;
+    this.extraSinks = options.audit === undefined ? [] : Array.isArray(options.audit) ? [...options.audit] : [options.audit as AuditSink];
+    this.audit = new AuditTrail([this.rows, ...this.extraSinks]);
   }
 
   // ---- organizations -------------------------------------------------------------------------
@@ -61,12 +75,7 @@ export class DbKeyManager {
 
   /** An organization by id or by name; NOT_FOUND otherwise. */
   async getOrganization(idOrName: string): Promise<Organization> {
-    const row = await this.db.run((knex) => {
-      const query = knex('organizations');
-      return (isUuid(idOrName) ? query.where({ id: idOrName.toLowerCase() }).orWhere({ name: idOrName }) : query.where({ name: idOrName })).first();
-    });
-    if (!row) throw new CloacinaSignError('NOT_FOUND', `organization "${idOrName}" not found`);
-    return organizationFromRow(row);
+    return findOrganization(this.db, idOrName);
   }
 
   // ---- signing keys --------------------------------------------------------------------------
@@ -201,13 +210,12 @@ export class DbKeyManager {
     return rows.map(trustedKeyFromRow);
   }
 
-  /** Every key `orgId` trusts now: imported keys, its own active signing keys, and those inherited through grants. */
-  async listTrustedKeys(orgId: string): Promise<TrustedKeyInfo[]> {
+  /**
+   * Every key `orgId` trusts now: its own active trusted keys and those inherited through active
+   * grants, each saying which organization trusts it directly and the grant path to it.
+   */
+  async listTrustedKeys(orgId: string): Promise<EffectiveTrustedKey[]> {
     return [...(await trustCacheFor(this.db).trustedKeys(orgId)).values()];
-  }
-
-  async findTrustedKey(orgId: string, fingerprint: string): Promise<TrustedKeyInfo | undefined> {
-    return (await trustCacheFor(this.db).trustedKeys(orgId)).get(fingerprint.toLowerCase());
   }
 
   // ---- trust ACLs ----------------------------------------------------------------------------
@@ -255,12 +263,15 @@ export class DbKeyManager {
    */
   async write<T>(conflict: string, work: (trx: Knex.Transaction) => Promise<[AuditEventInput?, T?]>): Promise<T> {
     let result: T | undefined;
-    let events;
+    let event: AuditEvent | undefined;
     try {
-      events = await writeTransaction(this.db, async (trx) => {
+      event = await writeTransaction(this.db, async (trx) => {
         const [input, value] = await work(trx);
         result = value;
-        return input ? [await this.audit.insertIn(trx, input)] : [];
+        if (!input) return undefined;
+        const row = auditEvent(input);
+        await this.rows.insertIn(trx, row);
+        return row;
       });
     } catch (error) {
       if (conflict && isUniqueViolation((error as { cause?: unknown }).cause ?? error)) {
@@ -268,7 +279,11 @@ export class DbKeyManager {
       }
       throw error;
     }
-    for (const event of events) this.audit.log(event);
+    if (event && this.extraSinks.length > 0) {
+      await writeAll(event, this.extraSinks).catch((error: CloacinaSignError) => {
+        throw new CloacinaSignError('AUDIT_FAILED', `the change was committed with its audit row, but ${error.message}`, { cause: error.cause });
+      });
+    }
     return result as T;
   }
 }

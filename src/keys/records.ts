@@ -29,10 +29,6 @@ export interface TrustedKeyInfo {
   fingerprint: string;
   createdAt: string;
   revokedAt: string | null;
-  /** 'trusted': an imported public key; 'signing': one of the organization's own active signing keys. */
-  kind: 'trusted' | 'signing';
-  /** Set when the key is trusted through a grant: the org that trusts it directly. */
-  inheritedFrom?: string;
 }
 
 export interface TrustGrant {
@@ -79,7 +75,6 @@ export function trustedKeyFromRow(row: any): TrustedKeyInfo {
     fingerprint: row.fingerprint,
     createdAt: row.created_at,
     revokedAt: row.revoked_at ?? null,
-    kind: 'trusted',
   };
 }
 

@@ -61,14 +61,32 @@ function toMetadata(info: PackageInfo): PackageMetadata {
   };
 }
 
-export class LoadedPackage {
+/** A workflow package running in this process, loaded from exactly the sealed bytes that were verified. */
+export interface LoadedPackage {
+  /** The package as given. */
+  readonly path: string;
+  /** Lowercase hex SHA-256 of the loaded bytes. */
+  readonly packageHash: string;
+  /** The trusted key that signed it; null when it was loaded unsigned because signatures are not required. */
+  readonly signerFingerprint: string | null;
   /** The sealed memory file's descriptor the library was loaded from (a diagnostic). */
+  readonly descriptor: number;
+  /** Tasks and description, copied out of the library. */
+  metadata(): PackageMetadata;
+  /** Whether the package itself defines `name`. */
+  hasSymbol(name: string): boolean;
+  /** Runs one task off the JS thread; resolves to its output context. */
+  executeTask(taskName: string, context?: Record<string, unknown>): Promise<unknown>;
+  /** Releases this handle; the library unloads once running tasks finish. */
+  close(): void;
+}
+
+export class GuardedPackage implements LoadedPackage {
   readonly descriptor: number;
 
   constructor(
     readonly path: string,
     readonly packageHash: string,
-    /** Null when the package was loaded unsigned because signatures were not required. */
     readonly signerFingerprint: string | null,
     private readonly native: NativePackage,
     private readonly resultCapacity = DEFAULT_RESULT_CAPACITY,
@@ -84,7 +102,6 @@ export class LoadedPackage {
     return nativeMethods.hasSymbol(this.native, name);
   }
 
-  /** Runs one task off the JS thread; resolves to its output context. */
   async executeTask(taskName: string, context: Record<string, unknown> = {}): Promise<unknown> {
     let output: string;
     try {
@@ -98,7 +115,6 @@ export class LoadedPackage {
     return parseJson(output, `the output of task ${taskName}`);
   }
 
-  /** Releases this handle; the library unloads once running tasks finish. */
   close(): void {
     this.native.close();
   }

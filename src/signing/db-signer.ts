@@ -1,6 +1,6 @@
 // Signing with a database key: the sealed private key is opened and used inside Rust only.
 // Signatures can be stored in package_signatures, where verification with the Database source finds them.
-import { AuditLog } from '../audit/audit-log';
+import { AuditTrail, recordFailure } from '../audit/audit-trail';
 import { newId, nowIso } from '../db/ids';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
@@ -38,13 +38,11 @@ function storedFromRow(row: any): StoredSignature {
 }
 
 export class DbPackageSigner {
-  readonly audit: AuditLog;
+  /** The key manager's audit trail: rows in its database, plus its extra sinks. */
+  readonly audit: AuditTrail;
 
-  constructor(
-    readonly keys: DbKeyManager,
-    audit?: AuditLog,
-  ) {
-    this.audit = audit ?? keys.audit;
+  constructor(readonly keys: DbKeyManager) {
+    this.audit = keys.audit;
   }
 
   /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
@@ -66,8 +64,9 @@ export class DbPackageSigner {
       await this.audit.record({ eventType: 'package.signed', orgId, keyId, packagePath, packageHash: info.packageHash, signerFingerprint: info.keyFingerprint });
       return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
     } catch (error) {
-      const reason = error instanceof CloacinaSignError ? `${error.code}: ${error.message}` : 'INTERNAL';
-      await this.audit.record({ eventType: 'package.sign.failure', orgId, keyId, packagePath, signerFingerprint: fingerprint, reason }).catch(() => undefined);
+      if (!(error instanceof CloacinaSignError && error.code === 'AUDIT_FAILED')) {
+        await recordFailure(this.audit, { eventType: 'package.sign.failure', orgId, keyId, packagePath, signerFingerprint: fingerprint }, error);
+      }
       throw error;
     }
   }

@@ -1,7 +1,8 @@
 // Offline signing with a private key held by the caller.
 import { CloacinaSignError } from '../errors';
 import { importPublicKey, KeyInput, publicKeyFingerprint } from '../keys/keypair';
-import { native, ProgressCounter } from '../native';
+import { native } from '../native';
+import { nativeCounter, ProgressCounter } from '../progress';
 import { SignatureInfo } from './detached-signature';
 
 export interface SignOptions {
@@ -25,7 +26,7 @@ export async function signPackage(
   options: SignOptions = {},
 ): Promise<SignatureInfo> {
   const key = typeof privateKey === 'string' ? Buffer.from(privateKey, 'utf8') : Buffer.from(privateKey);
-  const signed = await native.signFile(packagePath, key, options.progress);
+  const signed = await native.signFile(packagePath, key, nativeCounter(options.progress));
   if (publicKey !== undefined && publicKeyFingerprint(importPublicKey(publicKey)) !== signed.keyFingerprint) {
     throw new CloacinaSignError('INVALID_KEY', 'the public key does not belong to the private key');
   }

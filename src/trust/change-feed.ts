@@ -5,6 +5,9 @@
 //    older than maxStalenessMs (250 ms), the next lookup re-reads that one row before using any cache.
 //  - PostgreSQL additionally LISTENs on the change channel, so notified changes apply without waiting.
 // A cache is therefore never used more than maxStalenessMs (+ one query) after a change was committed.
+// The check is shared by every concurrent lookup and bounded by the database's timeout: a database that
+// stops answering fails lookups with DATABASE_UNAVAILABLE (caches are never used unchecked), and the next
+// lookup tries again.
 import type { Database } from '../db/database';
 import { PgListener } from './pg-listener';
 
@@ -30,8 +33,10 @@ export class ChangeFeed {
   /** The current generation, after re-checking the database if the last check is too old. */
   async current(): Promise<number> {
     if (this.listen && this.db.engine === 'postgres' && !this.listener) {
-      this.listener = new PgListener(this.db.target.connection, () => this.changedLocally());
-      await this.listener.start();
+      // Started in the background: the version check below is the safety net, so a listener that
+      // cannot connect (or a server that stalls) never holds a verification up.
+      this.listener = new PgListener(this.db.target.connection, () => this.changedLocally(), this.db.timeoutMs);
+      void this.listener.start();
     }
     if (Date.now() - this.checkedAt >= this.maxStalenessMs || this.dbVersion === undefined) {
       this.checking ??= this.check().finally(() => {

@@ -9,6 +9,7 @@ interface Client {
   connect(): Promise<void>;
   query(sql: string): Promise<unknown>;
   end(): Promise<void>;
+  connection?: { stream?: { destroy(): void } };
 }
 
 const FIRST_RETRY_MS = 250;
@@ -26,6 +27,7 @@ export class PgListener {
   constructor(
     private readonly connectionString: string,
     private readonly onChange: () => void,
+    private readonly timeoutMs: number,
   ) {}
 
   /** Connects and listens; never throws (the poll remains the safety net; a failure is retried). */
@@ -42,7 +44,13 @@ export class PgListener {
   private async connect(): Promise<void> {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Client: PgClient } = require('pg') as { Client: new (config: object) => Client };
-    const client = new PgClient({ connectionString: this.connectionString, connectionTimeoutMillis: 5000, application_name: LISTENER_APPLICATION_NAME });
+    const client = new PgClient({
+      connectionString: this.connectionString,
+      connectionTimeoutMillis: this.timeoutMs,
+      query_timeout: this.timeoutMs,
+      keepAlive: true,
+      application_name: LISTENER_APPLICATION_NAME,
+    });
     let lost = false;
     const onLost = () => {
       if (lost) return;
@@ -56,12 +64,12 @@ export class PgListener {
       await client.connect();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
     } catch {
-      await client.end().catch(() => undefined);
+      await this.end(client);
       onLost();
       return;
     }
     if (this.stopped || lost) {
-      await client.end().catch(() => undefined);
+      await this.end(client);
       return;
     }
     this.client = client;
@@ -91,6 +99,19 @@ export class PgListener {
     await this.starting;
     const client = this.client;
     this.client = undefined;
-    await client?.end().catch(() => undefined);
+    if (client) await this.end(client);
+  }
+
+  /** Ends a connection politely, or tears it down when the server does not answer in time. */
+  private async end(client: Client): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        client.connection?.stream?.destroy();
+        resolve();
+      }, this.timeoutMs);
+    });
+    await Promise.race([client.end().catch(() => undefined), timedOut]);
+    clearTimeout(timer);
   }
 }

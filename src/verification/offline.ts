@@ -1,7 +1,9 @@
-// Offline verification: one package, one detached signature, one public key the caller trusts.
+// Offline verification, as Cloacina's verify_package_offline: one package, one detached signature, one
+// public key. No audit; runners use createPackageLoader with publicKeyTrust, which audits.
 import { assertReadableFile } from '../files';
 import { importPublicKey, KeyInput } from '../keys/keypair';
-import { native, ProgressCounter } from '../native';
+import { native } from '../native';
+import { nativeCounter, ProgressCounter } from '../progress';
 import { DetachedSignature } from '../signing/detached-signature';
 
 export interface VerifiedPackage {
@@ -10,9 +12,6 @@ export interface VerifiedPackage {
   signedAt: string;
 }
 
-export interface VerifyOptions {
-  progress?: ProgressCounter;
-}
 
 /**
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature
@@ -22,13 +21,13 @@ export async function verifyPackageOffline(
   packagePath: string,
   signaturePath: string,
   publicKey: KeyInput,
-  options: VerifyOptions = {},
+  options: { progress?: ProgressCounter } = {},
 ): Promise<VerifiedPackage> {
   const key = importPublicKey(publicKey);
   await assertReadableFile(packagePath);
   const signature = await DetachedSignature.readFromFile(signaturePath);
   const candidates = [{ document: Buffer.from(signature.toString()), publicKey: key }];
-  const packageHash = await native.hashFile(packagePath, options.progress);
+  const packageHash = await native.hashFile(packagePath, nativeCounter(options.progress));
   const verified = await native.verifyDigest(packageHash, candidates);
   return { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
 }

@@ -31,14 +31,21 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     expect(signed.id).to.match(/^[0-9a-f-]{36}$/);
     expect(signed.signaturePath).to.equal(null);
     expect(existsSync(`${pkg}.sig`)).to.equal(false);
+    // A signing key alone is trusted by nobody, not even its own organization.
+    expect(cli(['package', 'verify', pkg, '--org', org.id]).status).to.equal(1);
+    writeFileSync(dir.join('release.pub.pem'), cli(['keys', 'export', key.id, '--format', 'pem']).stdout);
+    ok(['keys', 'trust', '--import', dir.join('release.pub.pem'), '--name', 'release', '--org', org.name]);
     const verified = ok(['package', 'verify', pkg, '--org', org.id]);
-    expect(verified).to.deep.equal({ verified: true, packageHash: signed.packageHash, keyFingerprint: key.fingerprint, signedAt: signed.signedAt });
+    expect(verified).to.deep.equal({
+      verified: true,
+      results: [{ package: pkg, verified: true, packageHash: signed.packageHash, keyFingerprint: key.fingerprint, signedAt: signed.signedAt }],
+    });
 
     const other = ok(['orgs', 'create', t.unique('other')]);
     const refused = cli(['package', 'verify', pkg, '--org', other.id, '--json']);
     expect(refused.status).to.equal(1);
     expect(refused.json()).to.include({ verified: false });
-    expect(refused.json().error.code).to.equal('UNTRUSTED_SIGNER');
+    expect(refused.json().results[0].error.code).to.equal('UNTRUSTED_SIGNER');
     expect(ok(['orgs', 'grant-trust', '--from', other.name, '--to', org.name]).id).to.match(/^[0-9a-f-]{36}$/);
     ok(['package', 'verify', pkg, '--org', other.id]);
     ok(['orgs', 'revoke-trust', '--from', other.name, '--to', org.name]);
@@ -51,7 +58,7 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     expect(written.signaturePath).to.equal(dir.join('cli.so.sig'));
     const bad = cli(['package', 'verify', tampered, '--org', org.id, '--signature', dir.join('cli.so.sig'), '--json']);
     expect(bad.status).to.equal(1);
-    expect(bad.json().error.code).to.equal('TAMPERED_PACKAGE');
+    expect(bad.json().results[0].error.code).to.equal('TAMPERED_PACKAGE');
 
     const lines = readFileSync(auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
     expect(lines.map((l) => l.event_type)).to.include.members(['key.signing.created', 'package.signed', 'verification.success', 'verification.failure', 'key.trust_acl.granted', 'key.trust_acl.revoked']);
@@ -124,7 +131,8 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     expect(existsSync(path)).to.equal(false);
     const down = runCli(['orgs', 'create', 'x', '--database', 'postgres://user:hunter2@127.0.0.1:1/nothing', '--json']);
     expect(down.status).to.equal(2);
-    expect(down.json().error.message).to.include('cannot reach the database').and.not.to.include('hunter2');
+    expect(down.json().error.code).to.equal('DATABASE_UNAVAILABLE');
+    expect(down.json().error.message).to.include('not answering').and.not.to.include('hunter2');
     expect(down.stdout.trim().split('\n')).to.have.length(1);
   });
 });

@@ -3,7 +3,6 @@
 // and drops its own `cloacina_test_<random>` database. When PostgreSQL is unreachable the PostgreSQL suite is
 // skipped with a printed line, unless CLOACINA_REQUIRE_POSTGRES=1 (CI), where the run fails.
 import { randomBytes } from 'node:crypto';
-import { AuditLog } from '../../src/audit/audit-log';
 import { Database, openDatabase, OpenOptions } from '../../src/db/database';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
 import { tempDir } from '../helpers';
@@ -66,7 +65,7 @@ export function describeEngines(title: string, body: (engine: EngineUnderTest) =
           state.url = `sqlite:${dir.join('test.db')}`;
         }
         state.db = await state.open({ migrate: true });
-        state.keys = new DbKeyManager(state.db, new AuditLog({ db: state.db, destination: false }));
+        state.keys = new DbKeyManager(state.db);
       });
 
       after(async () => {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { createVerificationContext, DbPackageSigner, generateKeypair, signPackage, SignatureSource, verifyPackage } from '../../src';
+import { auditToDatabase, createPackageLoader, databaseTrust, DbPackageSigner, generateKeypair, signPackage, SignatureSource } from '../../src';
 import { CHANGE_CHANNEL } from '../../src/db/transaction';
 import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/trust/pg-listener';
 import { tempDir, waitUntil } from '../helpers';
@@ -31,9 +31,13 @@ describeEngines('hot reload of trust', (t) => {
   if (t.engine === 'postgres') {
     it('when the LISTEN connection is lost it reconnects, and notifications apply again', async () => {
       let changes = 0;
-      const listener = new PgListener(t.url, () => {
-        changes += 1;
-      });
+      const listener = new PgListener(
+        t.url,
+        () => {
+          changes += 1;
+        },
+        5000,
+      );
       await listener.start();
       try {
         expect(listener.listening).to.equal(true);
@@ -56,8 +60,8 @@ describeEngines('hot reload of trust', (t) => {
     const trusted = await t.keys.trustPublicKey(org.id, vendor.publicKey, 'vendor');
     const pkg = writePackage(dir.join('hot.so'));
     await new DbPackageSigner(t.keys).storeSignature(await signPackage(pkg, vendor.privateKey));
-    const ctx = createVerificationContext(t.keys);
-    await verifyPackage(pkg, org.id, SignatureSource.Database, ctx);
+    const loader = createPackageLoader({ trust: databaseTrust(t.db, { org: org.id }), audit: auditToDatabase(t.db) });
+    await loader.verify(pkg, { signature: SignatureSource.Database });
 
     const watcher = startWatcher([t.url, pkg, org.id]);
     try {
@@ -67,7 +71,10 @@ describeEngines('hot reload of trust', (t) => {
       // Measured from before the revocation starts: an upper bound on commit-to-observation.
       const revokedAt = Date.now();
       await t.keys.revokeTrustedKey(trusted.id);
-      const here = await verifyPackage(pkg, org.id, SignatureSource.Database, ctx).catch((error) => error);
+      const here = (await loader.verify(pkg, { signature: SignatureSource.Database }).then(
+        () => ({ code: 'VERIFIED' }),
+        (error: unknown) => error,
+      )) as { code: string };
       expect(here.code).to.equal('UNTRUSTED_SIGNER');
       const seen = await watcher.next();
       expect(seen.event).to.equal('rejected');

@@ -7,6 +7,7 @@ import { describeEngines } from './engines';
 
 describeEngines('DbKeyManager', (t) => {
   const kek = randomBytes(32);
+  const trustedBy = async (orgId: string, fingerprint: string) => (await t.keys.listTrustedKeys(orgId)).find((k) => k.fingerprint === fingerprint);
 
   describe('when creating organizations', () => {
     it('it lists them and refuses a duplicate name with ALREADY_EXISTS', async () => {
@@ -85,35 +86,40 @@ describeEngines('DbKeyManager', (t) => {
       const key = await t.keys.createSigningKey(source.id, 'k', kek);
       const trusted = await t.keys.trustPublicKey(org.id, key.publicKey, 'partner');
       expect(trusted.fingerprint).to.equal(key.fingerprint);
-      expect((await t.keys.findTrustedKey(org.id, key.fingerprint))?.id).to.equal(trusted.id);
+      expect((await trustedBy(org.id, key.fingerprint))?.id).to.equal(trusted.id);
       expect((await rejectsWith(t.keys.trustPublicKeyPem(org.id, (await t.keys.exportPublicKey(key.id)).pem))).code).to.equal('ALREADY_EXISTS');
       await t.keys.revokeTrustedKey(trusted.id);
-      expect(await t.keys.findTrustedKey(org.id, key.fingerprint)).to.equal(undefined);
+      expect(await trustedBy(org.id, key.fingerprint)).to.equal(undefined);
       const again = await t.keys.trustPublicKeyPem(org.id, (await t.keys.exportPublicKey(key.id)).pem, 'partner');
       expect(again.id).not.to.equal(trusted.id);
-      expect((await t.keys.findTrustedKey(org.id, key.fingerprint))?.id).to.equal(again.id);
+      expect((await trustedBy(org.id, key.fingerprint))?.id).to.equal(again.id);
       expect((await t.keys.listTrustedKeyRows(org.id)).map((k) => k.revokedAt === null)).to.deep.equal([false, true]);
     });
 
     it('it resolves trust through grants: one level, two levels, a cycle, and stops after revocation', async () => {
       const [root, sub, team] = await Promise.all(['root', 'sub', 'team'].map((n) => t.keys.createOrganization(t.unique(n))));
       const key = await t.keys.createSigningKey(team.id, 'team-key', kek);
+      // A signing key is not a trusted key: creating one changes what nobody trusts.
+      expect(await t.keys.listTrustedKeys(team.id)).to.deep.equal([]);
+      await t.keys.trustPublicKey(team.id, key.publicKey, 'team-key');
       const own = (await t.keys.listTrustedKeys(team.id)).map((k) => k.fingerprint);
       expect(own).to.deep.equal([key.fingerprint]);
-      expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).to.equal(undefined);
+      expect(await trustedBy(root.id, key.fingerprint)).to.equal(undefined);
       await t.keys.grantTrust(sub.id, team.id);
-      expect((await t.keys.findTrustedKey(sub.id, key.fingerprint))?.inheritedFrom).to.equal(team.id);
-      expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).to.equal(undefined);
+      expect((await trustedBy(sub.id, key.fingerprint))?.inheritedFrom).to.equal(team.id);
+      expect((await trustedBy(sub.id, key.fingerprint))?.path).to.deep.equal([sub.id, team.id]);
+      expect(await trustedBy(root.id, key.fingerprint)).to.equal(undefined);
       await t.keys.grantTrust(root.id, sub.id);
-      expect((await t.keys.findTrustedKey(root.id, key.fingerprint))?.inheritedFrom).to.equal(team.id);
+      expect((await trustedBy(root.id, key.fingerprint))?.inheritedFrom).to.equal(team.id);
+      expect((await trustedBy(root.id, key.fingerprint))?.path).to.deep.equal([root.id, sub.id, team.id]);
       await t.keys.grantTrust(team.id, root.id); // a cycle
       expect((await t.keys.listTrustedKeys(root.id)).map((k) => k.fingerprint)).to.deep.equal([key.fingerprint]);
       expect((await rejectsWith(t.keys.grantTrust(root.id, sub.id))).code).to.equal('ALREADY_EXISTS');
       await t.keys.revokeTrust(root.id, sub.id);
-      expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).to.equal(undefined);
+      expect(await trustedBy(root.id, key.fingerprint)).to.equal(undefined);
       expect((await rejectsWith(t.keys.revokeTrust(root.id, sub.id))).code).to.equal('NOT_FOUND');
       await t.keys.grantTrust(root.id, sub.id); // granted again
-      expect(await t.keys.findTrustedKey(root.id, key.fingerprint)).not.to.equal(undefined);
+      expect(await trustedBy(root.id, key.fingerprint)).not.to.equal(undefined);
     });
   });
 

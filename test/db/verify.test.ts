@@ -2,17 +2,19 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
 import {
-  AuditLog,
-  createVerificationContext,
+  auditToDatabase,
+  auditToStream,
+  createPackageLoader,
+  databaseTrust,
+  DbKeyManager,
   DbPackageSigner,
   DetachedSignature,
   generateKeypair,
-  resolveCandidates,
   signPackage,
   SignatureSource,
-  verifyPackage,
-  VerificationContext,
 } from '../../src';
+import { listAuditEvents } from '../../src/audit/database-sink';
+import { candidatesFor } from '../../src/verification/candidates';
 import { rejectsWith, tempDir } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines } from './engines';
@@ -21,17 +23,21 @@ describeEngines('database signing and verification', (t) => {
   const kek = randomBytes(32);
   const dir = tempDir();
   let signer: DbPackageSigner;
-  let ctx: VerificationContext;
   before(() => {
     signer = new DbPackageSigner(t.keys);
-    ctx = createVerificationContext(t.keys);
   });
   after(() => dir.cleanup());
 
+  const trust = (orgId: string) => databaseTrust(t.db, { org: orgId });
+  const verifyPackage = (path: string, orgId: string, signature: SignatureSource) =>
+    createPackageLoader({ trust: trust(orgId), audit: auditToDatabase(t.db) }).verify(path, { signature });
+
+  /** A signing key whose public key the organization trusts (creating a signing key alone trusts nothing). */
   async function orgWithKey(name = 'org') {
     const org = await t.keys.createOrganization(t.unique(name));
     const key = await t.keys.createSigningKey(org.id, 'release', kek);
-    return { org, key };
+    const trusted = await t.keys.trustPublicKey(org.id, key.publicKey, 'release');
+    return { org, key, trusted };
   }
 
   describe('when a package is signed with a database key and stored', () => {
@@ -43,18 +49,18 @@ describeEngines('database signing and verification', (t) => {
       expect(signed.keyFingerprint).to.equal(key.fingerprint);
       expect((await signer.findSignatures(signed.packageHash)).map((s) => s.id)).to.deep.equal([signed.signatureId]);
 
-      const fromDb = await verifyPackage(pkg, org.id, SignatureSource.Database, ctx);
+      const fromDb = await verifyPackage(pkg, org.id, SignatureSource.Database);
       expect(fromDb.signerFingerprint).to.equal(key.fingerprint);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Auto, ctx)).packageHash).to.equal(signed.packageHash);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Auto)).packageHash).to.equal(signed.packageHash);
       await DetachedSignature.fromSignatureInfo(signed).writeToFile(`${pkg}.sig`);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Auto, ctx)).signedAt).to.equal(signed.signedAt);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.DetachedFile(`${pkg}.sig`), ctx)).signedAt).to.equal(signed.signedAt);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(signed), ctx)).signedAt).to.equal(signed.signedAt);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Auto)).signedAt).to.equal(signed.signedAt);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.DetachedFile(`${pkg}.sig`))).signedAt).to.equal(signed.signedAt);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(signed))).signedAt).to.equal(signed.signedAt);
 
       writeFileSync(`${pkg}.sig`, '{not json');
-      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Auto, ctx))).code).to.equal('MALFORMED_SIGNATURE');
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Auto))).code).to.equal('MALFORMED_SIGNATURE');
 
-      const events = await ctx.audit.list({ orgId: org.id, limit: 20 });
+      const events = await listAuditEvents(t.db, { orgId: org.id, limit: 20 });
       const types = events.map((e) => e.event_type);
       expect(types).to.include.members(['key.signing.created', 'package.signed', 'verification.success', 'verification.failure']);
       const success = events.find((e) => e.event_type === 'verification.success')!;
@@ -72,12 +78,12 @@ describeEngines('database signing and verification', (t) => {
       const tampered = dir.join(`${t.unique('tampered')}.so`);
       copyFileSync(pkg, tampered);
       appendFileSync(tampered, 'x');
-      expect((await rejectsWith(verifyPackage(tampered, org.id, SignatureSource.Memory(signed), ctx))).code).to.equal('TAMPERED_PACKAGE');
-      const untrusted = await rejectsWith(verifyPackage(pkg, stranger.id, SignatureSource.Memory(signed), ctx));
+      expect((await rejectsWith(verifyPackage(tampered, org.id, SignatureSource.Memory(signed)))).code).to.equal('TAMPERED_PACKAGE');
+      const untrusted = await rejectsWith(verifyPackage(pkg, stranger.id, SignatureSource.Memory(signed)));
       expect(untrusted.code).to.equal('UNTRUSTED_SIGNER');
       expect(untrusted.message).to.include(key.fingerprint);
-      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Database, ctx))).code).to.equal('SIGNATURE_NOT_FOUND');
-      expect((await rejectsWith(verifyPackage(pkg, '00000000-0000-4000-8000-000000000000', SignatureSource.Memory(signed), ctx))).code).to.equal('NOT_FOUND');
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Database))).code).to.equal('SIGNATURE_NOT_FOUND');
+      expect((await rejectsWith(verifyPackage(pkg, '00000000-0000-4000-8000-000000000000', SignatureSource.Memory(signed)))).code).to.equal('NOT_FOUND');
     });
 
     it('it verifies through grants (one level, two levels, a cycle) and rejects after the trusted key is revoked', async () => {
@@ -88,7 +94,7 @@ describeEngines('database signing and verification', (t) => {
       const pkg = writePackage(dir.join(`${t.unique('pkg')}.so`));
       const info = await signPackage(pkg, outside.privateKey);
       await signer.storeSignature(info);
-      const verify = (orgId: string) => verifyPackage(pkg, orgId, SignatureSource.Database, ctx);
+      const verify = (orgId: string) => verifyPackage(pkg, orgId, SignatureSource.Database);
       expect((await verify(team.id)).signerFingerprint).to.equal(outside.fingerprint);
       expect((await rejectsWith(verify(sub.id))).code).to.equal('UNTRUSTED_SIGNER');
       await t.keys.grantTrust(sub.id, team.id);
@@ -104,26 +110,32 @@ describeEngines('database signing and verification', (t) => {
   });
 
   describe('when keys rotate', () => {
-    it('it accepts old and new signatures during the transition and rejects the old one after revocation', async () => {
-      const { org, key: oldKey } = await orgWithKey('rotation');
+    it('it accepts old and new during the transition; revoking the old signing key keeps it verifying, revoking the old trusted key does not', async () => {
+      const { org, key: oldKey, trusted: oldTrusted } = await orgWithKey('rotation');
       const pkg = writePackage(dir.join(`${t.unique('pkg')}.so`));
       const oldSig = await signer.signPackageWithDbKey(pkg, oldKey.id, kek, true);
       const newKey = await t.keys.createSigningKey(org.id, 'release-2', kek);
+      await t.keys.trustPublicKey(org.id, newKey.publicKey, 'release-2');
       const newSig = await signer.signPackageWithDbKey(pkg, newKey.id, kek, true);
       expect((await signer.findSignatures(oldSig.packageHash)).map((s) => s.id)).to.deep.equal([oldSig.signatureId, newSig.signatureId]);
 
-      const candidates = await resolveCandidates(pkg, oldSig.packageHash, org.id, SignatureSource.Database, ctx);
+      const candidates = await candidatesFor(pkg, oldSig.packageHash, SignatureSource.Database, trust(org.id));
       expect(candidates.map((c) => c.publicKey?.toString('hex'))).to.deep.equal([oldKey.publicKey.toString('hex'), newKey.publicKey.toString('hex')]);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Database, ctx)).signerFingerprint).to.equal(oldKey.fingerprint);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig), ctx)).signerFingerprint).to.equal(oldKey.fingerprint);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Database)).signerFingerprint).to.equal(oldKey.fingerprint);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig))).signerFingerprint).to.equal(oldKey.fingerprint);
 
+      // A signing key is not a trusted key: revoking it stops new signatures, not old ones.
       await t.keys.revokeSigningKey(oldKey.id);
       expect((await rejectsWith(signer.signPackageWithDbKey(pkg, oldKey.id, kek))).code).to.equal('KEY_REVOKED');
-      const after = await resolveCandidates(pkg, oldSig.packageHash, org.id, SignatureSource.Database, ctx);
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig))).signerFingerprint).to.equal(oldKey.fingerprint);
+
+      await t.keys.revokeTrustedKey(oldTrusted.id);
+      const after = await candidatesFor(pkg, oldSig.packageHash, SignatureSource.Database, trust(org.id));
       expect(after[0].publicKey).to.equal(undefined);
-      expect((await verifyPackage(pkg, org.id, SignatureSource.Database, ctx)).signerFingerprint).to.equal(newKey.fingerprint);
-      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig), ctx))).code).to.equal('UNTRUSTED_SIGNER');
-      const failures = await ctx.audit.list({ orgId: org.id, eventType: 'package.sign.failure' });
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Database)).signerFingerprint).to.equal(newKey.fingerprint);
+      expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig)))).code).to.equal('UNTRUSTED_SIGNER');
+      expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(newSig))).signerFingerprint).to.equal(newKey.fingerprint);
+      const failures = await listAuditEvents(t.db, { orgId: org.id, eventType: 'package.sign.failure' });
       expect(failures[0].reason).to.match(/^KEY_REVOKED/);
     });
   });
@@ -158,11 +170,11 @@ describeEngines('database signing and verification', (t) => {
     it('it writes one JSON line per event with the issue\'s fields', async () => {
       const lines: string[] = [];
       const stream = new (require('node:stream').Writable)({ write(chunk: Buffer, _: string, done: () => void) { lines.push(...chunk.toString().trim().split('\n')); done(); } });
-      const audit = new AuditLog({ db: t.db, destination: stream });
       const { org, key } = await orgWithKey('lines');
       const pkg = writePackage(dir.join(`${t.unique('pkg')}.so`));
-      const signed = await new DbPackageSigner(t.keys, audit).signPackageWithDbKey(pkg, key.id, kek);
-      await verifyPackage(pkg, org.id, SignatureSource.Memory(signed), { db: t.db, audit });
+      const keys = new DbKeyManager(t.db, { audit: auditToStream(stream) });
+      const signed = await new DbPackageSigner(keys).signPackageWithDbKey(pkg, key.id, kek);
+      await createPackageLoader({ trust: trust(org.id), audit: [auditToDatabase(t.db), auditToStream(stream)] }).verify(pkg, { signature: SignatureSource.Memory(signed) });
       const events = lines.map((line) => JSON.parse(line));
       expect(events.map((e) => e.event_type)).to.deep.equal(['package.signed', 'verification.success']);
       expect(events[1]).to.include({ org_id: org.id, package_path: pkg, package_hash: signed.packageHash, signer_fingerprint: key.fingerprint, signature_verified: true });

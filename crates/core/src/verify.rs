@@ -1,32 +1,41 @@
-//! The offline verification decision and digest signing.
+//! The verification decision and digest signing.
 
 use crate::digest::{to_hex, Digest};
 use crate::error::{CoreError, Result};
 use crate::keys::{self, PublicKey};
 use crate::signature::DetachedSignature;
 
-/// The offline verification decision for one signature over an already
-/// computed package digest. Checks, in order: signer fingerprint
-/// (`UntrustedSigner`), package hash (`TamperedPackage`), then the Ed25519
-/// signature over the raw 32 digest bytes (`InvalidSignature`).
+/// The verification decision for one signature over an already computed package digest, in the
+/// order of the design's verification flow:
+/// 1. the package hash (`TamperedPackage`),
+/// 2. the signer: the trusted key must be the one the signature names (`UntrustedSigner`),
+/// 3. the Ed25519 signature over the raw 32 digest bytes (`InvalidSignature`).
 pub fn verify_detached(
     digest: &Digest,
     sig: &DetachedSignature,
     public_key: &PublicKey,
 ) -> Result<()> {
-    let trusted = crate::digest::sha256(&public_key.to_bytes());
-    if trusted != sig.key_fingerprint {
-        return Err(CoreError::UntrustedSigner {
-            fingerprint: to_hex(&sig.key_fingerprint),
-        });
+    check_hash(digest, sig)?;
+    if crate::digest::sha256(&public_key.to_bytes()) != sig.key_fingerprint {
+        return Err(untrusted(sig));
     }
+    public_key.verify(digest, &sig.signature)
+}
+
+fn check_hash(digest: &Digest, sig: &DetachedSignature) -> Result<()> {
     if *digest != sig.package_hash {
         return Err(CoreError::TamperedPackage {
             expected: to_hex(&sig.package_hash),
             actual: to_hex(digest),
         });
     }
-    public_key.verify(digest, &sig.signature)
+    Ok(())
+}
+
+fn untrusted(sig: &DetachedSignature) -> CoreError {
+    CoreError::UntrustedSigner {
+        fingerprint: to_hex(&sig.key_fingerprint),
+    }
 }
 
 /// Signs the raw 32-byte digest (Cloacina's format: the message is the raw
@@ -42,40 +51,46 @@ pub struct Candidate {
     pub public_key: Option<PublicKey>,
 }
 
-/// A package may carry several signatures (key rotation): it is accepted when any candidate,
-/// tried in the given order, verifies. Returns the index of the first that does.
+/// The decision for one candidate: `verify_detached` under its trusted key, or, when no trusted
+/// key matches its fingerprint, the same order with the signer check failing.
+pub fn verify_candidate(digest: &Digest, candidate: &Candidate) -> Result<()> {
+    match &candidate.public_key {
+        Some(key) => verify_detached(digest, &candidate.signature, key),
+        None => check_hash(digest, &candidate.signature).and(Err(untrusted(&candidate.signature))),
+    }
+}
+
+/// A package may carry several signatures (key rotation, a `.sig` beside stored ones): it is
+/// accepted when any candidate, tried in the given order, verifies. Returns the index of the
+/// first that does.
 ///
-/// When none verifies, the error reported is the most telling one: a failure under a trusted key
-/// (tampered package, then invalid signature) outranks an untrusted signer, so a tampered package
-/// is never reported as merely "untrusted". With no candidates at all: `SignatureNotFound`.
+/// When none verifies, the error reported is that of the candidate that got furthest through
+/// the checks: `InvalidSignature` (hash and trusted signer matched) over `UntrustedSigner` (the
+/// hash matched) over `TamperedPackage`; among equals, the first in order. With no candidates at
+/// all: `SignatureNotFound`.
 pub fn verify_any(digest: &Digest, candidates: &[Candidate]) -> Result<usize> {
-    let mut worst: Option<CoreError> = None;
+    let mut furthest: Option<CoreError> = None;
     for (index, candidate) in candidates.iter().enumerate() {
-        let outcome = match &candidate.public_key {
-            Some(key) => verify_detached(digest, &candidate.signature, key),
-            None => Err(CoreError::UntrustedSigner {
-                fingerprint: to_hex(&candidate.signature.key_fingerprint),
-            }),
-        };
-        match outcome {
+        match verify_candidate(digest, candidate) {
             Ok(()) => return Ok(index),
             Err(error) => {
-                if worst.as_ref().is_none_or(|w| rank(&error) > rank(w)) {
-                    worst = Some(error);
+                if furthest.as_ref().is_none_or(|f| stage(&error) > stage(f)) {
+                    furthest = Some(error);
                 }
             }
         }
     }
-    Err(worst.unwrap_or(CoreError::SignatureNotFound(
+    Err(furthest.unwrap_or(CoreError::SignatureNotFound(
         "the package has no signature".to_string(),
     )))
 }
 
-fn rank(error: &CoreError) -> u8 {
+/// How far through the checks a failing candidate got.
+fn stage(error: &CoreError) -> u8 {
     match error {
-        CoreError::TamperedPackage { .. } => 3,
-        CoreError::InvalidSignature(_) | CoreError::InvalidKey(_) => 2,
-        CoreError::UntrustedSigner { .. } => 1,
+        CoreError::TamperedPackage { .. } => 1,
+        CoreError::UntrustedSigner { .. } => 2,
+        CoreError::InvalidSignature(_) | CoreError::InvalidKey(_) => 3,
         _ => 0,
     }
 }

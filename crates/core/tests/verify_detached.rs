@@ -37,17 +37,21 @@ fn ok_path_and_message_is_raw_digest() {
 }
 
 #[test]
-fn untrusted_signer_checked_first() {
-    let (_, _, _, sig) = setup();
+fn hash_checked_first_then_signer() {
+    let (_, pk, digest, sig) = setup();
     let other = keys::public_key_of(&[4u8; 32]);
-    // Even with a wrong digest, the signer mismatch is what is reported.
+    // The design's order: with a wrong digest the package is tampered, whoever signed it.
     let e = verify_detached(&[0u8; 32], &sig, &key(&other)).unwrap_err();
+    assert_eq!(e.code(), "TAMPERED_PACKAGE");
+    // With the right digest, a signer other than the trusted key is reported.
+    let e = verify_detached(&digest, &sig, &key(&other)).unwrap_err();
     assert_eq!(e.code(), "UNTRUSTED_SIGNER");
     let fp = hex::encode(sig.key_fingerprint);
     assert!(
         matches!(&e, cloacina_sign_core::CoreError::UntrustedSigner { fingerprint } if *fingerprint == fp)
     );
     assert!(e.to_string().contains(&fp));
+    verify_detached(&digest, &sig, &key(&pk)).unwrap();
 }
 
 #[test]
@@ -119,16 +123,33 @@ mod verify_any_tests {
     }
 
     #[test]
-    fn a_tampered_package_outranks_an_untrusted_signer() {
+    fn the_candidate_that_got_furthest_is_reported() {
         let digest = sha256(b"package");
         let (a, a_key) = signed(&digest);
         let (b, _) = signed(&digest);
-        let other = sha256(b"tampered");
+        let (stale, stale_key) = signed(&sha256(b"an older build"));
+        // A stale signature (tampered) and an untrusted one over these bytes: untrusted got further.
+        let candidates = vec![
+            Candidate { signature: stale.clone(), public_key: Some(key(&stale_key)) },
+            Candidate { signature: b.clone(), public_key: None },
+        ];
+        assert_eq!(verify_any(&digest, &candidates).unwrap_err().code(), "UNTRUSTED_SIGNER");
+        // An untrusted signature over other bytes is tampered first (the hash is checked first).
+        let candidates = vec![Candidate { signature: b.clone(), public_key: None }];
+        assert_eq!(verify_any(&sha256(b"tampered"), &candidates).unwrap_err().code(), "TAMPERED_PACKAGE");
+        // A corrupted signature under a trusted key got furthest of all.
+        let mut corrupt = a.clone();
+        corrupt.signature[0] ^= 1;
         let candidates = vec![
             Candidate { signature: b, public_key: None },
-            Candidate { signature: a, public_key: Some(key(&a_key)) },
+            Candidate { signature: corrupt, public_key: Some(key(&a_key)) },
+            Candidate { signature: stale, public_key: Some(key(&stale_key)) },
         ];
-        assert_eq!(verify_any(&other, &candidates).unwrap_err().code(), "TAMPERED_PACKAGE");
+        assert_eq!(verify_any(&digest, &candidates).unwrap_err().code(), "INVALID_SIGNATURE");
+        // Any valid candidate still wins, wherever it is.
+        let mut with_valid = candidates.clone();
+        with_valid.push(Candidate { signature: a, public_key: Some(key(&a_key)) });
+        assert_eq!(verify_any(&digest, &with_valid).unwrap(), 3);
     }
 
     #[test]

@@ -1,46 +1,6 @@
 //! Error types with stable machine-readable codes.
 
-use std::error::Error as StdError;
-use std::fmt;
-
-/// An error produced by the verification callback of [`crate::verify_and_load`].
-///
-/// The loader never inspects it: it is boxed into [`LoadError::Rejected`] and handed back
-/// to the caller, who can recover the concrete type with [`LoadError::downcast_rejection`]
-/// or [`LoadError::rejection_ref`]. `code()` is what [`LoadError::code`] returns for a rejection.
-pub trait Rejection: StdError + Send + Sync + 'static {
-    /// Stable machine-readable code, e.g. `"SIGNATURE_INVALID"`.
-    fn code(&self) -> &str {
-        "VERIFICATION_REJECTED"
-    }
-}
-
-/// A ready-made [`Rejection`] for verifiers that only have a code and a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SimpleRejection {
-    pub code: String,
-    pub message: String,
-}
-
-impl SimpleRejection {
-    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
-        SimpleRejection { code: code.into(), message: message.into() }
-    }
-}
-
-impl fmt::Display for SimpleRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl StdError for SimpleRejection {}
-
-impl Rejection for SimpleRejection {
-    fn code(&self) -> &str {
-        &self.code
-    }
-}
+use cloacina_sign_core::CoreError;
 
 /// Everything that can go wrong before (and while) a package is loaded.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +23,9 @@ pub enum LoadError {
     #[error("guarded loading is not supported here: {0}")]
     Unsupported(String),
 
-    /// The verification callback refused the digest. Its error is carried unchanged.
-    #[error("package rejected: {0}")]
-    Rejected(Box<dyn Rejection>),
+    /// Verification refused the sealed bytes; the verification error is carried unchanged.
+    #[error("{0}")]
+    Rejected(CoreError),
 
     /// The dynamic loader refused the image (dlerror text included) or a post-load check failed.
     #[error("loading the package failed: {0}")]
@@ -81,7 +41,7 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    /// Stable machine-readable code. For `Rejected` it is the verifier's own code.
+    /// Stable machine-readable code. For `Rejected` it is the verification error's code.
     pub fn code(&self) -> &str {
         match self {
             LoadError::TooLarge { .. } => "PACKAGE_TOO_LARGE",
@@ -95,40 +55,11 @@ impl LoadError {
         }
     }
 
-    /// The verifier's error, if this is a rejection.
-    pub fn rejection(&self) -> Option<&dyn Rejection> {
+    /// The verification error, if this is a rejection.
+    pub fn rejection(&self) -> Option<&CoreError> {
         match self {
-            LoadError::Rejected(e) => Some(&**e),
+            LoadError::Rejected(e) => Some(e),
             _ => None,
-        }
-    }
-
-    /// The verifier's error as its concrete type, if this is a rejection of that type.
-    pub fn rejection_ref<E: Rejection>(&self) -> Option<&E> {
-        let r = self.rejection()?;
-        let as_err: &(dyn StdError + 'static) = r;
-        as_err.downcast_ref::<E>()
-    }
-
-    /// Take the verifier's error back as its concrete type; any other error is returned unchanged.
-    pub fn downcast_rejection<E: Rejection>(self) -> Result<E, LoadError> {
-        match self {
-            LoadError::Rejected(b) => {
-                let is_e = {
-                    let as_err: &(dyn StdError + 'static) = &*b;
-                    as_err.is::<E>()
-                };
-                if is_e {
-                    let b: Box<dyn StdError + Send + Sync> = b;
-                    match b.downcast::<E>() {
-                        Ok(e) => Ok(*e),
-                        Err(_) => unreachable!("type checked above"),
-                    }
-                } else {
-                    Err(LoadError::Rejected(b))
-                }
-            }
-            other => Err(other),
         }
     }
 }

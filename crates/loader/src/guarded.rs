@@ -7,6 +7,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use crate::cleared::{Clearance, ClearedImage};
 use crate::elf::check_shared_library;
 use crate::error::LoadError;
 use crate::sealed::SealedImage;
@@ -102,6 +103,7 @@ struct LinkMap {
 pub struct GuardedLibrary {
     handle: NonNull<libc::c_void>,
     path: String,
+    clearance: Clearance,
     // Dropped after `Drop::drop` (dlclose) ran.
     image: SealedImage,
 }
@@ -117,22 +119,24 @@ impl std::fmt::Debug for GuardedLibrary {
 }
 
 impl GuardedLibrary {
-    /// dlopens the sealed image (RTLD_NOW | RTLD_LOCAL) through a fresh unique
+    /// dlopens the cleared image (RTLD_NOW | RTLD_LOCAL) through a fresh unique
     /// `/proc/self/fd/...` path, under the process-wide guarded-load lock.
     ///
-    /// The ELF check is repeated here (cheap). Verification is NOT: call this only with an image
-    /// whose digest you already accepted, or use [`crate::verify_and_load`].
+    /// Only a [`ClearedImage`] can be loaded: its signature verified, or the caller's policy
+    /// explicitly allowed it unsigned. The ELF check is repeated here (cheap).
     /// The library's constructors run during this call.
-    pub fn load(image: SealedImage) -> Result<GuardedLibrary, LoadError> {
-        check_shared_library(image.bytes())?;
+    pub fn load(cleared: ClearedImage) -> Result<GuardedLibrary, LoadError> {
+        check_shared_library(cleared.image().bytes())?;
         serialize_guarded(|| {
-            let path = unique_proc_path(image.fd());
-            Self::load_at(image, path)
+            let path = unique_proc_path(cleared.image().fd());
+            Self::load_at(cleared, path)
         })
     }
 
-    /// Must be called with the lock held. `path` must name `image`'s memfd.
-    pub(crate) fn load_at(image: SealedImage, path: String) -> Result<GuardedLibrary, LoadError> {
+    /// Must be called with the lock held. `path` must name the image's memfd.
+    pub(crate) fn load_at(cleared: ClearedImage, path: String) -> Result<GuardedLibrary, LoadError> {
+        let clearance = cleared.clearance().clone();
+        let image = cleared.into_image();
         let cpath = CString::new(path.clone()).map_err(|_| LoadError::LoadFailed("bad path".into()))?;
         unsafe {
             libc::dlerror();
@@ -149,7 +153,7 @@ impl GuardedLibrary {
             let Some(handle) = NonNull::new(h) else {
                 return Err(LoadError::LoadFailed(dlerror_text()));
             };
-            let lib = GuardedLibrary { handle, path, image };
+            let lib = GuardedLibrary { handle, path, clearance, image };
             match lib.loaded_name() {
                 Some(n) if n.to_bytes() == lib.path.as_bytes() => Ok(lib),
                 other => {
@@ -191,6 +195,11 @@ impl GuardedLibrary {
     /// The unique path the library was loaded under.
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Why this library was allowed to load.
+    pub fn clearance(&self) -> &Clearance {
+        &self.clearance
     }
 
     /// The sealed image this library was loaded from.
@@ -324,12 +333,12 @@ mod tests {
         };
         let a = build("a.so", "-DWHICH=1");
         let b = build("b.so", "-DWHICH=2");
-        let image_a = SealedImage::from_path(&a, 1 << 26).unwrap();
-        let path = unique_proc_path(image_a.fd());
+        let image_a = SealedImage::from_path(&a, 1 << 26).unwrap().allow_unsigned();
+        let path = unique_proc_path(image_a.image().fd());
         let lib_a = serialize_guarded(|| GuardedLibrary::load_at(image_a, path.clone())).unwrap();
         drop(lib_a); // stays resident: nodelete
 
-        let image_b = SealedImage::from_path(&b, 1 << 26).unwrap();
+        let image_b = SealedImage::from_path(&b, 1 << 26).unwrap().allow_unsigned();
         let err = serialize_guarded(|| GuardedLibrary::load_at(image_b, path.clone())).unwrap_err();
         assert_eq!(err.code(), "LOAD_FAILED");
         assert!(err.to_string().contains("already loaded"), "{err}");

@@ -8,12 +8,10 @@
 //! never opened again.
 //!
 //! ```no_run
-//! use cloacina_sign_loader::{verify_and_load, SimpleRejection, WorkflowPackage};
-//! let trusted = [0u8; 32];
-//! let (lib, ()) = verify_and_load(std::path::Path::new("pkg.so"), 64 << 20, |d| {
-//!     if *d == trusted { Ok(()) } else { Err(SimpleRejection::new("UNTRUSTED", "unknown digest")) }
-//! })?;
-//! let pkg = WorkflowPackage::new(lib)?;
+//! use cloacina_sign_loader::{verify_and_load_package, Candidate};
+//! # fn candidates_for(digest: &[u8; 32]) -> Vec<Candidate> { Vec::new() }
+//! // `candidates_for` pairs the package's signatures with the keys the caller trusts.
+//! let pkg = verify_and_load_package(std::path::Path::new("pkg.so"), 64 << 20, candidates_for)?;
 //! println!("{:?}", pkg.metadata()?);
 //! # Ok::<(), cloacina_sign_loader::LoadError>(())
 //! ```
@@ -21,6 +19,7 @@
 #[cfg(not(target_os = "linux"))]
 compile_error!("cloacina-sign-loader's guarded loading is implemented for Linux only");
 
+mod cleared;
 mod elf;
 mod error;
 mod guarded;
@@ -29,8 +28,10 @@ mod sealed;
 
 use std::path::Path;
 
+pub use cleared::{Clearance, ClearedImage};
+pub use cloacina_sign_core::verify::Candidate;
 pub use elf::check_shared_library;
-pub use error::{LoadError, Rejection, SimpleRejection, TaskError};
+pub use error::{LoadError, TaskError};
 pub use guarded::{serialize_guarded, unique_proc_path, GuardedLibrary};
 pub use package::{
     PackageMetadata, TaskMetadata, WorkflowPackage, DEFAULT_RESULT_CAPACITY, MAX_METADATA_STRING,
@@ -38,41 +39,28 @@ pub use package::{
 };
 pub use sealed::SealedImage;
 
-/// Seal, check, hash, verify, and only then load.
+/// Seal, check, verify, and only then load.
 ///
-/// Order: [`SealedImage::from_path`] (size limit, seal, copy and hash, seal for good) -> [`check_shared_library`]
-/// -> `verify(&digest)` -> [`GuardedLibrary::load`]. No code from the package runs (no
-/// constructor) unless every earlier step succeeded. `verify` receives the SHA-256 of the sealed
-/// bytes, i.e. of exactly what will be loaded; its `Ok` value is returned alongside the library,
-/// its `Err` becomes [`LoadError::Rejected`] (recover the concrete type with
-/// [`LoadError::downcast_rejection`]; [`LoadError::code`] returns the verifier's `code()`).
-pub fn verify_and_load<V, O, E>(
-    path: &Path,
-    max_size: u64,
-    verify: V,
-) -> Result<(GuardedLibrary, O), LoadError>
+/// Order: [`SealedImage::from_path`] (size limit, seal, copy and hash, seal for good) ->
+/// [`check_shared_library`] -> `candidates_for(&digest)` -> [`SealedImage::verify`] ->
+/// [`GuardedLibrary::load`]. No code from the package runs (no constructor) unless every earlier
+/// step succeeded. `candidates_for` receives the SHA-256 of the sealed bytes, i.e. of exactly
+/// what will be loaded, and returns the package's signatures paired with the trusted keys.
+/// A refusal is [`LoadError::Rejected`] carrying the verification error.
+pub fn verify_and_load<F>(path: &Path, max_size: u64, candidates_for: F) -> Result<GuardedLibrary, LoadError>
 where
-    V: FnOnce(&[u8; 32]) -> Result<O, E>,
-    E: Rejection,
+    F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
 {
     let image = SealedImage::from_path(path, max_size)?;
     check_shared_library(image.bytes())?;
-    let digest = image.digest();
-    let outcome = verify(&digest).map_err(|e| LoadError::Rejected(Box::new(e)))?;
-    let lib = GuardedLibrary::load(image)?;
-    Ok((lib, outcome))
+    let candidates = candidates_for(&image.digest());
+    GuardedLibrary::load(image.verify(&candidates)?)
 }
 
 /// [`verify_and_load`] followed by [`WorkflowPackage::new`].
-pub fn verify_and_load_package<V, O, E>(
-    path: &Path,
-    max_size: u64,
-    verify: V,
-) -> Result<(WorkflowPackage, O), LoadError>
+pub fn verify_and_load_package<F>(path: &Path, max_size: u64, candidates_for: F) -> Result<WorkflowPackage, LoadError>
 where
-    V: FnOnce(&[u8; 32]) -> Result<O, E>,
-    E: Rejection,
+    F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
 {
-    let (lib, outcome) = verify_and_load(path, max_size, verify)?;
-    Ok((WorkflowPackage::new(lib)?, outcome))
+    WorkflowPackage::new(verify_and_load(path, max_size, candidates_for)?)
 }

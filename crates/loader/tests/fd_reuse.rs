@@ -35,7 +35,7 @@ fn same_descriptor_number_loads_the_new_library() {
     // --- Guarded loads: A, drop A, then B on the same descriptor number.
     let image_a = SealedImage::from_path(&a, MAX).unwrap();
     let fd_a = image_a.fd();
-    let lib_a = GuardedLibrary::load(image_a).unwrap();
+    let lib_a = GuardedLibrary::load(image_a.allow_unsigned()).unwrap();
     assert_eq!(which_of(&lib_a), 1);
     let path_a = CString::new(lib_a.path()).unwrap();
     drop(lib_a); // dlclose (a no-op for a nodelete object) + close(memfd)
@@ -48,7 +48,7 @@ fn same_descriptor_number_loads_the_new_library() {
 
     let image_b = SealedImage::from_path(&b, MAX).unwrap();
     assert_eq!(image_b.fd(), fd_a, "the kernel reuses the lowest free descriptor number");
-    let lib_b = GuardedLibrary::load(image_b).unwrap();
+    let lib_b = GuardedLibrary::load(image_b.allow_unsigned()).unwrap();
     assert_ne!(lib_b.path().as_bytes(), path_a.as_bytes());
     assert_eq!(which_of(&lib_b), 2, "B's memfd must load B, not the resident A");
 
@@ -75,7 +75,7 @@ fn same_descriptor_number_loads_the_new_library() {
     assert_eq!(unsafe { which_of_handle(h) }, 3);
     unsafe { libc::dlclose(h) };
     // The guarded load of the same descriptor gets D.
-    let lib_d = GuardedLibrary::load(image_d).unwrap();
+    let lib_d = GuardedLibrary::load(image_d.allow_unsigned()).unwrap();
     assert!(lib_d.path().ends_with(&format!("/{fd_c}")));
     assert_eq!(which_of(&lib_d), 4);
 }

@@ -5,9 +5,9 @@ mod common;
 use std::cell::Cell;
 use std::path::Path;
 
+use cloacina_sign_core::CoreError;
 use cloacina_sign_loader::{
-    check_shared_library, verify_and_load, GuardedLibrary, LoadError, SealedImage,
-    SimpleRejection,
+    check_shared_library, verify_and_load, Clearance, GuardedLibrary, LoadError, SealedImage,
 };
 use common::*;
 
@@ -18,18 +18,19 @@ fn ctor_lib(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) 
     (so, marker)
 }
 
-/// Runs verify_and_load with a verifier that records whether it was called.
+/// Runs verify_and_load with candidates that verify (or come from an untrusted key), recording
+/// whether verification was reached.
 fn load_counting(path: &Path, max: u64, accept: bool) -> (Result<GuardedLibrary, LoadError>, bool) {
     let called = Cell::new(false);
-    let r = verify_and_load(path, max, |_| {
+    let r = verify_and_load(path, max, |d| {
         called.set(true);
         if accept {
-            Ok(())
+            accept_all(d)
         } else {
-            Err(SimpleRejection::new("SIGNATURE_INVALID", "rejected by test"))
+            reject(d)
         }
     });
-    (r.map(|(l, ())| l), called.get())
+    (r, called.get())
 }
 
 #[test]
@@ -40,7 +41,7 @@ fn constructor_runs_only_after_acceptance() {
     let (r, called) = load_counting(&so, MAX, false);
     let err = r.unwrap_err();
     assert!(called);
-    assert_eq!(err.code(), "SIGNATURE_INVALID");
+    assert_eq!(err.code(), "UNTRUSTED_SIGNER");
     assert!(matches!(err, LoadError::Rejected(_)));
     assert!(!marker.exists(), "constructor ran for a rejected package");
 
@@ -53,20 +54,36 @@ fn constructor_runs_only_after_acceptance() {
 }
 
 #[test]
-fn typed_rejection_comes_back() {
+fn the_verification_error_comes_back_and_nothing_loads() {
     let dir = tempfile::tempdir().unwrap();
     let (so, marker) = ctor_lib(dir.path(), "typed");
-    let err = verify_and_load(&so, MAX, |d| Err::<(), _>(Untrusted(format!("{:02x}", d[0]))))
-        .unwrap_err();
+    let err = verify_and_load(&so, MAX, reject).unwrap_err();
     assert_eq!(err.code(), "UNTRUSTED_SIGNER");
-    assert!(err.rejection_ref::<Untrusted>().is_some());
-    assert!(err.rejection_ref::<SimpleRejection>().is_none());
-    let typed: Untrusted = err.downcast_rejection::<Untrusted>().unwrap();
-    assert_eq!(typed.0.len(), 2);
+    assert!(matches!(err.rejection(), Some(CoreError::UntrustedSigner { .. })), "{err:?}");
+    // A signature over other bytes: the hash is checked first.
+    let err = verify_and_load(&so, MAX, |_| accept_all(&[0u8; 32])).unwrap_err();
+    assert!(matches!(err.rejection(), Some(CoreError::TamperedPackage { .. })), "{err:?}");
+    // No signature at all.
+    let err = verify_and_load(&so, MAX, |_| Vec::new()).unwrap_err();
+    assert_eq!(err.code(), "SIGNATURE_NOT_FOUND");
     assert!(!marker.exists());
-    // A non-rejection is handed back unchanged.
-    let other = LoadError::LoadFailed("x".into()).downcast_rejection::<Untrusted>().unwrap_err();
-    assert_eq!(other.code(), "LOAD_FAILED");
+    assert!(LoadError::LoadFailed("x".into()).rejection().is_none());
+}
+
+#[test]
+fn only_a_cleared_image_loads_and_it_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (so, marker) = ctor_lib(dir.path(), "cleared");
+    let image = SealedImage::from_path(&so, MAX).unwrap();
+    let digest = image.digest();
+    let cleared = image.verify(&accept_all(&digest)).unwrap();
+    assert!(matches!(cleared.clearance(), Clearance::Verified { candidate: 0, .. }));
+    assert!(!marker.exists(), "verification must not run package code");
+    let lib = GuardedLibrary::load(cleared).unwrap();
+    assert!(marker.exists());
+    assert!(matches!(lib.clearance(), Clearance::Verified { .. }));
+    let unsigned = GuardedLibrary::load(SealedImage::from_path(&so, MAX).unwrap().allow_unsigned()).unwrap();
+    assert_eq!(unsigned.clearance(), &Clearance::UnsignedAllowed);
 }
 
 #[test]
@@ -75,14 +92,13 @@ fn digest_is_sha256_of_the_file_and_outcome_is_returned() {
     let (so, _) = ctor_lib(dir.path(), "digest");
     let expected = sha256_file(&so);
     let seen = Cell::new([0u8; 32]);
-    let (lib, outcome) = verify_and_load(&so, MAX, |d| {
+    let lib = verify_and_load(&so, MAX, |d| {
         seen.set(*d);
-        Ok::<_, SimpleRejection>("trusted-key-1")
+        accept_all(d)
     })
     .unwrap();
     assert_eq!(seen.get(), expected);
     assert_eq!(lib.digest(), expected);
-    assert_eq!(outcome, "trusted-key-1");
     let image = lib.image();
     assert_eq!(image.bytes(), std::fs::read(&so).unwrap().as_slice());
     assert_eq!(image.len() as u64, std::fs::metadata(&so).unwrap().len());
@@ -145,7 +161,7 @@ fn truncated_elf_never_runs_constructor() {
     assert!(err.to_string().contains("truncated:"), "{err}");
     assert!(!marker.exists());
     // GuardedLibrary::load repeats the check even if a caller skips verify_and_load.
-    let image = SealedImage::from_path(&half, MAX).unwrap();
+    let image = SealedImage::from_path(&half, MAX).unwrap().allow_unsigned();
     assert_eq!(GuardedLibrary::load(image).unwrap_err().code(), "NOT_A_SHARED_LIBRARY");
     assert!(!marker.exists());
     // Every prefix of the library is either rejected or (header-only prefixes) never panics.

@@ -11,7 +11,7 @@ use common::*;
 
 fn package(dir: &std::path::Path) -> WorkflowPackage {
     let so = build(dir, "package.c", "package.so", &[]);
-    let (pkg, ()) = verify_and_load_package(&so, MAX, accept_all).expect("load package");
+    let pkg = verify_and_load_package(&so, MAX, accept_all).expect("load package");
     pkg
 }
 
@@ -103,7 +103,7 @@ fn execute_full_buffer_handling() {
 fn missing_execute_symbol() {
     let dir = tempfile::tempdir().unwrap();
     let so = build(dir.path(), "missing_execute.c", "missing.so", &[]);
-    let (lib, ()) = verify_and_load(&so, MAX, accept_all).unwrap();
+    let lib = verify_and_load(&so, MAX, accept_all).unwrap();
     assert!(lib.has_symbol("cloacina_get_task_metadata"));
     assert!(!lib.has_symbol("cloacina_execute_task"));
     // Symbols of dependencies (libc) do not count as the package's own.
@@ -129,7 +129,7 @@ fn bad_metadata_is_rejected() {
             &format!("bad{variant}.so"),
             &[&format!("-DVARIANT={variant}")],
         );
-        let (pkg, ()) = verify_and_load_package(&so, MAX, accept_all).unwrap();
+        let pkg = verify_and_load_package(&so, MAX, accept_all).unwrap();
         let err = pkg.metadata().unwrap_err();
         assert_eq!(err.code(), "INVALID_METADATA");
         assert!(err.to_string().contains(needle), "variant {variant}: {err}");

@@ -27,7 +27,8 @@ export function auditCommand(): Command {
     runAction(options, () =>
       withDatabase(options, async (ctx) => {
         const orgId = options.org ? (await ctx.org(options.org)).id : undefined;
-        const events = await ctx.audit.list({ orgId, limit: options.limit });
+        const { listAuditEvents } = await import('../../audit/database-sink');
+        const events = await listAuditEvents(ctx.db, { orgId, limit: options.limit });
         const rows = events.map((e) => [e.timestamp, e.event_type, e.org_id ?? '', e.package_path ?? '', e.signer_fingerprint?.slice(0, 16) ?? '', e.reason ?? '']);
         printData(options, events, formatTable(['TIMESTAMP', 'EVENT', 'ORG', 'PACKAGE', 'SIGNER', 'REASON'], rows));
       }),

@@ -6,6 +6,7 @@ import { writeFileAtomic } from '../../files';
 import { DatabaseOptions, withDatabase } from '../context';
 import { printData, say } from '../output';
 import { formatTable } from '../table';
+import type { DbKeyManager } from '../../keys/db-key-manager';
 
 export async function generateInDatabase(options: DatabaseOptions & { name: string; org: string }): Promise<void> {
   await withDatabase(
@@ -51,10 +52,11 @@ export async function revokeKey(keyId: string, options: DatabaseOptions): Promis
   });
 }
 
-export async function listKeys(options: DatabaseOptions & { org: string }): Promise<void> {
+export async function listKeys(options: DatabaseOptions & { org: string; effective?: boolean }): Promise<void> {
   await withDatabase(options, async ({ keys, org }) => {
     const owner = await org(options.org);
-    const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ kind: 'signing', ...k }));
+    if (options.effective) return listEffectiveKeys(owner.id, options, keys);
+    const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ ...k, kind: 'signing' }));
     const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted' }));
     const all = [...signing, ...trusted].map((k) => ({
       id: k.id,
@@ -68,6 +70,23 @@ export async function listKeys(options: DatabaseOptions & { org: string }): Prom
     const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind]);
     printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND'], rows));
   });
+}
+
+/** What an organization trusts now, and why: each key with the organization trusting it directly and the grant path. */
+async function listEffectiveKeys(orgId: string, options: DatabaseOptions, keys: DbKeyManager): Promise<void> {
+  const names = new Map((await keys.listOrganizations()).map((org) => [org.id, org.name]));
+  const effective = (await keys.listTrustedKeys(orgId)).map((k) => ({
+    id: k.id,
+    name: k.name,
+    fingerprint: k.fingerprint,
+    orgId: k.orgId,
+    orgName: names.get(k.orgId) ?? k.orgId,
+    inherited: k.inheritedFrom !== null,
+    path: k.path.map((id) => ({ id, name: names.get(id) ?? id })),
+    createdAt: k.createdAt,
+  }));
+  const rows = effective.map((k) => [k.id, k.name ?? '', k.fingerprint, k.orgName, k.inherited ? k.path.map((o) => o.name).join(' -> ') : 'direct']);
+  printData(options, effective, formatTable(['ID', 'NAME', 'FINGERPRINT', 'TRUSTED BY', 'THROUGH'], rows));
 }
 
 export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string }): Promise<void> {

@@ -57,11 +57,17 @@ export function keysCommand(): Command {
       .requiredOption('--org <org>', 'the trusting organization (id or name)'),
   ).action((options: DatabaseOptions & { import: string; name?: string; org: string }) => runAction(options, async () => (await keysDb()).trustKey(options)));
   withDbOptions(
-    keys.command('revoke <key-id>').description('revoke a signing key (it can no longer sign or be trusted) or a trusted key; effective within 1 second'),
+    keys
+      .command('revoke <key-id>')
+      .description('revoke a signing key (it can no longer sign) or a trusted key (its signatures no longer verify, within 1 second)'),
   ).action((keyId: string, options: DatabaseOptions) => runAction(options, async () => (await keysDb()).revokeKey(keyId, options)));
   withDbOptions(
-    keys.command('list').description("list an organization's signing and trusted keys").requiredOption('--org <org>', 'organization (id or name)'),
-  ).action((options: DatabaseOptions & { org: string }) => runAction(options, async () => (await keysDb()).listKeys(options)));
+    keys
+      .command('list')
+      .description("list an organization's signing and trusted keys")
+      .requiredOption('--org <org>', 'organization (id or name)')
+      .option('--effective', 'instead: every key the organization trusts now, direct and inherited through grants, with the organization each comes through'),
+  ).action((options: DatabaseOptions & { org: string; effective?: boolean }) => runAction(options, async () => (await keysDb()).listKeys(options)));
   withDbOptions(
     keys
       .command('rewrap')

@@ -30,6 +30,27 @@ export function orgsCommand(): Command {
   );
   withDbOptions(
     orgs
+      .command('grants')
+      .description('list trust grants, active and revoked')
+      .option('--org <org>', 'only grants from or to this organization (id or name)'),
+  ).action((options: DatabaseOptions & { org?: string }) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys, org }) => {
+        const orgId = options.org ? (await org(options.org)).id : undefined;
+        const names = new Map((await keys.listOrganizations()).map((o) => [o.id, o.name]));
+        const grants = (await keys.listGrants(orgId)).map((g) => ({
+          ...g,
+          parentName: names.get(g.parentOrgId) ?? g.parentOrgId,
+          childName: names.get(g.childOrgId) ?? g.childOrgId,
+          status: g.revokedAt ? 'revoked' : 'active',
+        }));
+        const rows = grants.map((g) => [g.id, g.parentName, g.childName, g.createdAt, g.status]);
+        printData(options, grants, formatTable(['ID', 'FROM (TRUSTS)', 'TO (TRUSTED)', 'GRANTED', 'STATUS'], rows));
+      }),
+    ),
+  );
+  withDbOptions(
+    orgs
       .command('grant-trust')
       .description('from now on <parent> trusts every key <child> trusts (transitively)')
       .requiredOption('--from <parent>', 'the trusting organization (id or name)')

@@ -3,20 +3,18 @@ import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
-import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { withDbOptions } from '../context';
 import { green, printData, runAction, say } from '../output';
+import { collect, requireSignaturesFrom, TrustOptions, withLoader } from '../trust';
 
-interface RunOptions extends DatabaseOptions {
-  org: string;
-  task: string;
-  context?: string;
+interface InspectOptions extends TrustOptions {
   signature?: string;
-  requireSignatures?: boolean;
 }
 
-interface InspectOptions extends DatabaseOptions {
-  org: string;
-  signature?: string;
+interface RunOptions extends InspectOptions {
+  task: string;
+  context?: string;
+  requireSignatures?: boolean;
 }
 
 function parseContext(text: string | undefined): Record<string, unknown> {
@@ -34,15 +32,13 @@ function parseContext(text: string | undefined): Record<string, unknown> {
 /** Loads the package for one command and always releases it. */
 async function withLoadedPackage<T>(
   packagePath: string,
-  options: DatabaseOptions & { org: string; signature?: string },
+  options: InspectOptions,
   requireSignatures: boolean,
   work: (pkg: LoadedPackage) => Promise<T>,
 ): Promise<T> {
-  return withDatabase(options, async (ctx) => {
-    const org = await ctx.org(options.org);
+  return withLoader(options, requireSignatures, async (loader) => {
     const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
-    const { verifyAndLoadPackage } = await import('../../loading/verify-and-load');
-    const pkg = await verifyAndLoadPackage(packagePath, org.id, { requireSignatures }, ctx.keys, source);
+    const pkg = await loader.load(packagePath, { signature: source });
     try {
       say(
         pkg.signerFingerprint
@@ -58,7 +54,7 @@ async function withLoadedPackage<T>(
 
 async function run(packagePath: string, options: RunOptions): Promise<void> {
   const context = parseContext(options.context);
-  await withLoadedPackage(packagePath, options, Boolean(options.requireSignatures), async (pkg) => {
+  await withLoadedPackage(packagePath, options, requireSignaturesFrom(options.requireSignatures), async (pkg) => {
     const output = await pkg.executeTask(options.task, context);
     printData(
       options,
@@ -84,17 +80,22 @@ export function addRunCommands(pkg: Command): void {
     pkg
       .command('run <package>')
       .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
-      .requiredOption('--org <org>', "whose trust decides (id or name)")
+      .option('--org <org>', "the organization whose trust decides (id or name), in the database")
+      .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
       .requiredOption('--task <name>', 'the task to run')
       .option('--context <json>', 'the input context, a JSON object', '{}')
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, else the stored signatures)')
-      .option('--require-signatures', 'refuse an unsigned package (without it an unsigned package runs; a bad signature never does)'),
+      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)')
+      .option(
+        '--require-signatures',
+        'refuse an unsigned package (also CLOACINA_REQUIRE_SIGNATURES=1; without it an unsigned package runs, a bad signature never does)',
+      ),
   ).action((packagePath: string, options: RunOptions) => runAction(options, () => run(packagePath, options)));
   withDbOptions(
     pkg
       .command('inspect <package>')
-      .description("verify a workflow package (signature required), load it from sealed memory and print its tasks")
-      .requiredOption('--org <org>', "whose trust decides (id or name)")
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, else the stored signatures)'),
+      .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
+      .option('--org <org>', "the organization whose trust decides (id or name), in the database")
+      .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
+      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
   ).action((packagePath: string, options: InspectOptions) => runAction(options, () => inspect(packagePath, options)));
 }

@@ -1,13 +1,15 @@
-// `cloacina-sign package sign|verify`
+// `cloacina-sign package sign|verify` (run and inspect: ./package-run)
 import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
-import { readPrivateKeyFile, readPublicKeyFile } from '../../keys/key-files';
+import { readPrivateKeyFile } from '../../keys/key-files';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { signPackage } from '../../signing/sign';
-import { verifyPackageOffline } from '../../verification/offline';
+import { SignatureSource } from '../../verification/signature-source';
+import type { VerificationResult } from '../../verification/verifier';
 import { DatabaseOptions, withDbOptions } from '../context';
-import { green, OutputOptions, printData, runAction, say } from '../output';
+import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say } from '../output';
 import { withProgress } from '../progress';
+import { collect, TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
 
 interface SignOptions extends DatabaseOptions {
@@ -17,9 +19,7 @@ interface SignOptions extends DatabaseOptions {
   output?: string;
 }
 
-interface VerifyOptions extends DatabaseOptions {
-  publicKey?: string;
-  org?: string;
+interface VerifyOptions extends TrustOptions {
   signature?: string;
 }
 
@@ -40,43 +40,41 @@ async function signWithKeyFile(packagePath: string, options: SignOptions): Promi
   printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath);
 }
 
-/** The verify JSON shape, the same for success and failure, offline or with a database. */
-export function verifyJson(
-  result: { packageHash?: string; signerFingerprint?: string; signedAt?: string } | undefined,
-  error?: { code: string; message: string },
-): Record<string, unknown> {
+/** One package's outcome, in `package verify --json`. */
+function verifyResult(packagePath: string, result?: VerificationResult, error?: unknown): Record<string, unknown> {
   return {
+    package: packagePath,
     verified: error === undefined,
     packageHash: result?.packageHash ?? null,
     keyFingerprint: result?.signerFingerprint ?? null,
     signedAt: result?.signedAt ?? null,
-    ...(error ? { error } : {}),
+    ...(error === undefined ? {} : { error: { code: errorCode(error), message: errorMessage(error) } }),
   };
 }
 
-export function reportVerified(
-  options: OutputOptions,
-  packagePath: string,
-  result: { packageHash: string; signerFingerprint: string; signedAt: string },
-): void {
-  say(`${green('verified')} ${packagePath}: signed by ${result.signerFingerprint} at ${result.signedAt}`);
-  printData(options, verifyJson(result), `verified ${result.packageHash}`);
-}
-
-async function verify(packagePath: string, options: VerifyOptions): Promise<void> {
-  if (options.org && options.publicKey) throw new CloacinaSignError('USAGE', 'package verify takes --public-key or --org, not both');
-  if (options.org) return (await import('./package-db')).verifyWithDatabase(packagePath, { ...options, org: options.org });
-  return verifyWithKeyFile(packagePath, options);
-}
-
-async function verifyWithKeyFile(packagePath: string, options: VerifyOptions): Promise<void> {
-  if (!options.publicKey) throw new CloacinaSignError('USAGE', 'package verify needs --public-key <pub.pem> or --org <org>');
-  const publicKey = await readPublicKeyFile(options.publicKey);
-  const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
-  const result = await withProgress(packagePath, (progress) =>
-    verifyPackageOffline(packagePath, signaturePath, publicKey, { progress }),
-  );
-  reportVerified(options, packagePath, result);
+/** Verifies every package (one after another); the exit code is the worst outcome: 2, then 1, then 0. */
+async function verify(packagePaths: string[], options: VerifyOptions): Promise<void> {
+  if (options.signature && packagePaths.length > 1) throw new CloacinaSignError('USAGE', '--signature names the signature of one package; give one package with it');
+  const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
+  await withLoader(options, true, async (loader) => {
+    const results: Record<string, unknown>[] = [];
+    let exitCode = EXIT_OK;
+    for (const packagePath of packagePaths) {
+      try {
+        const result = await withProgress(packagePath, (progress) => loader.verify(packagePath, { signature: source, progress }));
+        say(`${green('verified')} ${packagePath}: signed by ${result.signerFingerprint} at ${result.signedAt}`);
+        if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${packagePath}\n`);
+        results.push(verifyResult(packagePath, result));
+      } catch (error) {
+        reportError(error);
+        if (!options.json) process.stdout.write(`REJECTED ${errorCode(error)}  ${packagePath}\n`);
+        results.push(verifyResult(packagePath, undefined, error));
+        exitCode = Math.max(exitCode, exitCodeFor(error));
+      }
+    }
+    if (options.json) printData(options, { verified: exitCode === EXIT_OK, results }, '');
+    process.exitCode = exitCode;
+  });
 }
 
 export function packageCommand(): Command {
@@ -92,13 +90,16 @@ export function packageCommand(): Command {
   ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
   withDbOptions(
     pkg
-      .command('verify <package>')
-      .description('verify a package against a public key (--public-key) or what an organization trusts (--org); exit 0 verified, 1 rejected, 2 usage or I/O error')
-      .option('--public-key <pub.pem>', 'SPKI PEM public key of the signer you trust')
+      .command('verify <packages...>')
+      .description(
+        'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
+      )
+      .option('--trust-key <pub.pem>', 'a public key you trust (SPKI PEM, DER or raw 32 bytes); repeatable; no database', collect)
+      .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
       .option('--org <org>', "verify against this organization's trust in the database (id or name)")
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig; with --org, else the stored signatures)'),
-  ).action((packagePath: string, options: VerifyOptions) =>
-    runAction(options, () => verify(packagePath, options), (error) => verifyJson(undefined, error)),
+      .option('--signature <file.sig>', 'the detached signature of a single package (default <package>.sig, and with --org the stored signatures)'),
+  ).action((packagePaths: string[], options: VerifyOptions) =>
+    runAction(options, () => verify(packagePaths, options), (error) => ({ verified: false, results: [], error })),
   );
   addRunCommands(pkg);
   return pkg;

@@ -4,7 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use cloacina_sign_loader::{Rejection, SimpleRejection};
+use cloacina_sign_core::digest::sha256;
+use cloacina_sign_core::keys::{self, PublicKey};
+use cloacina_sign_core::signature::DetachedSignature;
+use cloacina_sign_core::verify::{sign_digest, Candidate};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
@@ -37,29 +40,30 @@ pub fn sha256_file(path: &Path) -> [u8; 32] {
     sha2::Sha256::digest(std::fs::read(path).unwrap()).into()
 }
 
-pub fn accept_all(_: &[u8; 32]) -> Result<(), SimpleRejection> {
-    Ok(())
+/// The test's signing key; `trusted_signature` pairs its signature with its public key.
+const TEST_SEED: [u8; 32] = [7u8; 32];
+
+fn test_signature(digest: &[u8; 32]) -> DetachedSignature {
+    DetachedSignature {
+        package_hash: *digest,
+        key_fingerprint: sha256(&keys::public_key_of(&TEST_SEED)),
+        signature: sign_digest(&TEST_SEED, digest),
+        signed_at: "2026-01-01T00:00:00Z".into(),
+    }
 }
 
-pub fn reject(_: &[u8; 32]) -> Result<(), SimpleRejection> {
-    Err(SimpleRejection::new("SIGNATURE_INVALID", "no valid signature"))
+/// A valid signature over `digest` by a trusted key: the load is cleared.
+pub fn accept_all(digest: &[u8; 32]) -> Vec<Candidate> {
+    let key = PublicKey::from_bytes(&keys::public_key_of(&TEST_SEED)).unwrap();
+    vec![Candidate { signature: test_signature(digest), public_key: Some(key) }]
+}
+
+/// A valid signature over `digest` by a key nobody trusts: the load is refused (UNTRUSTED_SIGNER).
+pub fn reject(digest: &[u8; 32]) -> Vec<Candidate> {
+    vec![Candidate { signature: test_signature(digest), public_key: None }]
 }
 
 pub const MAX: u64 = 64 << 20;
 
 pub type WhichFn = unsafe extern "C" fn() -> libc::c_int;
 
-/// A verifier-error type of the caller's own, to test that the typed error comes back.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Untrusted(pub String);
-impl std::fmt::Display for Untrusted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "untrusted digest {}", self.0)
-    }
-}
-impl std::error::Error for Untrusted {}
-impl Rejection for Untrusted {
-    fn code(&self) -> &str {
-        "UNTRUSTED_SIGNER"
-    }
-}

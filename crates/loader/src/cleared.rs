@@ -1,0 +1,75 @@
+//! "Verified before loaded" as a type: the only value [`crate::GuardedLibrary::load`] accepts.
+
+use cloacina_sign_core::keys::PublicKey;
+use cloacina_sign_core::verify::{verify_any, Candidate};
+
+use crate::error::LoadError;
+use crate::sealed::SealedImage;
+
+/// Why a [`ClearedImage`] may be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clearance {
+    /// A signature over the sealed digest verified under a trusted key.
+    Verified {
+        /// Which candidate verified (its index in the list given to [`SealedImage::verify`]).
+        candidate: usize,
+        /// SHA-256 of the trusted public key that verified it.
+        signer_fingerprint: [u8; 32],
+    },
+    /// The caller's policy does not require signatures and the package carried none.
+    UnsignedAllowed,
+}
+
+/// A sealed image whose load was decided. It can only be made by [`SealedImage::verify`] (a
+/// signature over exactly these sealed bytes verified under a trusted key) or by
+/// [`SealedImage::allow_unsigned`] (an explicit policy decision, recorded in [`Clearance`]).
+#[derive(Debug)]
+pub struct ClearedImage {
+    image: SealedImage,
+    clearance: Clearance,
+}
+
+impl ClearedImage {
+    pub fn clearance(&self) -> &Clearance {
+        &self.clearance
+    }
+
+    /// The sealed bytes that were cleared.
+    pub fn image(&self) -> &SealedImage {
+        &self.image
+    }
+
+    pub(crate) fn into_image(self) -> SealedImage {
+        self.image
+    }
+}
+
+impl SealedImage {
+    /// Accepts the image when any candidate signature verifies over the sealed digest (see
+    /// [`verify_any`] for the order of checks and which error is reported). On refusal the image
+    /// is dropped: nothing of it can be loaded.
+    pub fn verify(self, candidates: &[Candidate]) -> Result<ClearedImage, LoadError> {
+        let candidate = verify_any(&self.digest(), candidates).map_err(LoadError::Rejected)?;
+        let key: &PublicKey = candidates[candidate]
+            .public_key
+            .as_ref()
+            .expect("a verified candidate has a trusted key");
+        let signer_fingerprint = cloacina_sign_core::digest::sha256(&key.to_bytes());
+        Ok(ClearedImage {
+            image: self,
+            clearance: Clearance::Verified {
+                candidate,
+                signer_fingerprint,
+            },
+        })
+    }
+
+    /// The policy decision of a caller that does not require signatures, for a package that has
+    /// none. Never call it for a package whose signature failed: a bad signature is never ignored.
+    pub fn allow_unsigned(self) -> ClearedImage {
+        ClearedImage {
+            image: self,
+            clearance: Clearance::UnsignedAllowed,
+        }
+    }
+}

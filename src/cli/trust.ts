@@ -1,0 +1,44 @@
+// The trust behind `package verify|run|inspect`: an organization in the database (--org), or public
+// keys pinned on the command line (--trust-key, also spelled --public-key), with no database at all.
+import type { AuditSink } from '../audit/sink';
+import { CloacinaSignError } from '../errors';
+import type { PackageLoader } from '../loading/package-loader';
+import { auditLines, DatabaseOptions, withDatabase } from './context';
+
+export interface TrustOptions extends DatabaseOptions {
+  org?: string;
+  trustKey?: string[];
+  publicKey?: string[];
+}
+
+/** Commander's way to repeat an option: `--trust-key a.pem --trust-key b.pem`. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+/** CLOACINA_REQUIRE_SIGNATURES=1 is --require-signatures (Cloacina's server has the same switch). */
+export function requireSignaturesFrom(flag: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.CLOACINA_REQUIRE_SIGNATURES?.trim().toLowerCase();
+  if (value === undefined || value === '' || value === '0' || value === 'false') return flag === true;
+  if (value === '1' || value === 'true') return true;
+  throw new CloacinaSignError('USAGE', 'CLOACINA_REQUIRE_SIGNATURES must be 1, true, 0 or false');
+}
+
+/** Runs `work` with a loader over the trust the options name; the database (if any) is closed after. */
+export async function withLoader<T>(options: TrustOptions, requireSignatures: boolean, work: (loader: PackageLoader) => Promise<T>): Promise<T> {
+  const keys = [...(options.trustKey ?? []), ...(options.publicKey ?? [])];
+  if (options.org && keys.length > 0) throw new CloacinaSignError('USAGE', 'trust either --org (the database) or --trust-key files, not both');
+  if (!options.org && keys.length === 0) throw new CloacinaSignError('USAGE', 'say whose trust decides: --org <org> (the database) or --trust-key <pub.pem>');
+  const { createPackageLoader } = await import('../loading/package-loader');
+  const lines = auditLines();
+  const sinks: AuditSink[] = lines ? [lines] : [];
+  if (!options.org) {
+    const { publicKeyTrust } = await import('../trust/public-key-trust');
+    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures }));
+  }
+  const org = options.org;
+  return withDatabase(options, async ({ db }) => {
+    const [{ databaseTrust }, { auditToDatabase }] = await Promise.all([import('../trust/database-trust'), import('../audit/database-sink')]);
+    return work(createPackageLoader({ trust: databaseTrust(db, { org }), audit: [auditToDatabase(db), ...sinks], requireSignatures }));
+  });
+}

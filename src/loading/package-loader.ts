@@ -1,0 +1,107 @@
+// The runner's entry point: one object that verifies packages and loads exactly the bytes it verified,
+// over a trust source (database or pinned public keys), with an explicit audit destination.
+import { AuditTrail } from '../audit/audit-trail';
+import type { AuditSink } from '../audit/sink';
+import { CloacinaSignError } from '../errors';
+import { nativeMethods, PackageFormat } from '../native';
+import type { TrustSource } from '../trust/trust-source';
+import { SignatureSource } from '../verification/signature-source';
+import { VerificationResult, verifyWithTrust, VerifyOptions } from '../verification/verifier';
+import { guardedLoad, LoadPolicy } from './guarded-load';
+import { GuardedPackage, LoadedPackage } from './loaded-package';
+
+// Node has WebAssembly at run time; its type lives in the DOM library, which a consumer may not load.
+// An (empty) interface merges with the DOM's declaration where there is one.
+declare global {
+  // eslint-disable-next-line @typescript-eslint/no-namespace
+  namespace WebAssembly {
+    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+    interface Module {}
+  }
+}
+
+export const DEFAULT_MAX_PACKAGE_BYTES = 512 * 1024 * 1024;
+
+export interface PackageLoaderOptions {
+  /** Whose keys decide: databaseTrust(db, { org }) or publicKeyTrust([...]). */
+  trust: TrustSource;
+  /** Where every verification and load is recorded, before any package code runs: auditToDatabase(db), auditToFile(path), auditToStream(stream), or several. */
+  audit: AuditSink | readonly AuditSink[];
+  /**
+   * When true, only a package a trusted key signed loads. When false (the default, as in the design),
+   * an unsigned package loads, audited as such; a signature that is present must still verify.
+   */
+  requireSignatures?: boolean;
+  /** Largest package accepted, checked before anything is mapped. Default 512 MiB. */
+  maxPackageBytes?: number;
+}
+
+export interface LoadOptions {
+  /** Where the signatures are (default SignatureSource.Auto: the `.sig` beside the package and the stored ones). */
+  signature?: SignatureSource;
+}
+
+export interface PackageLoader {
+  readonly requireSignatures: boolean;
+  /** Verifies a package (a signature is always required here); audited as verification.success|failure. */
+  verify(path: string, options?: VerifyOptions): Promise<VerificationResult>;
+  /** Verifies a workflow package and loads it from a sealed in-memory copy; audited as package.load.success|failure. */
+  load(path: string, options?: LoadOptions): Promise<LoadedPackage>;
+  /** The same guarantee for a native Node addon, loaded with `process.dlopen`; resolves to its exports. */
+  requireAddon(path: string, options?: LoadOptions): Promise<unknown>;
+  /** Verifies a WebAssembly module and compiles it from the very bytes that were verified. */
+  compileWasm(path: string, options?: LoadOptions): Promise<WebAssembly.Module>;
+}
+
+const SHARED_LIBRARY = 'SharedLibrary' as PackageFormat;
+const WASM = 'Wasm' as PackageFormat;
+
+/** Cleared images of loaded addons: Node never unloads an addon, so their descriptors stay open. */
+const loadedAddons = new Set<unknown>();
+
+function checkOptions(options: PackageLoaderOptions): void {
+  if (!options || typeof options.trust?.trustedKeys !== 'function') {
+    throw new CloacinaSignError('INVALID_INPUT', 'createPackageLoader needs `trust`: databaseTrust(db, { org }) or publicKeyTrust([...])');
+  }
+  if (!options.audit) {
+    throw new CloacinaSignError('INVALID_INPUT', 'createPackageLoader needs `audit`: auditToDatabase(db), auditToFile(path) or auditToStream(stream)');
+  }
+  const max = options.maxPackageBytes;
+  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
+    throw new CloacinaSignError('INVALID_INPUT', 'maxPackageBytes must be a non-negative integer');
+  }
+}
+
+export function createPackageLoader(options: PackageLoaderOptions): PackageLoader {
+  checkOptions(options);
+  const policy: LoadPolicy = {
+    trust: options.trust,
+    trail: new AuditTrail(options.audit),
+    requireSignatures: options.requireSignatures === true,
+    maxPackageBytes: options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES,
+  };
+  const source = (loadOptions: LoadOptions = {}) => loadOptions.signature ?? SignatureSource.Auto;
+
+  return {
+    requireSignatures: policy.requireSignatures,
+    verify: (path, verifyOptions) => verifyWithTrust(policy, path, verifyOptions),
+    load: (path, loadOptions) =>
+      guardedLoad(policy, path, SHARED_LIBRARY, source(loadOptions), async (cleared, decision) => {
+        const loaded = await nativeMethods.loadCleared(cleared);
+        return new GuardedPackage(path, decision.packageHash, decision.signerFingerprint, loaded);
+      }),
+    requireAddon: (path, loadOptions) =>
+      guardedLoad(policy, path, SHARED_LIBRARY, source(loadOptions), async (cleared) => {
+        const module = { exports: {} as unknown };
+        nativeMethods.openThroughProcPath(cleared, (procPath) => process.dlopen(module, procPath));
+        loadedAddons.add(cleared);
+        return module.exports;
+      }),
+    compileWasm: (path, loadOptions) =>
+      guardedLoad(policy, path, WASM, source(loadOptions), async (cleared) => {
+        const bytes = nativeMethods.clearedBytes(cleared);
+        cleared.discard();
+        return WebAssembly.compile(bytes);
+      }),
+  };
+}

@@ -1,0 +1,36 @@
+// Trust in public keys pinned by the runner: no database at all (no knex, sqlite3 or pg is loaded).
+import { CloacinaSignError } from '../errors';
+import { readSmallFileSync } from '../files';
+import { importPublicKey, publicKeyFingerprint } from '../keys/keypair';
+import type { TrustedPublicKey, TrustSource } from './trust-source';
+
+const MAX_KEY_FILE_BYTES = 64 * 1024;
+
+/**
+ * Trusts exactly these public keys: each a key file path (SPKI PEM or DER, or raw 32 bytes), or the
+ * key itself as bytes. Files are read now, so a missing or invalid key fails at start-up, not at the
+ * first load.
+ */
+export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Uint8Array)[]): TrustSource {
+  const list = typeof keys === 'string' || keys instanceof Uint8Array ? [keys] : [...keys];
+  if (list.length === 0) throw new CloacinaSignError('INVALID_INPUT', 'publicKeyTrust needs at least one public key');
+  const trusted = new Map<string, TrustedPublicKey>();
+  list.forEach((key, index) => {
+    const publicKey = importNamed(typeof key === 'string' ? key : `key #${index + 1}`, typeof key === 'string' ? readSmallFileSync(key, MAX_KEY_FILE_BYTES, 'key file') : key);
+    trusted.set(publicKeyFingerprint(publicKey), { publicKey });
+  });
+  const ready = Promise.resolve(trusted as ReadonlyMap<string, TrustedPublicKey>);
+  return {
+    organization: () => Promise.resolve(null),
+    trustedKeys: () => ready,
+  };
+}
+
+function importNamed(name: string, bytes: Uint8Array): Buffer {
+  try {
+    return importPublicKey(bytes);
+  } catch (error) {
+    if (error instanceof CloacinaSignError) throw new CloacinaSignError(error.code, `${name}: ${error.message}`, { cause: error });
+    throw error;
+  }
+}

@@ -1,0 +1,16 @@
+// What a verifier trusts, injected as a value: the keys of an organization in the database
+// (databaseTrust) or public keys pinned by the runner (publicKeyTrust).
+
+/** A public key trusted now (raw 32-byte Ed25519). */
+export interface TrustedPublicKey {
+  publicKey: Buffer;
+}
+
+export interface TrustSource {
+  /** The organization whose trust decides (named in audit events); null for pinned public keys. */
+  organization(): Promise<string | null>;
+  /** The keys trusted now, by lowercase hex fingerprint (SHA-256 of the raw public key). */
+  trustedKeys(): Promise<ReadonlyMap<string, TrustedPublicKey>>;
+  /** The signature documents stored for a package, when this source stores signatures (the database does). */
+  storedSignatures?(packageHash: string): Promise<readonly Buffer[]>;
+}
