@@ -10,22 +10,9 @@ export class FileTooLarge extends CloacinaSignError {
   }
 }
 
-export function errnoOf(error: unknown): string | undefined {
-  const cause = error instanceof Error ? (error.cause ?? error) : error;
-  return (cause as NodeJS.ErrnoException | undefined)?.code;
-}
-
 function unreadable(path: string, error: unknown): CloacinaSignError {
   const reason = (error as NodeJS.ErrnoException).code ?? String(error);
   return new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${reason}`, { cause: error });
-}
-
-/** Fails early with UNREADABLE_FILE, so a missing package is not reported as a missing signature. */
-export async function assertReadableFile(path: string): Promise<void> {
-  const stat = await fs.stat(path).catch((error: unknown) => {
-    throw unreadable(path, error);
-  });
-  if (!stat.isFile()) throw notRegular(path, stat);
 }
 
 // Opening must never block: a FIFO or a terminal is refused by the fstat of the opened descriptor.
@@ -45,40 +32,11 @@ function notRegular(path: string, stat: Stats): CloacinaSignError {
 }
 
 /**
- * Reads a whole regular file of at most `limit` bytes. Opened once without blocking; the checks are
- * on that descriptor. The errno stays reachable as the error's `cause`.
+ * Reads a whole regular file of at most `limit` bytes (key files: small, read once at start-up). Opened
+ * once without blocking; the checks are on that descriptor, so a FIFO, a device or a directory is
+ * refused at once. The errno stays reachable as the error's `cause`.
  */
-export async function readSmallFile(path: string, limit: number, what: string): Promise<Buffer> {
-  let handle: fs.FileHandle;
-  try {
-    handle = await fs.open(path, READ_FLAGS);
-  } catch (error) {
-    throw unreadable(path, error);
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw notRegular(path, stat);
-    if (stat.size > limit) throw new FileTooLarge(what, path, stat.size, limit);
-    // Read one byte past the limit so a file that grew after fstat is still caught.
-    const buffer = Buffer.alloc(limit + 1);
-    let length = 0;
-    for (;;) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > limit) throw new FileTooLarge(what, path, length, limit);
-    }
-    return buffer.subarray(0, length);
-  } catch (error) {
-    if (error instanceof CloacinaSignError) throw error;
-    throw unreadable(path, error);
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The same as readSmallFile, synchronously (for start-up configuration such as pinned keys). */
-export function readSmallFileSync(path: string, limit: number, what: string): Buffer {
+export function readSmallFile(path: string, limit: number, what: string): Buffer {
   let fd: number;
   try {
     fd = openSync(path, READ_FLAGS);

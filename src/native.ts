@@ -65,6 +65,7 @@ export const native = {
   fingerprint: typed(binding.fingerprint),
   verifyMessage: typed(binding.verifyMessage),
   parseSignature: typed(binding.parseSignature),
+  readSignatureFile: typed(binding.readSignatureFile),
   formatSignature: typed(binding.formatSignature),
   hashFile: typed(binding.hashFile),
   signFile: typed(binding.signFile),
@@ -91,6 +92,7 @@ export const nativeMethods = {
 };
 
 export const NativeProgressCounter = binding.ProgressCounter;
+export const MAX_SIGNATURE_FILE_BYTES = binding.MAX_SIGNATURE_FILE_BYTES;
 export type NativeProgressCounter = Binding.ProgressCounter;
 export type { ClearedPackage, NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
 export type { SignatureFields, SignedDigest, VerifiedPackage as NativeVerified, VerifyCandidate, KeyBinding } from '../binding';

@@ -14,7 +14,10 @@ export class ProgressCounter {
   }
 }
 
-/** The native counter behind a ProgressCounter, for the binding calls. */
+/**
+ * The native counter behind a ProgressCounter, for the binding calls.
+ * @internal (kept out of the published declarations: they must not reach the native binding's types)
+ */
 export function nativeCounter(progress: ProgressCounter | undefined): NativeProgressCounter | undefined {
   return progress ? counters.get(progress) : undefined;
 }

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { DetachedSignature, MalformedSignature } from '../src';
-import { MAX_SIGNATURE_FILE_BYTES } from '../src/signing/detached-signature';
+import { MAX_SIGNATURE_FILE_BYTES } from '../src/native';
 import { tempDir } from './helpers';
 
 const valid = {

@@ -1,7 +1,8 @@
 // One open database: a knex pool for SQLite (embedded default) or PostgreSQL, plus its change feed.
-// Nothing waits on the database without bound: every query is raced against a deadline (default 5 s),
-// PostgreSQL connections whose query outlives it are torn down (so the pool recovers once the server
-// answers again), SQLite waits at most that long for a lock.
+// Nothing waits on the database without bound: every query is raced against a deadline (default 5 s);
+// on PostgreSQL a query that outlives it means the path to the server is stalled, so every pooled
+// connection is torn down (the pool recovers on fresh connections once the server answers again, and
+// closing never waits on a silent server); SQLite waits at most that long for a lock.
 import { existsSync } from 'node:fs';
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
@@ -33,12 +34,18 @@ export class Database {
   readonly timeoutMs: number;
   private closed = false;
 
-  constructor(target: DatabaseTarget, knex: Knex, options: OpenOptions = {}) {
+  constructor(
+    target: DatabaseTarget,
+    knex: Knex,
+    options: OpenOptions = {},
+    private readonly connections?: PgConnections,
+  ) {
     this.target = target;
     this.engine = target.engine;
     this.knex = knex;
     this.timeoutMs = options.timeoutMs ?? DEFAULT_DATABASE_TIMEOUT_MS;
     this.changes = new ChangeFeed(this, { maxStalenessMs: options.maxStalenessMs, listen: options.listen });
+    connections?.onStall(() => this.changes.reconnect());
   }
 
   /**
@@ -66,46 +73,88 @@ export class Database {
     }
   }
 
-  /** Stops the change listener and destroys the pool, so the process can exit. */
+  /** Stops the change listener and destroys the pool, so the process can exit (within the bound, even when the server is silent). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.changes.close();
-    await this.knex.destroy();
+    await Promise.all([this.changes.close(), this.knex.destroy()]);
+    this.connections?.destroyAll();
   }
 }
 
 // knex would print pool errors itself (on stdout, which carries command data); errors reach callers typed instead.
 const quiet = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
 
-/** The part of pg's Client the deadline needs. */
+/** The part of pg's Client used here (pg ships no types). */
 interface PgClient {
   query: (...args: unknown[]) => unknown;
+  end: (...args: unknown[]) => unknown;
+  on: (event: 'end', listener: () => void) => void;
   connection: { stream: { destroy: (error?: Error) => void } };
 }
 
 /**
- * Tears down a PostgreSQL connection whose query has not answered within `timeoutMs`: its pending
- * queries fail, knex discards the connection, and the next query opens a new one. Without this a
- * stalled connection (a silent network, a hung proxy) would stay in the pool, busy, for good.
+ * The pool's PostgreSQL connections. A query with no answer within `timeoutMs` means the path to the
+ * server is stalled (a silent network, a hung proxy): then every connection is torn down at once, so
+ * pending queries fail, knex discards the connections, and the next query opens a fresh one. Without
+ * this, silent connections would stay in the pool, each costing a full timeout when next used, and
+ * closing would wait on a server that never answers.
  */
-function tearDownStalledQueries(client: PgClient, timeoutMs: number): void {
-  const query = client.query.bind(client);
-  client.query = (...args: unknown[]) => {
-    const callbackIndex = args.length - 1;
-    if (typeof args[callbackIndex] !== 'function') return query(...args);
-    const callback = args[callbackIndex] as (...results: unknown[]) => void;
-    const timer = setTimeout(() => client.connection.stream.destroy(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-    timer.unref();
-    args[callbackIndex] = (...results: unknown[]) => {
-      clearTimeout(timer);
-      callback(...results);
+class PgConnections {
+  private readonly clients = new Set<PgClient>();
+  private readonly stallListeners: (() => void)[] = [];
+
+  constructor(private readonly timeoutMs: number) {}
+
+  onStall(listener: () => void): void {
+    this.stallListeners.push(listener);
+  }
+
+  /** Called by the pool for every new connection. */
+  adopt(client: PgClient): void {
+    this.clients.add(client);
+    client.on('end', () => this.clients.delete(client));
+    const query = client.query.bind(client);
+    client.query = (...args: unknown[]) => {
+      const callbackIndex = args.length - 1;
+      if (typeof args[callbackIndex] !== 'function') return query(...args);
+      const callback = args[callbackIndex] as (...results: unknown[]) => void;
+      const timer = setTimeout(() => this.stalled(), this.timeoutMs);
+      timer.unref();
+      args[callbackIndex] = (...results: unknown[]) => {
+        clearTimeout(timer);
+        callback(...results);
+      };
+      return query(...args);
     };
-    return query(...args);
-  };
+    // Ending politely waits for the server; a silent one gets its socket destroyed instead.
+    const end = client.end.bind(client);
+    client.end = (...args: unknown[]) => {
+      const timer = setTimeout(() => client.connection.stream.destroy(), this.timeoutMs);
+      timer.unref();
+      const callback = typeof args[0] === 'function' ? (args[0] as (...results: unknown[]) => void) : undefined;
+      if (!callback) {
+        return Promise.resolve(end()).finally(() => clearTimeout(timer));
+      }
+      return end((...results: unknown[]) => {
+        clearTimeout(timer);
+        callback(...results);
+      });
+    };
+  }
+
+  private stalled(): void {
+    this.destroyAll(new Error(`no answer within ${this.timeoutMs} ms`));
+    for (const listener of this.stallListeners) listener();
+  }
+
+  destroyAll(error?: Error): void {
+    for (const client of this.clients) client.connection.stream.destroy(error);
+    this.clients.clear();
+  }
 }
 
-function knexConfig(target: DatabaseTarget, timeoutMs: number): Knex.Config {
+function knexConfig(target: DatabaseTarget, timeoutMs: number, connections: PgConnections): Knex.Config {
   if (target.engine === 'postgres') {
     return {
       log: quiet,
@@ -121,8 +170,9 @@ function knexConfig(target: DatabaseTarget, timeoutMs: number): Knex.Config {
       pool: {
         min: 0,
         max: 8,
+        destroyTimeoutMillis: timeoutMs,
         afterCreate: (client: PgClient, done: (error: Error | null, client: unknown) => void) => {
-          tearDownStalledQueries(client, timeoutMs);
+          connections.adopt(client);
           done(null, client);
         },
       },
@@ -160,7 +210,8 @@ export async function openDatabase(url?: string, options: OpenOptions = {}): Pro
   // Loaded here, not at the top, so commands that never touch a database do not pay for knex and its drivers.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const createKnex: (config: Knex.Config) => Knex = require('knex');
-  const db = new Database(target, createKnex(knexConfig(target, timeoutMs)), { ...options, timeoutMs });
+  const connections = new PgConnections(timeoutMs);
+  const db = new Database(target, createKnex(knexConfig(target, timeoutMs, connections)), { ...options, timeoutMs }, target.engine === 'postgres' ? connections : undefined);
   try {
     await db.run((knex) => knex.raw('select 1'));
     if (options.migrate) {

@@ -28,11 +28,11 @@ export async function writeKeypairFiles(
 }
 
 export async function readPrivateKeyFile(path: string): Promise<Buffer> {
-  return importPrivateKey(await readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
+  return importPrivateKey(readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
 }
 
 export async function readPublicKeyFile(path: string): Promise<Buffer> {
-  return importPublicKey(await readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
+  return importPublicKey(readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
 }
 
 async function exists(path: string): Promise<boolean> {

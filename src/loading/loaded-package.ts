@@ -81,6 +81,10 @@ export interface LoadedPackage {
   close(): void;
 }
 
+/**
+ * The LoadedPackage over a native handle; callers only ever see the LoadedPackage interface.
+ * @internal (kept out of the published declarations: they must not reach the native binding's types)
+ */
 export class GuardedPackage implements LoadedPackage {
   readonly descriptor: number;
 

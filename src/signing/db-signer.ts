@@ -4,7 +4,6 @@ import { AuditTrail, recordFailure } from '../audit/audit-trail';
 import { newId, nowIso } from '../db/ids';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
-import { assertReadableFile } from '../files';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import { kekId } from '../keys/kek';
 import { native } from '../native';
@@ -57,7 +56,6 @@ export class DbPackageSigner {
       if (key.kekId !== kekId(kek)) {
         throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
       }
-      await assertReadableFile(packagePath);
       const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, { keyId, orgId }, key.publicKey);
       const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
       const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;

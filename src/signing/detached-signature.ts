@@ -1,9 +1,6 @@
 // The version-1 detached signature document, shared with Cloacina. Parsing is strict and done in Rust.
-import { MalformedSignature, SignatureNotFound } from '../errors';
-import { errnoOf, FileTooLarge, readSmallFile, writeFileAtomic } from '../files';
+import { writeFileAtomic } from '../files';
 import { native, SignatureFields } from '../native';
-
-export const MAX_SIGNATURE_FILE_BYTES = 64 * 1024;
 
 /** What a signing produced: everything a detached signature or a database row needs. */
 export interface SignatureInfo {
@@ -47,21 +44,12 @@ export class DetachedSignature implements SignatureInfo {
     return new DetachedSignature(native.parseSignature(bytes));
   }
 
+  /**
+   * Reads a signature file off the JS thread (at most 64 KiB; a FIFO or a device is refused, never read):
+   * SignatureNotFound when there is none, MalformedSignature (naming the file) when it is not valid.
+   */
   static async readFromFile(path: string): Promise<DetachedSignature> {
-    let document: Buffer;
-    try {
-      document = await readSmallFile(path, MAX_SIGNATURE_FILE_BYTES, 'signature file');
-    } catch (error) {
-      if (errnoOf(error) === 'ENOENT') throw new SignatureNotFound(`no signature file at ${path}`);
-      if (error instanceof FileTooLarge) throw new MalformedSignature(error.message);
-      throw error;
-    }
-    try {
-      return DetachedSignature.parse(document);
-    } catch (error) {
-      if (error instanceof MalformedSignature) throw new MalformedSignature(`${path}: ${error.message}`);
-      throw error;
-    }
+    return DetachedSignature.parse(await native.readSignatureFile(path));
   }
 
   /** Atomic: readers see the old signature or the new one, never a partial file. */

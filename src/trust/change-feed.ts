@@ -69,6 +69,12 @@ export class ChangeFeed {
     this.checkedAt = startedAt;
   }
 
+  /** The path to the server stalled: the listener's connection is as silent as the others; start it afresh. */
+  reconnect(): void {
+    this.changedLocally();
+    this.listener?.reconnect();
+  }
+
   async close(): Promise<void> {
     await this.listener?.stop();
   }

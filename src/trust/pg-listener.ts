@@ -92,6 +92,11 @@ export class PgListener {
     this.retryTimer.unref();
   }
 
+  /** Drops the current connection (a stalled one never reports itself lost); the usual backoff reconnects. */
+  reconnect(): void {
+    this.client?.connection?.stream?.destroy();
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);

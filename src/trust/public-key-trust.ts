@@ -1,6 +1,6 @@
 // Trust in public keys pinned by the runner: no database at all (no knex, sqlite3 or pg is loaded).
 import { CloacinaSignError } from '../errors';
-import { readSmallFileSync } from '../files';
+import { readSmallFile } from '../files';
 import { importPublicKey, publicKeyFingerprint } from '../keys/keypair';
 import type { TrustedPublicKey, TrustSource } from './trust-source';
 
@@ -16,7 +16,7 @@ export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Ui
   if (list.length === 0) throw new CloacinaSignError('INVALID_INPUT', 'publicKeyTrust needs at least one public key');
   const trusted = new Map<string, TrustedPublicKey>();
   list.forEach((key, index) => {
-    const publicKey = importNamed(typeof key === 'string' ? key : `key #${index + 1}`, typeof key === 'string' ? readSmallFileSync(key, MAX_KEY_FILE_BYTES, 'key file') : key);
+    const publicKey = importNamed(typeof key === 'string' ? key : `key #${index + 1}`, typeof key === 'string' ? readSmallFile(key, MAX_KEY_FILE_BYTES, 'key file') : key);
     trusted.set(publicKeyFingerprint(publicKey), { publicKey });
   });
   const ready = Promise.resolve(trusted as ReadonlyMap<string, TrustedPublicKey>);

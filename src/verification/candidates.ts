@@ -1,12 +1,13 @@
 // The signatures to try for a package, each paired with the trusted key its fingerprint names.
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import type { VerifyCandidate } from '../native';
+import { native, type VerifyCandidate } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
 import { SignatureSource } from './signature-source';
 
+/** The canonical document of a signature file (read and parsed in Rust, off the JS thread). */
 async function detachedFile(path: string): Promise<Buffer[]> {
-  return [Buffer.from((await DetachedSignature.readFromFile(path)).toString())];
+  return [Buffer.from(await native.readSignatureFile(path))];
 }
 
 async function stored(trust: TrustSource, packageHash: string, source: SignatureSource): Promise<readonly Buffer[]> {

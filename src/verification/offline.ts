@@ -1,6 +1,5 @@
 // Offline verification, as Cloacina's verify_package_offline: one package, one detached signature, one
 // public key. No audit; runners use createPackageLoader with publicKeyTrust, which audits.
-import { assertReadableFile } from '../files';
 import { importPublicKey, KeyInput } from '../keys/keypair';
 import { native } from '../native';
 import { nativeCounter, ProgressCounter } from '../progress';
@@ -24,10 +23,10 @@ export async function verifyPackageOffline(
   options: { progress?: ProgressCounter } = {},
 ): Promise<VerifiedPackage> {
   const key = importPublicKey(publicKey);
-  await assertReadableFile(packagePath);
+  // The package first: a missing package is UNREADABLE_FILE, not a missing signature.
+  const packageHash = await native.hashFile(packagePath, nativeCounter(options.progress));
   const signature = await DetachedSignature.readFromFile(signaturePath);
   const candidates = [{ document: Buffer.from(signature.toString()), publicKey: key }];
-  const packageHash = await native.hashFile(packagePath, nativeCounter(options.progress));
   const verified = await native.verifyDigest(packageHash, candidates);
   return { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
 }

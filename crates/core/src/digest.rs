@@ -57,21 +57,14 @@ pub fn sha256_file_with_chunk(
         path: path.display().to_string(),
         reason: e.to_string(),
     };
-    let file = File::open(path).map_err(unreadable)?;
-    let meta = file.metadata().map_err(unreadable)?;
-    // Opening a directory succeeds on Linux; say so plainly instead of EISDIR on read.
-    if meta.is_dir() {
-        return Err(CoreError::UnreadableFile {
-            path: path.display().to_string(),
-            reason: "is a directory".to_string(),
-        });
-    }
+    // Only a regular file: a FIFO, a device such as /dev/zero or a directory is refused at once.
+    let (file, len) = crate::files::open_regular(path)?;
     let chunk = chunk.max(1);
     // A thread is not worth it for a file that fits in one chunk.
-    if meta.len() <= chunk as u64 {
+    if len <= chunk as u64 {
         // len + 1 so EOF is seen in one read; at least 64 KiB for files whose
         // reported size is wrong (e.g. /proc reports 0).
-        let buf_len = (meta.len() as usize).saturating_add(1).max(64 * 1024);
+        let buf_len = (len as usize).saturating_add(1).max(64 * 1024);
         hash_serial(file, progress, chunk.min(buf_len))
     } else {
         hash_pipelined(file, progress, chunk)

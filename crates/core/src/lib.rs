@@ -7,6 +7,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod files;
 pub mod keys;
 pub mod pem;
 pub mod seal;

@@ -283,6 +283,26 @@ impl DetachedSignature {
         encode_signature(&self.signature)
     }
 
+    /// Reads and strictly parses a signature file: `SignatureNotFound` when there is none,
+    /// `UnreadableFile` when it cannot be read or is not a regular file (a FIFO never blocks),
+    /// `MalformedSignature` (naming the file) when it is over 64 KiB or not a valid document.
+    pub fn read_file(path: &std::path::Path) -> Result<Self> {
+        use crate::files::{read_small, SmallFile};
+        let shown = path.display();
+        match read_small(path, MAX_SIGNATURE_FILE_BYTES)? {
+            SmallFile::Missing => Err(CoreError::SignatureNotFound(format!(
+                "no signature file at {shown}"
+            ))),
+            SmallFile::TooLarge(size) => Err(malformed(format!(
+                "{shown}: the signature file is {size} bytes; the limit is {MAX_SIGNATURE_FILE_BYTES}"
+            ))),
+            SmallFile::Read(bytes) => Self::parse(&bytes).map_err(|e| match e {
+                CoreError::MalformedSignature(m) => malformed(format!("{shown}: {m}")),
+                other => other,
+            }),
+        }
+    }
+
     /// Compact JSON in canonical field order, no trailing newline.
     pub fn to_json(&self) -> String {
         // serde_json escapes signed_at in case the struct was built by hand.
