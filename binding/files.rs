@@ -12,7 +12,9 @@ use napi::{Env, Task};
 use napi_derive::napi;
 use zeroize::Zeroizing;
 
-use crate::errors::OrThrow;
+use cloacina_sign_core::CoreError;
+
+use crate::errors::{core_error, OrThrow};
 
 /// Bytes of a file processed so far, readable from JS while a task runs (for progress bars).
 #[napi]
@@ -64,6 +66,99 @@ impl Task for HashFileTask {
 #[napi(ts_return_type = "Promise<string>")]
 pub fn hash_file(path: String, progress: Option<&ProgressCounter>) -> AsyncTask<HashFileTask> {
   AsyncTask::new(HashFileTask { path: path.into(), progress: counter(progress) })
+}
+
+/// A package's digest and the signature document beside it, read by one task.
+#[napi(object)]
+pub struct HashedWithSignature {
+  pub package_hash: String,
+  /// The canonical document of the signature file; absent when there is no such file.
+  pub signature: Option<String>,
+}
+
+pub struct HashWithSignatureTask {
+  path: PathBuf,
+  signature_path: PathBuf,
+  progress: Option<Arc<AtomicU64>>,
+}
+
+impl Task for HashWithSignatureTask {
+  type Output = HashedWithSignature;
+  type JsValue = HashedWithSignature;
+
+  fn compute(&mut self) -> napi::Result<HashedWithSignature> {
+    // The package first: a missing package is UNREADABLE_FILE, not a missing signature.
+    let digest = hash(&self.path, &self.progress)?;
+    let signature = match DetachedSignature::read_file(&self.signature_path) {
+      Ok(signature) => Some(signature.to_json()),
+      Err(CoreError::SignatureNotFound(_)) => None,
+      Err(error) => return Err(core_error(error)),
+    };
+    Ok(HashedWithSignature { package_hash: digest::to_hex(&digest), signature })
+  }
+
+  fn resolve(&mut self, _env: Env, output: HashedWithSignature) -> napi::Result<HashedWithSignature> {
+    Ok(output)
+  }
+}
+
+/// Hashes a package and reads the signature file beside it in one task (the verifier's common case:
+/// one trip to the worker pool instead of two).
+#[napi(ts_return_type = "Promise<HashedWithSignature>")]
+pub fn hash_file_with_signature(
+  path: String,
+  signature_path: String,
+  progress: Option<&ProgressCounter>,
+) -> AsyncTask<HashWithSignatureTask> {
+  AsyncTask::new(HashWithSignatureTask { path: path.into(), signature_path: signature_path.into(), progress: counter(progress) })
+}
+
+pub struct VerifyFileTask {
+  path: PathBuf,
+  signature_path: PathBuf,
+  trusted_keys: Vec<Vec<u8>>,
+  progress: Option<Arc<AtomicU64>>,
+}
+
+impl Task for VerifyFileTask {
+  type Output = VerifiedPackage;
+  type JsValue = VerifiedPackage;
+
+  fn compute(&mut self) -> napi::Result<VerifiedPackage> {
+    let digest = hash(&self.path, &self.progress)?;
+    let signature = DetachedSignature::read_file(&self.signature_path).or_throw()?;
+    // The trusted key the signature names, if any (a raw key's fingerprint is the SHA-256 of its bytes).
+    let public_key = self
+      .trusted_keys
+      .iter()
+      .find(|key| digest::sha256(key) == signature.key_fingerprint)
+      .map(|key| pem::parse_public_key(key).or_throw())
+      .transpose()?;
+    let candidates = [Candidate { signature, public_key }];
+    let index = verify::verify_any(&digest, &candidates).or_throw()?;
+    Ok(verified(&digest, &candidates, index))
+  }
+
+  fn resolve(&mut self, _env: Env, output: VerifiedPackage) -> napi::Result<VerifiedPackage> {
+    Ok(output)
+  }
+}
+
+/// The whole verification of a package against pinned keys in one task: hash the package, read the
+/// signature file, pair it with the trusted raw key of its fingerprint, and decide (`verify_any`).
+#[napi(ts_return_type = "Promise<VerifiedPackage>")]
+pub fn verify_file_with_keys(
+  path: String,
+  signature_path: String,
+  trusted_keys: Vec<Buffer>,
+  progress: Option<&ProgressCounter>,
+) -> AsyncTask<VerifyFileTask> {
+  AsyncTask::new(VerifyFileTask {
+    path: path.into(),
+    signature_path: signature_path.into(),
+    trusted_keys: trusted_keys.iter().map(|key| key.to_vec()).collect(),
+    progress: counter(progress),
+  })
 }
 
 /// What a signing produced; the caller adds `signed_at` when it writes the document.

@@ -21,12 +21,20 @@ export class AuditTrail {
 }
 
 export async function writeAll(event: AuditEvent, sinks: readonly AuditSink[]): Promise<void> {
+  if (sinks.length === 1) {
+    // The common case, without the bookkeeping of several sinks.
+    return sinks[0].write(event).catch((error: unknown) => {
+      throw auditFailed(event, error);
+    });
+  }
   const results = await Promise.allSettled(sinks.map((sink) => sink.write(event)));
   const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
-  if (failed) {
-    const reason = failed.reason instanceof Error ? failed.reason.message : String(failed.reason);
-    throw new CloacinaSignError('AUDIT_FAILED', `the ${event.event_type} event could not be audited: ${reason}`, { cause: failed.reason });
-  }
+  if (failed) throw auditFailed(event, failed.reason);
+}
+
+function auditFailed(event: AuditEvent, error: unknown): CloacinaSignError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new CloacinaSignError('AUDIT_FAILED', `the ${event.event_type} event could not be audited: ${reason}`, { cause: error });
 }
 
 export function auditEvent(input: AuditEventInput): AuditEvent {

@@ -23,7 +23,14 @@ async function stored(trust: TrustSource, packageHash: string, source: Signature
  *   A `.sig` that cannot be read or parsed is an error, never skipped.
  * - DetachedFile, Memory: that one document. Database: the stored signatures.
  */
-export async function signatureDocuments(packagePath: string, packageHash: string, source: SignatureSource, trust: TrustSource): Promise<Buffer[]> {
+export async function signatureDocuments(
+  packagePath: string,
+  packageHash: string,
+  source: SignatureSource,
+  trust: TrustSource,
+  /** Auto only: the `.sig` beside the package, when the caller already read it ([] when there is none). */
+  besideRead?: readonly Buffer[],
+): Promise<Buffer[]> {
   switch (source.kind) {
     case 'detached-file':
       return detachedFile(source.path);
@@ -36,10 +43,11 @@ export async function signatureDocuments(packagePath: string, packageHash: strin
       return [...(await stored(trust, packageHash, source))];
     case 'auto': {
       const [beside, inDatabase] = await Promise.all([
-        detachedFile(DetachedSignature.defaultPath(packagePath)).catch((error: unknown) => {
-          if (error instanceof SignatureNotFound) return [];
-          throw error;
-        }),
+        besideRead ??
+          detachedFile(DetachedSignature.defaultPath(packagePath)).catch((error: unknown) => {
+            if (error instanceof SignatureNotFound) return [];
+            throw error;
+          }),
         stored(trust, packageHash, source),
       ]);
       return beside.length === 0 ? [...inDatabase] : [...beside, ...inDatabase.filter((document) => !document.equals(beside[0]))];
@@ -60,7 +68,13 @@ export function pairWithTrustedKeys(documents: readonly Buffer[], trusted: Reado
 }
 
 /** The candidates for a package of this hash (the caller's hash: the loader hashes the sealed copy it will map). */
-export async function candidatesFor(packagePath: string, packageHash: string, source: SignatureSource, trust: TrustSource): Promise<VerifyCandidate[]> {
-  const [trusted, documents] = await Promise.all([trust.trustedKeys(), signatureDocuments(packagePath, packageHash, source, trust)]);
+export async function candidatesFor(
+  packagePath: string,
+  packageHash: string,
+  source: SignatureSource,
+  trust: TrustSource,
+  besideRead?: readonly Buffer[],
+): Promise<VerifyCandidate[]> {
+  const [trusted, documents] = await Promise.all([trust.trustedKeys(), signatureDocuments(packagePath, packageHash, source, trust, besideRead)]);
   return pairWithTrustedKeys(documents, trusted);
 }

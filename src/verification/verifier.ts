@@ -2,6 +2,7 @@
 import { AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { native } from '../native';
+import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor } from './candidates';
@@ -43,26 +44,22 @@ export function noSignature(path: string, packageHash: string, trust: TrustSourc
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature.
  */
 export async function verifyWithTrust(ctx: VerificationContext, path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
-  const source = options.signature ?? SignatureSource.Auto;
-  let organization: string | null = null;
-  let packageHash: string | null = null;
+  const attempt: Attempt = { organization: null, packageHash: null };
   let result: VerificationResult;
   try {
-    organization = await ctx.trust.organization();
-    // hashFile itself reports a missing or unreadable package as UNREADABLE_FILE.
-    const hash = (packageHash = await native.hashFile(path, nativeCounter(options.progress)));
-    const candidates = await candidatesFor(path, hash, source, ctx.trust);
-    if (candidates.length === 0) throw noSignature(path, hash, ctx.trust, source);
-    const verified = await native.verifyDigest(hash, candidates);
-    result = { path, packageHash: hash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+    result = await decide(ctx, path, options.signature ?? SignatureSource.Auto, options.progress, attempt);
   } catch (error) {
-    await recordFailure(ctx.trail, { eventType: 'verification.failure', orgId: organization, packagePath: path, packageHash, signatureVerified: false }, error);
+    await recordFailure(
+      ctx.trail,
+      { eventType: 'verification.failure', orgId: attempt.organization, packagePath: path, packageHash: attempt.packageHash, signatureVerified: false },
+      error,
+    );
     throw error;
   }
   try {
     await ctx.trail.record({
       eventType: 'verification.success',
-      orgId: organization,
+      orgId: result.organization,
       packagePath: path,
       packageHash: result.packageHash,
       signerFingerprint: result.signerFingerprint,
@@ -74,4 +71,37 @@ export async function verifyWithTrust(ctx: VerificationContext, path: string, op
     });
   }
   return result;
+}
+
+/** What is known of a verification so far, for its failure event. */
+interface Attempt {
+  organization: string | null;
+  packageHash: string | null;
+}
+
+async function decide(ctx: VerificationContext, path: string, source: SignatureSource, progress: ProgressCounter | undefined, attempt: Attempt): Promise<VerificationResult> {
+  const organization = (attempt.organization = await ctx.trust.organization());
+  const counter = nativeCounter(progress);
+  if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
+    // Pinned keys and one signature file: the whole decision in one task on the worker pool.
+    const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
+    const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
+    const verified = await native.verifyFileWithKeys(path, signaturePath, keys, counter);
+    return { path, packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+  }
+  // A missing or unreadable package is UNREADABLE_FILE. With Auto, the `.sig` beside it is read in the same task.
+  let packageHash: string;
+  let beside: Buffer[] | undefined;
+  if (source.kind === 'auto') {
+    const read = await native.hashFileWithSignature(path, DetachedSignature.defaultPath(path), counter);
+    packageHash = read.packageHash;
+    beside = read.signature ? [Buffer.from(read.signature)] : [];
+  } else {
+    packageHash = await native.hashFile(path, counter);
+  }
+  attempt.packageHash = packageHash;
+  const candidates = await candidatesFor(path, packageHash, source, ctx.trust, beside);
+  if (candidates.length === 0) throw noSignature(path, packageHash, ctx.trust, source);
+  const verified = await native.verifyDigest(packageHash, candidates);
+  return { path, packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
 }
