@@ -9,131 +9,140 @@ use crate::errors::OrThrow;
 
 #[napi(object)]
 pub struct GeneratedKeypair {
-  /// The raw 32-byte Ed25519 seed.
-  pub private_key: Buffer,
-  /// The raw 32-byte Ed25519 public key.
-  pub public_key: Buffer,
-  pub fingerprint: String,
+    /// The raw 32-byte Ed25519 seed.
+    pub private_key: Buffer,
+    /// The raw 32-byte Ed25519 public key.
+    pub public_key: Buffer,
+    pub fingerprint: String,
 }
 
 /// A fresh Ed25519 key pair from the operating system's CSPRNG.
 #[napi]
 pub fn generate_keypair() -> GeneratedKeypair {
-  let (seed, public_key) = keys::generate_keypair();
-  GeneratedKeypair {
-    private_key: seed.to_vec().into(),
-    public_key: public_key.to_vec().into(),
-    fingerprint: keys::fingerprint(&public_key),
-  }
+    let (seed, public_key) = keys::generate_keypair();
+    GeneratedKeypair {
+        private_key: seed.to_vec().into(),
+        public_key: public_key.to_vec().into(),
+        fingerprint: keys::fingerprint(&public_key),
+    }
 }
 
 /// Reads a public key given as raw 32 bytes, SPKI DER or SPKI PEM; rejects weak keys.
 #[napi]
 pub fn public_key_from_any(input: Buffer) -> napi::Result<Buffer> {
-  Ok(pem::public_key_from_any(&input).or_throw()?.to_vec().into())
+    Ok(pem::public_key_from_any(&input).or_throw()?.to_vec().into())
 }
 
 /// Reads a private key given as a raw 32-byte seed, PKCS#8 DER or PKCS#8 PEM (v1 or v2).
 #[napi]
 pub fn private_key_from_any(input: Buffer) -> napi::Result<Buffer> {
-  Ok(pem::private_key_from_any(&input).or_throw()?.to_vec().into())
+    Ok(pem::private_key_from_any(&input)
+        .or_throw()?
+        .to_vec()
+        .into())
 }
 
 #[napi]
 pub fn public_key_of(private_key: Buffer) -> napi::Result<Buffer> {
-  let seed = pem::private_key_from_any(&private_key).or_throw()?;
-  Ok(keys::public_key_of(&seed).to_vec().into())
+    let seed = pem::private_key_from_any(&private_key).or_throw()?;
+    Ok(keys::public_key_of(&seed).to_vec().into())
 }
 
 #[napi]
 pub fn public_key_to_pem(public_key: Buffer) -> napi::Result<String> {
-  let key = pem::public_key_from_any(&public_key).or_throw()?;
-  Ok(pem::public_key_to_pem(&key))
+    let key = pem::public_key_from_any(&public_key).or_throw()?;
+    Ok(pem::public_key_to_pem(&key))
 }
 
 #[napi]
 pub fn private_key_to_pem(private_key: Buffer) -> napi::Result<String> {
-  let seed = pem::private_key_from_any(&private_key).or_throw()?;
-  Ok(pem::private_key_to_pem(&seed).to_string())
+    let seed = pem::private_key_from_any(&private_key).or_throw()?;
+    Ok(pem::private_key_to_pem(&seed).to_string())
 }
 
 /// Lowercase hex SHA-256 of the raw 32-byte public key.
 #[napi]
 pub fn fingerprint(public_key: Buffer) -> napi::Result<String> {
-  let key = pem::public_key_from_any(&public_key).or_throw()?;
-  Ok(keys::fingerprint(&key))
+    let key = pem::public_key_from_any(&public_key).or_throw()?;
+    Ok(keys::fingerprint(&key))
 }
 
 /// Strict Ed25519 verification of an arbitrary message; throws INVALID_KEY or INVALID_SIGNATURE.
 #[napi]
 pub fn verify_message(public_key: Buffer, message: Buffer, signature: Buffer) -> napi::Result<()> {
-  keys::verify(&public_key, &message, &signature).or_throw()
+    keys::verify(&public_key, &message, &signature).or_throw()
 }
 
 /// The fields of a version-1 detached signature, hex and base64 as in the document.
 #[napi(object)]
 pub struct SignatureFields {
-  pub package_hash: String,
-  pub key_fingerprint: String,
-  pub signature: String,
-  pub signed_at: String,
+    pub package_hash: String,
+    pub key_fingerprint: String,
+    pub signature: String,
+    pub signed_at: String,
 }
 
 impl From<&DetachedSignature> for SignatureFields {
-  fn from(sig: &DetachedSignature) -> Self {
-    SignatureFields {
-      package_hash: sig.package_hash_hex(),
-      key_fingerprint: sig.key_fingerprint_hex(),
-      signature: sig.signature_base64(),
-      signed_at: sig.signed_at.clone(),
+    fn from(sig: &DetachedSignature) -> Self {
+        SignatureFields {
+            package_hash: sig.package_hash_hex(),
+            key_fingerprint: sig.key_fingerprint_hex(),
+            signature: sig.signature_base64(),
+            signed_at: sig.signed_at.clone(),
+        }
     }
-  }
 }
 
 impl SignatureFields {
-  pub(crate) fn to_signature(&self) -> napi::Result<DetachedSignature> {
-    DetachedSignature::from_fields(&self.package_hash, &self.key_fingerprint, &self.signature, &self.signed_at)
-      .or_throw()
-  }
+    pub(crate) fn to_signature(&self) -> napi::Result<DetachedSignature> {
+        DetachedSignature::from_fields(
+            &self.package_hash,
+            &self.key_fingerprint,
+            &self.signature,
+            &self.signed_at,
+        )
+        .or_throw()
+    }
 }
 
 /// Strict parse of a detached signature document; throws MALFORMED_SIGNATURE saying what is wrong.
 #[napi]
 pub fn parse_signature(document: Buffer) -> napi::Result<SignatureFields> {
-  let sig = DetachedSignature::parse(&document).or_throw()?;
-  Ok(SignatureFields::from(&sig))
+    let sig = DetachedSignature::parse(&document).or_throw()?;
+    Ok(SignatureFields::from(&sig))
 }
 
 /// The canonical document for the given fields, each validated as the reader would.
 #[napi]
 pub fn format_signature(fields: SignatureFields) -> napi::Result<String> {
-  Ok(fields.to_signature()?.to_json())
+    Ok(fields.to_signature()?.to_json())
 }
 
 pub struct ReadSignatureTask {
-  path: PathBuf,
+    path: PathBuf,
 }
 
 impl Task for ReadSignatureTask {
-  type Output = DetachedSignature;
-  type JsValue = String;
+    type Output = DetachedSignature;
+    type JsValue = String;
 
-  fn compute(&mut self) -> napi::Result<DetachedSignature> {
-    DetachedSignature::read_file(&self.path).or_throw()
-  }
+    fn compute(&mut self) -> napi::Result<DetachedSignature> {
+        DetachedSignature::read_file(&self.path).or_throw()
+    }
 
-  fn resolve(&mut self, _env: Env, signature: DetachedSignature) -> napi::Result<String> {
-    Ok(signature.to_json())
-  }
+    fn resolve(&mut self, _env: Env, signature: DetachedSignature) -> napi::Result<String> {
+        Ok(signature.to_json())
+    }
 }
 
 /// Reads a signature file off the JS thread (never blocking on a FIFO, at most 64 KiB) and returns
 /// its canonical document; SIGNATURE_NOT_FOUND when there is no file, MALFORMED_SIGNATURE when invalid.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn read_signature_file(path: String) -> AsyncTask<ReadSignatureTask> {
-  AsyncTask::new(ReadSignatureTask { path: path.into() })
+    AsyncTask::new(ReadSignatureTask { path: path.into() })
 }
 
 /// Largest signature file read (bytes); larger ones are MALFORMED_SIGNATURE.
 #[napi]
-pub const MAX_SIGNATURE_FILE_BYTES: u32 = cloacina_sign_core::signature::MAX_SIGNATURE_FILE_BYTES as u32;
+pub const MAX_SIGNATURE_FILE_BYTES: u32 =
+    cloacina_sign_core::signature::MAX_SIGNATURE_FILE_BYTES as u32;

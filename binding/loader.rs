@@ -3,8 +3,8 @@ use std::sync::Mutex;
 
 use cloacina_sign_core::digest::to_hex;
 use cloacina_sign_loader::{
-  check_shared_library, serialize_guarded, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
-  SealedImage, TaskError, WorkflowPackage,
+    check_shared_library, serialize_guarded, Clearance, ClearedImage, GuardedLibrary, LoadError,
+    PackageMetadata, SealedImage, TaskError, WorkflowPackage,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
 use napi::{Env, Task};
@@ -14,30 +14,33 @@ use crate::errors::coded;
 use crate::files::{parse_candidates, verified, VerifiedPackage, VerifyCandidate};
 
 fn load_error(err: LoadError) -> napi::Error {
-  let code = err.code().to_string();
-  coded(&code, err)
+    let code = err.code().to_string();
+    coded(&code, err)
 }
 
 fn task_error(err: TaskError) -> napi::Error {
-  let code = err.code().to_string();
-  coded(&code, err)
+    let code = err.code().to_string();
+    coded(&code, err)
 }
 
 /// What the sealed bytes must look like before anything may map them.
 #[napi(string_enum)]
 pub enum PackageFormat {
-  SharedLibrary,
-  Wasm,
+    SharedLibrary,
+    Wasm,
 }
 
 const WASM_MAGIC: &[u8] = b"\0asm";
 
 fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()> {
-  match format {
-    PackageFormat::SharedLibrary => check_shared_library(image.bytes()).map_err(load_error),
-    PackageFormat::Wasm if image.bytes().starts_with(WASM_MAGIC) => Ok(()),
-    PackageFormat::Wasm => Err(coded("NOT_A_WASM_MODULE", "not a WebAssembly module (bad magic bytes)")),
-  }
+    match format {
+        PackageFormat::SharedLibrary => check_shared_library(image.bytes()).map_err(load_error),
+        PackageFormat::Wasm if image.bytes().starts_with(WASM_MAGIC) => Ok(()),
+        PackageFormat::Wasm => Err(coded(
+            "NOT_A_WASM_MODULE",
+            "not a WebAssembly module (bad magic bytes)",
+        )),
+    }
 }
 
 /// A package copied once into a sealed memory file and hashed there. Nothing of it can be loaded:
@@ -45,263 +48,328 @@ fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()>
 /// turns it into a `ClearedPackage`, the only thing that loads.
 #[napi]
 pub struct SealedPackage {
-  image: Mutex<Option<SealedImage>>,
-  digest: [u8; 32],
+    image: Mutex<Option<SealedImage>>,
+    digest: [u8; 32],
 }
 
 impl SealedPackage {
-  fn take(&self) -> napi::Result<SealedImage> {
-    self.image.lock().unwrap().take().ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already used"))
-  }
+    fn take(&self) -> napi::Result<SealedImage> {
+        self.image
+            .lock()
+            .unwrap()
+            .take()
+            .ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already used"))
+    }
 }
 
 #[napi]
 impl SealedPackage {
-  /// Lowercase hex SHA-256 of the sealed bytes: exactly what would be loaded.
-  #[napi(getter)]
-  pub fn package_hash(&self) -> String {
-    to_hex(&self.digest)
-  }
+    /// Lowercase hex SHA-256 of the sealed bytes: exactly what would be loaded.
+    #[napi(getter)]
+    pub fn package_hash(&self) -> String {
+        to_hex(&self.digest)
+    }
 
-  #[napi(getter)]
-  pub fn size(&self) -> f64 {
-    self.image.lock().unwrap().as_ref().map_or(0.0, |image| image.len() as f64)
-  }
+    #[napi(getter)]
+    pub fn size(&self) -> f64 {
+        self.image
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0.0, |image| image.len() as f64)
+    }
 
-  /// Clears the sealed bytes when any candidate signature verifies over their digest; on
-  /// refusal the image is released and the verification error thrown.
-  #[napi]
-  pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<ClearedPackage> {
-    let candidates = parse_candidates(&candidates)?;
-    let cleared = self.take()?.verify(&candidates).map_err(load_error)?;
-    let Clearance::Verified { candidate, .. } = *cleared.clearance() else { unreachable!("verify clears as verified") };
-    Ok(ClearedPackage::new(cleared, Some(verified(&self.digest, &candidates, candidate))))
-  }
+    /// Clears the sealed bytes when any candidate signature verifies over their digest; on
+    /// refusal the image is released and the verification error thrown.
+    #[napi]
+    pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<ClearedPackage> {
+        let candidates = parse_candidates(&candidates)?;
+        let cleared = self.take()?.verify(&candidates).map_err(load_error)?;
+        let Clearance::Verified { candidate, .. } = *cleared.clearance() else {
+            unreachable!("verify clears as verified")
+        };
+        Ok(ClearedPackage::new(
+            cleared,
+            Some(verified(&self.digest, &candidates, candidate)),
+        ))
+    }
 
-  /// The policy decision of a caller that does not require signatures, for a package without any.
-  #[napi]
-  pub fn allow_unsigned(&self) -> napi::Result<ClearedPackage> {
-    Ok(ClearedPackage::new(self.take()?.allow_unsigned(), None))
-  }
+    /// The policy decision of a caller that does not require signatures, for a package without any.
+    #[napi]
+    pub fn allow_unsigned(&self) -> napi::Result<ClearedPackage> {
+        Ok(ClearedPackage::new(self.take()?.allow_unsigned(), None))
+    }
 
-  /// Releases the sealed memory now rather than at garbage collection.
-  #[napi]
-  pub fn discard(&self) {
-    self.image.lock().unwrap().take();
-  }
+    /// Releases the sealed memory now rather than at garbage collection.
+    #[napi]
+    pub fn discard(&self) {
+        self.image.lock().unwrap().take();
+    }
 }
 
 /// Sealed bytes whose load was decided (see `ClearedImage` in the loader crate).
 #[napi]
 pub struct ClearedPackage {
-  image: Mutex<Option<ClearedImage>>,
-  verified: Option<VerifiedPackage>,
+    image: Mutex<Option<ClearedImage>>,
+    verified: Option<VerifiedPackage>,
 }
 
 impl ClearedPackage {
-  fn new(image: ClearedImage, verified: Option<VerifiedPackage>) -> Self {
-    ClearedPackage { image: Mutex::new(Some(image)), verified }
-  }
+    fn new(image: ClearedImage, verified: Option<VerifiedPackage>) -> Self {
+        ClearedPackage {
+            image: Mutex::new(Some(image)),
+            verified,
+        }
+    }
 
-  fn with_image<T>(&self, f: impl FnOnce(&ClearedImage) -> napi::Result<T>) -> napi::Result<T> {
-    let image = self.image.lock().unwrap();
-    f(image.as_ref().ok_or_else(|| coded("LOAD_FAILED", "this cleared package was already loaded or discarded"))?)
-  }
+    fn with_image<T>(&self, f: impl FnOnce(&ClearedImage) -> napi::Result<T>) -> napi::Result<T> {
+        let image = self.image.lock().unwrap();
+        f(image.as_ref().ok_or_else(|| {
+            coded(
+                "LOAD_FAILED",
+                "this cleared package was already loaded or discarded",
+            )
+        })?)
+    }
 }
 
 #[napi]
 impl ClearedPackage {
-  /// Which signature verified; null when the package was allowed unsigned.
-  #[napi(getter)]
-  pub fn verified(&self) -> Option<VerifiedPackage> {
-    self.verified.clone()
-  }
+    /// Which signature verified; null when the package was allowed unsigned.
+    #[napi(getter)]
+    pub fn verified(&self) -> Option<VerifiedPackage> {
+        self.verified.clone()
+    }
 
-  /// dlopen()s the sealed memory file (off the JS thread: library constructors run here).
-  #[napi(ts_return_type = "Promise<NativePackage>")]
-  pub fn load(&self) -> napi::Result<AsyncTask<LoadTask>> {
-    let image = self.image.lock().unwrap().take();
-    let image = image.ok_or_else(|| coded("LOAD_FAILED", "this cleared package was already loaded or discarded"))?;
-    Ok(AsyncTask::new(LoadTask { image: Some(image) }))
-  }
+    /// dlopen()s the sealed memory file (off the JS thread: library constructors run here).
+    #[napi(ts_return_type = "Promise<NativePackage>")]
+    pub fn load(&self) -> napi::Result<AsyncTask<LoadTask>> {
+        let image = self.image.lock().unwrap().take();
+        let image = image.ok_or_else(|| {
+            coded(
+                "LOAD_FAILED",
+                "this cleared package was already loaded or discarded",
+            )
+        })?;
+        Ok(AsyncTask::new(LoadTask { image: Some(image) }))
+    }
 
-  /// Calls `open(path)` with a unique `/proc/self/fd/...` path of the sealed file, inside the
-  /// process-wide guarded-load lock; for `process.dlopen` of a native addon. Keep this object
-  /// alive for as long as the addon is loaded: it owns the descriptor.
-  #[napi]
-  pub fn open_through_proc_path(&self, open: Function<String, ()>) -> napi::Result<()> {
-    self.with_image(|cleared| serialize_guarded(|| open.call(cleared.image().proc_path())))
-  }
+    /// Calls `open(path)` with a unique `/proc/self/fd/...` path of the sealed file, inside the
+    /// process-wide guarded-load lock; for `process.dlopen` of a native addon. Keep this object
+    /// alive for as long as the addon is loaded: it owns the descriptor.
+    #[napi]
+    pub fn open_through_proc_path(&self, open: Function<String, ()>) -> napi::Result<()> {
+        self.with_image(|cleared| serialize_guarded(|| open.call(cleared.image().proc_path())))
+    }
 
-  /// A copy of the sealed bytes (for WebAssembly compilation).
-  #[napi]
-  pub fn bytes(&self) -> napi::Result<Buffer> {
-    self.with_image(|cleared| Ok(cleared.image().to_vec().into()))
-  }
+    /// A copy of the sealed bytes (for WebAssembly compilation).
+    #[napi]
+    pub fn bytes(&self) -> napi::Result<Buffer> {
+        self.with_image(|cleared| Ok(cleared.image().to_vec().into()))
+    }
 
-  /// Releases the sealed memory now (a load that was not audited is never performed).
-  #[napi]
-  pub fn discard(&self) {
-    self.image.lock().unwrap().take();
-  }
+    /// Releases the sealed memory now (a load that was not audited is never performed).
+    #[napi]
+    pub fn discard(&self) {
+        self.image.lock().unwrap().take();
+    }
 }
 
 pub struct SealTask {
-  path: PathBuf,
-  max_size: u64,
-  format: PackageFormat,
+    path: PathBuf,
+    max_size: u64,
+    format: PackageFormat,
 }
 
 impl Task for SealTask {
-  type Output = SealedImage;
-  type JsValue = SealedPackage;
+    type Output = SealedImage;
+    type JsValue = SealedPackage;
 
-  fn compute(&mut self) -> napi::Result<SealedImage> {
-    let image = SealedImage::from_path(&self.path, self.max_size).map_err(load_error)?;
-    check_format(&image, &self.format)?;
-    Ok(image)
-  }
+    fn compute(&mut self) -> napi::Result<SealedImage> {
+        let image = SealedImage::from_path(&self.path, self.max_size).map_err(load_error)?;
+        check_format(&image, &self.format)?;
+        Ok(image)
+    }
 
-  fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
-    Ok(SealedPackage { digest: image.digest(), image: Mutex::new(Some(image)) })
-  }
+    fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
+        Ok(SealedPackage {
+            digest: image.digest(),
+            image: Mutex::new(Some(image)),
+        })
+    }
 }
 
 /// Copies a package once into a sealed memory file, checks its format, hashes the sealed bytes.
 #[napi(ts_return_type = "Promise<SealedPackage>")]
-pub fn seal_package(path: String, max_size: f64, format: PackageFormat) -> napi::Result<AsyncTask<SealTask>> {
-  if !(max_size.is_finite() && max_size >= 0.0) {
-    return Err(coded("INVALID_INPUT", "the package size limit must be a non-negative number"));
-  }
-  Ok(AsyncTask::new(SealTask { path: path.into(), max_size: max_size as u64, format }))
+pub fn seal_package(
+    path: String,
+    max_size: f64,
+    format: PackageFormat,
+) -> napi::Result<AsyncTask<SealTask>> {
+    if !(max_size.is_finite() && max_size >= 0.0) {
+        return Err(coded(
+            "INVALID_INPUT",
+            "the package size limit must be a non-negative number",
+        ));
+    }
+    Ok(AsyncTask::new(SealTask {
+        path: path.into(),
+        max_size: max_size as u64,
+        format,
+    }))
 }
 
 pub struct LoadTask {
-  image: Option<ClearedImage>,
+    image: Option<ClearedImage>,
 }
 
 impl Task for LoadTask {
-  type Output = WorkflowPackage;
-  type JsValue = NativePackage;
+    type Output = WorkflowPackage;
+    type JsValue = NativePackage;
 
-  fn compute(&mut self) -> napi::Result<WorkflowPackage> {
-    let image = self.image.take().ok_or_else(|| coded("LOAD_FAILED", "the package was already loaded"))?;
-    let library = GuardedLibrary::load(image).map_err(load_error)?;
-    WorkflowPackage::new(library).map_err(load_error)
-  }
+    fn compute(&mut self) -> napi::Result<WorkflowPackage> {
+        let image = self
+            .image
+            .take()
+            .ok_or_else(|| coded("LOAD_FAILED", "the package was already loaded"))?;
+        let library = GuardedLibrary::load(image).map_err(load_error)?;
+        WorkflowPackage::new(library).map_err(load_error)
+    }
 
-  fn resolve(&mut self, _env: Env, package: WorkflowPackage) -> napi::Result<NativePackage> {
-    Ok(NativePackage { package: Mutex::new(Some(package)) })
-  }
+    fn resolve(&mut self, _env: Env, package: WorkflowPackage) -> napi::Result<NativePackage> {
+        Ok(NativePackage {
+            package: Mutex::new(Some(package)),
+        })
+    }
 }
 
 #[napi(object)]
 pub struct TaskInfo {
-  pub index: u32,
-  pub local_id: String,
-  pub namespaced_id_template: Option<String>,
-  pub dependencies_json: Option<String>,
-  pub description: Option<String>,
-  pub source_location: Option<String>,
+    pub index: u32,
+    pub local_id: String,
+    pub namespaced_id_template: Option<String>,
+    pub dependencies_json: Option<String>,
+    pub description: Option<String>,
+    pub source_location: Option<String>,
 }
 
 #[napi(object)]
 pub struct PackageInfo {
-  pub package_name: Option<String>,
-  pub package_description: Option<String>,
-  pub package_author: Option<String>,
-  pub workflow_fingerprint: Option<String>,
-  pub graph_data_json: Option<String>,
-  pub tasks: Vec<TaskInfo>,
+    pub package_name: Option<String>,
+    pub package_description: Option<String>,
+    pub package_author: Option<String>,
+    pub workflow_fingerprint: Option<String>,
+    pub graph_data_json: Option<String>,
+    pub tasks: Vec<TaskInfo>,
 }
 
 impl From<PackageMetadata> for PackageInfo {
-  fn from(m: PackageMetadata) -> Self {
-    PackageInfo {
-      package_name: m.package_name,
-      package_description: m.package_description,
-      package_author: m.package_author,
-      workflow_fingerprint: m.workflow_fingerprint,
-      graph_data_json: m.graph_data_json,
-      tasks: m
-        .tasks
-        .into_iter()
-        .map(|t| TaskInfo {
-          index: t.index,
-          local_id: t.local_id,
-          namespaced_id_template: t.namespaced_id_template,
-          dependencies_json: t.dependencies_json,
-          description: t.description,
-          source_location: t.source_location,
-        })
-        .collect(),
+    fn from(m: PackageMetadata) -> Self {
+        PackageInfo {
+            package_name: m.package_name,
+            package_description: m.package_description,
+            package_author: m.package_author,
+            workflow_fingerprint: m.workflow_fingerprint,
+            graph_data_json: m.graph_data_json,
+            tasks: m
+                .tasks
+                .into_iter()
+                .map(|t| TaskInfo {
+                    index: t.index,
+                    local_id: t.local_id,
+                    namespaced_id_template: t.namespaced_id_template,
+                    dependencies_json: t.dependencies_json,
+                    description: t.description,
+                    source_location: t.source_location,
+                })
+                .collect(),
+        }
     }
-  }
 }
 
 /// A workflow package loaded from verified, sealed bytes.
 #[napi]
 pub struct NativePackage {
-  package: Mutex<Option<WorkflowPackage>>,
+    package: Mutex<Option<WorkflowPackage>>,
 }
 
 impl NativePackage {
-  fn package(&self) -> napi::Result<WorkflowPackage> {
-    self.package.lock().unwrap().clone().ok_or_else(|| coded("PACKAGE_CLOSED", "the package was closed"))
-  }
+    fn package(&self) -> napi::Result<WorkflowPackage> {
+        self.package
+            .lock()
+            .unwrap()
+            .clone()
+            .ok_or_else(|| coded("PACKAGE_CLOSED", "the package was closed"))
+    }
 }
 
 #[napi]
 impl NativePackage {
-  /// The package's tasks and description, copied out of the library.
-  #[napi]
-  pub fn metadata(&self) -> napi::Result<PackageInfo> {
-    Ok(self.package()?.metadata().map_err(load_error)?.into())
-  }
-
-  /// The descriptor of the sealed memory file the library was loaded from (-1 once closed).
-  #[napi(getter)]
-  pub fn descriptor(&self) -> i32 {
-    self.package.lock().unwrap().as_ref().map_or(-1, |p| p.library().image().fd())
-  }
-
-  #[napi]
-  pub fn has_symbol(&self, name: String) -> napi::Result<bool> {
-    Ok(self.package()?.library().has_symbol(&name))
-  }
-
-  /// Runs one task on a worker thread with a result buffer of `resultCapacity` bytes.
-  #[napi(ts_return_type = "Promise<string>")]
-  pub fn execute_task(&self, task_name: String, context_json: String, result_capacity: u32) -> napi::Result<AsyncTask<ExecuteTask>> {
-    Ok(AsyncTask::new(ExecuteTask { package: self.package()?, task_name, context_json, result_capacity }))
-  }
-
-  /// Drops this handle; the library unloads once running tasks finish. Unmapping a large image
-  /// takes milliseconds, so it happens on a background thread, not on the JS thread.
-  #[napi]
-  pub fn close(&self) {
-    if let Some(package) = self.package.lock().unwrap().take() {
-      std::thread::spawn(move || drop(package));
+    /// The package's tasks and description, copied out of the library.
+    #[napi]
+    pub fn metadata(&self) -> napi::Result<PackageInfo> {
+        Ok(self.package()?.metadata().map_err(load_error)?.into())
     }
-  }
+
+    /// The descriptor of the sealed memory file the library was loaded from (-1 once closed).
+    #[napi(getter)]
+    pub fn descriptor(&self) -> i32 {
+        self.package
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(-1, |p| p.library().image().fd())
+    }
+
+    #[napi]
+    pub fn has_symbol(&self, name: String) -> napi::Result<bool> {
+        Ok(self.package()?.library().has_symbol(&name))
+    }
+
+    /// Runs one task on a worker thread with a result buffer of `resultCapacity` bytes.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn execute_task(
+        &self,
+        task_name: String,
+        context_json: String,
+        result_capacity: u32,
+    ) -> napi::Result<AsyncTask<ExecuteTask>> {
+        Ok(AsyncTask::new(ExecuteTask {
+            package: self.package()?,
+            task_name,
+            context_json,
+            result_capacity,
+        }))
+    }
+
+    /// Drops this handle; the library unloads once running tasks finish. Unmapping a large image
+    /// takes milliseconds, so it happens on a background thread, not on the JS thread.
+    #[napi]
+    pub fn close(&self) {
+        if let Some(package) = self.package.lock().unwrap().take() {
+            std::thread::spawn(move || drop(package));
+        }
+    }
 }
 
 pub struct ExecuteTask {
-  package: WorkflowPackage,
-  task_name: String,
-  context_json: String,
-  result_capacity: u32,
+    package: WorkflowPackage,
+    task_name: String,
+    context_json: String,
+    result_capacity: u32,
 }
 
 impl Task for ExecuteTask {
-  type Output = String;
-  type JsValue = String;
+    type Output = String;
+    type JsValue = String;
 
-  fn compute(&mut self) -> napi::Result<String> {
-    self.package.execute_task(&self.task_name, &self.context_json, self.result_capacity).map_err(task_error)
-  }
+    fn compute(&mut self) -> napi::Result<String> {
+        self.package
+            .execute_task(&self.task_name, &self.context_json, self.result_capacity)
+            .map_err(task_error)
+    }
 
-  fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-    Ok(output)
-  }
+    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
+        Ok(output)
+    }
 }

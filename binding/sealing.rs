@@ -12,93 +12,109 @@ use crate::files::{signed_digest, SignedDigest};
 /// Which row a sealed private key belongs to; it is the AES-GCM associated data.
 #[napi(object)]
 pub struct KeyBinding {
-  pub key_id: String,
-  pub org_id: String,
+    pub key_id: String,
+    pub org_id: String,
 }
 
 #[napi(object)]
 pub struct SealedKeypair {
-  pub public_key: Buffer,
-  pub fingerprint: String,
-  /// nonce || ciphertext || tag of the 32-byte seed.
-  pub sealed_private_key: Buffer,
+    pub public_key: Buffer,
+    pub fingerprint: String,
+    /// nonce || ciphertext || tag of the 32-byte seed.
+    pub sealed_private_key: Buffer,
 }
 
 /// Generates a key pair and seals its private half under the KEK; the private key never reaches JS.
 #[napi]
 pub fn generate_sealed_keypair(kek: Buffer, binding: KeyBinding) -> napi::Result<SealedKeypair> {
-  let (seed, public_key) = keys::generate_keypair();
-  let aad = seal::private_key_aad(&binding.key_id, &binding.org_id, &public_key);
-  let sealed = seal::seal(&kek, seed.as_slice(), &aad).or_throw()?;
-  Ok(SealedKeypair {
-    public_key: public_key.to_vec().into(),
-    fingerprint: keys::fingerprint(&public_key),
-    sealed_private_key: sealed.into(),
-  })
+    let (seed, public_key) = keys::generate_keypair();
+    let aad = seal::private_key_aad(&binding.key_id, &binding.org_id, &public_key);
+    let sealed = seal::seal(&kek, seed.as_slice(), &aad).or_throw()?;
+    Ok(SealedKeypair {
+        public_key: public_key.to_vec().into(),
+        fingerprint: keys::fingerprint(&public_key),
+        sealed_private_key: sealed.into(),
+    })
 }
 
 /// Opens a sealed private key, then checks it still belongs to the stored public key.
-fn unseal(kek: &[u8], sealed: &[u8], binding: &KeyBinding, public_key: &[u8]) -> napi::Result<Zeroizing<[u8; 32]>> {
-  seal::open_private_key(kek, sealed, &binding.key_id, &binding.org_id, public_key).or_throw()
+fn unseal(
+    kek: &[u8],
+    sealed: &[u8],
+    binding: &KeyBinding,
+    public_key: &[u8],
+) -> napi::Result<Zeroizing<[u8; 32]>> {
+    seal::open_private_key(kek, sealed, &binding.key_id, &binding.org_id, public_key).or_throw()
 }
 
 /// Re-seals a private key under a new KEK (key rotation of the KEK), all inside Rust.
 #[napi]
 pub fn rewrap_sealed_key(
-  old_kek: Buffer,
-  new_kek: Buffer,
-  sealed_private_key: Buffer,
-  binding: KeyBinding,
-  public_key: Buffer,
+    old_kek: Buffer,
+    new_kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
 ) -> napi::Result<Buffer> {
-  let seed = unseal(&old_kek, &sealed_private_key, &binding, &public_key)?;
-  let aad = seal::private_key_aad(&binding.key_id, &binding.org_id, &keys::public_key_of(&seed));
-  Ok(seal::seal(&new_kek, seed.as_slice(), &aad).or_throw()?.into())
+    let seed = unseal(&old_kek, &sealed_private_key, &binding, &public_key)?;
+    let aad = seal::private_key_aad(
+        &binding.key_id,
+        &binding.org_id,
+        &keys::public_key_of(&seed),
+    );
+    Ok(seal::seal(&new_kek, seed.as_slice(), &aad)
+        .or_throw()?
+        .into())
 }
 
 /// Checks that the KEK opens a sealed key, without signing anything (used before writes).
 #[napi]
-pub fn check_sealed_key(kek: Buffer, sealed_private_key: Buffer, binding: KeyBinding, public_key: Buffer) -> napi::Result<()> {
-  unseal(&kek, &sealed_private_key, &binding, &public_key).map(|_| ())
+pub fn check_sealed_key(
+    kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
+) -> napi::Result<()> {
+    unseal(&kek, &sealed_private_key, &binding, &public_key).map(|_| ())
 }
 
 pub struct SignFileWithSealedKeyTask {
-  path: PathBuf,
-  kek: Zeroizing<Vec<u8>>,
-  sealed: Vec<u8>,
-  binding: KeyBinding,
-  public_key: Vec<u8>,
+    path: PathBuf,
+    kek: Zeroizing<Vec<u8>>,
+    sealed: Vec<u8>,
+    binding: KeyBinding,
+    public_key: Vec<u8>,
 }
 
 impl Task for SignFileWithSealedKeyTask {
-  type Output = SignedDigest;
-  type JsValue = SignedDigest;
+    type Output = SignedDigest;
+    type JsValue = SignedDigest;
 
-  fn compute(&mut self) -> napi::Result<SignedDigest> {
-    let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
-    let digest = digest::sha256_file(&self.path, None).or_throw()?;
-    Ok(signed_digest(&seed, &digest))
-  }
+    fn compute(&mut self) -> napi::Result<SignedDigest> {
+        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
+        let digest = digest::sha256_file(&self.path, None).or_throw()?;
+        Ok(signed_digest(&seed, &digest))
+    }
 
-  fn resolve(&mut self, _env: Env, output: SignedDigest) -> napi::Result<SignedDigest> {
-    Ok(output)
-  }
+    fn resolve(&mut self, _env: Env, output: SignedDigest) -> napi::Result<SignedDigest> {
+        Ok(output)
+    }
 }
 
 /// Signs a file with a sealed private key, unsealed and used only inside Rust.
 #[napi(ts_return_type = "Promise<SignedDigest>")]
 pub fn sign_file_with_sealed_key(
-  path: String,
-  kek: Buffer,
-  sealed_private_key: Buffer,
-  binding: KeyBinding,
-  public_key: Buffer,
+    path: String,
+    kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
 ) -> AsyncTask<SignFileWithSealedKeyTask> {
-  AsyncTask::new(SignFileWithSealedKeyTask {
-    path: path.into(),
-    kek: Zeroizing::new(kek.to_vec()),
-    sealed: sealed_private_key.to_vec(),
-    binding,
-    public_key: public_key.to_vec(),
-  })
+    AsyncTask::new(SignFileWithSealedKeyTask {
+        path: path.into(),
+        kek: Zeroizing::new(kek.to_vec()),
+        sealed: sealed_private_key.to_vec(),
+        binding,
+        public_key: public_key.to_vec(),
+    })
 }

@@ -41,7 +41,9 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
 }
 
 fn regular(path: &Path, file: File) -> Result<(File, u64)> {
-    let meta = file.metadata().map_err(|e| unreadable(path, format!("fstat: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| unreadable(path, format!("fstat: {e}")))?;
     if !meta.file_type().is_file() {
         return Err(unreadable(
             path,

@@ -93,8 +93,14 @@ const PRIVATE_KEY_AAD_LABEL: &[u8] = b"cloacina-sign/private-key/v1";
 /// length-prefixed so no two different rows can produce the same bytes. A ciphertext copied to
 /// another row therefore does not open.
 pub fn private_key_aad(key_id: &str, org_id: &str, public_key: &[u8]) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(PRIVATE_KEY_AAD_LABEL.len() + key_id.len() + org_id.len() + 56);
-    for part in [PRIVATE_KEY_AAD_LABEL, key_id.as_bytes(), org_id.as_bytes(), public_key] {
+    let mut aad =
+        Vec::with_capacity(PRIVATE_KEY_AAD_LABEL.len() + key_id.len() + org_id.len() + 56);
+    for part in [
+        PRIVATE_KEY_AAD_LABEL,
+        key_id.as_bytes(),
+        org_id.as_bytes(),
+        public_key,
+    ] {
         aad.extend_from_slice(&(part.len() as u64).to_be_bytes());
         aad.extend_from_slice(part);
     }
@@ -111,12 +117,10 @@ pub fn open_private_key(
     public_key: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>> {
     let plaintext = open(kek, sealed, &private_key_aad(key_id, org_id, public_key))?;
-    let seed: Zeroizing<[u8; 32]> = Zeroizing::new(
-        plaintext
-            .as_slice()
-            .try_into()
-            .map_err(|_| CoreError::UnsealFailed("the sealed private key has the wrong length".into()))?,
-    );
+    let seed: Zeroizing<[u8; 32]> =
+        Zeroizing::new(plaintext.as_slice().try_into().map_err(|_| {
+            CoreError::UnsealFailed("the sealed private key has the wrong length".into())
+        })?);
     if crate::keys::public_key_of(&seed).as_slice() != public_key {
         return Err(CoreError::UnsealFailed(
             "the unsealed private key does not match the stored public key".into(),

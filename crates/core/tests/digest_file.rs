@@ -84,10 +84,17 @@ fn a_fifo_or_a_device_is_refused_at_once_never_read() {
         .success());
     // Opening a FIFO for reading would block until a writer came; reading /dev/zero never ends.
     let e = sha256_file(&fifo, None).unwrap_err();
-    assert!(e.to_string().ends_with("a FIFO is not a regular file"), "{e}");
+    assert!(
+        e.to_string().ends_with("a FIFO is not a regular file"),
+        "{e}"
+    );
     let e = sha256_file(std::path::Path::new("/dev/zero"), None).unwrap_err();
     assert_eq!(e.code(), "UNREADABLE_FILE");
-    assert!(e.to_string().ends_with("a character device is not a regular file"), "{e}");
+    assert!(
+        e.to_string()
+            .ends_with("a character device is not a regular file"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -77,14 +77,18 @@ fn invalid_signature() {
     let (_, pk, digest, mut sig) = setup();
     sig.signature[10] ^= 0x40;
     assert_eq!(
-        verify_detached(&digest, &sig, &key(&pk)).unwrap_err().code(),
+        verify_detached(&digest, &sig, &key(&pk))
+            .unwrap_err()
+            .code(),
         "INVALID_SIGNATURE"
     );
     // A valid signature by the trusted key over a different digest, relabelled.
     let (seed, pk, digest, mut sig) = setup();
     sig.signature = sign_digest(&seed, &sha256(b"something else"));
     assert_eq!(
-        verify_detached(&digest, &sig, &key(&pk)).unwrap_err().code(),
+        verify_detached(&digest, &sig, &key(&pk))
+            .unwrap_err()
+            .code(),
         "INVALID_SIGNATURE"
     );
 }
@@ -114,11 +118,20 @@ mod verify_any_tests {
         let (old, old_key) = signed(&digest);
         let (new, new_key) = signed(&digest);
         let candidates = vec![
-            Candidate { signature: old.clone(), public_key: None },
-            Candidate { signature: new, public_key: Some(key(&new_key)) },
+            Candidate {
+                signature: old.clone(),
+                public_key: None,
+            },
+            Candidate {
+                signature: new,
+                public_key: Some(key(&new_key)),
+            },
         ];
         assert_eq!(verify_any(&digest, &candidates).unwrap(), 1);
-        let only_old = vec![Candidate { signature: old, public_key: Some(key(&old_key)) }];
+        let only_old = vec![Candidate {
+            signature: old,
+            public_key: Some(key(&old_key)),
+        }];
         assert_eq!(verify_any(&digest, &only_old).unwrap(), 0);
     }
 
@@ -130,46 +143,93 @@ mod verify_any_tests {
         let (stale, stale_key) = signed(&sha256(b"an older build"));
         // A stale signature (tampered) and an untrusted one over these bytes: untrusted got further.
         let candidates = vec![
-            Candidate { signature: stale.clone(), public_key: Some(key(&stale_key)) },
-            Candidate { signature: b.clone(), public_key: None },
+            Candidate {
+                signature: stale.clone(),
+                public_key: Some(key(&stale_key)),
+            },
+            Candidate {
+                signature: b.clone(),
+                public_key: None,
+            },
         ];
-        assert_eq!(verify_any(&digest, &candidates).unwrap_err().code(), "UNTRUSTED_SIGNER");
+        assert_eq!(
+            verify_any(&digest, &candidates).unwrap_err().code(),
+            "UNTRUSTED_SIGNER"
+        );
         // An untrusted signature over other bytes is tampered first (the hash is checked first).
-        let candidates = vec![Candidate { signature: b.clone(), public_key: None }];
-        assert_eq!(verify_any(&sha256(b"tampered"), &candidates).unwrap_err().code(), "TAMPERED_PACKAGE");
+        let candidates = vec![Candidate {
+            signature: b.clone(),
+            public_key: None,
+        }];
+        assert_eq!(
+            verify_any(&sha256(b"tampered"), &candidates)
+                .unwrap_err()
+                .code(),
+            "TAMPERED_PACKAGE"
+        );
         // A corrupted signature under a trusted key got furthest of all.
         let mut corrupt = a.clone();
         corrupt.signature[0] ^= 1;
         let candidates = vec![
-            Candidate { signature: b, public_key: None },
-            Candidate { signature: corrupt, public_key: Some(key(&a_key)) },
-            Candidate { signature: stale, public_key: Some(key(&stale_key)) },
+            Candidate {
+                signature: b,
+                public_key: None,
+            },
+            Candidate {
+                signature: corrupt,
+                public_key: Some(key(&a_key)),
+            },
+            Candidate {
+                signature: stale,
+                public_key: Some(key(&stale_key)),
+            },
         ];
-        assert_eq!(verify_any(&digest, &candidates).unwrap_err().code(), "INVALID_SIGNATURE");
+        assert_eq!(
+            verify_any(&digest, &candidates).unwrap_err().code(),
+            "INVALID_SIGNATURE"
+        );
         // Any valid candidate still wins, wherever it is.
         let mut with_valid = candidates.clone();
-        with_valid.push(Candidate { signature: a, public_key: Some(key(&a_key)) });
+        with_valid.push(Candidate {
+            signature: a,
+            public_key: Some(key(&a_key)),
+        });
         assert_eq!(verify_any(&digest, &with_valid).unwrap(), 3);
     }
 
     #[test]
     fn no_candidate_is_signature_not_found_and_untrusted_only_is_untrusted() {
         let digest = sha256(b"package");
-        assert_eq!(verify_any(&digest, &[]).unwrap_err().code(), "SIGNATURE_NOT_FOUND");
+        assert_eq!(
+            verify_any(&digest, &[]).unwrap_err().code(),
+            "SIGNATURE_NOT_FOUND"
+        );
         let (a, _) = signed(&digest);
-        let candidates = vec![Candidate { signature: a, public_key: None }];
-        assert_eq!(verify_any(&digest, &candidates).unwrap_err().code(), "UNTRUSTED_SIGNER");
+        let candidates = vec![Candidate {
+            signature: a,
+            public_key: None,
+        }];
+        assert_eq!(
+            verify_any(&digest, &candidates).unwrap_err().code(),
+            "UNTRUSTED_SIGNER"
+        );
     }
 
     #[test]
     fn a_sealed_key_opens_only_for_its_own_row() {
         let kek = [7u8; 32];
         let (seed, public_key) = keys::generate_keypair();
-        let sealed = seal::seal(&kek, seed.as_slice(), &seal::private_key_aad("k1", "o1", &public_key)).unwrap();
+        let sealed = seal::seal(
+            &kek,
+            seed.as_slice(),
+            &seal::private_key_aad("k1", "o1", &public_key),
+        )
+        .unwrap();
         let opened = seal::open_private_key(&kek, &sealed, "k1", "o1", &public_key).unwrap();
         assert_eq!(opened.as_slice(), seed.as_slice());
         for (key_id, org_id) in [("k2", "o1"), ("k1", "o2"), ("k1o", ""), ("", "k1o1")] {
-            let err = seal::open_private_key(&kek, &sealed, key_id, org_id, &public_key).unwrap_err();
+            let err =
+                seal::open_private_key(&kek, &sealed, key_id, org_id, &public_key).unwrap_err();
             assert_eq!(err.code(), "KEY_UNSEAL_FAILED");
         }
         let (_, other_public) = keys::generate_keypair();

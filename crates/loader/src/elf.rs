@@ -44,7 +44,9 @@ pub fn check_shared_library(bytes: &[u8]) -> Result<(), LoadError> {
             return Err(bad("not an ELF file (magic: none, the file is empty)"));
         }
         let shown: String = bytes.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        return Err(bad(format!("not an ELF file (magic {shown}, expected 7f454c46)")));
+        return Err(bad(format!(
+            "not an ELF file (magic {shown}, expected 7f454c46)"
+        )));
     }
     if bytes.len() < EHDR_SIZE {
         return Err(bad(format!(
@@ -53,13 +55,22 @@ pub fn check_shared_library(bytes: &[u8]) -> Result<(), LoadError> {
         )));
     }
     if bytes[4] != 2 {
-        return Err(bad(format!("not a 64-bit ELF object (EI_CLASS {})", bytes[4])));
+        return Err(bad(format!(
+            "not a 64-bit ELF object (EI_CLASS {})",
+            bytes[4]
+        )));
     }
     if bytes[5] != 1 {
-        return Err(bad(format!("not a little-endian ELF object (EI_DATA {})", bytes[5])));
+        return Err(bad(format!(
+            "not a little-endian ELF object (EI_DATA {})",
+            bytes[5]
+        )));
     }
     if bytes[6] != 1 {
-        return Err(bad(format!("unknown ELF identification version {}", bytes[6])));
+        return Err(bad(format!(
+            "unknown ELF identification version {}",
+            bytes[6]
+        )));
     }
     // Offsets below are < EHDR_SIZE <= len, so the reads cannot fail; unwrap_or keeps it panic-free.
     let e_type = u16_at(bytes, 16).unwrap_or(0);
@@ -148,7 +159,11 @@ pub fn check_shared_library(bytes: &[u8]) -> Result<(), LoadError> {
         if end > len {
             return Err(bad(format!(
                 "truncated: segment {i} ({}) ends at {end} but the file has {len} bytes",
-                if p_type == PT_LOAD { "PT_LOAD" } else { "PT_DYNAMIC" }
+                if p_type == PT_LOAD {
+                    "PT_LOAD"
+                } else {
+                    "PT_DYNAMIC"
+                }
             )));
         }
         if p_type == PT_LOAD {

@@ -114,7 +114,10 @@ unsafe impl Sync for GuardedLibrary {}
 
 impl std::fmt::Debug for GuardedLibrary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GuardedLibrary").field("path", &self.path).field("image", &self.image).finish()
+        f.debug_struct("GuardedLibrary")
+            .field("path", &self.path)
+            .field("image", &self.image)
+            .finish()
     }
 }
 
@@ -134,14 +137,20 @@ impl GuardedLibrary {
     }
 
     /// Must be called with the lock held. `path` must name the image's memfd.
-    pub(crate) fn load_at(cleared: ClearedImage, path: String) -> Result<GuardedLibrary, LoadError> {
+    pub(crate) fn load_at(
+        cleared: ClearedImage,
+        path: String,
+    ) -> Result<GuardedLibrary, LoadError> {
         let clearance = cleared.clearance().clone();
         let image = cleared.into_image();
-        let cpath = CString::new(path.clone()).map_err(|_| LoadError::LoadFailed("bad path".into()))?;
+        let cpath =
+            CString::new(path.clone()).map_err(|_| LoadError::LoadFailed("bad path".into()))?;
         unsafe {
             libc::dlerror();
-            let existing =
-                libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NOLOAD);
+            let existing = libc::dlopen(
+                cpath.as_ptr(),
+                libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NOLOAD,
+            );
             if !existing.is_null() {
                 libc::dlclose(existing);
                 return Err(LoadError::LoadFailed(format!(
@@ -153,7 +162,12 @@ impl GuardedLibrary {
             let Some(handle) = NonNull::new(h) else {
                 return Err(LoadError::LoadFailed(dlerror_text()));
             };
-            let lib = GuardedLibrary { handle, path, clearance, image };
+            let lib = GuardedLibrary {
+                handle,
+                path,
+                clearance,
+                image,
+            };
             match lib.loaded_name() {
                 Some(n) if n.to_bytes() == lib.path.as_bytes() => Ok(lib),
                 other => {
@@ -246,9 +260,16 @@ impl GuardedLibrary {
     /// `T` must be a pointer-sized type matching the symbol's real type, and the value must not
     /// be used after `self` is dropped.
     pub unsafe fn symbol<T: Copy>(&self, name: &str) -> Result<T, LoadError> {
-        assert_eq!(std::mem::size_of::<T>(), std::mem::size_of::<*mut libc::c_void>());
-        let p = self.symbol_ptr(name).ok_or_else(|| LoadError::MissingSymbol(name.to_string()))?;
-        Ok(std::mem::transmute_copy::<*mut libc::c_void, T>(&p.as_ptr()))
+        assert_eq!(
+            std::mem::size_of::<T>(),
+            std::mem::size_of::<*mut libc::c_void>()
+        );
+        let p = self
+            .symbol_ptr(name)
+            .ok_or_else(|| LoadError::MissingSymbol(name.to_string()))?;
+        Ok(std::mem::transmute_copy::<*mut libc::c_void, T>(
+            &p.as_ptr(),
+        ))
     }
 }
 
@@ -319,7 +340,8 @@ mod tests {
     #[test]
     fn refuses_a_path_that_is_already_loaded() {
         let dir = tempfile::tempdir().unwrap();
-        let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/which.c");
+        let fixture =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/which.c");
         let build = |name: &str, which: &str| {
             let out = dir.path().join(name);
             let st = std::process::Command::new("cc")
@@ -333,12 +355,16 @@ mod tests {
         };
         let a = build("a.so", "-DWHICH=1");
         let b = build("b.so", "-DWHICH=2");
-        let image_a = SealedImage::from_path(&a, 1 << 26).unwrap().allow_unsigned();
+        let image_a = SealedImage::from_path(&a, 1 << 26)
+            .unwrap()
+            .allow_unsigned();
         let path = unique_proc_path(image_a.image().fd());
         let lib_a = serialize_guarded(|| GuardedLibrary::load_at(image_a, path.clone())).unwrap();
         drop(lib_a); // stays resident: nodelete
 
-        let image_b = SealedImage::from_path(&b, 1 << 26).unwrap().allow_unsigned();
+        let image_b = SealedImage::from_path(&b, 1 << 26)
+            .unwrap()
+            .allow_unsigned();
         let err = serialize_guarded(|| GuardedLibrary::load_at(image_b, path.clone())).unwrap_err();
         assert_eq!(err.code(), "LOAD_FAILED");
         assert!(err.to_string().contains("already loaded"), "{err}");

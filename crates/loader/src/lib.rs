@@ -47,7 +47,11 @@ pub use sealed::SealedImage;
 /// step succeeded. `candidates_for` receives the SHA-256 of the sealed bytes, i.e. of exactly
 /// what will be loaded, and returns the package's signatures paired with the trusted keys.
 /// A refusal is [`LoadError::Rejected`] carrying the verification error.
-pub fn verify_and_load<F>(path: &Path, max_size: u64, candidates_for: F) -> Result<GuardedLibrary, LoadError>
+pub fn verify_and_load<F>(
+    path: &Path,
+    max_size: u64,
+    candidates_for: F,
+) -> Result<GuardedLibrary, LoadError>
 where
     F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
 {
@@ -58,7 +62,11 @@ where
 }
 
 /// [`verify_and_load`] followed by [`WorkflowPackage::new`].
-pub fn verify_and_load_package<F>(path: &Path, max_size: u64, candidates_for: F) -> Result<WorkflowPackage, LoadError>
+pub fn verify_and_load_package<F>(
+    path: &Path,
+    max_size: u64,
+    candidates_for: F,
+) -> Result<WorkflowPackage, LoadError>
 where
     F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
 {

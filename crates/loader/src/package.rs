@@ -39,15 +39,8 @@ struct RawPackageTasks {
 }
 
 type GetMetadataFn = unsafe extern "C" fn() -> *const RawPackageTasks;
-type ExecuteTaskFn = unsafe extern "C" fn(
-    *const c_char,
-    u32,
-    *const c_char,
-    u32,
-    *mut u8,
-    u32,
-    *mut u32,
-) -> i32;
+type ExecuteTaskFn =
+    unsafe extern "C" fn(*const c_char, u32, *const c_char, u32, *mut u8, u32, *mut u32) -> i32;
 
 /// One task, copied out of the library. Null C strings become `None`, except `local_id`, which
 /// is required (a null `local_id` is an `InvalidMetadata` error).
@@ -85,7 +78,9 @@ pub struct WorkflowPackage {
 
 impl std::fmt::Debug for WorkflowPackage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WorkflowPackage").field("lib", &self.lib).finish()
+        f.debug_struct("WorkflowPackage")
+            .field("lib", &self.lib)
+            .finish()
     }
 }
 
@@ -120,7 +115,11 @@ impl WorkflowPackage {
         // SAFETY: the types match the documented ABI; pointers are only used while `lib` lives.
         let get_metadata: GetMetadataFn = unsafe { lib.symbol(SYM_GET_TASK_METADATA)? };
         let execute: ExecuteTaskFn = unsafe { lib.symbol(SYM_EXECUTE_TASK)? };
-        Ok(WorkflowPackage { lib, get_metadata, execute })
+        Ok(WorkflowPackage {
+            lib,
+            get_metadata,
+            execute,
+        })
     }
 
     pub fn library(&self) -> &Arc<GuardedLibrary> {
@@ -161,8 +160,10 @@ impl WorkflowPackage {
         };
         let mut tasks = Vec::with_capacity(raw_tasks.len());
         for (i, t) in raw_tasks.iter().enumerate() {
-            let local_id = copy_cstr(t.local_id, &format!("tasks[{i}].local_id"))?
-                .ok_or_else(|| LoadError::InvalidMetadata(format!("tasks[{i}].local_id is null")))?;
+            let local_id =
+                copy_cstr(t.local_id, &format!("tasks[{i}].local_id"))?.ok_or_else(|| {
+                    LoadError::InvalidMetadata(format!("tasks[{i}].local_id is null"))
+                })?;
             tasks.push(TaskMetadata {
                 index: t.index,
                 local_id,
@@ -233,7 +234,9 @@ impl WorkflowPackage {
         if result_len == result_capacity
             && serde_json::from_slice::<serde_json::Value>(&buf).is_err()
         {
-            return Err(TaskError::Truncated { capacity: result_capacity });
+            return Err(TaskError::Truncated {
+                capacity: result_capacity,
+            });
         }
         let text = String::from_utf8(buf).map_err(|e| {
             TaskError::InvalidOutput(format!(

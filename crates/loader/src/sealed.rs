@@ -136,7 +136,13 @@ impl SealedImage {
 
         // Private: kernels before 6.7 refuse a shared mapping of a write-sealed memfd through a
         // read-write descriptor. Never written, so never copied.
-        let ptr = map_memfd(&memfd, len, libc::PROT_READ, libc::MAP_PRIVATE, "the sealed image")?;
+        let ptr = map_memfd(
+            &memfd,
+            len,
+            libc::PROT_READ,
+            libc::MAP_PRIVATE,
+            "the sealed image",
+        )?;
         Ok(SealedImage {
             fd: memfd,
             ptr,
@@ -245,13 +251,22 @@ fn create_memfd() -> Result<OwnedFd, LoadError> {
 }
 
 /// Maps `len` bytes of `fd` (null for an empty file, which cannot be mapped).
-fn map_memfd(fd: &OwnedFd, len: usize, prot: libc::c_int, flags: libc::c_int, what: &str) -> Result<*mut u8, LoadError> {
+fn map_memfd(
+    fd: &OwnedFd,
+    len: usize,
+    prot: libc::c_int,
+    flags: libc::c_int,
+    what: &str,
+) -> Result<*mut u8, LoadError> {
     if len == 0 {
         return Ok(ptr::null_mut());
     }
     let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), 0) };
     if p == libc::MAP_FAILED {
-        return Err(LoadError::LoadFailed(format!("mapping {what} failed: {}", io::Error::last_os_error())));
+        return Err(LoadError::LoadFailed(format!(
+            "mapping {what} failed: {}",
+            io::Error::last_os_error()
+        )));
     }
     Ok(p as *mut u8)
 }
@@ -336,11 +351,21 @@ impl PresealedMemfd {
                 )));
             }
             let writer = WritableMapping {
-                ptr: map_memfd(&fd, len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, "the memfd")?,
+                ptr: map_memfd(
+                    &fd,
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    "the memfd",
+                )?,
                 len,
             };
             // A child forked meanwhile must not inherit a writer.
-            if len > 0 && unsafe { libc::madvise(writer.ptr as *mut libc::c_void, len, libc::MADV_DONTFORK) } != 0 {
+            if len > 0
+                && unsafe {
+                    libc::madvise(writer.ptr as *mut libc::c_void, len, libc::MADV_DONTFORK)
+                } != 0
+            {
                 return Err(LoadError::LoadFailed(format!(
                     "keeping the memfd mapping out of child processes failed: {}",
                     io::Error::last_os_error()
@@ -372,10 +397,17 @@ const MIN_KERNEL: (u32, u32) = (5, 12);
 fn require_kernel((major, minor): (u32, u32)) -> Result<(), LoadError> {
     let mut name: libc::utsname = unsafe { std::mem::zeroed() };
     if unsafe { libc::uname(&mut name) } != 0 {
-        return Err(LoadError::Unsupported(format!("uname failed: {}", io::Error::last_os_error())));
+        return Err(LoadError::Unsupported(format!(
+            "uname failed: {}",
+            io::Error::last_os_error()
+        )));
     }
-    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) }.to_string_lossy().into_owned();
-    let mut numbers = release.split(|c: char| !c.is_ascii_digit()).map(|n| n.parse::<u32>().unwrap_or(0));
+    let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|n| n.parse::<u32>().unwrap_or(0));
     let found = (numbers.next().unwrap_or(0), numbers.next().unwrap_or(0));
     if found < (major, minor) {
         return Err(LoadError::Unsupported(format!(
@@ -387,7 +419,9 @@ fn require_kernel((major, minor): (u32, u32)) -> Result<(), LoadError> {
 
 /// Runs `f` while no unprivileged process can open our descriptors through /proc/<pid>/fd, and
 /// fails closed when that cannot be established or did not hold until `f` returned.
-fn hidden_from_other_processes<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+fn hidden_from_other_processes<T>(
+    f: impl FnOnce() -> Result<T, LoadError>,
+) -> Result<T, LoadError> {
     let _one_at_a_time = DUMPABLE_LOCK.lock().unwrap_or_else(PoisonError::into_inner);
     lower_dumpable_while(f)
 }
@@ -419,7 +453,9 @@ fn lower_dumpable_while<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T
         }
     };
     if dumpable() == 1 {
-        return Err(LoadError::Unsupported("the process could not be made non-dumpable".into()));
+        return Err(LoadError::Unsupported(
+            "the process could not be made non-dumpable".into(),
+        ));
     }
     let result = f();
     // Other code in this process raising it meanwhile would have reopened /proc/<pid>/fd.
@@ -474,7 +510,9 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
     std::thread::scope(|s| {
         let helper = std::thread::Builder::new()
             .name("cloacina-copy".into())
-            .spawn_scoped(s, move || copy_chunks(src, map, |done| done_tx.send(done).is_ok()));
+            .spawn_scoped(s, move || {
+                copy_chunks(src, map, |done| done_tx.send(done).is_ok())
+            });
         if helper.is_err() {
             let mut outcome = Ok(0);
             copy_chunks(src, map, |done| {
@@ -488,7 +526,9 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
         let mut hashed = 0usize;
         loop {
             match done_rx.recv() {
-                Ok(Ok(end)) if end == hashed && end == map.len => return Ok(hasher.finalize().into()),
+                Ok(Ok(end)) if end == hashed && end == map.len => {
+                    return Ok(hasher.finalize().into())
+                }
                 Ok(Ok(end)) => {
                     hasher.update(map.written(hashed..end));
                     hashed = end;
@@ -502,7 +542,11 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
 
 /// Copies `map.len` bytes of `src` into `map` chunk by chunk, reporting each finished end offset,
 /// then the end-of-file check (again `Ok(len)`), or the first error. Stops when `report` says so.
-fn copy_chunks(src: RawFd, map: &WritableMapping, mut report: impl FnMut(io::Result<usize>) -> bool) {
+fn copy_chunks(
+    src: RawFd,
+    map: &WritableMapping,
+    mut report: impl FnMut(io::Result<usize>) -> bool,
+) {
     let len = map.len;
     let mut off = 0usize;
     while off < len {
@@ -520,7 +564,14 @@ fn copy_chunks(src: RawFd, map: &WritableMapping, mut report: impl FnMut(io::Res
     // procfs-like file whose size means nothing): refuse it.
     let mut probe = 0u8;
     let outcome = loop {
-        let r = unsafe { libc::pread(src, &mut probe as *mut u8 as *mut libc::c_void, 1, len as libc::off_t) };
+        let r = unsafe {
+            libc::pread(
+                src,
+                &mut probe as *mut u8 as *mut libc::c_void,
+                1,
+                len as libc::off_t,
+            )
+        };
         match r {
             0 => break Ok(len),
             r if r > 0 => break Err(io::Error::other("the file grew while it was being read")),

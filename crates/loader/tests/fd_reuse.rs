@@ -39,7 +39,11 @@ fn same_descriptor_number_loads_the_new_library() {
     assert_eq!(which_of(&lib_a), 1);
     let path_a = CString::new(lib_a.path()).unwrap();
     drop(lib_a); // dlclose (a no-op for a nodelete object) + close(memfd)
-    assert_eq!(unsafe { libc::fcntl(fd_a, libc::F_GETFD) }, -1, "A's memfd was closed");
+    assert_eq!(
+        unsafe { libc::fcntl(fd_a, libc::F_GETFD) },
+        -1,
+        "A's memfd was closed"
+    );
     // A is still resident under its (unique) name.
     let h = unsafe { libc::dlopen(path_a.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
     assert!(!h.is_null(), "nodelete should keep A resident");
@@ -47,10 +51,18 @@ fn same_descriptor_number_loads_the_new_library() {
     unsafe { libc::dlclose(h) };
 
     let image_b = SealedImage::from_path(&b, MAX).unwrap();
-    assert_eq!(image_b.fd(), fd_a, "the kernel reuses the lowest free descriptor number");
+    assert_eq!(
+        image_b.fd(),
+        fd_a,
+        "the kernel reuses the lowest free descriptor number"
+    );
     let lib_b = GuardedLibrary::load(image_b.allow_unsigned()).unwrap();
     assert_ne!(lib_b.path().as_bytes(), path_a.as_bytes());
-    assert_eq!(which_of(&lib_b), 2, "B's memfd must load B, not the resident A");
+    assert_eq!(
+        which_of(&lib_b),
+        2,
+        "B's memfd must load B, not the resident A"
+    );
 
     // --- Why unique paths matter: the naive `/proc/self/fd/N` name.
     let image_c = SealedImage::from_path(&c, MAX).unwrap();
@@ -67,7 +79,11 @@ fn same_descriptor_number_loads_the_new_library() {
     // The naive name now "finds" C although descriptor fd_c is D's sealed memfd...
     let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
     assert!(!h.is_null(), "glibc matches the stale object by name");
-    assert_eq!(unsafe { which_of_handle(h) }, 3, "a naive load would run C's code, not D's");
+    assert_eq!(
+        unsafe { which_of_handle(h) },
+        3,
+        "a naive load would run C's code, not D's"
+    );
     unsafe { libc::dlclose(h) };
     // ...a full naive dlopen returns C too.
     let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };

@@ -48,7 +48,10 @@ fn constructor_runs_only_after_acceptance() {
     let (r, called) = load_counting(&so, MAX, true);
     let lib = r.unwrap();
     assert!(called);
-    assert!(marker.exists(), "constructor did not run for the accepted package");
+    assert!(
+        marker.exists(),
+        "constructor did not run for the accepted package"
+    );
     let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
     assert_eq!(unsafe { which() }, 42);
 }
@@ -59,10 +62,16 @@ fn the_verification_error_comes_back_and_nothing_loads() {
     let (so, marker) = ctor_lib(dir.path(), "typed");
     let err = verify_and_load(&so, MAX, reject).unwrap_err();
     assert_eq!(err.code(), "UNTRUSTED_SIGNER");
-    assert!(matches!(err.rejection(), Some(CoreError::UntrustedSigner { .. })), "{err:?}");
+    assert!(
+        matches!(err.rejection(), Some(CoreError::UntrustedSigner { .. })),
+        "{err:?}"
+    );
     // A signature over other bytes: the hash is checked first.
     let err = verify_and_load(&so, MAX, |_| accept_all(&[0u8; 32])).unwrap_err();
-    assert!(matches!(err.rejection(), Some(CoreError::TamperedPackage { .. })), "{err:?}");
+    assert!(
+        matches!(err.rejection(), Some(CoreError::TamperedPackage { .. })),
+        "{err:?}"
+    );
     // No signature at all.
     let err = verify_and_load(&so, MAX, |_| Vec::new()).unwrap_err();
     assert_eq!(err.code(), "SIGNATURE_NOT_FOUND");
@@ -77,12 +86,16 @@ fn only_a_cleared_image_loads_and_it_says_why() {
     let image = SealedImage::from_path(&so, MAX).unwrap();
     let digest = image.digest();
     let cleared = image.verify(&accept_all(&digest)).unwrap();
-    assert!(matches!(cleared.clearance(), Clearance::Verified { candidate: 0, .. }));
+    assert!(matches!(
+        cleared.clearance(),
+        Clearance::Verified { candidate: 0, .. }
+    ));
     assert!(!marker.exists(), "verification must not run package code");
     let lib = GuardedLibrary::load(cleared).unwrap();
     assert!(marker.exists());
     assert!(matches!(lib.clearance(), Clearance::Verified { .. }));
-    let unsigned = GuardedLibrary::load(SealedImage::from_path(&so, MAX).unwrap().allow_unsigned()).unwrap();
+    let unsigned =
+        GuardedLibrary::load(SealedImage::from_path(&so, MAX).unwrap().allow_unsigned()).unwrap();
     assert_eq!(unsigned.clearance(), &Clearance::UnsignedAllowed);
 }
 
@@ -106,7 +119,11 @@ fn digest_is_sha256_of_the_file_and_outcome_is_returned() {
     assert!(lib.path().starts_with("/proc/self/fd/"));
     assert!(lib.path().ends_with(&format!("/{}", image.fd())));
     let link = std::fs::read_link(format!("/proc/self/fd/{}", image.fd())).unwrap();
-    assert!(link.to_string_lossy().starts_with("/memfd:cloacina-package"), "{link:?}");
+    assert!(
+        link.to_string_lossy()
+            .starts_with("/memfd:cloacina-package"),
+        "{link:?}"
+    );
 }
 
 #[test]
@@ -144,7 +161,10 @@ fn wrong_magic() {
     let err = r.unwrap_err();
     assert!(!called, "verifier must not be consulted for a non-library");
     assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY");
-    assert!(err.to_string().contains("not an ELF file (magic 4d5a9000"), "{err}");
+    assert!(
+        err.to_string().contains("not an ELF file (magic 4d5a9000"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -162,11 +182,17 @@ fn truncated_elf_never_runs_constructor() {
     assert!(!marker.exists());
     // GuardedLibrary::load repeats the check even if a caller skips verify_and_load.
     let image = SealedImage::from_path(&half, MAX).unwrap().allow_unsigned();
-    assert_eq!(GuardedLibrary::load(image).unwrap_err().code(), "NOT_A_SHARED_LIBRARY");
+    assert_eq!(
+        GuardedLibrary::load(image).unwrap_err().code(),
+        "NOT_A_SHARED_LIBRARY"
+    );
     assert!(!marker.exists());
     // Every prefix of the library is either rejected or (header-only prefixes) never panics.
     for n in (0..bytes.len()).step_by(97) {
-        assert!(check_shared_library(&bytes[..n]).is_err(), "prefix {n} accepted");
+        assert!(
+            check_shared_library(&bytes[..n]).is_err(),
+            "prefix {n} accepted"
+        );
     }
     assert!(check_shared_library(&bytes).is_ok());
 }
@@ -192,12 +218,18 @@ fn directory_and_missing_file() {
     let (r, called) = load_counting(dir.path(), MAX, true);
     let err = r.unwrap_err();
     assert!(!called);
-    assert!(matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("directory")), "{err:?}");
+    assert!(
+        matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("directory")),
+        "{err:?}"
+    );
     assert_eq!(err.code(), "UNREADABLE_FILE");
 
     let (r, _) = load_counting(&dir.path().join("nope.so"), MAX, true);
     let err = r.unwrap_err();
-    assert!(matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("No such file")), "{err:?}");
+    assert!(
+        matches!(err, LoadError::Unreadable { ref reason, .. } if reason.contains("No such file")),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -208,7 +240,10 @@ fn oversized_never_runs_constructor() {
     let (r, called) = load_counting(&so, size - 1, true);
     let err = r.unwrap_err();
     assert!(!called);
-    assert!(matches!(err, LoadError::TooLarge { size: s, limit } if s == size && limit == size - 1), "{err:?}");
+    assert!(
+        matches!(err, LoadError::TooLarge { size: s, limit } if s == size && limit == size - 1),
+        "{err:?}"
+    );
     assert_eq!(err.code(), "PACKAGE_TOO_LARGE");
     assert!(!marker.exists());
     // Exactly at the limit is fine.
@@ -274,5 +309,9 @@ fn a_file_with_more_bytes_than_its_size_is_refused() {
     // copy is a snapshot of the stat'ed size, so anything beyond it means the file changed.
     let err = SealedImage::from_path(Path::new("/proc/self/maps"), 1 << 24).unwrap_err();
     assert_eq!(err.code(), "UNREADABLE_FILE", "{err:?}");
-    assert!(err.to_string().contains("the file grew while it was being read"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("the file grew while it was being read"),
+        "{err}"
+    );
 }

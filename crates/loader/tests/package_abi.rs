@@ -11,8 +11,7 @@ use common::*;
 
 fn package(dir: &std::path::Path) -> WorkflowPackage {
     let so = build(dir, "package.c", "package.so", &[]);
-    let pkg = verify_and_load_package(&so, MAX, accept_all).expect("load package");
-    pkg
+    verify_and_load_package(&so, MAX, accept_all).expect("load package")
 }
 
 #[test]
@@ -23,8 +22,14 @@ fn metadata_is_copied_out() {
     drop(pkg); // the copy must outlive the library
     assert_eq!(md.package_name.as_deref(), Some("simple_demo"));
     assert_eq!(md.package_description.as_deref(), Some("A fixture package"));
-    assert_eq!(md.package_author.as_deref(), Some("Cloacina Tests <tests@example.com>"));
-    assert_eq!(md.workflow_fingerprint.as_deref(), Some("fp-0123456789abcdef"));
+    assert_eq!(
+        md.package_author.as_deref(),
+        Some("Cloacina Tests <tests@example.com>")
+    );
+    assert_eq!(
+        md.workflow_fingerprint.as_deref(),
+        Some("fp-0123456789abcdef")
+    );
     assert_eq!(md.graph_data_json, None);
     assert_eq!(md.tasks.len(), 2);
     let t0 = &md.tasks[0];
@@ -55,7 +60,10 @@ fn execute_success_passes_context() {
     assert_eq!(v["input"]["user"], "ünïcode");
     assert_eq!(v["collected"], true);
     // The task name is passed with its explicit length.
-    assert_eq!(pkg.execute_task("name", "{}", 4096).unwrap(), r#"{"task": "name"}"#);
+    assert_eq!(
+        pkg.execute_task("name", "{}", 4096).unwrap(),
+        r#"{"task": "name"}"#
+    );
 }
 
 #[test]
@@ -63,7 +71,10 @@ fn execute_failure_returns_error_json() {
     let dir = tempfile::tempdir().unwrap();
     let pkg = package(dir.path());
     let err = pkg.execute_task("fail", "{}", 4096).unwrap_err();
-    assert_eq!(err, TaskError::Failed(r#"{"error":"boom","status":"error"}"#.to_string()));
+    assert_eq!(
+        err,
+        TaskError::Failed(r#"{"error":"boom","status":"error"}"#.to_string())
+    );
     assert_eq!(err.code(), "TASK_FAILED");
 }
 
@@ -75,7 +86,10 @@ fn execute_other_code_is_abi_error() {
     assert_eq!(err, TaskError::AbiError(-7));
     assert_eq!(err.code(), "TASK_ABI_ERROR");
     // collect_data returns -2 when the buffer is too small for its output.
-    assert_eq!(pkg.execute_task("collect_data", "{}", 8).unwrap_err(), TaskError::AbiError(-2));
+    assert_eq!(
+        pkg.execute_task("collect_data", "{}", 8).unwrap_err(),
+        TaskError::AbiError(-2)
+    );
 }
 
 #[test]
@@ -91,12 +105,21 @@ fn execute_full_buffer_handling() {
     assert!(out.starts_with('"') && out.ends_with('"'));
     // A length larger than the buffer is a lie.
     let err = pkg.execute_task("overclaim", "{}", 64).unwrap_err();
-    assert!(matches!(err, TaskError::InvalidOutput(ref m) if m.contains("65")), "{err:?}");
+    assert!(
+        matches!(err, TaskError::InvalidOutput(ref m) if m.contains("65")),
+        "{err:?}"
+    );
     assert_eq!(err.code(), "TASK_INVALID_OUTPUT");
     let err = pkg.execute_task("not_utf8", "{}", 64).unwrap_err();
-    assert!(matches!(err, TaskError::InvalidOutput(ref m) if m.contains("UTF-8")), "{err:?}");
+    assert!(
+        matches!(err, TaskError::InvalidOutput(ref m) if m.contains("UTF-8")),
+        "{err:?}"
+    );
     // Zero capacity: "big" fills 0 bytes -> "" is not JSON -> truncated.
-    assert_eq!(pkg.execute_task("big", "{}", 0).unwrap_err(), TaskError::Truncated { capacity: 0 });
+    assert_eq!(
+        pkg.execute_task("big", "{}", 0).unwrap_err(),
+        TaskError::Truncated { capacity: 0 }
+    );
 }
 
 #[test]
@@ -109,7 +132,10 @@ fn missing_execute_symbol() {
     // Symbols of dependencies (libc) do not count as the package's own.
     assert!(!lib.has_symbol("malloc"));
     let err = WorkflowPackage::new(lib).unwrap_err();
-    assert!(matches!(err, LoadError::MissingSymbol(ref s) if s == "cloacina_execute_task"), "{err:?}");
+    assert!(
+        matches!(err, LoadError::MissingSymbol(ref s) if s == "cloacina_execute_task"),
+        "{err:?}"
+    );
     assert_eq!(err.code(), "MISSING_SYMBOL");
 }
 
@@ -161,5 +187,8 @@ fn calls_from_threads_keep_the_library_loaded() {
     for h in handles {
         h.join().unwrap();
     }
-    assert!(weak.upgrade().is_none(), "library unloaded once the last user is gone");
+    assert!(
+        weak.upgrade().is_none(),
+        "library unloaded once the last user is gone"
+    );
 }

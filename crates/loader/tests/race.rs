@@ -40,7 +40,12 @@ fn replace_by_symlink(dir: &Path, path: &Path, target: &Path, n: u64) {
 fn concurrent_replacement_never_loads_the_other_library() {
     let dir = tempfile::tempdir().unwrap();
     let a = build(dir.path(), "which.c", "a.so", &["-DWHICH=1"]);
-    let b = build(dir.path(), "which.c", "b.so", &["-DWHICH=2", "-DPADDING=200000"]);
+    let b = build(
+        dir.path(),
+        "which.c",
+        "b.so",
+        &["-DWHICH=2", "-DPADDING=200000"],
+    );
     let a_bytes = std::fs::read(&a).unwrap();
     let b_bytes = std::fs::read(&b).unwrap();
     let digest_a = sha256_file(&a);
@@ -93,7 +98,11 @@ fn concurrent_replacement_never_loads_the_other_library() {
             Ok(lib) => {
                 assert_eq!(lib.digest(), digest_a);
                 let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
-                assert_eq!(unsafe { which() }, 1, "iteration {iterations}: loaded a library other than A");
+                assert_eq!(
+                    unsafe { which() },
+                    1,
+                    "iteration {iterations}: loaded a library other than A"
+                );
                 loaded_a += 1;
             }
             Err(e) if e.code() == "TAMPERED_PACKAGE" => rejected += 1,
@@ -112,6 +121,12 @@ fn concurrent_replacement_never_loads_the_other_library() {
         "race: {iterations} iterations, {writes} writer actions: {loaded_a} loads of A, \
          {rejected} rejections, {other_errors} other errors"
     );
-    assert!(loaded_a > 0, "A was never loaded: the test did not exercise the success path");
-    assert!(rejected > 0, "nothing was ever rejected: the writer did not interfere");
+    assert!(
+        loaded_a > 0,
+        "A was never loaded: the test did not exercise the success path"
+    );
+    assert!(
+        rejected > 0,
+        "nothing was ever rejected: the writer did not interfere"
+    );
 }

@@ -10,7 +10,9 @@ use cloacina_sign_core::signature::DetachedSignature;
 use cloacina_sign_core::verify::{sign_digest, Candidate};
 
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 /// The package ABI header (`cloacina_package.h`), shared with the example package and the JS tests.
@@ -55,15 +57,20 @@ fn test_signature(digest: &[u8; 32]) -> DetachedSignature {
 /// A valid signature over `digest` by a trusted key: the load is cleared.
 pub fn accept_all(digest: &[u8; 32]) -> Vec<Candidate> {
     let key = PublicKey::from_bytes(&keys::public_key_of(&TEST_SEED)).unwrap();
-    vec![Candidate { signature: test_signature(digest), public_key: Some(key) }]
+    vec![Candidate {
+        signature: test_signature(digest),
+        public_key: Some(key),
+    }]
 }
 
 /// A valid signature over `digest` by a key nobody trusts: the load is refused (UNTRUSTED_SIGNER).
 pub fn reject(digest: &[u8; 32]) -> Vec<Candidate> {
-    vec![Candidate { signature: test_signature(digest), public_key: None }]
+    vec![Candidate {
+        signature: test_signature(digest),
+        public_key: None,
+    }]
 }
 
 pub const MAX: u64 = 64 << 20;
 
 pub type WhichFn = unsafe extern "C" fn() -> libc::c_int;
-
