@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { auditToDatabase } from '../src/audit/database-sink';
-import { Database, openDatabase } from '../src/db/database';
+import { type Database, openDatabase } from '../src/db/database';
 import { DbKeyManager } from '../src/keys/db-key-manager';
 import { generateKeypair } from '../src/keys/keypair';
 import { DbPackageSigner } from '../src/signing/db-signer';
@@ -20,8 +20,8 @@ import { publicKeyTrust } from '../src/trust/public-key-trust';
 import { candidatesFor } from '../src/verification/candidates';
 import { SignatureSource } from '../src/verification/signature-source';
 import { native } from '../src/native';
-import { BenchSection } from './section';
-import { createScratchDatabase, POSTGRES_URL, ScratchDatabase } from '../test/db/scratch-postgres';
+import type { BenchSection } from './section';
+import { createScratchDatabase, POSTGRES_URL, type ScratchDatabase } from '../test/db/scratch-postgres';
 
 const WATCHER = join(__dirname, '../test/fixtures/watch-verify.js');
 const DURATION_MS = 3000;
@@ -123,8 +123,8 @@ export async function benchDatabase(): Promise<BenchSection> {
   const rows: string[][] = [];
   const notes: string[] = [
     `\`createPackageLoader(...).verify\` of a 64 KiB package, ${IN_FLIGHT} verifications in flight for ${DURATION_MS / 1000} s. Database trust: \`databaseTrust(db, { org })\`, signature from the database (SignatureSource.Database), trust and signatures from the warm cache; with \`audit: auditToDatabase(db)\` every verification writes its audit_events row before it returns (batched group commit); the 4th column is the same with \`audit: []\`, to show their cost. Key-file trust: \`publicKeyTrust([file])\`, the \`.sig\` beside the package read and parsed on every verification, \`audit: []\`, no database.`,
-    'Reference (same run, same package): hashFile + verifyDigest with the candidates resolved once, no trust lookup and no database. It is the ceiling this machine\'s CPU sets (SHA-256 of 64 KiB and one Ed25519 verify_strict, both on libuv worker threads); the percentages say how close each path comes to it. Targets: key-file trust >= 90% of it (the whole decision is one task on the worker pool: hash, read the `.sig`, pick the pinned key, verify); database trust with audit rows no slower than before the loader. The previous bench/RESULTS.md measured 17,811/s SQLite and 15,608/s PostgreSQL (67% and 63%) on a faster VM; on this session\'s VM the code before the loader, built and run in the same session, measured 8,947/s SQLite (53%) and 8,321/s PostgreSQL (47%), the same as the loader here: the audit rows, not the loader, set the rate, and their cost follows the machine (sqlite3 and Ed25519 share the same two cores and the libuv pool).',
-    'The target is absolute, so it depends on the CPU behind the 2 cores: on an AMD EPYC VM the audited path measured 16-19k/s; on an earlier session\'s Intel Xeon VM, where SHA-256 and Ed25519 each ran about twice as slow, it measured 6.6-8.3k/s before the last two optimizations (public key parsed once per verification instead of three times; plain SQL for audit batches).',
+    "Reference (same run, same package): hashFile + verifyDigest with the candidates resolved once, no trust lookup and no database. It is the ceiling this machine's CPU sets (SHA-256 of 64 KiB and one Ed25519 verify_strict, both on libuv worker threads); the percentages say how close each path comes to it. Targets: key-file trust >= 90% of it (the whole decision is one task on the worker pool: hash, read the `.sig`, pick the pinned key, verify); database trust with audit rows no slower than before the loader. The previous bench/RESULTS.md measured 17,811/s SQLite and 15,608/s PostgreSQL (67% and 63%) on a faster VM; on this session's VM the code before the loader, built and run in the same session, measured 8,947/s SQLite (53%) and 8,321/s PostgreSQL (47%), the same as the loader here: the audit rows, not the loader, set the rate, and their cost follows the machine (sqlite3 and Ed25519 share the same two cores and the libuv pool).",
+    "The target is absolute, so it depends on the CPU behind the 2 cores: on an AMD EPYC VM the audited path measured 16-19k/s; on an earlier session's Intel Xeon VM, where SHA-256 and Ed25519 each ran about twice as slow, it measured 6.6-8.3k/s before the last two optimizations (public key parsed once per verification instead of three times; plain SQL for audit batches).",
     'Where the rest goes: each audit_events row costs ~10-15 µs of CPU (SQLite or PostgreSQL in batches, WAL, synchronous=NORMAL on SQLite); rows are never skipped or written after the fact: a verification that cannot be audited fails.',
     `Revocation propagation: from the start of revokeTrustedKey in one process until a second process (verifying in a loop) first refuses the package; ${PROPAGATION_RUNS} runs, min / median / max. Bound promised: 1000 ms (cache re-checked every 250 ms; PostgreSQL also LISTEN/NOTIFY).`,
   ];
@@ -151,7 +151,15 @@ export async function benchDatabase(): Promise<BenchSection> {
         const median = delays[Math.floor(delays.length / 2)];
         const perSec = (n: number) => Math.round(n).toLocaleString('en-US');
         const share = (n: number) => `${perSec(n)} (${((100 * n) / reference).toFixed(0)}%)`;
-        rows.push([name, share(perSecond), perSecond >= 10_000 ? 'yes' : 'no', share(withoutRows), share(keyFile), perSec(reference), `${delays[0]} / ${median} / ${delays[delays.length - 1]} ms`]);
+        rows.push([
+          name,
+          share(perSecond),
+          perSecond >= 10_000 ? 'yes' : 'no',
+          share(withoutRows),
+          share(keyFile),
+          perSec(reference),
+          `${delays[0]} / ${median} / ${delays[delays.length - 1]} ms`,
+        ]);
       } finally {
         await drop?.();
       }

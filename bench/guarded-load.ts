@@ -15,7 +15,7 @@ import { databaseTrust } from '../src/trust/database-trust';
 import { SignatureSource } from '../src/verification/signature-source';
 import { ensurePackage, workDir } from './large-package';
 import { fmt, median, ratio, timeAsync } from './measure';
-import { BenchSection } from './section';
+import type { BenchSection } from './section';
 
 const ROOT = resolve(__dirname, '../..');
 const SIZE = 100 * 1024 * 1024;
@@ -29,7 +29,11 @@ function buildLargeLibrary(dir: string): string {
   ensurePackage(blob, SIZE);
   const asm = join(dir, 'blob.S');
   writeFileSync(asm, `.section .rodata\n.globl large_blob\nlarge_blob:\n.incbin "${blob}"\n.section .note.GNU-stack,"",@progbits\n`);
-  const result = spawnSync('cc', ['-shared', '-fPIC', '-O1', `-I${join(ROOT, 'examples/workflow')}`, '-o', output, join(ROOT, 'test/fixtures/fixture_package.c'), asm], { encoding: 'utf8' });
+  const result = spawnSync(
+    'cc',
+    ['-shared', '-fPIC', '-O1', `-I${join(ROOT, 'examples/workflow')}`, '-o', output, join(ROOT, 'test/fixtures/fixture_package.c'), asm],
+    { encoding: 'utf8' },
+  );
   if (result.status !== 0) throw new Error(`building the large library failed: ${result.stderr}`);
   return output;
 }
@@ -67,7 +71,11 @@ export async function benchGuardedLoad(): Promise<BenchSection> {
       headers: ['what', `median of ${RUNS}`, 'vs loader.verify'],
       rows: [
         ['`loader.verify` (hash the file + verify + audit row; reference)', fmt(reference), '1.00x'],
-        ['`loader.load` (seal a memfd against other writers, copy into it while hashing, seal for good, verify, audit row, dlopen)', fmt(median(guarded)), ratio(median(guarded), reference)],
+        [
+          '`loader.load` (seal a memfd against other writers, copy into it while hashing, seal for good, verify, audit row, dlopen)',
+          fmt(median(guarded)),
+          ratio(median(guarded), reference),
+        ],
       ],
       notes: [
         `Target guarded load <= 1.3x loader.verify: ${factor <= 1.3 ? 'met' : 'MISSED'} (${factor.toFixed(2)}x).`,

@@ -5,7 +5,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { DetachedSignature, generateKeypair, publicKeyToPem, signPackage, verifyPackageOffline } from '../src';
-import { BenchSection } from './section';
+import type { BenchSection } from './section';
 import { fmt, median, ratio, runCommand, timeAsync, timeCommand } from './measure';
 
 const ROOT = resolve(__dirname, '../..');
@@ -113,7 +113,12 @@ export async function benchLargePackage(): Promise<BenchSection> {
     ['CLI `package verify`', fmt(median(cli)), ratio(median(cli), reference), peakRss ? `peak RSS ${peakRss.toFixed(1)} MiB` : 'peak RSS n/a'],
     ['in-process `verifyPackageOffline`', fmt(median(inProcess)), ratio(median(inProcess), reference), `max event-loop stall ${maxStall.toFixed(1)} ms`],
     ['node:crypto streaming SHA-256, 1 MiB chunks', fmt(median(nodeCrypto)), ratio(median(nodeCrypto), reference), ''],
-    ['CPU ceiling, `openssl speed -evp sha256` (16 KiB blocks)', ceiling ? fmt(ceiling) : 'n/a', ceiling ? ratio(ceiling, reference) : '', 'hashing only, no I/O'],
+    [
+      'CPU ceiling, `openssl speed -evp sha256` (16 KiB blocks)',
+      ceiling ? fmt(ceiling) : 'n/a',
+      ceiling ? ratio(ceiling, reference) : '',
+      'hashing only, no I/O',
+    ],
   ];
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
   return {

@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 import { benchDatabase } from './db';
 import { benchGuardedLoad } from './guarded-load';
 import { benchLargePackage } from './large-package';
-import { BenchSection, renderSection } from './section';
+import { type BenchSection, renderSection } from './section';
 
 type Bench = { name: string; run: () => Promise<BenchSection> };
 

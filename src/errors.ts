@@ -1,11 +1,6 @@
 // One error base class with a stable string code, so callers branch on `code`, never on messages.
 
-export type VerificationFailureCode =
-  | 'TAMPERED_PACKAGE'
-  | 'UNTRUSTED_SIGNER'
-  | 'INVALID_SIGNATURE'
-  | 'SIGNATURE_NOT_FOUND'
-  | 'MALFORMED_SIGNATURE';
+export type VerificationFailureCode = 'TAMPERED_PACKAGE' | 'UNTRUSTED_SIGNER' | 'INVALID_SIGNATURE' | 'SIGNATURE_NOT_FOUND' | 'MALFORMED_SIGNATURE';
 
 export type ErrorCode =
   | VerificationFailureCode

@@ -1,6 +1,6 @@
 // Small-file reads with a size cap, and writes that never leave a half-written file behind.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, promises as fs, readSync, Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, promises as fs, readSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CloacinaSignError } from './errors';
 

@@ -1,7 +1,7 @@
 // The only module that touches the generated N-API binding: it turns `[CODE] message` errors into typed ones.
 // Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
-import { CloacinaSignError, ErrorCode, errorForCode } from './errors';
+import { CloacinaSignError, type ErrorCode, errorForCode } from './errors';
 
 /** The one platform the addon is built for (package.json `os`/`cpu` say the same). */
 const SUPPORTED = { platform: 'linux', arch: 'x64' } as const;
@@ -14,7 +14,6 @@ function loadBinding(): typeof Binding {
     );
   }
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     return require('../../binding.js');
   } catch (error) {
     throw new CloacinaSignError(
@@ -85,12 +84,10 @@ export const nativeMethods = {
   allowUnsigned: (sealed: Binding.SealedPackage) => typed(() => sealed.allowUnsigned())(),
   loadCleared: (cleared: Binding.ClearedPackage) => typed(() => cleared.load())(),
   clearedBytes: (cleared: Binding.ClearedPackage) => typed(() => cleared.bytes())(),
-  openThroughProcPath: (cleared: Binding.ClearedPackage, open: (path: string) => void) =>
-    typed(() => cleared.openThroughProcPath(open))(),
+  openThroughProcPath: (cleared: Binding.ClearedPackage, open: (path: string) => void) => typed(() => cleared.openThroughProcPath(open))(),
   metadata: (pkg: Binding.NativePackage) => typed(() => pkg.metadata())(),
   hasSymbol: (pkg: Binding.NativePackage, name: string) => typed(() => pkg.hasSymbol(name))(),
-  executeTask: (pkg: Binding.NativePackage, task: string, context: string, capacity: number) =>
-    typed(() => pkg.executeTask(task, context, capacity))(),
+  executeTask: (pkg: Binding.NativePackage, task: string, context: string, capacity: number) => typed(() => pkg.executeTask(task, context, capacity))(),
 };
 
 export const NativeProgressCounter = binding.ProgressCounter;

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { buildPackage } from './fixtures';
-import { CLI, CliResult, runCli, tempDir } from './helpers';
+import { CLI, type CliResult, runCli, tempDir } from './helpers';
 
 describe('the cloacina-sign CLI, runner side with pinned keys (--trust-key)', () => {
   const dir = tempDir();
@@ -171,7 +171,9 @@ describe('the cloacina-sign CLI, runner side with pinned keys (--trust-key)', ()
     it('when it names a file, a run appends package.load.success as one JSON line', () => {
       const log = dir.join('audit.log');
       ok(cli(['package', 'run', pkgA, '--trust-key', pubA, '--task', 'whoami'], { CLOACINA_AUDIT_LOG: log }));
-      const lines = readFileSync(log, 'utf8').split('\n').filter((line) => line !== '');
+      const lines = readFileSync(log, 'utf8')
+        .split('\n')
+        .filter((line) => line !== '');
       expect(lines).to.have.length(1);
       expect(JSON.parse(lines[0])).to.include({
         event_type: 'package.load.success',

@@ -144,7 +144,16 @@ describe('keys', () => {
         writeFileSync(dir.join('digest.bin'), Buffer.from(info.packageHash, 'hex'));
         writeFileSync(dir.join('sig.bin'), Buffer.from(info.signature, 'base64'));
         const out = run('openssl', [
-          'pkeyutl', '-verify', '-pubin', '-inkey', dir.join('p.pem'), '-rawin', '-in', dir.join('digest.bin'), '-sigfile', dir.join('sig.bin'),
+          'pkeyutl',
+          '-verify',
+          '-pubin',
+          '-inkey',
+          dir.join('p.pem'),
+          '-rawin',
+          '-in',
+          dir.join('digest.bin'),
+          '-sigfile',
+          dir.join('sig.bin'),
         ]);
         expect(out).to.match(/Signature Verified Successfully/);
       } finally {

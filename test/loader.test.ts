@@ -4,22 +4,22 @@ import { createPublicKey } from 'node:crypto';
 import { closeSync, constants, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import {
-  AuditEvent,
-  AuditSink,
+  type AuditEvent,
+  type AuditSink,
   auditToDatabase,
   CloacinaSignError,
   createPackageLoader,
-  Database,
+  type Database,
   databaseTrust,
   DbKeyManager,
   DbPackageSigner,
   DetachedSignature,
   generateKeypair,
   hashFile,
-  Keypair,
+  type Keypair,
   openDatabase,
-  PackageLoader,
-  PackageLoaderOptions,
+  type PackageLoader,
+  type PackageLoaderOptions,
   publicKeyToPem,
   publicKeyTrust,
   SignatureSource,
@@ -546,7 +546,7 @@ describe('the runner loader (createPackageLoader)', () => {
       }
     });
 
-    it("when the package is signed by another key, it refuses it with UNTRUSTED_SIGNER naming that key", async () => {
+    it('when the package is signed by another key, it refuses it with UNTRUSTED_SIGNER naming that key', async () => {
       const path = freshPackage('otherkey');
       await signBeside(path, stranger);
       const error = await rejectsWith(pinnedLoader().verify(path), 'UNTRUSTED_SIGNER');

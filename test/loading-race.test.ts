@@ -6,7 +6,7 @@ import {
   auditToDatabase,
   CloacinaSignError,
   createPackageLoader,
-  Database,
+  type Database,
   databaseTrust,
   DbKeyManager,
   DetachedSignature,
@@ -39,9 +39,7 @@ describe('verify-and-load under a concurrent file rewriter', () => {
       const loader = createPackageLoader({ trust: databaseTrust(db, { org: orgId }), audit: auditToDatabase(db), requireSignatures: true });
 
       const signedCopy = buildPackage(dir.join('signed-copy.so'), { identity: 'signed' });
-      const others = [1, 3000, 20000].map((padding) =>
-        buildPackage(dir.join(`other-${padding}.so`), { identity: 'unsigned-other', padding }),
-      );
+      const others = [1, 3000, 20000].map((padding) => buildPackage(dir.join(`other-${padding}.so`), { identity: 'unsigned-other', padding }));
       const info = await signPackage(signedCopy, signer.privateKey);
       const signaturePath = dir.join('signed.sig');
       await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath);

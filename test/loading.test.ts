@@ -9,13 +9,13 @@ import {
   DetachedSignature,
   generateKeypair,
   openDatabase,
-  PackageLoader,
-  PackageLoaderOptions,
+  type PackageLoader,
+  type PackageLoaderOptions,
   SignatureSource,
   signPackage,
   TaskFailed,
-  Database,
-  Keypair,
+  type Database,
+  type Keypair,
 } from '../src';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, tempDir } from './helpers';

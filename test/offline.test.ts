@@ -72,9 +72,12 @@ describe('offline signing and verification', () => {
         for (let bit = 0; bit < fields[field].length * 8; bit++) {
           const changed = { ...original, [field]: flipBit(fields[field], bit).toString(encode[field]) };
           await DetachedSignature.fromSignatureInfo(changed).writeToFile(flippedPath);
-          const error = await rejectsWith(verifyPackageOffline(packagePath, flippedPath, keypair.publicKey), 'INVALID_SIGNATURE',
+          const error = await rejectsWith(
+            verifyPackageOffline(packagePath, flippedPath, keypair.publicKey),
+            'INVALID_SIGNATURE',
             'TAMPERED_PACKAGE',
-            'UNTRUSTED_SIGNER');
+            'UNTRUSTED_SIGNER',
+          );
           expect(error).to.be.instanceOf(VerificationFailure);
           checked++;
         }
@@ -86,8 +89,7 @@ describe('offline signing and verification', () => {
   describe('when any single bit of the public key flips', () => {
     it('it rejects every one of them as an untrusted signer or an invalid key', async () => {
       for (let bit = 0; bit < 256; bit++) {
-        await rejectsWith(verifyPackageOffline(packagePath, signaturePath, flipBit(keypair.publicKey, bit)), 'UNTRUSTED_SIGNER',
-          'INVALID_KEY');
+        await rejectsWith(verifyPackageOffline(packagePath, signaturePath, flipBit(keypair.publicKey, bit)), 'UNTRUSTED_SIGNER', 'INVALID_KEY');
       }
     });
   });
@@ -122,7 +124,7 @@ describe('offline signing and verification', () => {
       await rejectsWith(verifyPackageOffline(dir.path, signaturePath, keypair.publicKey), 'UNREADABLE_FILE');
     });
 
-    it('it reports an unreadable signature file as UNREADABLE_FILE, not as missing', async function () {
+    it('it reports an unreadable signature file as UNREADABLE_FILE, not as missing', async () => {
       if (process.getuid?.() === 0) {
         // root reads any file regardless of mode; a directory is unreadable as a file for everyone
         await rejectsWith(verifyPackageOffline(packagePath, dir.path, keypair.publicKey), 'UNREADABLE_FILE');

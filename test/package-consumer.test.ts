@@ -70,7 +70,7 @@ describe('the package as a dependency', function () {
   let consumer: string;
   let version: string;
 
-  before(async function () {
+  before(async () => {
     scratch = mkdtempSync(join(tmpdir(), 'cloacina-sign-consumer-'));
     const packDir = join(scratch, 'pack');
     mkdirSync(packDir);
@@ -111,11 +111,11 @@ describe('the package as a dependency', function () {
     );
   });
 
-  after(function () {
+  after(() => {
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('packs the public files and no tests or benchmarks', function () {
+  it('packs the public files and no tests or benchmarks', () => {
     for (const required of [
       'package.json',
       'index.d.ts',
@@ -128,12 +128,17 @@ describe('the package as a dependency', function () {
     ]) {
       expect(tarEntries, required).to.include(required);
     }
-    expect(tarEntries.some((entry) => entry.startsWith('dist/migrations/') && entry.endsWith('.js')), 'dist/migrations').to.equal(true);
-    const unwanted = tarEntries.filter((entry) => /^(dist\/)?(test|bench)\//.test(entry) || /\.test\./.test(entry) || /^(src|crates|binding|target)\//.test(entry));
+    expect(
+      tarEntries.some((entry) => entry.startsWith('dist/migrations/') && entry.endsWith('.js')),
+      'dist/migrations',
+    ).to.equal(true);
+    const unwanted = tarEntries.filter(
+      (entry) => /^(dist\/)?(test|bench)\//.test(entry) || /\.test\./.test(entry) || /^(src|crates|binding|target)\//.test(entry),
+    );
     expect(unwanted).to.deep.equal([]);
   });
 
-  it('declares exports, os and cpu in the published package.json', function () {
+  it('declares exports, os and cpu in the published package.json', () => {
     const manifest = JSON.parse(readFileSync(join(consumer, 'node_modules/cloacina-sign/package.json'), 'utf8'));
     expect(manifest.os).to.deep.equal(['linux']);
     expect(manifest.cpu).to.deep.equal(['x64']);
@@ -142,7 +147,7 @@ describe('the package as a dependency', function () {
     expect(Object.keys(manifest.dependencies)).not.to.include('pino');
   });
 
-  it('type-checks CommonJS and ESM consumers with skipLibCheck: false and strict: true', async function () {
+  it('type-checks CommonJS and ESM consumers with skipLibCheck: false and strict: true', async () => {
     const tsc = join(consumer, 'node_modules/typescript/bin/tsc');
     const [cjs, esm] = await Promise.all([
       exec(process.execPath, [tsc, '-p', 'cjs/tsconfig.json'], consumer),
@@ -157,7 +162,7 @@ describe('the package as a dependency', function () {
     ['ESM (module nodenext, import)', 'esm/out/consumer.mjs'],
     ['CommonJS (module nodenext, require)', 'esm/out/consumer-require.cjs'],
   ] as const) {
-    it(`runs the ${name} consumer: sign, write the .sig, verify with a pinned key`, async function () {
+    it(`runs the ${name} consumer: sign, write the .sig, verify with a pinned key`, async () => {
       const work = mkdtempSync(join(scratch, 'work-'));
       const run = await exec(process.execPath, [join(consumer, compiled), work], consumer);
       expect(run.status, `${run.stdout}\n${run.stderr}`).to.equal(0);
@@ -171,7 +176,7 @@ describe('the package as a dependency', function () {
     });
   }
 
-  it('exposes the package root and package.json, and nothing deeper', async function () {
+  it('exposes the package root and package.json, and nothing deeper', async () => {
     const script = [
       "console.log(require('cloacina-sign/package.json').version);",
       "try { require('cloacina-sign/dist/src/native.js'); console.log('reachable'); } catch (error) { console.log(error.code); }",
@@ -192,20 +197,20 @@ describe('the package on an unsupported platform', function () {
     return exec(process.execPath, ['-r', PRETEND_PLATFORM, ...args], ROOT, { PRETEND_PLATFORM: platform, PRETEND_ARCH: arch });
   }
 
-  it('require() fails with a message naming the platform', async function () {
+  it('require() fails with a message naming the platform', async () => {
     const result = await onPlatform('darwin', 'arm64', ['-e', "require('cloacina-sign')"]);
     expect(result.status).to.equal(1);
     expect(result.stderr).to.include(`CloacinaSignError: ${expected('darwin', 'arm64')}`);
     expect(result.stderr).to.include("code: 'UNSUPPORTED_PLATFORM'");
   });
 
-  it('import fails with the same message', async function () {
+  it('import fails with the same message', async () => {
     const result = await onPlatform('win32', 'x64', ['--input-type=module', '-e', "import 'cloacina-sign';"]);
     expect(result.status).to.equal(1);
     expect(result.stderr).to.include(`CloacinaSignError: ${expected('win32', 'x64')}`);
   });
 
-  it('the error is a CloacinaSignError with code UNSUPPORTED_PLATFORM (on linux-arm64 too)', async function () {
+  it('the error is a CloacinaSignError with code UNSUPPORTED_PLATFORM (on linux-arm64 too)', async () => {
     const script = [
       'try {',
       "  require('cloacina-sign');",

@@ -7,7 +7,18 @@ import type { AuditEvent, AuditEventType } from './events';
 import type { AuditSink } from './sink';
 
 const MAX_BATCH = 500;
-const COLUMNS: readonly (keyof AuditEvent)[] = ['id', 'event_type', 'timestamp', 'org_id', 'key_id', 'package_path', 'package_hash', 'signer_fingerprint', 'signature_verified', 'reason'];
+const COLUMNS: readonly (keyof AuditEvent)[] = [
+  'id',
+  'event_type',
+  'timestamp',
+  'org_id',
+  'key_id',
+  'package_path',
+  'package_hash',
+  'signer_fingerprint',
+  'signature_verified',
+  'reason',
+];
 const ROW = `(${COLUMNS.map(() => '?').join(', ')})`;
 
 // Every audit row is written by this one statement; a batch of them is the hot path of every verification,
@@ -50,7 +61,12 @@ export class DatabaseAuditSink implements AuditSink {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
-        await this.db.run((knex) => knex.raw(insertSql(batch.length), batch.flatMap((item) => rowValues(item.event))));
+        await this.db.run((knex) =>
+          knex.raw(
+            insertSql(batch.length),
+            batch.flatMap((item) => rowValues(item.event)),
+          ),
+        );
         for (const item of batch) item.resolve();
       } catch (error) {
         for (const item of batch) item.reject(error);
@@ -70,7 +86,12 @@ export function auditToDatabase(db: Database): AuditSink {
 /** Events, newest first. */
 export async function listAuditEvents(db: Database, options: { orgId?: string; limit?: number; eventType?: AuditEventType } = {}): Promise<AuditEvent[]> {
   const rows = await db.run((knex) => {
-    const query = knex('audit_events').select('*').orderBy([{ column: 'timestamp', order: 'desc' }, { column: 'id', order: 'desc' }]);
+    const query = knex('audit_events')
+      .select('*')
+      .orderBy([
+        { column: 'timestamp', order: 'desc' },
+        { column: 'id', order: 'desc' },
+      ]);
     if (options.orgId) query.where({ org_id: options.orgId });
     if (options.eventType) query.where({ event_type: options.eventType });
     return query.limit(options.limit ?? 100);

@@ -7,7 +7,7 @@ import { auditToFile, auditToStream, type AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Organization } from '../keys/records';
-import { OutputOptions } from './output';
+import type { OutputOptions } from './output';
 
 export interface DatabaseOptions extends OutputOptions {
   database?: string;

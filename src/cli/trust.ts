@@ -3,7 +3,7 @@
 import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
 import type { PackageLoader } from '../loading/package-loader';
-import { auditLines, DatabaseOptions, withDatabase } from './context';
+import { auditLines, type DatabaseOptions, withDatabase } from './context';
 
 export interface TrustOptions extends DatabaseOptions {
   org?: string;

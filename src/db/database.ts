@@ -8,7 +8,7 @@ import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
 import { ChangeFeed } from '../trust/change-feed';
 import { databaseError } from './errors';
-import { DatabaseTarget, Engine, parseDatabaseUrl } from './url';
+import { type DatabaseTarget, type Engine, parseDatabaseUrl } from './url';
 
 export const DEFAULT_DATABASE_TIMEOUT_MS = 5000;
 
@@ -208,10 +208,14 @@ export async function openDatabase(url?: string, options: OpenOptions = {}): Pro
     throw new CloacinaSignError('DATABASE_ERROR', `no database at ${target.display}: run \`cloacina-sign db migrate\` first`);
   }
   // Loaded here, not at the top, so commands that never touch a database do not pay for knex and its drivers.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const createKnex: (config: Knex.Config) => Knex = require('knex');
   const connections = new PgConnections(timeoutMs);
-  const db = new Database(target, createKnex(knexConfig(target, timeoutMs, connections)), { ...options, timeoutMs }, target.engine === 'postgres' ? connections : undefined);
+  const db = new Database(
+    target,
+    createKnex(knexConfig(target, timeoutMs, connections)),
+    { ...options, timeoutMs },
+    target.engine === 'postgres' ? connections : undefined,
+  );
   try {
     await db.run((knex) => knex.raw('select 1'));
     if (options.migrate) {

@@ -34,9 +34,15 @@ export class GenerationCache<V> {
 /** The one cache per database handle for `create` (keyed by the function, so callers share it). */
 export function cacheFor<C extends object>(db: Database, create: (db: Database) => C): C {
   let caches = registry.get(db);
-  if (!caches) registry.set(db, (caches = new Map()));
+  if (!caches) {
+    caches = new Map();
+    registry.set(db, caches);
+  }
   let cache = caches.get(create) as C | undefined;
-  if (!cache) caches.set(create, (cache = create(db)));
+  if (!cache) {
+    cache = create(db);
+    caches.set(create, cache);
+  }
   return cache;
 }
 

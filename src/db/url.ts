@@ -30,8 +30,5 @@ export function parseDatabaseUrl(url: string | undefined = process.env.CLOACINA_
     const connection = path === ':memory:' ? path : resolve(path);
     return { engine: 'sqlite', connection, display: `sqlite:${connection}` };
   }
-  throw new CloacinaSignError(
-    'INVALID_INPUT',
-    `unsupported database URL "${redactUrl(text)}": use sqlite:<path> or postgres://user@host:port/database`,
-  );
+  throw new CloacinaSignError('INVALID_INPUT', `unsupported database URL "${redactUrl(text)}": use sqlite:<path> or postgres://user@host:port/database`);
 }

@@ -2,8 +2,8 @@
 // (AES-256-GCM under the KEK, bound to key id + org id + public key) and never become JS values.
 import type { Knex } from 'knex';
 import { auditEvent, AuditTrail, writeAll } from '../audit/audit-trail';
-import { auditToDatabase, DatabaseAuditSink } from '../audit/database-sink';
-import { AuditEvent, AuditEventInput } from '../audit/events';
+import { auditToDatabase, type DatabaseAuditSink } from '../audit/database-sink';
+import type { AuditEvent, AuditEventInput } from '../audit/events';
 import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../db/errors';
@@ -15,19 +15,20 @@ import { native } from '../native';
 import type { EffectiveTrustedKey } from '../trust/acl';
 import { trustCacheFor } from '../trust/trust-cache';
 import { kekId } from './kek';
-import { importPublicKey, KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
+import { importPublicKey, type KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
 import {
-  ExportedPublicKey,
+  type ExportedPublicKey,
   grantFromRow,
-  Organization,
+  type Organization,
   organizationFromRow,
-  SigningKeyInfo,
+  type Row,
+  type SigningKeyInfo,
   signingKeyFromRow,
-  TrustedKeyInfo,
+  type TrustedKeyInfo,
   trustedKeyFromRow,
-  TrustGrant,
+  type TrustGrant,
 } from './records';
-import { rewrapAll, RewrapResult } from './rewrap';
+import { rewrapAll, type RewrapResult } from './rewrap';
 
 export const SEAL_VERSION = 1;
 
@@ -110,7 +111,10 @@ export class DbKeyManager {
         revoked_at: null,
       };
       await trx('signing_keys').insert(inserted);
-      return [{ eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` }, inserted];
+      return [
+        { eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` },
+        inserted,
+      ];
     });
     return signingKeyFromRow(row);
   }
@@ -125,7 +129,7 @@ export class DbKeyManager {
   async sealedSigningKey(keyId: string): Promise<SigningKeyInfo & { sealedPrivateKey: Buffer }> {
     const row = await this.signingKeyRow(keyId);
     if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
-    return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key) };
+    return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key as Uint8Array) };
   }
 
   async listSigningKeys(orgId: string): Promise<SigningKeyInfo[]> {
@@ -140,7 +144,10 @@ export class DbKeyManager {
       if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} is already revoked`);
       const now = nowIso();
       await trx('signing_keys').where({ id: keyId }).update({ revoked_at: now, updated_at: now });
-      return [{ eventType: 'key.signing.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint }, { ...current, revoked_at: now }];
+      return [
+        { eventType: 'key.signing.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint },
+        { ...current, revoked_at: now },
+      ];
     });
     return signingKeyFromRow(row);
   }
@@ -193,7 +200,10 @@ export class DbKeyManager {
       if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `trusted key ${keyId} is already revoked`);
       const now = nowIso();
       await trx('trusted_keys').where({ id: keyId }).update({ revoked_at: now });
-      return [{ eventType: 'key.trusted.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint }, { ...current, revoked_at: now }];
+      return [
+        { eventType: 'key.trusted.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint },
+        { ...current, revoked_at: now },
+      ];
     });
     return trustedKeyFromRow(row);
   }
@@ -239,7 +249,10 @@ export class DbKeyManager {
       if (!current) throw new CloacinaSignError('NOT_FOUND', `no active trust grant from ${parentOrg} to ${childOrg}`);
       const revokedAt = nowIso();
       await trx('key_trust_acls').where({ id: current.id }).update({ revoked_at: revokedAt });
-      return [{ eventType: 'key.trust_acl.revoked', orgId: parentOrg, reason: `no longer trusts keys of organization ${childOrg}` }, grantFromRow({ ...current, revoked_at: revokedAt })];
+      return [
+        { eventType: 'key.trust_acl.revoked', orgId: parentOrg, reason: `no longer trusts keys of organization ${childOrg}` },
+        grantFromRow({ ...current, revoked_at: revokedAt }),
+      ];
     });
   }
 
@@ -253,7 +266,7 @@ export class DbKeyManager {
 
   // ---- plumbing ------------------------------------------------------------------------------
 
-  private signingKeyRow(keyId: string): Promise<Record<string, any> | undefined> { // eslint-disable-line @typescript-eslint/no-explicit-any
+  private signingKeyRow(keyId: string): Promise<Row | undefined> {
     return this.db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
   }
 

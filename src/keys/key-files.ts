@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import { CloacinaSignError } from '../errors';
 import { readSmallFile, writeFileAtomic } from '../files';
-import { importPrivateKey, importPublicKey, Keypair, privateKeyToPem, publicKeyToPem } from './keypair';
+import { importPrivateKey, importPublicKey, type Keypair, privateKeyToPem, publicKeyToPem } from './keypair';
 
 const MAX_KEY_FILE_BYTES = 64 * 1024;
 

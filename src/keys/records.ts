@@ -47,37 +47,49 @@ export interface ExportedPublicKey {
   pem: string;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-export function organizationFromRow(row: any): Organization {
-  return { id: row.id, name: row.name, createdAt: row.created_at };
+/** A row as the driver returns it: the columns this module reads, typed loosely (SQLite and PostgreSQL differ in detail). */
+export type Row = Record<string, unknown>;
+
+const text = (value: unknown): string => String(value);
+const optionalText = (value: unknown): string | null => (value === null || value === undefined ? null : String(value));
+const bytes = (value: unknown): Buffer => Buffer.from(value as Uint8Array);
+
+export function organizationFromRow(row: Row): Organization {
+  return { id: text(row.id), name: text(row.name), createdAt: text(row.created_at) };
 }
 
-export function signingKeyFromRow(row: any): SigningKeyInfo {
+export function signingKeyFromRow(row: Row): SigningKeyInfo {
   return {
-    id: row.id,
-    orgId: row.org_id,
-    name: row.name,
-    publicKey: Buffer.from(row.public_key),
-    fingerprint: row.fingerprint,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at ?? null,
-    kekId: row.kek_id,
+    id: text(row.id),
+    orgId: text(row.org_id),
+    name: text(row.name),
+    publicKey: bytes(row.public_key),
+    fingerprint: text(row.fingerprint),
+    createdAt: text(row.created_at),
+    revokedAt: optionalText(row.revoked_at),
+    kekId: text(row.kek_id),
     sealVersion: Number(row.seal_version),
   };
 }
 
-export function trustedKeyFromRow(row: any): TrustedKeyInfo {
+export function trustedKeyFromRow(row: Row): TrustedKeyInfo {
   return {
-    id: row.id,
-    orgId: row.org_id,
-    name: row.name ?? null,
-    publicKey: Buffer.from(row.public_key),
-    fingerprint: row.fingerprint,
-    createdAt: row.created_at,
-    revokedAt: row.revoked_at ?? null,
+    id: text(row.id),
+    orgId: text(row.org_id),
+    name: optionalText(row.name),
+    publicKey: bytes(row.public_key),
+    fingerprint: text(row.fingerprint),
+    createdAt: text(row.created_at),
+    revokedAt: optionalText(row.revoked_at),
   };
 }
 
-export function grantFromRow(row: any): TrustGrant {
-  return { id: row.id, parentOrgId: row.parent_org_id, childOrgId: row.child_org_id, createdAt: row.created_at, revokedAt: row.revoked_at ?? null };
+export function grantFromRow(row: Row): TrustGrant {
+  return {
+    id: text(row.id),
+    parentOrgId: text(row.parent_org_id),
+    childOrgId: text(row.child_org_id),
+    createdAt: text(row.created_at),
+    revokedAt: optionalText(row.revoked_at),
+  };
 }

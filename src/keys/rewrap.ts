@@ -22,7 +22,10 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
   const todo = rows.filter((row) => row.kek_id !== newId);
   for (const row of todo) {
     if (row.kek_id !== oldId) {
-      throw new CloacinaSignError('KEY_UNSEAL_FAILED', `signing key ${row.id} is sealed under KEK id ${row.kek_id}, not the current KEK (id ${oldId}): nothing was changed`);
+      throw new CloacinaSignError(
+        'KEY_UNSEAL_FAILED',
+        `signing key ${row.id} is sealed under KEK id ${row.kek_id}, not the current KEK (id ${oldId}): nothing was changed`,
+      );
     }
     native.checkSealedKey(oldKek, Buffer.from(row.sealed_private_key), { keyId: row.id, orgId: row.org_id }, Buffer.from(row.public_key));
   }
@@ -34,7 +37,15 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
       const sealed = native.rewrapSealedKey(oldKek, newKek, Buffer.from(row.sealed_private_key), binding, Buffer.from(row.public_key));
       await trx('signing_keys').where({ id, kek_id: oldId }).update({ sealed_private_key: sealed, kek_id: newId, updated_at: new Date().toISOString() });
       const key = signingKeyFromRow(row);
-      return [{ eventType: 'key.signing.rewrapped', orgId: key.orgId, keyId: id, signerFingerprint: key.fingerprint, reason: `re-sealed from KEK id ${oldId} to ${newId}` }];
+      return [
+        {
+          eventType: 'key.signing.rewrapped',
+          orgId: key.orgId,
+          keyId: id,
+          signerFingerprint: key.fingerprint,
+          reason: `re-sealed from KEK id ${oldId} to ${newId}`,
+        },
+      ];
     });
   }
   return { rewrapped: todo.length, alreadyRewrapped: rows.length - todo.length, oldKekId: oldId, newKekId: newId };

@@ -1,12 +1,12 @@
 // One guarded load: seal, verify, audit the decision, and only then hand the cleared bytes over.
 // No package code runs (no constructor, no addon init, no WASM compile) before the decision is
 // audited: if it cannot be, nothing is loaded (AUDIT_FAILED).
-import { AuditTrail, recordFailure } from '../audit/audit-trail';
+import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError } from '../errors';
-import { ClearedPackage, native, nativeMethods, PackageFormat } from '../native';
+import { type ClearedPackage, native, nativeMethods, type PackageFormat } from '../native';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor } from '../verification/candidates';
-import { SignatureSource } from '../verification/signature-source';
+import type { SignatureSource } from '../verification/signature-source';
 import { noSignature } from '../verification/verifier';
 import { serializeLoads } from './load-lock';
 
@@ -71,7 +71,9 @@ export function guardedLoad<T>(
       throw error;
     }
 
-    const conclusion = decision.signerFingerprint ? `signature verified (signed by ${decision.signerFingerprint})` : 'unsigned package allowed: signatures are not required';
+    const conclusion = decision.signerFingerprint
+      ? `signature verified (signed by ${decision.signerFingerprint})`
+      : 'unsigned package allowed: signatures are not required';
     try {
       await policy.trail.record({
         eventType: 'package.load.success',
@@ -84,7 +86,9 @@ export function guardedLoad<T>(
       });
     } catch (error) {
       cleared.discard();
-      throw new CloacinaSignError('AUDIT_FAILED', `${path} was not loaded: ${conclusion}, but the load could not be audited: ${(error as Error).message}`, { cause: error });
+      throw new CloacinaSignError('AUDIT_FAILED', `${path} was not loaded: ${conclusion}, but the load could not be audited: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
 
     try {

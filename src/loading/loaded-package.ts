@@ -1,6 +1,6 @@
 // A workflow package running in this process, loaded from the sealed bytes that were verified.
 import { CloacinaSignError } from '../errors';
-import { NativePackage, nativeMethods, PackageInfo } from '../native';
+import { type NativePackage, nativeMethods, type PackageInfo } from '../native';
 
 /** Cloacina's own host passes a 10 MiB result buffer. */
 export const DEFAULT_RESULT_CAPACITY = 10 * 1024 * 1024;

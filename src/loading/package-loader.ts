@@ -3,19 +3,17 @@
 import { AuditTrail } from '../audit/audit-trail';
 import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
-import { nativeMethods, PackageFormat } from '../native';
+import { nativeMethods, type PackageFormat } from '../native';
 import type { TrustSource } from '../trust/trust-source';
 import { SignatureSource } from '../verification/signature-source';
-import { VerificationResult, verifyWithTrust, VerifyOptions } from '../verification/verifier';
-import { guardedLoad, LoadPolicy } from './guarded-load';
-import { GuardedPackage, LoadedPackage } from './loaded-package';
+import { type VerificationResult, verifyWithTrust, type VerifyOptions } from '../verification/verifier';
+import { guardedLoad, type LoadPolicy } from './guarded-load';
+import { GuardedPackage, type LoadedPackage } from './loaded-package';
 
 // Node has WebAssembly at run time; its type lives in the DOM library, which a consumer may not load.
 // An (empty) interface merges with the DOM's declaration where there is one.
 declare global {
-  // eslint-disable-next-line @typescript-eslint/no-namespace
   namespace WebAssembly {
-    // eslint-disable-next-line @typescript-eslint/no-empty-object-type
     interface Module {}
   }
 }

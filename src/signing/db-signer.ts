@@ -1,13 +1,14 @@
 // Signing with a database key: the sealed private key is opened and used inside Rust only.
 // Signatures can be stored in package_signatures, where verification with the Database source finds them.
-import { AuditTrail, recordFailure } from '../audit/audit-trail';
+import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { newId, nowIso } from '../db/ids';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import { kekId } from '../keys/kek';
+import type { Row } from '../keys/records';
 import { native } from '../native';
-import { DetachedSignature, SignatureInfo } from './detached-signature';
+import { DetachedSignature, type SignatureInfo } from './detached-signature';
 import { rfc3339Now } from './sign';
 
 export interface StoredSignature extends SignatureInfo {
@@ -23,16 +24,15 @@ export interface DbSignResult extends SignatureInfo {
   signatureId?: string;
 }
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-function storedFromRow(row: any): StoredSignature {
+function storedFromRow(row: Row): StoredSignature {
   return {
-    id: row.id,
-    packageHash: row.package_hash,
-    keyFingerprint: row.key_fingerprint,
-    signature: row.signature,
-    signedAt: row.signed_at,
-    signingKeyId: row.signing_key_id ?? null,
-    createdAt: row.created_at,
+    id: String(row.id),
+    packageHash: String(row.package_hash),
+    keyFingerprint: String(row.key_fingerprint),
+    signature: String(row.signature),
+    signedAt: String(row.signed_at),
+    signingKeyId: row.signing_key_id ? String(row.signing_key_id) : null,
+    createdAt: String(row.created_at),
   };
 }
 
@@ -59,7 +59,14 @@ export class DbPackageSigner {
       const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, { keyId, orgId }, key.publicKey);
       const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
       const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
-      await this.audit.record({ eventType: 'package.signed', orgId, keyId, packagePath, packageHash: info.packageHash, signerFingerprint: info.keyFingerprint });
+      await this.audit.record({
+        eventType: 'package.signed',
+        orgId,
+        keyId,
+        packagePath,
+        packageHash: info.packageHash,
+        signerFingerprint: info.keyFingerprint,
+      });
       return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
     } catch (error) {
       if (!(error instanceof CloacinaSignError && error.code === 'AUDIT_FAILED')) {
@@ -86,7 +93,14 @@ export class DbPackageSigner {
         pkg = { id: newId() };
         await trx('packages').insert({ id: pkg.id, package_hash: document.packageHash, package_name: options.packagePath ?? null, created_at: nowIso() });
       }
-      const row = { id: newId(), package_id: pkg.id, ...identity, signed_at: document.signedAt, signing_key_id: options.signingKeyId ?? null, created_at: nowIso() };
+      const row = {
+        id: newId(),
+        package_id: pkg.id,
+        ...identity,
+        signed_at: document.signedAt,
+        signing_key_id: options.signingKeyId ?? null,
+        created_at: nowIso(),
+      };
       await trx('package_signatures').insert(row);
       return storedFromRow(row);
     });

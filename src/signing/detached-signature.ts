@@ -1,6 +1,6 @@
 // The version-1 detached signature document, shared with Cloacina. Parsing is strict and done in Rust.
 import { writeFileAtomic } from '../files';
-import { native, SignatureFields } from '../native';
+import { native, type SignatureFields } from '../native';
 
 /** What a signing produced: everything a detached signature or a database row needs. */
 export interface SignatureInfo {

@@ -6,7 +6,7 @@
 // cycles are harmless; Cloacina itself follows one level, and this is our deliberate extension.
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
-import { TrustedKeyInfo, trustedKeyFromRow } from '../keys/records';
+import { type TrustedKeyInfo, trustedKeyFromRow } from '../keys/records';
 
 export interface Grant {
   parent_org_id: string;
@@ -53,8 +53,12 @@ export async function loadTrustSet(knex: Knex, orgId: string): Promise<Map<strin
   const grants: Grant[] = await knex('key_trust_acls').whereNull('revoked_at').select('parent_org_id', 'child_org_id');
   const paths = inheritedOrgs(orgId, grants);
   const rank = new Map([...paths.keys()].map((id, index) => [id, index]));
-  const rows = await knex('trusted_keys').whereIn('org_id', [...paths.keys()]).whereNull('revoked_at');
-  const keys = rows.map(trustedKeyFromRow).sort((a, b) => rank.get(a.orgId)! - rank.get(b.orgId)! || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  const rows = await knex('trusted_keys')
+    .whereIn('org_id', [...paths.keys()])
+    .whereNull('revoked_at');
+  const keys = rows
+    .map(trustedKeyFromRow)
+    .sort((a, b) => rank.get(a.orgId)! - rank.get(b.orgId)! || a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   const set = new Map<string, EffectiveTrustedKey>();
   for (const key of keys) {
     if (set.has(key.fingerprint)) continue;

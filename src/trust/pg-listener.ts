@@ -42,7 +42,6 @@ export class PgListener {
   }
 
   private async connect(): Promise<void> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { Client: PgClient } = require('pg') as { Client: new (config: object) => Client };
     const client = new PgClient({
       connectionString: this.connectionString,

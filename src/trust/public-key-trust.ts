@@ -16,7 +16,10 @@ export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Ui
   if (list.length === 0) throw new CloacinaSignError('INVALID_INPUT', 'publicKeyTrust needs at least one public key');
   const trusted = new Map<string, TrustedPublicKey>();
   list.forEach((key, index) => {
-    const publicKey = importNamed(typeof key === 'string' ? key : `key #${index + 1}`, typeof key === 'string' ? readSmallFile(key, MAX_KEY_FILE_BYTES, 'key file') : key);
+    const publicKey = importNamed(
+      typeof key === 'string' ? key : `key #${index + 1}`,
+      typeof key === 'string' ? readSmallFile(key, MAX_KEY_FILE_BYTES, 'key file') : key,
+    );
     trusted.set(publicKeyFingerprint(publicKey), { publicKey });
   });
   const ready = Promise.resolve(trusted as ReadonlyMap<string, TrustedPublicKey>);

@@ -1,7 +1,7 @@
 // Per-organization cache of resolved trust, valid only while the database's change generation is current.
 import type { Database } from '../db/database';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
-import { EffectiveTrustedKey, loadTrustSet } from './acl';
+import { type EffectiveTrustedKey, loadTrustSet } from './acl';
 
 export class TrustCache {
   private readonly cache: GenerationCache<Map<string, EffectiveTrustedKey>>;

@@ -3,7 +3,7 @@ import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { native, type VerifyCandidate } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
-import { SignatureSource } from './signature-source';
+import type { SignatureSource } from './signature-source';
 
 /** The canonical document of a signature file (read and parsed in Rust, off the JS thread). */
 async function detachedFile(path: string): Promise<Buffer[]> {
@@ -36,7 +36,8 @@ export async function signatureDocuments(
       return detachedFile(source.path);
     case 'memory': {
       const signature = source.signature;
-      const parsed = typeof signature === 'string' || signature instanceof Uint8Array ? DetachedSignature.parse(signature) : DetachedSignature.fromSignatureInfo(signature);
+      const parsed =
+        typeof signature === 'string' || signature instanceof Uint8Array ? DetachedSignature.parse(signature) : DetachedSignature.fromSignatureInfo(signature);
       return [Buffer.from(parsed.toString())];
     }
     case 'database':

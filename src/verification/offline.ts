@@ -1,8 +1,8 @@
 // Offline verification, as Cloacina's verify_package_offline: one package, one detached signature, one
 // public key. No audit; runners use createPackageLoader with publicKeyTrust, which audits.
-import { importPublicKey, KeyInput } from '../keys/keypair';
+import { importPublicKey, type KeyInput } from '../keys/keypair';
 import { native } from '../native';
-import { nativeCounter, ProgressCounter } from '../progress';
+import { nativeCounter, type ProgressCounter } from '../progress';
 import { DetachedSignature } from '../signing/detached-signature';
 
 export interface VerifiedPackage {
@@ -10,7 +10,6 @@ export interface VerifiedPackage {
   signerFingerprint: string;
   signedAt: string;
 }
-
 
 /**
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature

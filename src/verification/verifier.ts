@@ -1,9 +1,9 @@
 // Verification of one package against a trust source, audited as verification.success|failure.
-import { AuditTrail, recordFailure } from '../audit/audit-trail';
+import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { native } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
-import { nativeCounter, ProgressCounter } from '../progress';
+import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor } from './candidates';
 import { SignatureSource } from './signature-source';
@@ -66,9 +66,13 @@ export async function verifyWithTrust(ctx: VerificationContext, path: string, op
       signatureVerified: true,
     });
   } catch (error) {
-    throw new CloacinaSignError('AUDIT_FAILED', `${path} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new CloacinaSignError(
+      'AUDIT_FAILED',
+      `${path} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   return result;
 }
@@ -79,8 +83,15 @@ interface Attempt {
   packageHash: string | null;
 }
 
-async function decide(ctx: VerificationContext, path: string, source: SignatureSource, progress: ProgressCounter | undefined, attempt: Attempt): Promise<VerificationResult> {
-  const organization = (attempt.organization = await ctx.trust.organization());
+async function decide(
+  ctx: VerificationContext,
+  path: string,
+  source: SignatureSource,
+  progress: ProgressCounter | undefined,
+  attempt: Attempt,
+): Promise<VerificationResult> {
+  const organization = await ctx.trust.organization();
+  attempt.organization = organization;
   const counter = nativeCounter(progress);
   if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.

@@ -60,12 +60,33 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     expect(bad.status).to.equal(1);
     expect(bad.json().results[0].error.code).to.equal('TAMPERED_PACKAGE');
 
-    const lines = readFileSync(auditLog, 'utf8').trim().split('\n').map((line) => JSON.parse(line));
-    expect(lines.map((l) => l.event_type)).to.include.members(['key.signing.created', 'package.signed', 'verification.success', 'verification.failure', 'key.trust_acl.granted', 'key.trust_acl.revoked']);
+    const lines = readFileSync(auditLog, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
+    expect(lines.map((l) => l.event_type)).to.include.members([
+      'key.signing.created',
+      'package.signed',
+      'verification.success',
+      'verification.failure',
+      'key.trust_acl.granted',
+      'key.trust_acl.revoked',
+    ]);
     expect(readFileSync(auditLog, 'utf8')).not.to.include(kek);
     const events = ok(['audit', 'list', '--org', org.name, '--limit', '3']);
     expect(events).to.have.length(3);
-    expect(events[0]).to.have.keys(['id', 'event_type', 'timestamp', 'org_id', 'key_id', 'package_path', 'package_hash', 'signer_fingerprint', 'signature_verified', 'reason']);
+    expect(events[0]).to.have.keys([
+      'id',
+      'event_type',
+      'timestamp',
+      'org_id',
+      'key_id',
+      'package_path',
+      'package_hash',
+      'signer_fingerprint',
+      'signature_verified',
+      'reason',
+    ]);
   });
 
   it('when exporting, trusting, listing and revoking keys, it reports ids and fingerprints and revocation takes effect', () => {
@@ -83,7 +104,9 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     ok(['package', 'sign', pkg, '--key-id', key.id]);
     ok(['package', 'verify', pkg, '--org', verifier.id]);
     const list = ok(['keys', 'list', '--org', verifier.id]);
-    expect(list).to.deep.equal([{ id: trusted.id, kind: 'trusted', name: 'partner', fingerprint: key.fingerprint, createdAt: trusted.createdAt, status: 'active', revokedAt: null }]);
+    expect(list).to.deep.equal([
+      { id: trusted.id, kind: 'trusted', name: 'partner', fingerprint: key.fingerprint, createdAt: trusted.createdAt, status: 'active', revokedAt: null },
+    ]);
     const table = cli(['keys', 'list', '--org', verifier.id]);
     expect(table.stdout.split('\n')[0]).to.match(/^ID\s+NAME\s+FINGERPRINT\s+CREATED\s+STATUS/);
     expect(ok(['keys', 'revoke', trusted.id]).kind).to.equal('trusted');

@@ -26,7 +26,7 @@ import {
 } from '../../src';
 import { runCli, tempDir } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
-import { describeEngines, EngineUnderTest } from './engines';
+import { describeEngines, type EngineUnderTest } from './engines';
 
 interface Org {
   id: string;
@@ -165,7 +165,8 @@ function apiDriver(t: EngineUnderTest, kek: Buffer): Driver {
 }
 
 function cliDriver(t: EngineUnderTest, dir: ReturnType<typeof tempDir>, kek: string): Driver {
-  const cli = (args: string[]) => runCli([...args, '--database', t.url], { CLOACINA_KEY_ENCRYPTION_KEY: kek, CLOACINA_AUDIT_LOG: 'off', CLOACINA_DATABASE_URL: '' });
+  const cli = (args: string[]) =>
+    runCli([...args, '--database', t.url], { CLOACINA_KEY_ENCRYPTION_KEY: kek, CLOACINA_AUDIT_LOG: 'off', CLOACINA_DATABASE_URL: '' });
   const ok = (args: string[]) => {
     const result = cli([...args, '--json']);
     expect(result.status, `${args.join(' ')}: ${result.stderr}`).to.equal(0);
@@ -454,12 +455,20 @@ describeEngines('the design integration scenarios', (t) => {
     it('when an organization trusts keys directly and through a two-level chain, listTrustedKeys gives each with the organization trusting it directly and the grant path', async () => {
       const { root, sub, team, teamKey, rootKey } = topo;
       const summary = async (org: Org) =>
-        (await t.keys.listTrustedKeys(org.id)).map((k) => ({ id: k.id, fingerprint: k.fingerprint, orgId: k.orgId, inheritedFrom: k.inheritedFrom, path: k.path }));
+        (await t.keys.listTrustedKeys(org.id)).map((k) => ({
+          id: k.id,
+          fingerprint: k.fingerprint,
+          orgId: k.orgId,
+          inheritedFrom: k.inheritedFrom,
+          path: k.path,
+        }));
       expect(await summary(root)).to.have.deep.members([
         { id: rootKey.id, fingerprint: rootKey.fingerprint, orgId: root.id, inheritedFrom: null, path: [root.id] },
         { id: teamKey.id, fingerprint: teamKey.fingerprint, orgId: team.id, inheritedFrom: team.id, path: [root.id, sub.id, team.id] },
       ]);
-      expect(await summary(sub)).to.deep.equal([{ id: teamKey.id, fingerprint: teamKey.fingerprint, orgId: team.id, inheritedFrom: team.id, path: [sub.id, team.id] }]);
+      expect(await summary(sub)).to.deep.equal([
+        { id: teamKey.id, fingerprint: teamKey.fingerprint, orgId: team.id, inheritedFrom: team.id, path: [sub.id, team.id] },
+      ]);
       expect(await summary(team)).to.deep.equal([{ id: teamKey.id, fingerprint: teamKey.fingerprint, orgId: team.id, inheritedFrom: null, path: [team.id] }]);
     });
 
@@ -485,7 +494,8 @@ describeEngines('the design integration scenarios', (t) => {
 
   describe('effective trust and grants through the CLI', () => {
     const d = drivers[1];
-    const cli = (args: string[]) => runCli([...args, '--database', t.url], { CLOACINA_AUDIT_LOG: 'off', CLOACINA_DATABASE_URL: '', CLOACINA_KEY_ENCRYPTION_KEY: '' });
+    const cli = (args: string[]) =>
+      runCli([...args, '--database', t.url], { CLOACINA_AUDIT_LOG: 'off', CLOACINA_DATABASE_URL: '', CLOACINA_KEY_ENCRYPTION_KEY: '' });
     const ok = (args: string[]) => {
       const result = cli(args);
       expect(result.status, `${args.join(' ')}: ${result.stderr}`).to.equal(0);
@@ -545,8 +555,15 @@ describeEngines('the design integration scenarios', (t) => {
     it('when listing with orgs grants --json, it lists the grants from and to the organization, active and revoked, with both names', () => {
       const { root, sub, team, stale } = topo;
       const grants = (org?: Org) => ok(['orgs', 'grants', ...(org ? ['--org', org.name] : []), '--json']).json();
-      const summary = (list: Record<string, unknown>[]) => list.map(({ parentOrgId, childOrgId, parentName, childName, status }) => ({ parentOrgId, childOrgId, parentName, childName, status }));
-      const grant = (parent: Org, child: Org, status: 'active' | 'revoked') => ({ parentOrgId: parent.id, childOrgId: child.id, parentName: parent.name, childName: child.name, status });
+      const summary = (list: Record<string, unknown>[]) =>
+        list.map(({ parentOrgId, childOrgId, parentName, childName, status }) => ({ parentOrgId, childOrgId, parentName, childName, status }));
+      const grant = (parent: Org, child: Org, status: 'active' | 'revoked') => ({
+        parentOrgId: parent.id,
+        childOrgId: child.id,
+        parentName: parent.name,
+        childName: child.name,
+        status,
+      });
 
       const ofSub = grants(sub);
       expect(ofSub).to.have.length(2);
@@ -580,7 +597,10 @@ describeEngines('the design integration scenarios', (t) => {
     it('when a grant in the chain is revoked, keys list --effective no longer shows the keys inherited through it', async () => {
       const fresh = await trustTopology(d);
       await d.revokeTrust(fresh.sub, fresh.team);
-      const ids = (org: Org) => ok(['keys', 'list', '--org', org.id, '--effective', '--json']).json().map((k: { id: string }) => k.id);
+      const ids = (org: Org) =>
+        ok(['keys', 'list', '--org', org.id, '--effective', '--json'])
+          .json()
+          .map((k: { id: string }) => k.id);
       expect(ids(fresh.root)).to.deep.equal([fresh.rootKey.id]);
       expect(ids(fresh.sub)).to.deep.equal([]);
       expect(ids(fresh.team)).to.deep.equal([fresh.teamKey.id]);

@@ -3,10 +3,10 @@
 // and drops its own `cloacina_test_<random>` database. When PostgreSQL is unreachable the PostgreSQL suite is
 // skipped with a printed line, unless CLOACINA_REQUIRE_POSTGRES=1 (CI), where the run fails.
 import { randomBytes } from 'node:crypto';
-import { Database, openDatabase, OpenOptions } from '../../src/db/database';
+import { type Database, openDatabase, type OpenOptions } from '../../src/db/database';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
 import { tempDir } from '../helpers';
-import { adminQuery, createScratchDatabase, POSTGRES_URL, ScratchDatabase } from './scratch-postgres';
+import { adminQuery, createScratchDatabase, POSTGRES_URL, type ScratchDatabase } from './scratch-postgres';
 
 export { POSTGRES_URL };
 
@@ -40,7 +40,7 @@ function postgresUnreachable(): Promise<string | undefined> {
 
 export function describeEngines(title: string, body: (engine: EngineUnderTest) => void): void {
   for (const engine of ['sqlite', 'postgres'] as const) {
-    describe(`${title} [${engine === 'postgres' ? '@postgres' : 'sqlite'}]`, function () {
+    describe(`${title} [${engine === 'postgres' ? '@postgres' : 'sqlite'}]`, () => {
       const handles: Database[] = [];
       const dir = tempDir();
       let scratch: ScratchDatabase | undefined;

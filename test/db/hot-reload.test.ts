@@ -41,7 +41,9 @@ describeEngines('hot reload of trust', (t) => {
       await listener.start();
       try {
         expect(listener.listening).to.equal(true);
-        await t.db.knex.raw('select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()', [LISTENER_APPLICATION_NAME]);
+        await t.db.knex.raw('select pg_terminate_backend(pid) from pg_stat_activity where application_name = ? and datname = current_database()', [
+          LISTENER_APPLICATION_NAME,
+        ]);
         await waitUntil(() => !listener.listening, 'the listener notices its connection is gone');
         await waitUntil(() => listener.listening, 'the listener has reconnected');
         const before = changes;

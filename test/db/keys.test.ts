@@ -63,7 +63,10 @@ describeEngines('DbKeyManager', (t) => {
       await t.keys.revokeSigningKey(first.id);
       expect((await rejectsWith(t.keys.revokeSigningKey(first.id))).code).to.equal('KEY_REVOKED');
       const second = await t.keys.createSigningKey(org.id, 'k', kek);
-      expect((await t.keys.listSigningKeys(org.id)).map((k) => [k.id, k.revokedAt !== null])).to.deep.equal([[first.id, true], [second.id, false]]);
+      expect((await t.keys.listSigningKeys(org.id)).map((k) => [k.id, k.revokedAt !== null])).to.deep.equal([
+        [first.id, true],
+        [second.id, false],
+      ]);
       expect((await rejectsWith(t.keys.getSigningKeyInfo('00000000-0000-4000-8000-000000000000'))).code).to.equal('NOT_FOUND');
       expect((await rejectsWith(t.keys.createSigningKey('00000000-0000-4000-8000-000000000000', 'x', kek))).code).to.equal('NOT_FOUND');
     });

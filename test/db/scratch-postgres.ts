@@ -3,8 +3,9 @@ import { randomBytes } from 'node:crypto';
 
 export const POSTGRES_URL = process.env.CLOACINA_TEST_POSTGRES_URL || 'postgres://postgres@127.0.0.1:5432/test';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { Client } = require('pg') as { Client: new (config: object) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> } };
+const { Client } = require('pg') as {
+  Client: new (config: object) => { connect(): Promise<void>; query(sql: string): Promise<unknown>; end(): Promise<void> };
+};
 
 /** Runs one statement on the server's default database (create/drop database, reachability). */
 export async function adminQuery(sql: string): Promise<void> {

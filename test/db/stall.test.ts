@@ -5,31 +5,31 @@
 // plus a small margin, and once the database answers again the same handle works again, without reopening.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { AddressInfo, connect, createServer, Server, Socket } from 'node:net';
+import { type AddressInfo, connect, createServer, type Server, Socket } from 'node:net';
 import {
   auditToDatabase,
   CloacinaSignError,
   createPackageLoader,
-  Database,
+  type Database,
   DbKeyManager,
   DbPackageSigner,
   DetachedSignature,
   databaseTrust,
   generateKeypair,
-  LoadedPackage,
+  type LoadedPackage,
   openDatabase,
-  PackageLoader,
+  type PackageLoader,
   readPrivateKeyFile,
   SignatureSource,
   signPackage,
-  VerificationResult,
+  type VerificationResult,
   writeKeypairFiles,
 } from '../../src';
 import { listAuditEvents } from '../../src/audit/database-sink';
 import { buildPackage } from '../fixtures';
 import { tempDir } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
-import { createScratchDatabase, ScratchDatabase } from './scratch-postgres';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-postgres';
 
 /** The bound every handle in this file is opened with. */
 const TIMEOUT_MS = 1000;
@@ -306,8 +306,10 @@ describe('bounded database waits: PostgreSQL behind a proxy that stops forwardin
       await sleep(300);
       const outcomes = await Promise.all(Array.from({ length: 40 }, () => timed(() => verifyStored(f))));
       const times = outcomes.map((o) => o.ms);
-      note(`40 concurrent stalled verifies: slowest ${Math.max(...times)} ms, fastest ${Math.min(...times)} ms, pending ${outcomes.filter((o) => !o.settled).length}`);
-      outcomes.forEach((outcome, i) => expectUnavailable(outcome, `concurrent verification #${i}`));
+      note(
+        `40 concurrent stalled verifies: slowest ${Math.max(...times)} ms, fastest ${Math.min(...times)} ms, pending ${outcomes.filter((o) => !o.settled).length}`,
+      );
+      for (const [i, outcome] of outcomes.entries()) expectUnavailable(outcome, `concurrent verification #${i}`);
     });
 
     it('it refuses a guarded load the same way, and no package code runs', async () => {
@@ -420,7 +422,9 @@ describe('bounded database waits: PostgreSQL behind a stalled proxy, with idle c
       await eventually(fillPool, 'filling the pool');
       proxy!.stall();
       closing = await timed(() => db.close());
-      note(`close while stalled with an idle pool: ${closing.settled ? (closing.error ? describeChain(closing.error) : 'closed') : 'pending'} after ${closing.ms} ms; ${openSocketsTo(proxy!.port)} socket(s) still open`);
+      note(
+        `close while stalled with an idle pool: ${closing.settled ? (closing.error ? describeChain(closing.error) : 'closed') : 'pending'} after ${closing.ms} ms; ${openSocketsTo(proxy!.port)} socket(s) still open`,
+      );
     });
 
     it('it closes within the bound plus margin', () => {
@@ -442,7 +446,6 @@ interface RawSqlite {
   exec(sql: string, done: (error: Error | null) => void): void;
   close(done: (error: Error | null) => void): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const sqlite3 = require('sqlite3') as { Database: new (file: string, done: (error: Error | null) => void) => RawSqlite };
 
 function openRawSqlite(file: string): Promise<RawSqlite> {
@@ -547,7 +550,6 @@ interface PgClient {
   end(): Promise<void>;
   on(event: 'error', listener: () => void): void;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const { Client: PgClientClass } = require('pg') as { Client: new (config: object) => PgClient };
 
 describe('bounded database waits: PostgreSQL, another connection holds a lock on audit_events [@postgres]', function () {
@@ -598,7 +600,7 @@ describe('bounded database waits: PostgreSQL, another connection holds a lock on
       const outcomes = await Promise.all(Array.from({ length: 20 }, () => timed(() => verifyStored(f))));
       const times = outcomes.map((o) => o.ms);
       note(`20 concurrent locked verifies: slowest ${Math.max(...times)} ms, fastest ${Math.min(...times)} ms`);
-      outcomes.forEach((outcome, i) => expectUnavailable(outcome, `concurrent verification #${i}`));
+      for (const [i, outcome] of outcomes.entries()) expectUnavailable(outcome, `concurrent verification #${i}`);
     });
 
     it('it refuses a guarded load within the bound, and no package code runs', async () => {

@@ -167,17 +167,30 @@ describeEngines('database signing and verification', (t) => {
   });
 
   describe('when an audit destination is a stream', () => {
-    it('it writes one JSON line per event with the issue\'s fields', async () => {
+    it("it writes one JSON line per event with the issue's fields", async () => {
       const lines: string[] = [];
-      const stream = new (require('node:stream').Writable)({ write(chunk: Buffer, _: string, done: () => void) { lines.push(...chunk.toString().trim().split('\n')); done(); } });
+      const stream = new (require('node:stream').Writable)({
+        write(chunk: Buffer, _: string, done: () => void) {
+          lines.push(...chunk.toString().trim().split('\n'));
+          done();
+        },
+      });
       const { org, key } = await orgWithKey('lines');
       const pkg = writePackage(dir.join(`${t.unique('pkg')}.so`));
       const keys = new DbKeyManager(t.db, { audit: auditToStream(stream) });
       const signed = await new DbPackageSigner(keys).signPackageWithDbKey(pkg, key.id, kek);
-      await createPackageLoader({ trust: trust(org.id), audit: [auditToDatabase(t.db), auditToStream(stream)] }).verify(pkg, { signature: SignatureSource.Memory(signed) });
+      await createPackageLoader({ trust: trust(org.id), audit: [auditToDatabase(t.db), auditToStream(stream)] }).verify(pkg, {
+        signature: SignatureSource.Memory(signed),
+      });
       const events = lines.map((line) => JSON.parse(line));
       expect(events.map((e) => e.event_type)).to.deep.equal(['package.signed', 'verification.success']);
-      expect(events[1]).to.include({ org_id: org.id, package_path: pkg, package_hash: signed.packageHash, signer_fingerprint: key.fingerprint, signature_verified: true });
+      expect(events[1]).to.include({
+        org_id: org.id,
+        package_path: pkg,
+        package_hash: signed.packageHash,
+        signer_fingerprint: key.fingerprint,
+        signature_verified: true,
+      });
       expect(events[1]).to.have.property('timestamp').that.matches(/Z$/);
       expect(events[1]).to.have.property('reason', null);
     });

@@ -1,6 +1,6 @@
 // `cloacina-sign audit list`
 import { Command, InvalidArgumentError } from 'commander';
-import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction } from '../output';
 import { formatTable } from '../table';
 
@@ -29,7 +29,14 @@ export function auditCommand(): Command {
         const orgId = options.org ? (await ctx.org(options.org)).id : undefined;
         const { listAuditEvents } = await import('../../audit/database-sink');
         const events = await listAuditEvents(ctx.db, { orgId, limit: options.limit });
-        const rows = events.map((e) => [e.timestamp, e.event_type, e.org_id ?? '', e.package_path ?? '', e.signer_fingerprint?.slice(0, 16) ?? '', e.reason ?? '']);
+        const rows = events.map((e) => [
+          e.timestamp,
+          e.event_type,
+          e.org_id ?? '',
+          e.package_path ?? '',
+          e.signer_fingerprint?.slice(0, 16) ?? '',
+          e.reason ?? '',
+        ]);
         printData(options, events, formatTable(['TIMESTAMP', 'EVENT', 'ORG', 'PACKAGE', 'SIGNER', 'REASON'], rows));
       }),
     ),

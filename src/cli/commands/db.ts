@@ -1,6 +1,6 @@
 // `cloacina-sign db migrate`
 import { Command } from 'commander';
-import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction, say } from '../output';
 
 export function dbCommand(): Command {

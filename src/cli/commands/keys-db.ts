@@ -3,7 +3,7 @@ import { CloacinaSignError } from '../../errors';
 import { readPublicKeyFile } from '../../keys/key-files';
 import { kekFromEnv } from '../../keys/kek';
 import { writeFileAtomic } from '../../files';
-import { DatabaseOptions, withDatabase } from '../context';
+import { type DatabaseOptions, withDatabase } from '../context';
 import { printData, say } from '../output';
 import { formatTable } from '../table';
 import type { DbKeyManager } from '../../keys/db-key-manager';
@@ -30,7 +30,18 @@ export async function exportKey(keyId: string, options: DatabaseOptions & { form
       await writeFileAtomic(options.output, options.format === 'pem' ? exported.pem : exported.raw, 0o644);
       say(`Wrote the public key of ${keyId} to ${options.output}`);
     }
-    printData(options, { id: keyId, orgId: exported.orgId, fingerprint: exported.fingerprint, format: options.format, publicKey: text, ...(options.output ? { output: options.output } : {}) }, options.output ? exported.fingerprint : text);
+    printData(
+      options,
+      {
+        id: keyId,
+        orgId: exported.orgId,
+        fingerprint: exported.fingerprint,
+        format: options.format,
+        publicKey: text,
+        ...(options.output ? { output: options.output } : {}),
+      },
+      options.output ? exported.fingerprint : text,
+    );
   });
 }
 
@@ -96,7 +107,9 @@ export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string 
     options,
     async ({ keys, kek }) => {
       const result = await keys.rewrap(kek!, newKek);
-      say(`Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId} (${result.alreadyRewrapped} already were); now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`);
+      say(
+        `Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId} (${result.alreadyRewrapped} already were); now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`,
+      );
       printData(options, result, String(result.rewrapped));
     },
     { needsKek: true },

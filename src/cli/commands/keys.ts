@@ -3,8 +3,8 @@ import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
-import { DatabaseOptions, withDbOptions } from '../context';
-import { OutputOptions, printData, runAction, say } from '../output';
+import { type DatabaseOptions, withDbOptions } from '../context';
+import { type OutputOptions, printData, runAction, say } from '../output';
 
 // The database commands' code is loaded on use (see ../context).
 const keysDb = () => import('./keys-db');
@@ -44,10 +44,12 @@ export function keysCommand(): Command {
   withDbOptions(
     keys
       .command('export <key-id>')
-      .description("print the public half of a signing or trusted key")
+      .description('print the public half of a signing or trusted key')
       .option('--format <format>', 'pem or raw (hex on stdout, 32 bytes with --output)', 'pem')
       .option('--output <file>', 'also write it to this file'),
-  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) => runAction(options, async () => (await keysDb()).exportKey(keyId, options)));
+  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) =>
+    runAction(options, async () => (await keysDb()).exportKey(keyId, options)),
+  );
   withDbOptions(
     keys
       .command('trust')

@@ -1,6 +1,6 @@
 // `cloacina-sign orgs ...`: organizations and trust grants.
 import { Command } from 'commander';
-import { DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction, say } from '../output';
 import { formatTable } from '../table';
 
@@ -24,15 +24,19 @@ export function orgsCommand(): Command {
     runAction(options, () =>
       withDatabase(options, async ({ keys }) => {
         const list = await keys.listOrganizations();
-        printData(options, list, formatTable(['ID', 'NAME', 'CREATED'], list.map((org) => [org.id, org.name, org.createdAt])));
+        printData(
+          options,
+          list,
+          formatTable(
+            ['ID', 'NAME', 'CREATED'],
+            list.map((org) => [org.id, org.name, org.createdAt]),
+          ),
+        );
       }),
     ),
   );
   withDbOptions(
-    orgs
-      .command('grants')
-      .description('list trust grants, active and revoked')
-      .option('--org <org>', 'only grants from or to this organization (id or name)'),
+    orgs.command('grants').description('list trust grants, active and revoked').option('--org <org>', 'only grants from or to this organization (id or name)'),
   ).action((options: DatabaseOptions & { org?: string }) =>
     runAction(options, () =>
       withDatabase(options, async ({ keys, org }) => {

@@ -1,7 +1,7 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { DetachedSignature } from '../../signing/detached-signature';
-import { DatabaseOptions, withDatabase } from '../context';
+import { type DatabaseOptions, withDatabase } from '../context';
 import { printData, say } from '../output';
 
 export async function signWithDatabaseKey(packagePath: string, options: DatabaseOptions & { keyId: string; store?: boolean; output?: string }): Promise<void> {
@@ -11,7 +11,9 @@ export async function signWithDatabaseKey(packagePath: string, options: Database
       const signed = await new DbPackageSigner(keys).signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
       const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
       if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath);
-      say(`Signed ${packagePath} with key ${options.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`);
+      say(
+        `Signed ${packagePath} with key ${options.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
+      );
       printData(
         options,
         {

@@ -1,11 +1,11 @@
 // `cloacina-sign package run|inspect`: verify, load from sealed memory, then run a task or read metadata.
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
 import { withDbOptions } from '../context';
 import { green, printData, runAction, say } from '../output';
-import { collect, requireSignaturesFrom, TrustOptions, withLoader } from '../trust';
+import { collect, requireSignaturesFrom, type TrustOptions, withLoader } from '../trust';
 
 interface InspectOptions extends TrustOptions {
   signature?: string;
@@ -56,11 +56,7 @@ async function run(packagePath: string, options: RunOptions): Promise<void> {
   const context = parseContext(options.context);
   await withLoadedPackage(packagePath, options, requireSignaturesFrom(options.requireSignatures), async (pkg) => {
     const output = await pkg.executeTask(options.task, context);
-    printData(
-      options,
-      { packageHash: pkg.packageHash, keyFingerprint: pkg.signerFingerprint, task: options.task, output },
-      JSON.stringify(output),
-    );
+    printData(options, { packageHash: pkg.packageHash, keyFingerprint: pkg.signerFingerprint, task: options.task, output }, JSON.stringify(output));
   });
 }
 
@@ -69,7 +65,9 @@ async function inspect(packagePath: string, options: InspectOptions): Promise<vo
     const metadata = pkg.metadata();
     const text = [
       `${metadata.packageName ?? '(unnamed)'}: ${metadata.description ?? ''}`.trimEnd(),
-      ...metadata.tasks.map((task) => `  ${task.localId}${task.dependencies.length ? ` (after ${task.dependencies.join(', ')})` : ''}: ${task.description ?? ''}`),
+      ...metadata.tasks.map(
+        (task) => `  ${task.localId}${task.dependencies.length ? ` (after ${task.dependencies.join(', ')})` : ''}: ${task.description ?? ''}`,
+      ),
     ].join('\n');
     printData(options, { packageHash: pkg.packageHash, keyFingerprint: pkg.signerFingerprint, metadata }, text);
   });
@@ -80,7 +78,7 @@ export function addRunCommands(pkg: Command): void {
     pkg
       .command('run <package>')
       .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
-      .option('--org <org>', "the organization whose trust decides (id or name), in the database")
+      .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
       .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
       .requiredOption('--task <name>', 'the task to run')
       .option('--context <json>', 'the input context, a JSON object', '{}')
@@ -94,7 +92,7 @@ export function addRunCommands(pkg: Command): void {
     pkg
       .command('inspect <package>')
       .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
-      .option('--org <org>', "the organization whose trust decides (id or name), in the database")
+      .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
       .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
       .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
   ).action((packagePath: string, options: InspectOptions) => runAction(options, () => inspect(packagePath, options)));

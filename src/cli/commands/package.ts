@@ -6,10 +6,10 @@ import { DetachedSignature } from '../../signing/detached-signature';
 import { signPackage } from '../../signing/sign';
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/verifier';
-import { DatabaseOptions, withDbOptions } from '../context';
+import { type DatabaseOptions, withDbOptions } from '../context';
 import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say } from '../output';
 import { withProgress } from '../progress';
-import { collect, TrustOptions, withLoader } from '../trust';
+import { collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
 
 interface SignOptions extends DatabaseOptions {
@@ -54,7 +54,8 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
 
 /** Verifies every package (one after another); the exit code is the worst outcome: 2, then 1, then 0. */
 async function verify(packagePaths: string[], options: VerifyOptions): Promise<void> {
-  if (options.signature && packagePaths.length > 1) throw new CloacinaSignError('USAGE', '--signature names the signature of one package; give one package with it');
+  if (options.signature && packagePaths.length > 1)
+    throw new CloacinaSignError('USAGE', '--signature names the signature of one package; give one package with it');
   const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
   await withLoader(options, true, async (loader) => {
     const results: Record<string, unknown>[] = [];
@@ -99,7 +100,11 @@ export function packageCommand(): Command {
       .option('--org <org>', "verify against this organization's trust in the database (id or name)")
       .option('--signature <file.sig>', 'the detached signature of a single package (default <package>.sig, and with --org the stored signatures)'),
   ).action((packagePaths: string[], options: VerifyOptions) =>
-    runAction(options, () => verify(packagePaths, options), (error) => ({ verified: false, results: [], error })),
+    runAction(
+      options,
+      () => verify(packagePaths, options),
+      (error) => ({ verified: false, results: [], error }),
+    ),
   );
   addRunCommands(pkg);
   return pkg;
