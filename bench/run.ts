@@ -1,11 +1,12 @@
 // `npm run bench`: every benchmark in one run, written to bench/RESULTS.md with the machine description.
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchDatabase } from './db';
 import { benchGuardedLoad } from './guarded-load';
 import { benchLargePackage } from './large-package';
 import { type BenchSection, renderSection } from './section';
+import { benchService } from './service';
 
 type Bench = { name: string; run: () => Promise<BenchSection> };
 
@@ -13,6 +14,7 @@ const benches: Bench[] = [
   { name: 'large-package', run: benchLargePackage },
   { name: 'database', run: benchDatabase },
   { name: 'guarded-load', run: benchGuardedLoad },
+  { name: 'service', run: benchService },
 ];
 
 function machine(): string {
@@ -36,9 +38,24 @@ async function main(): Promise<void> {
     sections.push(renderSection(section));
   }
   const out = resolve(__dirname, '../../bench/RESULTS.md');
-  const header = `# Benchmark results\n\nMeasured by \`npm run bench\`; every ratio compares contenders measured in the same run, on the same page-cached files.\n\n${machine()}\n\n`;
-  writeFileSync(out, header + sections.join('\n'));
+  // A partial run (`npm run bench -- service`) replaces its own sections and keeps the others as they were.
+  const merged = only.length && existsSync(out) ? mergeSections(readFileSync(out, 'utf8'), sections) : sections;
+  const partial = only.length ? ` This file was last written by a partial run (${only.join(', ')}); the other sections are from earlier runs.` : '';
+  const header = `# Benchmark results\n\nMeasured by \`npm run bench\`; every ratio compares contenders measured in the same run, on the same page-cached files.${partial}\n\n${machine()}\n\n`;
+  writeFileSync(out, header + merged.join('\n'));
   process.stderr.write(`bench: wrote ${join('bench', 'RESULTS.md')}\n`);
+}
+
+/** The sections of an earlier RESULTS.md, those with the title of a fresh one replaced by it, fresh ones not found appended. */
+function mergeSections(previous: string, fresh: string[]): string[] {
+  const title = (section: string) => section.split('\n', 1)[0];
+  const kept = previous
+    .split(/^(?=## )/m)
+    .slice(1)
+    .map((section) => `${section.trimEnd()}\n`);
+  const out = kept.map((section) => fresh.find((candidate) => title(candidate) === title(section)) ?? section);
+  for (const section of fresh) if (!out.includes(section)) out.push(section);
+  return out;
 }
 
 main().catch((error) => {

@@ -2,6 +2,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::{self, Digest};
 use cloacina_sign_core::keys;
 use cloacina_sign_core::pem;
@@ -325,7 +326,7 @@ pub fn verify_digest(
     Ok(AsyncTask::new(VerifyDigestTask { digest, candidates }))
 }
 
-fn digest_from_hex(hex_digest: &str) -> napi::Result<Digest> {
+pub(crate) fn digest_from_hex(hex_digest: &str) -> napi::Result<Digest> {
     let mut out = [0u8; 32];
     match hex_digest.len() == 64
         && hex_digest
@@ -334,7 +335,7 @@ fn digest_from_hex(hex_digest: &str) -> napi::Result<Digest> {
     {
         true if hex::decode_to_slice(hex_digest, &mut out).is_ok() => Ok(out),
         _ => Err(crate::errors::coded(
-            "INVALID_INPUT",
+            codes::INVALID_INPUT,
             "package hash must be 64 lowercase hex characters",
         )),
     }

@@ -6,9 +6,12 @@ mod errors;
 mod files;
 mod keys;
 mod loader;
+mod policy;
 mod sealing;
 
+pub use errors::{error_samples, throw_error_sample, ErrorSample};
 pub use files::*;
 pub use keys::*;
 pub use loader::*;
+pub use policy::*;
 pub use sealing::*;

@@ -1,10 +1,11 @@
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::to_hex;
 use cloacina_sign_loader::{
-    check_shared_library, serialize_guarded, Clearance, ClearedImage, GuardedLibrary, LoadError,
-    PackageMetadata, SealedImage, TaskError, WorkflowPackage,
+    check_shared_library, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
+    SealedImage, TaskError, WorkflowPackage,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
 use napi::{Env, Task};
@@ -37,7 +38,7 @@ fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()>
         PackageFormat::SharedLibrary => check_shared_library(image.bytes()).map_err(load_error),
         PackageFormat::Wasm if image.bytes().starts_with(WASM_MAGIC) => Ok(()),
         PackageFormat::Wasm => Err(coded(
-            "NOT_A_WASM_MODULE",
+            codes::NOT_A_WASM_MODULE,
             "not a WebAssembly module (bad magic bytes)",
         )),
     }
@@ -58,7 +59,7 @@ impl SealedPackage {
             .lock()
             .unwrap()
             .take()
-            .ok_or_else(|| coded("LOAD_FAILED", "this sealed package was already used"))
+            .ok_or_else(|| coded(codes::LOAD_FAILED, "this sealed package was already used"))
     }
 }
 
@@ -126,7 +127,7 @@ impl ClearedPackage {
         let image = self.image.lock().unwrap();
         f(image.as_ref().ok_or_else(|| {
             coded(
-                "LOAD_FAILED",
+                codes::LOAD_FAILED,
                 "this cleared package was already loaded or discarded",
             )
         })?)
@@ -147,7 +148,7 @@ impl ClearedPackage {
         let image = self.image.lock().unwrap().take();
         let image = image.ok_or_else(|| {
             coded(
-                "LOAD_FAILED",
+                codes::LOAD_FAILED,
                 "this cleared package was already loaded or discarded",
             )
         })?;
@@ -159,7 +160,11 @@ impl ClearedPackage {
     /// alive for as long as the addon is loaded: it owns the descriptor.
     #[napi]
     pub fn open_through_proc_path(&self, open: Function<String, ()>) -> napi::Result<()> {
-        self.with_image(|cleared| serialize_guarded(|| open.call(cleared.image().proc_path())))
+        self.with_image(|cleared| {
+            cleared
+                .open_with(|path| open.call(path.to_string()))
+                .map_err(load_error)?
+        })
     }
 
     /// A copy of the sealed bytes (for WebAssembly compilation).
@@ -208,7 +213,7 @@ pub fn seal_package(
 ) -> napi::Result<AsyncTask<SealTask>> {
     if !(max_size.is_finite() && max_size >= 0.0) {
         return Err(coded(
-            "INVALID_INPUT",
+            codes::INVALID_INPUT,
             "the package size limit must be a non-negative number",
         ));
     }
@@ -231,7 +236,7 @@ impl Task for LoadTask {
         let image = self
             .image
             .take()
-            .ok_or_else(|| coded("LOAD_FAILED", "the package was already loaded"))?;
+            .ok_or_else(|| coded(codes::LOAD_FAILED, "the package was already loaded"))?;
         let library = GuardedLibrary::load(image).map_err(load_error)?;
         WorkflowPackage::new(library).map_err(load_error)
     }
@@ -299,7 +304,7 @@ impl NativePackage {
             .lock()
             .unwrap()
             .clone()
-            .ok_or_else(|| coded("PACKAGE_CLOSED", "the package was closed"))
+            .ok_or_else(|| coded(codes::PACKAGE_CLOSED, "the package was closed"))
     }
 }
 
@@ -327,7 +332,7 @@ impl NativePackage {
     }
 
     /// Runs one task on a worker thread with a result buffer of `resultCapacity` bytes.
-    #[napi(ts_return_type = "Promise<string>")]
+    #[napi(ts_return_type = "Promise<TaskOutcome>")]
     pub fn execute_task(
         &self,
         task_name: String,
@@ -343,12 +348,27 @@ impl NativePackage {
     }
 
     /// Drops this handle; the library unloads once running tasks finish. Unmapping a large image
-    /// takes milliseconds, so it happens on a background thread, not on the JS thread.
+    /// takes milliseconds, so it happens on a background thread, not on the JS thread; when no
+    /// thread can be started (thread or memory limits), it happens here instead of aborting.
     #[napi]
     pub fn close(&self) {
         if let Some(package) = self.package.lock().unwrap().take() {
-            std::thread::spawn(move || drop(package));
+            drop_in_background(package);
         }
+    }
+}
+
+/// Drops `value` on a new thread, or on this one when no thread can be created:
+/// `std::thread::spawn` would panic (and abort the Node process across the N-API boundary).
+fn drop_in_background<T: Send + 'static>(value: T) {
+    // Shared with the thread, so that the value is still reachable here if the spawn fails.
+    let slot = std::sync::Arc::new(Mutex::new(Some(value)));
+    let theirs = std::sync::Arc::clone(&slot);
+    let spawned = std::thread::Builder::new()
+        .name("cloacina-close".into())
+        .spawn(move || drop(theirs.lock().unwrap_or_else(|e| e.into_inner()).take()));
+    if spawned.is_err() {
+        drop(slot.lock().unwrap_or_else(|e| e.into_inner()).take());
     }
 }
 
@@ -359,17 +379,37 @@ pub struct ExecuteTask {
     result_capacity: u32,
 }
 
-impl Task for ExecuteTask {
-    type Output = String;
-    type JsValue = String;
+/// What a task produced: its output context, or the failure it reported (its error JSON, as data).
+#[napi(object)]
+pub struct TaskOutcome {
+    /// The output context (JSON text) when the task succeeded.
+    pub output: Option<String>,
+    /// The package's error JSON when the task reported a failure (returned -1).
+    pub failure: Option<String>,
+}
 
-    fn compute(&mut self) -> napi::Result<String> {
-        self.package
+impl Task for ExecuteTask {
+    type Output = TaskOutcome;
+    type JsValue = TaskOutcome;
+
+    fn compute(&mut self) -> napi::Result<TaskOutcome> {
+        match self
+            .package
             .execute_task(&self.task_name, &self.context_json, self.result_capacity)
-            .map_err(task_error)
+        {
+            Ok(output) => Ok(TaskOutcome {
+                output: Some(output),
+                failure: None,
+            }),
+            Err(TaskError::Failed(details)) => Ok(TaskOutcome {
+                output: None,
+                failure: Some(details),
+            }),
+            Err(other) => Err(task_error(other)),
+        }
     }
 
-    fn resolve(&mut self, _env: Env, output: String) -> napi::Result<String> {
-        Ok(output)
+    fn resolve(&mut self, _env: Env, outcome: TaskOutcome) -> napi::Result<TaskOutcome> {
+        Ok(outcome)
     }
 }

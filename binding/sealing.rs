@@ -118,3 +118,44 @@ pub fn sign_file_with_sealed_key(
         public_key: public_key.to_vec(),
     })
 }
+
+pub struct SignDigestWithSealedKeyTask {
+    digest: digest::Digest,
+    kek: Zeroizing<Vec<u8>>,
+    sealed: Vec<u8>,
+    binding: KeyBinding,
+    public_key: Vec<u8>,
+}
+
+impl Task for SignDigestWithSealedKeyTask {
+    type Output = SignedDigest;
+    type JsValue = SignedDigest;
+
+    fn compute(&mut self) -> napi::Result<SignedDigest> {
+        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
+        Ok(signed_digest(&seed, &self.digest))
+    }
+
+    fn resolve(&mut self, _env: Env, output: SignedDigest) -> napi::Result<SignedDigest> {
+        Ok(output)
+    }
+}
+
+/// Signs a package digest computed elsewhere (the signing service: the package never travels) with a
+/// sealed private key, unsealed and used only inside Rust.
+#[napi(ts_return_type = "Promise<SignedDigest>")]
+pub fn sign_digest_with_sealed_key(
+    package_hash: String,
+    kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
+) -> napi::Result<AsyncTask<SignDigestWithSealedKeyTask>> {
+    Ok(AsyncTask::new(SignDigestWithSealedKeyTask {
+        digest: crate::files::digest_from_hex(&package_hash)?,
+        kek: Zeroizing::new(kek.to_vec()),
+        sealed: sealed_private_key.to_vec(),
+        binding,
+        public_key: public_key.to_vec(),
+    }))
+}

@@ -1,38 +1,16 @@
 // One error base class with a stable string code, so callers branch on `code`, never on messages.
+// The codes are owned by Rust (crates/core/src/codes.rs); src/error-codes.ts is generated from there.
+import { ERROR_CODES, VERIFICATION_FAILURE_CODES } from './error-codes';
 
-export type VerificationFailureCode = 'TAMPERED_PACKAGE' | 'UNTRUSTED_SIGNER' | 'INVALID_SIGNATURE' | 'SIGNATURE_NOT_FOUND' | 'MALFORMED_SIGNATURE';
+/** Codes saying the package must not be trusted. */
+export type VerificationFailureCode = (typeof VERIFICATION_FAILURE_CODES)[number];
 
-export type ErrorCode =
-  | VerificationFailureCode
-  | 'UNREADABLE_FILE'
-  | 'INVALID_KEY'
-  | 'INVALID_INPUT'
-  | 'KEY_UNSEAL_FAILED'
-  | 'OUTPUT_EXISTS'
-  | 'WRITE_FAILED'
-  | 'NOT_FOUND'
-  | 'ALREADY_EXISTS'
-  | 'KEY_REVOKED'
-  | 'MISSING_KEK'
-  | 'DATABASE_ERROR'
-  | 'DATABASE_UNAVAILABLE'
-  | 'AUDIT_FAILED'
-  | 'UNSUPPORTED_PLATFORM'
-  | 'PACKAGE_TOO_LARGE'
-  | 'NOT_A_SHARED_LIBRARY'
-  | 'NOT_A_WASM_MODULE'
-  | 'GUARDED_LOAD_UNSUPPORTED'
-  | 'LOAD_FAILED'
-  | 'MISSING_SYMBOL'
-  | 'PACKAGE_CLOSED'
-  | 'TASK_FAILED'
-  | 'TASK_ABI_ERROR'
-  | 'TASK_RESULT_TRUNCATED'
-  | 'TASK_INVALID_OUTPUT'
-  | 'TASK_INVALID_INPUT'
-  | 'INVALID_METADATA'
-  | 'USAGE'
-  | 'INTERNAL';
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Whether `code` is one of the known error codes. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return (ERROR_CODES as readonly string[]).includes(code);
+}
 
 export class CloacinaSignError extends Error {
   readonly code: ErrorCode;
@@ -84,7 +62,17 @@ export class MalformedSignature extends VerificationFailure {
   }
 }
 
-const verificationFailures: Record<VerificationFailureCode, new (message: string, options?: ErrorOptions) => VerificationFailure> = {
+/**
+ * The signature verified, but the operator's policy refuses the package: `V2_REQUIRED`,
+ * `PACKAGE_NAME_MISMATCH`, `VERSION_NOT_ALLOWED`, `ROLLBACK_REFUSED` or `SIGNATURE_EXPIRED`.
+ */
+export class PolicyViolation extends VerificationFailure {
+  constructor(code: VerificationFailureCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+const verificationFailures: Partial<Record<VerificationFailureCode, new (message: string, options?: ErrorOptions) => VerificationFailure>> = {
   TAMPERED_PACKAGE: TamperedPackage,
   UNTRUSTED_SIGNER: UntrustedSigner,
   INVALID_SIGNATURE: InvalidSignature,
@@ -94,6 +82,7 @@ const verificationFailures: Record<VerificationFailureCode, new (message: string
 
 /** The typed error for a code, whichever layer (Rust or TypeScript) reported it. */
 export function errorForCode(code: ErrorCode, message: string, options?: ErrorOptions): CloacinaSignError {
+  if (!(VERIFICATION_FAILURE_CODES as readonly string[]).includes(code)) return new CloacinaSignError(code, message, options);
   const failure = verificationFailures[code as VerificationFailureCode];
-  return failure ? new failure(message, options) : new CloacinaSignError(code, message, options);
+  return failure ? new failure(message, options) : new PolicyViolation(code as VerificationFailureCode, message, options);
 }

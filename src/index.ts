@@ -21,6 +21,9 @@ export { signPackage } from './signing/sign';
 export type { SignOptions } from './signing/sign';
 export { DetachedSignature } from './signing/detached-signature';
 export type { SignatureInfo } from './signing/detached-signature';
+// Signing through the signing service (`cloacina-sign serve`): the key stays in the service, the package never travels.
+export { SigningServiceClient, apiTokenFromEnv, API_TOKEN_ENV } from './signing/api-client';
+export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
 
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader, DEFAULT_MAX_PACKAGE_BYTES } from './loading/package-loader';

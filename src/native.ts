@@ -1,7 +1,7 @@
 // The only module that touches the generated N-API binding: it turns `[CODE] message` errors into typed ones.
 // Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
-import { CloacinaSignError, type ErrorCode, errorForCode } from './errors';
+import { CloacinaSignError, errorForCode, isErrorCode } from './errors';
 
 /** The one platform the addon is built for (package.json `os`/`cpu` say the same). */
 const SUPPORTED = { platform: 'linux', arch: 'x64' } as const;
@@ -26,15 +26,17 @@ function loadBinding(): typeof Binding {
 
 const binding = loadBinding();
 
-const CODED = /^\[([A-Z_]+)\] ([\s\S]*)$/;
+const CODED = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/;
 
 function translate(error: unknown): Error {
   if (error instanceof CloacinaSignError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const match = CODED.exec(message);
-  if (match) return errorForCode(match[1] as ErrorCode, match[2]);
-  if (error instanceof TypeError) return new CloacinaSignError('INVALID_INPUT', message);
-  return error instanceof Error ? error : new Error(message);
+  // A coded error carries everything the native error had (its code and message): no cause to keep,
+  // which leaves `cause` free for what happened next (e.g. the failure could not be audited).
+  if (match && isErrorCode(match[1])) return errorForCode(match[1], match[2]);
+  if (error instanceof TypeError) return new CloacinaSignError('INVALID_INPUT', message, { cause: error });
+  return new CloacinaSignError('INTERNAL', message, { cause: error });
 }
 
 type Fn = (...args: never[]) => unknown;
@@ -75,7 +77,12 @@ export const native = {
   rewrapSealedKey: typed(binding.rewrapSealedKey),
   checkSealedKey: typed(binding.checkSealedKey),
   signFileWithSealedKey: typed(binding.signFileWithSealedKey),
+  signDigestWithSealedKey: typed(binding.signDigestWithSealedKey),
   sealPackage: typed(binding.sealPackage),
+  compareVersions: typed(binding.compareVersions),
+  // Test support: one error of every Rust variant, thrown as a failing call throws it.
+  errorSamples: binding.errorSamples,
+  throwErrorSample: typed(binding.throwErrorSample),
 };
 
 /** Methods of native objects, with typed errors like the functions above. */

@@ -9,9 +9,9 @@ import { CloacinaSignError } from '../src/errors';
 export const ROOT = resolve(__dirname, '../..');
 export const CLI = join(ROOT, 'dist/src/cli/main.js');
 
-/** Conformance data from outside the project, read where it lives (never copied in). */
+/** Third-party conformance data (Wycheproof, BLAKE3), read from the repository's copy in test/vectors/ (licences there). */
 export function readVector(relative: string): any {
-  return JSON.parse(readFileSync(resolve(ROOT, '../shared/vectors', relative), 'utf8'));
+  return JSON.parse(readFileSync(resolve(ROOT, 'test/vectors', relative), 'utf8'));
 }
 
 export function tempDir(): { path: string; join: (...parts: string[]) => string; cleanup: () => void } {

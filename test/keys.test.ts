@@ -67,6 +67,60 @@ describe('keys', () => {
     });
   });
 
+  describe('when key input is truncated PEM, raw bytes or neither (the raw/PEM rule)', () => {
+    // A PEM, however truncated, is only ever read as PEM; a raw key is exactly 32 bytes that do not look like PEM or DER.
+    const keypair = generateKeypair();
+    const publicPem = publicKeyToPem(keypair.publicKey);
+    const privatePem = privateKeyToPem(keypair.privateKey);
+
+    it('it refuses a PEM cut to exactly 32 bytes as an incomplete PEM, not a raw key', () => {
+      const cutPublic = Buffer.from(publicPem).subarray(0, 32);
+      const cutPrivate = Buffer.from(privatePem).subarray(0, 32);
+      expect(cutPublic.toString()).to.equal('-----BEGIN PUBLIC KEY-----\nMCowB');
+      expect(throwsWith(() => importPublicKey(cutPublic), 'INVALID_KEY').message).to.include('incomplete or invalid PEM');
+      expect(throwsWith(() => importPrivateKey(cutPrivate), 'INVALID_KEY').message).to.include('incomplete or invalid PEM');
+      expect(throwsWith(() => importPublicKey(cutPublic.toString()), 'INVALID_KEY').message).to.include('incomplete or invalid PEM');
+    });
+
+    it('it refuses every truncation of a PEM', () => {
+      for (const pem of [publicPem, privatePem]) {
+        const importer = pem === publicPem ? importPublicKey : importPrivateKey;
+        for (let n = 1; n < pem.trimEnd().length; n++) {
+          throwsWith(() => importer(pem.slice(0, n)), 'INVALID_KEY');
+        }
+      }
+    });
+
+    it('it refuses a PEM without its END line, saying so', () => {
+      const error = throwsWith(() => importPublicKey(publicPem.replace('-----END PUBLIC KEY-----\n', '')), 'INVALID_KEY');
+      expect(error.message).to.include('no -----END PUBLIC KEY----- line');
+    });
+
+    it('it says when a private key is given as a public key and vice versa, in PEM and DER', () => {
+      expect(throwsWith(() => importPublicKey(privatePem), 'INVALID_KEY').message).to.include('this is a private key, not a public key');
+      expect(throwsWith(() => importPrivateKey(publicPem), 'INVALID_KEY').message).to.include('this is a public key, not a private key');
+      const privateDer = createPrivateKey(privatePem).export({ format: 'der', type: 'pkcs8' });
+      const publicDer = createPublicKey(publicPem).export({ format: 'der', type: 'spki' });
+      expect(throwsWith(() => importPublicKey(privateDer), 'INVALID_KEY').message).to.include('private key (PKCS#8), expected a public key');
+      expect(throwsWith(() => importPrivateKey(publicDer), 'INVALID_KEY').message).to.include('public key (SubjectPublicKeyInfo), expected a private key');
+    });
+
+    it('it reads 32 bytes of printable ASCII that do not start with ----- as a raw key', () => {
+      const raw = Buffer.from('not a PEM, just 32 ASCII bytes!!');
+      expect(raw).to.have.length(32);
+      expect(importPrivateKey(raw).equals(raw)).to.equal(true);
+    });
+
+    it('it refuses 31 and 33 bytes, with a hint for a trailing newline', () => {
+      throwsWith(() => importPublicKey(keypair.publicKey.subarray(0, 31)), 'INVALID_KEY');
+      throwsWith(() => importPrivateKey(keypair.privateKey.subarray(0, 31)), 'INVALID_KEY');
+      throwsWith(() => importPublicKey(Buffer.concat([keypair.publicKey, Buffer.from([0])])), 'INVALID_KEY');
+      const error = throwsWith(() => importPrivateKey(Buffer.concat([keypair.privateKey, Buffer.from('\n')])), 'INVALID_KEY');
+      expect(error.message).to.include('trailing newline');
+      expect(error.message).not.to.include(keypair.privateKey.toString('hex'));
+    });
+  });
+
   describe('when keys and signatures come from node:crypto', () => {
     it('it verifies a package signed by node:crypto (as Cloacina signs: the raw digest)', async () => {
       const dir = tempDir();

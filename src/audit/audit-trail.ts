@@ -49,6 +49,7 @@ export function auditEvent(input: AuditEventInput): AuditEvent {
     signer_fingerprint: input.signerFingerprint ?? null,
     signature_verified: input.signatureVerified ?? null,
     reason: input.reason ?? null,
+    actor: input.actor ?? null,
   };
 }
 

@@ -7,7 +7,7 @@ import type { AuditEvent, AuditEventType } from './events';
 import type { AuditSink } from './sink';
 
 const MAX_BATCH = 500;
-const COLUMNS: readonly (keyof AuditEvent)[] = [
+const BASE_COLUMNS: readonly (keyof AuditEvent)[] = [
   'id',
   'event_type',
   'timestamp',
@@ -19,16 +19,25 @@ const COLUMNS: readonly (keyof AuditEvent)[] = [
   'signature_verified',
   'reason',
 ];
-const ROW = `(${COLUMNS.map(() => '?').join(', ')})`;
+// `actor` (added by the second migration) is written only by batches that carry one, so runners and CLI
+// commands, which never set it, keep writing to a database whose schema predates the column.
+const ACTOR_COLUMNS: readonly (keyof AuditEvent)[] = [...BASE_COLUMNS, 'actor'];
+const columnsFor = (withActor: boolean) => (withActor ? ACTOR_COLUMNS : BASE_COLUMNS);
+const hasActor = (event: AuditEvent) => event.actor !== null && event.actor !== undefined;
+const placeholders = (columns: readonly string[]) => `(${columns.map(() => '?').join(', ')})`;
+const BASE_ROW = placeholders(BASE_COLUMNS);
+const ACTOR_ROW = placeholders(ACTOR_COLUMNS);
 
 // Every audit row is written by this one statement; a batch of them is the hot path of every verification,
 // where plain SQL costs a few µs less per row than the query builder.
-function insertSql(rows: number): string {
-  return `insert into audit_events (${COLUMNS.join(', ')}) values ${Array(rows).fill(ROW).join(', ')}`;
+function insertSql(rows: number, withActor: boolean): string {
+  return `insert into audit_events (${columnsFor(withActor).join(', ')}) values ${Array(rows)
+    .fill(withActor ? ACTOR_ROW : BASE_ROW)
+    .join(', ')}`;
 }
 
-function rowValues(event: AuditEvent): Knex.RawBinding[] {
-  return COLUMNS.map((column) => event[column]);
+function rowValues(event: AuditEvent, withActor: boolean): Knex.RawBinding[] {
+  return columnsFor(withActor).map((column) => event[column] ?? null);
 }
 
 interface Pending {
@@ -52,7 +61,8 @@ export class DatabaseAuditSink implements AuditSink {
 
   /** Inserts the row inside the caller's transaction (key operations: the row commits with the change). */
   async insertIn(trx: Knex.Transaction, event: AuditEvent): Promise<void> {
-    await trx.raw(insertSql(1), rowValues(event));
+    const withActor = hasActor(event);
+    await trx.raw(insertSql(1, withActor), rowValues(event, withActor));
   }
 
   private async flushLoop(): Promise<void> {
@@ -60,11 +70,12 @@ export class DatabaseAuditSink implements AuditSink {
     await new Promise((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, MAX_BATCH);
+      const withActor = batch.some((item) => hasActor(item.event));
       try {
         await this.db.run((knex) =>
           knex.raw(
-            insertSql(batch.length),
-            batch.flatMap((item) => rowValues(item.event)),
+            insertSql(batch.length, withActor),
+            batch.flatMap((item) => rowValues(item.event, withActor)),
           ),
         );
         for (const item of batch) item.resolve();
@@ -96,5 +107,9 @@ export async function listAuditEvents(db: Database, options: { orgId?: string; l
     if (options.eventType) query.where({ event_type: options.eventType });
     return query.limit(options.limit ?? 100);
   });
-  return rows.map((row: AuditEvent) => ({ ...row, signature_verified: row.signature_verified === null ? null : Boolean(row.signature_verified) }));
+  return rows.map((row: AuditEvent) => ({
+    ...row,
+    signature_verified: row.signature_verified === null ? null : Boolean(row.signature_verified),
+    actor: row.actor ?? null,
+  }));
 }

@@ -14,7 +14,13 @@ export type AuditEventType =
   | 'key.trust_acl.granted'
   | 'key.trust_acl.revoked'
   | 'verification.success'
-  | 'verification.failure';
+  | 'verification.failure'
+  | 'package.version.reset'
+  | 'package.uploaded'
+  | 'package.upload.failure'
+  | 'api.request.refused'
+  | 'token.created'
+  | 'token.revoked';
 
 export interface AuditEventInput {
   eventType: AuditEventType;
@@ -25,6 +31,8 @@ export interface AuditEventInput {
   signerFingerprint?: string | null;
   signatureVerified?: boolean | null;
   reason?: string | null;
+  /** Who acted, when it is not the process itself: the signing service writes the API token's id (never the token). */
+  actor?: string | null;
 }
 
 /** One audit event as logged and stored (snake_case, as in the JSON line and the audit_events row). */
@@ -39,4 +47,6 @@ export interface AuditEvent {
   signer_fingerprint: string | null;
   signature_verified: boolean | null;
   reason: string | null;
+  /** The API token id behind a signing-service request; null otherwise. */
+  actor: string | null;
 }

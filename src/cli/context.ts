@@ -1,5 +1,6 @@
 // What every database command shares: open the database named by --database or CLOACINA_DATABASE_URL,
-// refuse an unmigrated one, read the KEK from the environment when needed, and always close the pool.
+// refuse a missing or unmigrated one, read the KEK from the environment when needed, and always close the
+// pool. Commands that only read open SQLite read-only, so they work on a file the user cannot write.
 // The database stack is loaded on first use: commands without a database (the offline sign and verify
 // every CI job runs) start that much faster.
 import type { Command } from 'commander';
@@ -34,7 +35,7 @@ export function auditLines(env: NodeJS.ProcessEnv = process.env): AuditSink | un
 export async function withDatabase<T>(
   options: DatabaseOptions,
   work: (ctx: CliContext) => Promise<T>,
-  settings: { needsKek?: boolean; migrating?: boolean } = {},
+  settings: { needsKek?: boolean; migrating?: boolean; readOnly?: boolean } = {},
 ): Promise<T> {
   const [{ kekFromEnv }, { openDatabase }, { assertMigrated }, { DbKeyManager }] = await Promise.all([
     import('../keys/kek'),
@@ -44,7 +45,8 @@ export async function withDatabase<T>(
   ]);
   // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
   const kek = settings.needsKek ? kekFromEnv() : undefined;
-  const db = await openDatabase(options.database, { mustExist: !settings.migrating, listen: false });
+  // Migrating (`db migrate`) is the one way a missing SQLite file gets created; see db.appliedMigrations.
+  const db = await openDatabase(options.database, { migrate: settings.migrating === true, readOnly: settings.readOnly === true, listen: false });
   try {
     if (!settings.migrating) await assertMigrated(db);
     const lines = auditLines();

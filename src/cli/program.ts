@@ -5,6 +5,8 @@ import { packageCommand } from './commands/package';
 import { orgsCommand } from './commands/orgs';
 import { auditCommand } from './commands/audit';
 import { dbCommand } from './commands/db';
+import { serveCommand } from './commands/serve';
+import { tokensCommand } from './commands/tokens';
 import { EXIT_USAGE } from './output';
 
 export function buildProgram(): Command {
@@ -18,6 +20,8 @@ export function buildProgram(): Command {
   program.addCommand(orgsCommand());
   program.addCommand(auditCommand());
   program.addCommand(dbCommand());
+  program.addCommand(tokensCommand());
+  program.addCommand(serveCommand());
   for (const command of allCommands(program)) command.exitOverride();
   return program;
 }

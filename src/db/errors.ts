@@ -1,7 +1,7 @@
 // Driver errors become typed ones: a unique violation is ALREADY_EXISTS; a database that does not answer
 // (down, stalled, locked) is DATABASE_UNAVAILABLE; anything else DATABASE_ERROR.
 import { CloacinaSignError } from '../errors';
-import { redactUrl } from './url';
+import { redactText } from './url';
 
 // Not reachable at all (exit 2, DATABASE_ERROR): wrong address, no such database, authentication.
 const UNREACHABLE = new Set(['ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '3D000', '28P01', '28000']);
@@ -15,21 +15,27 @@ export function isUniqueViolation(error: unknown): boolean {
   return e?.code === '23505' || (e?.code === 'SQLITE_CONSTRAINT' && /UNIQUE/.test(e.message ?? ''));
 }
 
-function driverMessage(error: unknown): string {
-  if (error instanceof AggregateError && error.errors.length > 0) return driverMessage(error.errors[0]);
+function driverMessage(error: unknown, secrets: readonly string[]): string {
+  if (error instanceof AggregateError && error.errors.length > 0) return driverMessage(error.errors[0], secrets);
   const e = error as { code?: string; message?: string } | undefined;
   const message = (e?.message ?? String(error)).split('\n')[0];
-  return redactUrl(message.replace(/^.*? - /, ''));
+  return redactText(message.replace(/^.*? - /, ''), secrets);
 }
 
-/** Wraps any non-typed error from the database layer, naming the database (password masked). */
-export function databaseError(error: unknown, display: string): CloacinaSignError {
+/**
+ * Wraps any non-typed error from the database layer, naming the database (password masked). `secrets`
+ * (the password of the URL, see urlSecrets) are masked wherever the driver's message repeats them.
+ */
+export function databaseError(error: unknown, display: string, secrets: readonly string[] = []): CloacinaSignError {
   if (error instanceof CloacinaSignError) return error;
-  if (isUniqueViolation(error)) return new CloacinaSignError('ALREADY_EXISTS', driverMessage(error), { cause: error });
+  if (isUniqueViolation(error)) return new CloacinaSignError('ALREADY_EXISTS', driverMessage(error, secrets), { cause: error });
   const code = (error as { code?: string } | undefined)?.code ?? (error instanceof AggregateError ? (error.errors[0] as { code?: string })?.code : undefined);
-  const message = driverMessage(error);
+  const message = driverMessage(error, secrets);
   if ((code && UNAVAILABLE.has(code)) || UNAVAILABLE_MESSAGE.test(message) || (error as Error)?.name === 'KnexTimeoutError') {
     return new CloacinaSignError('DATABASE_UNAVAILABLE', `the database ${display} is not answering: ${message}`, { cause: error });
+  }
+  if (code === 'SQLITE_READONLY') {
+    return new CloacinaSignError('DATABASE_ERROR', `the database ${display} is read-only for this process: ${message}`, { cause: error });
   }
   const what = code && UNREACHABLE.has(code) ? 'cannot reach the database' : 'database error on';
   return new CloacinaSignError('DATABASE_ERROR', `${what} ${display}: ${message}`, { cause: error });

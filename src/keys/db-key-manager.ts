@@ -8,7 +8,7 @@ import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../db/errors';
 import { newId, nowIso } from '../db/ids';
-import { findOrganization } from '../db/organizations';
+import { checkOrganizationName, findOrganization } from '../db/organizations';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
@@ -60,9 +60,14 @@ export class DbKeyManager {
 
   // ---- organizations -------------------------------------------------------------------------
 
+  /**
+   * Names are stored trimmed and Unicode NFC-normalized, 1 to 255 characters; INVALID_INPUT for control
+   * characters (C0, DEL, C1, U+2028/U+2029), bidirectional controls (U+202A-U+202E, U+2066-U+2069,
+   * U+200E, U+200F, U+061C) and names that parse as a UUID (ids are UUIDs; see findOrganization).
+   */
   async createOrganization(name: string): Promise<Organization> {
-    const row = { id: newId(), name: checkName(name, 'an organization name'), created_at: nowIso() };
-    await this.write(`an organization named "${row.name}" already exists`, async (trx) => {
+    const row = { id: newId(), name: checkOrganizationName(name), created_at: nowIso() };
+    await this.write(`an organization named ${JSON.stringify(row.name)} already exists`, async (trx) => {
       await trx('organizations').insert(row);
       return [];
     });
@@ -74,7 +79,7 @@ export class DbKeyManager {
     return rows.map(organizationFromRow);
   }
 
-  /** An organization by id or by name; NOT_FOUND otherwise. */
+  /** An organization by id (an argument that parses as a UUID) or else by name (trimmed, NFC); NOT_FOUND otherwise. */
   async getOrganization(idOrName: string): Promise<Organization> {
     return findOrganization(this.db, idOrName);
   }

@@ -1,6 +1,8 @@
 // KEK rotation: re-seal every private key under a new KEK. Every row is checked under the old KEK before
 // anything is written; then one transaction per row. Rows already under the new KEK are skipped, so an
 // interrupted run can simply be repeated. The operator switches CLOACINA_KEY_ENCRYPTION_KEY afterwards.
+// The result names exactly the keys this run re-sealed (a row re-sealed meanwhile by a concurrent run
+// counts as already re-sealed, not as this run's).
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
 import type { DbKeyManager } from './db-key-manager';
@@ -8,8 +10,14 @@ import { kekId } from './kek';
 import { signingKeyFromRow } from './records';
 
 export interface RewrapResult {
+  /** How many keys this run re-sealed (= rewrappedKeyIds.length). */
   rewrapped: number;
+  /** The ids of the keys this run re-sealed, in id order. */
+  rewrappedKeyIds: string[];
+  /** How many keys were already sealed under the new KEK (= alreadyRewrappedKeyIds.length). */
   alreadyRewrapped: number;
+  /** The ids of the keys already sealed under the new KEK, untouched by this run, in id order. */
+  alreadyRewrappedKeyIds: string[];
   oldKekId: string;
   newKekId: string;
 }
@@ -29,13 +37,19 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
     }
     native.checkSealedKey(oldKek, Buffer.from(row.sealed_private_key), { keyId: row.id, orgId: row.org_id }, Buffer.from(row.public_key));
   }
+  const rewrappedKeyIds: string[] = [];
+  const alreadyRewrappedKeyIds: string[] = rows.filter((row) => row.kek_id === newId).map((row) => String(row.id));
   for (const { id } of todo) {
-    await manager.write('', async (trx) => {
+    const outcome = await manager.write<'rewrapped' | 'already' | 'gone'>('', async (trx) => {
       const row = await trx('signing_keys').where({ id }).first();
-      if (!row || row.kek_id === newId) return [];
+      if (!row) return [undefined, 'gone'];
+      if (row.kek_id === newId) return [undefined, 'already'];
       const binding = { keyId: row.id, orgId: row.org_id };
       const sealed = native.rewrapSealedKey(oldKek, newKek, Buffer.from(row.sealed_private_key), binding, Buffer.from(row.public_key));
-      await trx('signing_keys').where({ id, kek_id: oldId }).update({ sealed_private_key: sealed, kek_id: newId, updated_at: new Date().toISOString() });
+      const updated = await trx('signing_keys')
+        .where({ id, kek_id: oldId })
+        .update({ sealed_private_key: sealed, kek_id: newId, updated_at: new Date().toISOString() });
+      if (updated !== 1) return [undefined, 'already'];
       const key = signingKeyFromRow(row);
       return [
         {
@@ -45,8 +59,19 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
           signerFingerprint: key.fingerprint,
           reason: `re-sealed from KEK id ${oldId} to ${newId}`,
         },
+        'rewrapped',
       ];
     });
+    if (outcome === 'rewrapped') rewrappedKeyIds.push(String(id));
+    else if (outcome === 'already') alreadyRewrappedKeyIds.push(String(id));
   }
-  return { rewrapped: todo.length, alreadyRewrapped: rows.length - todo.length, oldKekId: oldId, newKekId: newId };
+  alreadyRewrappedKeyIds.sort();
+  return {
+    rewrapped: rewrappedKeyIds.length,
+    rewrappedKeyIds,
+    alreadyRewrapped: alreadyRewrappedKeyIds.length,
+    alreadyRewrappedKeyIds,
+    oldKekId: oldId,
+    newKekId: newId,
+  };
 }

@@ -107,16 +107,9 @@ export class GuardedPackage implements LoadedPackage {
   }
 
   async executeTask(taskName: string, context: Record<string, unknown> = {}): Promise<unknown> {
-    let output: string;
-    try {
-      output = await nativeMethods.executeTask(this.native, taskName, JSON.stringify(context), this.resultCapacity);
-    } catch (error) {
-      if (error instanceof CloacinaSignError && error.code === 'TASK_FAILED') {
-        throw new TaskFailed(taskName, parseFailure(error.message));
-      }
-      throw error;
-    }
-    return parseJson(output, `the output of task ${taskName}`);
+    const outcome = await nativeMethods.executeTask(this.native, taskName, JSON.stringify(context), this.resultCapacity);
+    if (outcome.failure !== undefined && outcome.failure !== null) throw new TaskFailed(taskName, failureDetails(outcome.failure));
+    return parseJson(outcome.output, `the output of task ${taskName}`);
   }
 
   close(): void {
@@ -124,13 +117,11 @@ export class GuardedPackage implements LoadedPackage {
   }
 }
 
-/** The Rust side reports `task failed: <error JSON>`; recover the JSON the package wrote. */
-function parseFailure(message: string): unknown {
-  const start = message.indexOf('{');
-  if (start < 0) return { error: message, status: 'error' };
+/** The error JSON the package wrote (as data from the binding); text that is not JSON is kept as the error. */
+function failureDetails(json: string): unknown {
   try {
-    return JSON.parse(message.slice(start));
+    return JSON.parse(json);
   } catch {
-    return { error: message, status: 'error' };
+    return { error: json, status: 'error' };
   }
 }

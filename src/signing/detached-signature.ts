@@ -1,5 +1,5 @@
 // The version-1 detached signature document, shared with Cloacina. Parsing is strict and done in Rust.
-import { writeFileAtomic } from '../files';
+import { type OutputOptions, writeFileAtomic } from '../files';
 import { native, type SignatureFields } from '../native';
 
 /** What a signing produced: everything a detached signature or a database row needs. */
@@ -52,9 +52,13 @@ export class DetachedSignature implements SignatureInfo {
     return DetachedSignature.parse(await native.readSignatureFile(path));
   }
 
-  /** Atomic: readers see the old signature or the new one, never a partial file. */
-  async writeToFile(path: string): Promise<void> {
-    await writeFileAtomic(path, `${this.toString()}\n`, 0o644);
+  /**
+   * Atomic (see writeFileAtomic): readers see no signature, the old one or the new one, never a partial
+   * file. An existing file is replaced unless `overwrite` is false (the CLI passes its --force); a file
+   * holding a private key, or one of `protect` (the package being signed), is never written over.
+   */
+  async writeToFile(path: string, options: OutputOptions = {}): Promise<void> {
+    await writeFileAtomic(path, `${this.toString()}\n`, { ...options, overwrite: options.overwrite ?? true, mode: 0o644 });
   }
 
   /** The canonical compact JSON document. */

@@ -44,14 +44,102 @@ export function noSignature(path: string, packageHash: string, trust: TrustSourc
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature.
  */
 export async function verifyWithTrust(ctx: VerificationContext, path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
+  return audited(ctx, path, path, (attempt) => decide(ctx, path, options.signature ?? SignatureSource.Auto, options.progress, attempt));
+}
+
+export interface DigestVerifyOptions {
+  /**
+   * Where the signatures are (default SignatureSource.Database: the stored ones). Memory: a document the
+   * caller received with the digest; DetachedFile: that file. Auto means the stored signatures here (no
+   * package path, so no `.sig` beside it).
+   */
+  signature?: SignatureSource;
+  /** What the package is called in messages and in the audit event's package_path (default: none; messages name the hash). */
+  name?: string;
+  /** The actor of the audit event (the signing service: an API token's id). */
+  actor?: string | null;
+}
+
+/**
+ * The same decision for a package whose SHA-256 the caller computed (a service that hashed an upload as it
+ * streamed, a digest received from elsewhere), audited as verification.success|failure. Nothing is read
+ * but the signatures: the caller answers for the digest being that of the bytes it will use.
+ */
+export async function verifyDigestWithTrust(ctx: VerificationContext, packageHash: string, options: DigestVerifyOptions = {}): Promise<VerificationResult> {
+  const label = options.name ?? `package ${packageHash}`;
+  return audited(
+    ctx,
+    label,
+    options.name ?? null,
+    async (attempt) => {
+      const organization = await ctx.trust.organization();
+      attempt.organization = organization;
+      attempt.packageHash = packageHash;
+      const verified = await decideDigest(ctx.trust, packageHash, options.signature ?? SignatureSource.Database, { label });
+      return { path: options.name ?? packageHash, packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+    },
+    options.actor ?? null,
+  );
+}
+
+/** What verified: the signature's key and its signed_at. */
+export interface DigestDecision {
+  packageHash: string;
+  keyFingerprint: string;
+  signedAt: string;
+}
+
+export interface DigestDecisionOptions {
+  /** The package's path: Auto then also takes the `.sig` beside it. */
+  path?: string;
+  /** Auto with a path: the `.sig` beside the package, when the caller already read it ([] when there is none). */
+  besideRead?: readonly Buffer[];
+  /** How messages name the package (default: the path, else the hash). */
+  label?: string;
+}
+
+/**
+ * The decision alone, unaudited: the candidates for a package of this hash (paired with the keys the trust
+ * source trusts now), then hash match, signer and Ed25519, as `verifyWithTrust` decides. Callers audit the
+ * outcome themselves (the signing service writes one row per request).
+ */
+export async function decideDigest(
+  trust: TrustSource,
+  packageHash: string,
+  source: SignatureSource,
+  options: DigestDecisionOptions = {},
+): Promise<DigestDecision> {
+  const label = options.label ?? options.path ?? `package ${packageHash}`;
+  // Without a path there is no `.sig` beside the package: Auto is the stored signatures alone.
+  const besideRead = options.path === undefined && source.kind === 'auto' ? [] : options.besideRead;
+  const candidates = await candidatesFor(options.path ?? '', packageHash, source, trust, besideRead);
+  if (candidates.length === 0)
+    throw noSignature(label, packageHash, trust, options.path === undefined && source.kind === 'auto' ? SignatureSource.Database : source);
+  return native.verifyDigest(packageHash, candidates);
+}
+
+/** What is known of a verification so far, for its failure event. */
+interface Attempt {
+  organization: string | null;
+  packageHash: string | null;
+}
+
+/** Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written). */
+async function audited(
+  ctx: VerificationContext,
+  label: string,
+  packagePath: string | null,
+  work: (attempt: Attempt) => Promise<VerificationResult>,
+  actor: string | null = null,
+): Promise<VerificationResult> {
   const attempt: Attempt = { organization: null, packageHash: null };
   let result: VerificationResult;
   try {
-    result = await decide(ctx, path, options.signature ?? SignatureSource.Auto, options.progress, attempt);
+    result = await work(attempt);
   } catch (error) {
     await recordFailure(
       ctx.trail,
-      { eventType: 'verification.failure', orgId: attempt.organization, packagePath: path, packageHash: attempt.packageHash, signatureVerified: false },
+      { eventType: 'verification.failure', orgId: attempt.organization, packagePath, packageHash: attempt.packageHash, signatureVerified: false, actor },
       error,
     );
     throw error;
@@ -60,27 +148,22 @@ export async function verifyWithTrust(ctx: VerificationContext, path: string, op
     await ctx.trail.record({
       eventType: 'verification.success',
       orgId: result.organization,
-      packagePath: path,
+      packagePath,
       packageHash: result.packageHash,
       signerFingerprint: result.signerFingerprint,
       signatureVerified: true,
+      actor,
     });
   } catch (error) {
     throw new CloacinaSignError(
       'AUDIT_FAILED',
-      `${path} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`,
+      `${label} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`,
       {
         cause: error,
       },
     );
   }
   return result;
-}
-
-/** What is known of a verification so far, for its failure event. */
-interface Attempt {
-  organization: string | null;
-  packageHash: string | null;
 }
 
 async function decide(
@@ -111,8 +194,6 @@ async function decide(
     packageHash = await native.hashFile(path, counter);
   }
   attempt.packageHash = packageHash;
-  const candidates = await candidatesFor(path, packageHash, source, ctx.trust, beside);
-  if (candidates.length === 0) throw noSignature(path, packageHash, ctx.trust, source);
-  const verified = await native.verifyDigest(packageHash, candidates);
+  const verified = await decideDigest(ctx.trust, packageHash, source, { path, besideRead: beside });
   return { path, packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
 }

@@ -86,6 +86,7 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
       'signer_fingerprint',
       'signature_verified',
       'reason',
+      'actor',
     ]);
   });
 
@@ -113,7 +114,7 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     expect(cli(['package', 'verify', pkg, '--org', verifier.id]).status).to.equal(1);
     expect(ok(['keys', 'list', '--org', verifier.id])[0].status).to.equal('revoked');
     expect(ok(['keys', 'revoke', key.id]).kind).to.equal('signing');
-    const refused = cli(['package', 'sign', pkg, '--key-id', key.id, '--json']);
+    const refused = cli(['package', 'sign', pkg, '--key-id', key.id, '--force', '--json']);
     expect(refused.status).to.equal(2);
     expect(refused.json().error.code).to.equal('KEY_REVOKED');
   });

@@ -73,7 +73,7 @@ pub fn sha256_file_with_chunk(
 }
 
 /// Reads until `buf` is full or EOF; returns the number of bytes read.
-fn fill(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
+fn fill(file: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match file.read(&mut buf[n..]) {
@@ -109,8 +109,26 @@ fn hash_serial(mut file: File, progress: Option<&AtomicU64>, chunk: usize) -> io
     Ok(hasher.finalize().into())
 }
 
+/// Starts the reader thread. A thread that cannot be created (thread or memory limits) is an
+/// error here, never a panic: the caller then hashes on its own thread.
+fn spawn_reader<'scope, 'env, F>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    f: F,
+) -> io::Result<std::thread::ScopedJoinHandle<'scope, ()>>
+where
+    F: FnOnce() + Send + 'scope,
+{
+    #[cfg(test)]
+    if tests::SPAWN_FAILS.with(|fails| fails.get()) {
+        return Err(io::Error::other("thread creation refused (test)"));
+    }
+    std::thread::Builder::new()
+        .name("cloacina-hash-read".into())
+        .spawn_scoped(scope, f)
+}
+
 fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io::Result<Digest> {
-    std::thread::scope(|scope| {
+    let spawned = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::channel::<io::Result<(Vec<u8>, usize)>>();
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
         for _ in 0..POOL_BUFFERS {
@@ -118,7 +136,9 @@ fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io:
             let _ = free_tx.send(vec![0u8; chunk]);
         }
 
-        scope.spawn(move || {
+        // The reader borrows the file, so that it is still ours if no thread can be started.
+        let file = &file;
+        let reader = spawn_reader(scope, move || {
             let mut file = file;
             // Ends when EOF/error is reached or the hasher hangs up (drops free_tx).
             while let Ok(mut buf) = free_rx.recv() {
@@ -137,24 +157,67 @@ fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io:
             }
             // Dropping full_tx here tells the hasher the stream is over.
         });
+        if reader.is_err() {
+            return None; // nothing was read yet
+        }
 
         let mut hasher = Sha256::new();
         let mut total = 0u64;
         for msg in full_rx {
-            let (buf, n) = msg?;
+            let (buf, n) = match msg {
+                Ok(m) => m,
+                Err(e) => return Some(Err(e)),
+            };
             hasher.update(&buf[..n]);
             total += n as u64;
             report(progress, total);
             let _ = free_tx.send(buf);
         }
         report(progress, total);
-        Ok(hasher.finalize().into())
-    })
+        Some(Ok(hasher.finalize().into()))
+    });
+    match spawned {
+        Some(result) => result,
+        // No reader thread: read and hash on this one.
+        None => hash_serial(file, progress, chunk),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes `spawn_reader` fail on this thread, as when the thread limit is reached.
+        pub(super) static SPAWN_FAILS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn file_of(len: usize) -> (tempfile::TempDir, std::path::PathBuf, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data");
+        let data: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        (dir, path, data)
+    }
+
+    #[test]
+    fn a_file_is_hashed_the_same_with_and_without_a_reader_thread() {
+        let (_dir, path, data) = file_of(100_000);
+        let expected = sha256(&data);
+        let progress = AtomicU64::new(0);
+        // Chunks of 4 KiB: the pipelined path (the file is larger than a chunk).
+        let piped = sha256_file_with_chunk(&path, Some(&progress), 4096).unwrap();
+        assert_eq!(piped, expected);
+        assert_eq!(progress.load(Ordering::Relaxed), data.len() as u64);
+
+        SPAWN_FAILS.with(|f| f.set(true));
+        let progress = AtomicU64::new(0);
+        let serial = sha256_file_with_chunk(&path, Some(&progress), 4096);
+        SPAWN_FAILS.with(|f| f.set(false));
+        assert_eq!(serial.unwrap(), expected);
+        assert_eq!(progress.load(Ordering::Relaxed), data.len() as u64);
+    }
 
     #[test]
     fn known_answers() {

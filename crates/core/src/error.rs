@@ -1,4 +1,6 @@
-//! The single error type of the crate, with stable machine-readable codes.
+//! The single error type of the crate, with stable machine-readable codes (from `codes`).
+
+use crate::codes;
 
 /// Every failure the core can report. Messages describe *what* is wrong and
 /// never include private keys, seeds or KEKs.
@@ -32,21 +34,55 @@ pub enum CoreError {
     /// A caller-supplied argument is unusable.
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// The signature verified, but the operator's policy refuses the package.
+    #[error("{reason}")]
+    PolicyRefused {
+        violation: Violation,
+        reason: String,
+    },
+}
+
+/// What a load policy refused (see `policy::Policy`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Violation {
+    /// A version-1 signature where the policy needs a signed statement.
+    V2Required,
+    /// The statement names another package.
+    NameMismatch,
+    /// The statement's version is not an allowed one.
+    VersionNotAllowed,
+    /// The version is lower than one the organization already loaded.
+    RollbackRefused,
+    /// The statement expired.
+    Expired,
+}
+
+impl Violation {
+    pub fn code(self) -> &'static str {
+        match self {
+            Violation::V2Required => codes::V2_REQUIRED,
+            Violation::NameMismatch => codes::PACKAGE_NAME_MISMATCH,
+            Violation::VersionNotAllowed => codes::VERSION_NOT_ALLOWED,
+            Violation::RollbackRefused => codes::ROLLBACK_REFUSED,
+            Violation::Expired => codes::SIGNATURE_EXPIRED,
+        }
+    }
 }
 
 impl CoreError {
     /// Stable code for programmatic handling (surfaced as `err.code` in JS).
     pub fn code(&self) -> &'static str {
         match self {
-            CoreError::UnreadableFile { .. } => "UNREADABLE_FILE",
-            CoreError::InvalidKey(_) => "INVALID_KEY",
-            CoreError::MalformedSignature(_) => "MALFORMED_SIGNATURE",
-            CoreError::InvalidSignature(_) => "INVALID_SIGNATURE",
-            CoreError::TamperedPackage { .. } => "TAMPERED_PACKAGE",
-            CoreError::UntrustedSigner { .. } => "UNTRUSTED_SIGNER",
-            CoreError::UnsealFailed(_) => "KEY_UNSEAL_FAILED",
-            CoreError::SignatureNotFound(_) => "SIGNATURE_NOT_FOUND",
-            CoreError::InvalidInput(_) => "INVALID_INPUT",
+            CoreError::UnreadableFile { .. } => codes::UNREADABLE_FILE,
+            CoreError::InvalidKey(_) => codes::INVALID_KEY,
+            CoreError::MalformedSignature(_) => codes::MALFORMED_SIGNATURE,
+            CoreError::InvalidSignature(_) => codes::INVALID_SIGNATURE,
+            CoreError::TamperedPackage { .. } => codes::TAMPERED_PACKAGE,
+            CoreError::UntrustedSigner { .. } => codes::UNTRUSTED_SIGNER,
+            CoreError::UnsealFailed(_) => codes::KEY_UNSEAL_FAILED,
+            CoreError::SignatureNotFound(_) => codes::SIGNATURE_NOT_FOUND,
+            CoreError::InvalidInput(_) => codes::INVALID_INPUT,
+            CoreError::PolicyRefused { violation, .. } => violation.code(),
         }
     }
 }

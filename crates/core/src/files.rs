@@ -40,6 +40,21 @@ fn open_nonblocking(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Why opening failed, in words: a socket cannot be opened at all (ENXIO), so name what it is.
+fn open_failure(path: &Path, error: io::Error) -> CoreError {
+    if error.raw_os_error() == Some(libc::ENXIO) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.file_type().is_file() {
+                return unreadable(
+                    path,
+                    format!("{} is not a regular file", kind(meta.file_type())),
+                );
+            }
+        }
+    }
+    unreadable(path, error.to_string())
+}
+
 fn regular(path: &Path, file: File) -> Result<(File, u64)> {
     let meta = file
         .metadata()
@@ -56,7 +71,7 @@ fn regular(path: &Path, file: File) -> Result<(File, u64)> {
 /// Opens `path` for reading (O_NONBLOCK | O_NOCTTY, so opening a FIFO or a terminal cannot hang or
 /// take a controlling terminal) and returns it with its size, if it is a regular file.
 pub fn open_regular(path: &Path) -> Result<(File, u64)> {
-    let file = open_nonblocking(path).map_err(|e| unreadable(path, e.to_string()))?;
+    let file = open_nonblocking(path).map_err(|e| open_failure(path, e))?;
     regular(path, file)
 }
 
@@ -75,7 +90,7 @@ pub fn read_small(path: &Path, limit: usize) -> Result<SmallFile> {
     let file = match open_nonblocking(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(SmallFile::Missing),
-        Err(e) => return Err(unreadable(path, e.to_string())),
+        Err(e) => return Err(open_failure(path, e)),
     };
     let (file, size) = regular(path, file)?;
     if size > limit as u64 {

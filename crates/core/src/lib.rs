@@ -5,13 +5,20 @@
 //! Nothing in this crate knows about Node; the N-API binding is a thin layer
 //! on top. No error message or `Debug` output ever contains secret material.
 
+#![forbid(unsafe_code)]
+
+pub mod codes;
 pub mod digest;
+pub mod document;
 pub mod error;
 pub mod files;
+mod json;
 pub mod keys;
 pub mod pem;
+pub mod policy;
 pub mod seal;
 pub mod signature;
+pub mod statement;
 pub mod verify;
 
-pub use error::{CoreError, Result};
+pub use error::{CoreError, Result, Violation};

@@ -4,15 +4,16 @@
 //! {"version":1,"algorithm":"ed25519","package_hash":"<hex>","key_fingerprint":"<hex>","signature":"<base64>","signed_at":"<RFC 3339 UTC>"}
 //! ```
 
-use std::fmt;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::digest::to_hex;
 use crate::error::{CoreError, Result};
+use crate::json::{
+    expect_str, json_type, malformed, object_fields, parse_hex32, parse_signature_b64,
+    parse_utc_timestamp, quoted,
+};
 
 /// Largest signature file we will read; real ones are ~300 bytes.
 pub const MAX_SIGNATURE_FILE_BYTES: usize = 64 * 1024;
@@ -40,143 +41,6 @@ pub struct DetachedSignature {
     pub signed_at: String,
 }
 
-fn malformed(msg: impl Into<String>) -> CoreError {
-    CoreError::MalformedSignature(msg.into())
-}
-
-/// All key/value pairs of the top-level object, in order, duplicates kept
-/// (a `serde_json::Value` map would silently keep only the last duplicate).
-struct Pairs(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Pairs {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Pairs;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> std::result::Result<Pairs, A::Error> {
-                let mut pairs = Vec::new();
-                while let Some(key) = map.next_key::<String>()? {
-                    let value = map.next_value::<Value>()?;
-                    pairs.push((key, value));
-                }
-                Ok(Pairs(pairs))
-            }
-        }
-        d.deserialize_map(V)
-    }
-}
-
-/// Quotes a document-supplied name for an error message, bounded in length.
-fn quoted(name: &str) -> String {
-    let mut s: String = name.chars().take(64).collect();
-    if s.len() < name.len() {
-        s.push('…');
-    }
-    serde_json::to_string(&s).unwrap_or_else(|_| "\"?\"".into())
-}
-
-fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn expect_str<'a>(name: &str, v: &'a Value) -> Result<&'a str> {
-    v.as_str().ok_or_else(|| {
-        malformed(format!(
-            "field \"{name}\" must be a JSON string, found {}",
-            json_type(v)
-        ))
-    })
-}
-
-fn parse_hex32(name: &str, v: &Value) -> Result<[u8; 32]> {
-    let s = expect_str(name, v)?;
-    let is_lower_hex = |b: u8| b.is_ascii_digit() || (b'a'..=b'f').contains(&b);
-    if s.len() != 64 || !s.bytes().all(is_lower_hex) {
-        let detail = if s.bytes().any(|b| b.is_ascii_uppercase()) {
-            " (uppercase is not accepted)".to_string()
-        } else {
-            format!(" (got {} characters)", s.chars().count())
-        };
-        return Err(malformed(format!(
-            "field \"{name}\" must be 64 lowercase hex characters{detail}"
-        )));
-    }
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).map_err(|_| {
-        malformed(format!(
-            "field \"{name}\" must be 64 lowercase hex characters"
-        ))
-    })?;
-    Ok(out)
-}
-
-fn parse_signature_b64(v: &Value) -> Result<[u8; 64]> {
-    let s = expect_str("signature", v)?;
-    let why = if s.contains(['-', '_']) {
-        Some("uses the URL-safe alphabet".to_string())
-    } else if s.contains(|c: char| c.is_whitespace()) {
-        Some("contains whitespace".to_string())
-    } else {
-        None
-    };
-    let bytes = match (why, STANDARD.decode(s)) {
-        (None, Ok(b)) => b,
-        (Some(w), _) => {
-            return Err(malformed(format!(
-                "field \"signature\" is not standard padded base64: {w}"
-            )))
-        }
-        (None, Err(e)) => {
-            return Err(malformed(format!(
-                "field \"signature\" is not standard padded base64: {e}"
-            )))
-        }
-    };
-    bytes.as_slice().try_into().map_err(|_| {
-        malformed(format!(
-            "field \"signature\" must decode to 64 bytes, got {}",
-            bytes.len()
-        ))
-    })
-}
-
-fn parse_signed_at(v: &Value) -> Result<String> {
-    let s = expect_str("signed_at", v)?;
-    let dt = chrono::DateTime::parse_from_rfc3339(s).map_err(|e| {
-        malformed(format!(
-            "field \"signed_at\" is not an RFC 3339 timestamp: {e}"
-        ))
-    })?;
-    // chrono also accepts a space separator; the format always uses 'T'.
-    if !matches!(s.as_bytes().get(10), Some(b'T' | b't')) {
-        return Err(malformed(
-            "field \"signed_at\" is not an RFC 3339 timestamp: expected 'T' between date and time",
-        ));
-    }
-    // "-00:00" parses as offset 0 but means "local offset unknown" (RFC 3339 4.3).
-    if dt.offset().local_minus_utc() != 0 || s.ends_with("-00:00") {
-        return Err(malformed(format!(
-            "field \"signed_at\" must be in UTC (offset Z or +00:00), got offset {}",
-            // get() rather than indexing: never panic on a char boundary.
-            quoted(s.get(s.len().saturating_sub(6)..).unwrap_or(s))
-        )));
-    }
-    Ok(s.to_string())
-}
-
 impl DetachedSignature {
     /// Strict reader for exactly the version-1 object (any JSON whitespace and
     /// field order; trailing whitespace allowed). Everything else is
@@ -189,41 +53,16 @@ impl DetachedSignature {
                 bytes.len()
             )));
         }
-        let text = std::str::from_utf8(bytes)
-            .map_err(|e| malformed(format!("signature file is not UTF-8 ({e})")))?;
-        if text.starts_with('\u{feff}') {
-            return Err(malformed(
-                "signature file is not valid JSON: it starts with a byte order mark",
-            ));
-        }
+        let pairs = crate::json::parse_object(bytes, "signature file")?;
+        Self::from_pairs(&pairs)
+    }
 
-        let mut de = serde_json::Deserializer::from_str(text);
-        let pairs = Pairs::deserialize(&mut de).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => malformed("signature file is not a JSON object"),
-            _ => malformed(format!("signature file is not valid JSON: {e}")),
-        })?;
-        de.end()
-            .map_err(|_| malformed("trailing bytes after the JSON object in signature file"))?;
-
-        // Slot per known field, in FIELDS order.
-        let mut slots: [Option<&Value>; 6] = [None; 6];
-        for (key, value) in &pairs.0 {
-            match FIELDS.iter().position(|f| f == key) {
-                Some(i) if slots[i].is_some() => {
-                    return Err(malformed(format!("duplicated field \"{key}\"")))
-                }
-                Some(i) => slots[i] = Some(value),
-                None => return Err(malformed(format!("unknown field {}", quoted(key)))),
-            }
-        }
-        for (slot, name) in slots.iter().zip(FIELDS) {
-            if slot.is_none() {
-                return Err(malformed(format!("missing field \"{name}\"")));
-            }
-        }
-        let [Some(version), Some(algorithm), Some(hash), Some(fpr), Some(sig), Some(at)] = slots
+    /// The version-1 document from the fields of an already parsed top-level object.
+    pub(crate) fn from_pairs(pairs: &[(String, Value)]) -> Result<Self> {
+        let [Some(version), Some(algorithm), Some(hash), Some(fpr), Some(sig), Some(at)] =
+            object_fields(pairs, &FIELDS, &FIELDS)?
         else {
-            unreachable!("all slots were checked above")
+            unreachable!("every field is required")
         };
 
         match version {
@@ -251,7 +90,7 @@ impl DetachedSignature {
             package_hash: parse_hex32("package_hash", hash)?,
             key_fingerprint: parse_hex32("key_fingerprint", fpr)?,
             signature: parse_signature_b64(sig)?,
-            signed_at: parse_signed_at(at)?,
+            signed_at: parse_utc_timestamp("signed_at", at)?,
         })
     }
 
@@ -267,7 +106,7 @@ impl DetachedSignature {
             package_hash: parse_hex32("package_hash", &text(package_hash))?,
             key_fingerprint: parse_hex32("key_fingerprint", &text(key_fingerprint))?,
             signature: parse_signature_b64(&text(signature))?,
-            signed_at: parse_signed_at(&text(signed_at))?,
+            signed_at: parse_utc_timestamp("signed_at", &text(signed_at))?,
         })
     }
 

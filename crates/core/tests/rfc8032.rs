@@ -65,7 +65,7 @@ fn rfc8032_tests_1_to_3() {
 fn rfc8032_test_1024() {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/vectors/wycheproof/ed25519_test.json"
+        "/../../test/vectors/wycheproof/ed25519_test.json"
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("wycheproof file")).unwrap();

@@ -1,16 +1,16 @@
-//! Wycheproof Ed25519 and AES-256-GCM vectors from the shared vector directory
-//! (outside the repository; missing files fail the test).
+//! Wycheproof Ed25519 and AES-256-GCM vectors, read from the repository's own copy in
+//! `test/vectors/` (Apache-2.0, see `test/vectors/README.md`; missing files fail the test).
 
 use cloacina_sign_core::{keys, seal};
 use serde_json::Value;
 
 const ED25519: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/wycheproof/ed25519_test.json"
+    "/../../test/vectors/wycheproof/ed25519_test.json"
 );
 const AES_GCM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/wycheproof/aes_gcm_test.json"
+    "/../../test/vectors/wycheproof/aes_gcm_test.json"
 );
 
 fn load(path: &str) -> Value {

@@ -3,7 +3,10 @@
 use cloacina_sign_core::keys::PublicKey;
 use cloacina_sign_core::verify::{verify_any, Candidate};
 
+use crate::deps::check_dependencies;
+use crate::elf::check_shared_library;
 use crate::error::LoadError;
+use crate::guarded::{serialize_guarded, unique_proc_path};
 use crate::sealed::SealedImage;
 
 /// Why a [`ClearedImage`] may be loaded.
@@ -41,6 +44,20 @@ impl ClearedImage {
 
     pub(crate) fn into_image(self) -> SealedImage {
         self.image
+    }
+
+    /// Runs `open(path)`, for a loader of shared objects other than our own `dlopen` (Node's
+    /// `process.dlopen`), with a `/proc/self/fd/...` path of this image no load used before, under
+    /// the guarded-load lock and after the same ELF and dependency checks as
+    /// [`crate::GuardedLibrary::load`]. Keep the image alive for as long as what `open` loaded.
+    pub fn open_with<T>(&self, open: impl FnOnce(&str) -> T) -> Result<T, LoadError> {
+        serialize_guarded(|| {
+            check_shared_library(self.image.bytes())?;
+            // Holds already-loaded dependencies loaded until `open` has returned.
+            let _dependencies = check_dependencies(self.image.bytes())?;
+            let path = unique_proc_path(self.image.fd());
+            Ok(open(&path))
+        })
     }
 }
 

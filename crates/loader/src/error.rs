@@ -1,6 +1,6 @@
 //! Error types with stable machine-readable codes.
 
-use cloacina_sign_core::CoreError;
+use cloacina_sign_core::{codes, CoreError};
 
 /// Everything that can go wrong before (and while) a package is loaded.
 #[derive(Debug, thiserror::Error)]
@@ -38,20 +38,35 @@ pub enum LoadError {
     /// The metadata returned by `cloacina_get_task_metadata` is unusable.
     #[error("invalid package metadata: {0}")]
     InvalidMetadata(String),
+
+    /// A dependency of the package could be supplied by someone other than root: the package has
+    /// its own library search path (`DT_RPATH`/`DT_RUNPATH`) or audit libraries, a dependency
+    /// name is a path or uses `$ORIGIN`-style tokens, or a dependency that is not already loaded
+    /// resolves to (or could be planted in) a place that is not root-owned and closed to others,
+    /// or cannot be found at all. The message names the entry, the library and the path.
+    #[error("unsafe dependency: {0}")]
+    UnsafeDependency(String),
+
+    /// `LD_PRELOAD`, `LD_LIBRARY_PATH` or `LD_AUDIT` is set in the environment the process was
+    /// started with, or in its current one. The message names the variable.
+    #[error("unsafe environment: {0}")]
+    UnsafeEnvironment(String),
 }
 
 impl LoadError {
     /// Stable machine-readable code. For `Rejected` it is the verification error's code.
     pub fn code(&self) -> &str {
         match self {
-            LoadError::TooLarge { .. } => "PACKAGE_TOO_LARGE",
-            LoadError::NotASharedLibrary(_) => "NOT_A_SHARED_LIBRARY",
-            LoadError::Unreadable { .. } => "UNREADABLE_FILE",
-            LoadError::Unsupported(_) => "GUARDED_LOAD_UNSUPPORTED",
+            LoadError::TooLarge { .. } => codes::PACKAGE_TOO_LARGE,
+            LoadError::NotASharedLibrary(_) => codes::NOT_A_SHARED_LIBRARY,
+            LoadError::Unreadable { .. } => codes::UNREADABLE_FILE,
+            LoadError::Unsupported(_) => codes::GUARDED_LOAD_UNSUPPORTED,
             LoadError::Rejected(e) => e.code(),
-            LoadError::LoadFailed(_) => "LOAD_FAILED",
-            LoadError::MissingSymbol(_) => "MISSING_SYMBOL",
-            LoadError::InvalidMetadata(_) => "INVALID_METADATA",
+            LoadError::LoadFailed(_) => codes::LOAD_FAILED,
+            LoadError::MissingSymbol(_) => codes::MISSING_SYMBOL,
+            LoadError::InvalidMetadata(_) => codes::INVALID_METADATA,
+            LoadError::UnsafeDependency(_) => codes::UNSAFE_DEPENDENCY,
+            LoadError::UnsafeEnvironment(_) => codes::UNSAFE_ENVIRONMENT,
         }
     }
 
@@ -88,11 +103,11 @@ pub enum TaskError {
 impl TaskError {
     pub fn code(&self) -> &'static str {
         match self {
-            TaskError::Failed(_) => "TASK_FAILED",
-            TaskError::AbiError(_) => "TASK_ABI_ERROR",
-            TaskError::Truncated { .. } => "TASK_RESULT_TRUNCATED",
-            TaskError::InvalidOutput(_) => "TASK_INVALID_OUTPUT",
-            TaskError::InvalidInput(_) => "TASK_INVALID_INPUT",
+            TaskError::Failed(_) => codes::TASK_FAILED,
+            TaskError::AbiError(_) => codes::TASK_ABI_ERROR,
+            TaskError::Truncated { .. } => codes::TASK_RESULT_TRUNCATED,
+            TaskError::InvalidOutput(_) => codes::TASK_INVALID_OUTPUT,
+            TaskError::InvalidInput(_) => codes::TASK_INVALID_INPUT,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
 use crate::cleared::{Clearance, ClearedImage};
-use crate::elf::check_shared_library;
+use crate::deps::{check_dependencies, Dependency};
 use crate::error::LoadError;
 use crate::sealed::SealedImage;
 
@@ -78,22 +78,25 @@ pub(crate) fn encode_proc_path(counter: u64, fd: RawFd) -> String {
 }
 
 fn dlerror_text() -> String {
+    // SAFETY: dlerror has no preconditions; it returns null or a NUL-terminated string that stays
+    // valid until the next dl* call on this thread, and we copy it out right away.
     let e = unsafe { libc::dlerror() };
     if e.is_null() {
         "unknown dlopen error".to_string()
     } else {
+        // SAFETY: non-null, NUL-terminated, valid until the next dl* call (see above).
         unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
     }
 }
 
 /// The public prefix of glibc's `struct link_map` (stable ABI, `<link.h>`).
 #[repr(C)]
-struct LinkMap {
-    l_addr: usize,
-    l_name: *const libc::c_char,
-    l_ld: *mut libc::c_void,
-    l_next: *mut LinkMap,
-    l_prev: *mut LinkMap,
+pub(crate) struct LinkMap {
+    pub(crate) l_addr: usize,
+    pub(crate) l_name: *const libc::c_char,
+    pub(crate) l_ld: *mut libc::c_void,
+    pub(crate) l_next: *mut LinkMap,
+    pub(crate) l_prev: *mut LinkMap,
 }
 
 /// A shared library loaded from a [`SealedImage`]: exactly the sealed bytes, nothing else.
@@ -104,12 +107,17 @@ pub struct GuardedLibrary {
     handle: NonNull<libc::c_void>,
     path: String,
     clearance: Clearance,
+    dependencies: Vec<Dependency>,
     // Dropped after `Drop::drop` (dlclose) ran.
     image: SealedImage,
 }
 
-// SAFETY: dl* functions are thread-safe in glibc; the handle is an opaque token.
+// SAFETY: the handle is an opaque token that glibc's dl* functions (thread-safe: they take the
+// loader's own lock) accept from any thread; dropping it on another thread only calls dlclose.
+// The other fields are Send (SealedImage is: see its SAFETY comment).
 unsafe impl Send for GuardedLibrary {}
+// SAFETY: `&self` methods only pass the handle to thread-safe dl* functions (dlsym, dladdr,
+// dlinfo) and read immutable fields; nothing is mutated through a shared reference.
 unsafe impl Sync for GuardedLibrary {}
 
 impl std::fmt::Debug for GuardedLibrary {
@@ -126,10 +134,12 @@ impl GuardedLibrary {
     /// `/proc/self/fd/...` path, under the process-wide guarded-load lock.
     ///
     /// Only a [`ClearedImage`] can be loaded: its signature verified, or the caller's policy
-    /// explicitly allowed it unsigned. The ELF check is repeated here (cheap).
-    /// The library's constructors run during this call.
+    /// explicitly allowed it unsigned. Right before `dlopen` the ELF checks are repeated and the
+    /// dependency policy is enforced ([`crate::check_dependencies`]: the environment, the
+    /// package's search paths, where every dependency comes from), so no code of the package or
+    /// of its dependencies runs unless it passes. The library's constructors run during this
+    /// call.
     pub fn load(cleared: ClearedImage) -> Result<GuardedLibrary, LoadError> {
-        check_shared_library(cleared.image().bytes())?;
         serialize_guarded(|| {
             let path = unique_proc_path(cleared.image().fd());
             Self::load_at(cleared, path)
@@ -141,50 +151,64 @@ impl GuardedLibrary {
         cleared: ClearedImage,
         path: String,
     ) -> Result<GuardedLibrary, LoadError> {
+        // Keeps every already-loaded dependency loaded until the dlopen below has returned.
+        let dependency_check = check_dependencies(cleared.image().bytes())?;
         let clearance = cleared.clearance().clone();
         let image = cleared.into_image();
         let cpath =
             CString::new(path.clone()).map_err(|_| LoadError::LoadFailed("bad path".into()))?;
-        unsafe {
+        // SAFETY: dlerror has no preconditions; `cpath` is a valid C string. RTLD_NOLOAD never
+        // loads anything (no code runs), and a handle it returns is closed right away.
+        let existing = unsafe {
             libc::dlerror();
-            let existing = libc::dlopen(
+            libc::dlopen(
                 cpath.as_ptr(),
                 libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NOLOAD,
-            );
-            if !existing.is_null() {
-                libc::dlclose(existing);
-                return Err(LoadError::LoadFailed(format!(
-                    "an object named {path} is already loaded; refusing to reuse it"
-                )));
-            }
+            )
+        };
+        if !existing.is_null() {
+            // SAFETY: `existing` came from the successful dlopen above and is closed once.
+            unsafe { libc::dlclose(existing) };
+            return Err(LoadError::LoadFailed(format!(
+                "an object named {path} is already loaded; refusing to reuse it"
+            )));
+        }
+        // SAFETY: `cpath` names the sealed memfd, whose bytes passed the ELF checks (the loader
+        // cannot be made to read or write outside the image) and whose dependencies passed the
+        // dependency policy; the memfd stays open (owned by `image`) for as long as the library
+        // is loaded. Running the package's constructors is the point of the call: it was cleared.
+        let h = unsafe {
             libc::dlerror();
-            let h = libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL);
-            let Some(handle) = NonNull::new(h) else {
-                return Err(LoadError::LoadFailed(dlerror_text()));
-            };
-            let lib = GuardedLibrary {
-                handle,
-                path,
-                clearance,
-                image,
-            };
-            match lib.loaded_name() {
-                Some(n) if n.to_bytes() == lib.path.as_bytes() => Ok(lib),
-                other => {
-                    let got = other.map(|c| c.to_string_lossy().into_owned());
-                    let msg = format!(
-                        "the dynamic loader returned a different object ({got:?}) than {}",
-                        lib.path
-                    );
-                    drop(lib); // dlclose, then close the memfd
-                    Err(LoadError::LoadFailed(msg))
-                }
+            libc::dlopen(cpath.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL)
+        };
+        let Some(handle) = NonNull::new(h) else {
+            return Err(LoadError::LoadFailed(dlerror_text()));
+        };
+        let lib = GuardedLibrary {
+            handle,
+            path,
+            clearance,
+            dependencies: dependency_check.into_dependencies(),
+            image,
+        };
+        match lib.loaded_name() {
+            Some(n) if n.to_bytes() == lib.path.as_bytes() => Ok(lib),
+            other => {
+                let got = other.map(|c| c.to_string_lossy().into_owned());
+                let msg = format!(
+                    "the dynamic loader returned a different object ({got:?}) than {}",
+                    lib.path
+                );
+                drop(lib); // dlclose, then close the memfd
+                Err(LoadError::LoadFailed(msg))
             }
         }
     }
 
     fn link_map(&self) -> Option<&LinkMap> {
         let mut lm: *mut LinkMap = std::ptr::null_mut();
+        // SAFETY: the handle is live while `self` is; RTLD_DI_LINKMAP stores a
+        // `struct link_map *` into `lm`, which is what we pass.
         let rc = unsafe {
             libc::dlinfo(
                 self.handle.as_ptr(),
@@ -195,6 +219,9 @@ impl GuardedLibrary {
         if rc != 0 || lm.is_null() {
             return None;
         }
+        // SAFETY: non-null, and glibc keeps the link map alive (and its public prefix
+        // unchanged) while the object is loaded, i.e. while `self` (the handle) lives; the
+        // returned reference borrows `self`.
         Some(unsafe { &*lm })
     }
 
@@ -203,6 +230,8 @@ impl GuardedLibrary {
         if lm.l_name.is_null() {
             return None;
         }
+        // SAFETY: `l_name` is a NUL-terminated string owned by the link map, valid while the
+        // object is loaded; the result borrows `self`.
         Some(unsafe { CStr::from_ptr(lm.l_name) })
     }
 
@@ -214,6 +243,11 @@ impl GuardedLibrary {
     /// Why this library was allowed to load.
     pub fn clearance(&self) -> &Clearance {
         &self.clearance
+    }
+
+    /// The dependencies the package was cleared with (see [`crate::check_dependencies`]).
+    pub fn dependencies(&self) -> &[Dependency] {
+        &self.dependencies
     }
 
     /// The sealed image this library was loaded from.
@@ -235,13 +269,18 @@ impl GuardedLibrary {
     /// of its dependencies are ignored).
     pub fn symbol_ptr(&self, name: &str) -> Option<NonNull<libc::c_void>> {
         let cname = CString::new(name).ok()?;
+        // SAFETY: live handle and a valid C string; dlsym only looks the symbol up.
         let p = NonNull::new(unsafe { libc::dlsym(self.handle.as_ptr(), cname.as_ptr()) })?;
+        // SAFETY: Dl_info is a plain C struct of pointers; all-zero is a valid value.
         let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+        // SAFETY: dladdr only reads the loader's tables and fills `info`, a valid out-pointer.
         if unsafe { libc::dladdr(p.as_ptr(), &mut info) } == 0 || info.dli_fname.is_null() {
             return None;
         }
         let lm = self.link_map()?;
         if info.dli_fbase as usize != lm.l_addr
+            // SAFETY: dli_fname is non-null (checked above) and NUL-terminated, owned by the
+            // loader and valid while the object that contains `p` (ours) stays loaded.
             && unsafe { CStr::from_ptr(info.dli_fname) }.to_bytes() != self.path.as_bytes()
         {
             return None;
@@ -267,14 +306,16 @@ impl GuardedLibrary {
         let p = self
             .symbol_ptr(name)
             .ok_or_else(|| LoadError::MissingSymbol(name.to_string()))?;
-        Ok(std::mem::transmute_copy::<*mut libc::c_void, T>(
-            &p.as_ptr(),
-        ))
+        // SAFETY: `T` is pointer-sized (asserted above) and, by the caller's contract, the
+        // symbol's real type; transmute_copy reads exactly size_of::<T>() bytes of the pointer.
+        Ok(unsafe { std::mem::transmute_copy::<*mut libc::c_void, T>(&p.as_ptr()) })
     }
 }
 
 impl Drop for GuardedLibrary {
     fn drop(&mut self) {
+        // SAFETY: the handle came from our successful dlopen and is closed exactly once, here;
+        // nothing derived from it (symbols) may be used after `self` is dropped (see `symbol`).
         unsafe { libc::dlclose(self.handle.as_ptr()) };
         // `image` is dropped after this: munmap + close(memfd).
     }

@@ -16,10 +16,13 @@
 //! # Ok::<(), cloacina_sign_loader::LoadError>(())
 //! ```
 
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
+
 #[cfg(not(target_os = "linux"))]
 compile_error!("cloacina-sign-loader's guarded loading is implemented for Linux only");
 
 mod cleared;
+mod deps;
 mod elf;
 mod error;
 mod guarded;
@@ -30,7 +33,11 @@ use std::path::Path;
 
 pub use cleared::{Clearance, ClearedImage};
 pub use cloacina_sign_core::verify::Candidate;
-pub use elf::check_shared_library;
+pub use deps::{
+    check_dependencies, check_environment, Dependency, DependencyCheck, Resolution,
+    LOADER_VARIABLES,
+};
+pub use elf::{check_shared_library, MAX_PHNUM};
 pub use error::{LoadError, TaskError};
 pub use guarded::{serialize_guarded, unique_proc_path, GuardedLibrary};
 pub use package::{
@@ -43,7 +50,8 @@ pub use sealed::SealedImage;
 ///
 /// Order: [`SealedImage::from_path`] (size limit, seal, copy and hash, seal for good) ->
 /// [`check_shared_library`] -> `candidates_for(&digest)` -> [`SealedImage::verify`] ->
-/// [`GuardedLibrary::load`]. No code from the package runs (no constructor) unless every earlier
+/// [`GuardedLibrary::load`] (which enforces the dependency policy, [`check_dependencies`], right
+/// before `dlopen`). No code from the package runs (no constructor) unless every earlier
 /// step succeeded. `candidates_for` receives the SHA-256 of the sealed bytes, i.e. of exactly
 /// what will be loaded, and returns the package's signatures paired with the trusted keys.
 /// A refusal is [`LoadError::Rejected`] carrying the verification error.
@@ -72,3 +80,9 @@ where
 {
     WorkflowPackage::new(verify_and_load(path, max_size, candidates_for)?)
 }
+
+// `cargo test` runs test binaries with LD_LIBRARY_PATH set, which the dependency policy refuses:
+// the test binary re-executes itself without it (see the file).
+#[cfg(test)]
+#[path = "../tests/common/loader_env.rs"]
+mod loader_env;

@@ -89,12 +89,16 @@ fn copy_cstr(p: *const c_char, what: &str) -> Result<Option<String>, LoadError> 
         return Ok(None);
     }
     // Bounded scan: an unterminated string errors out at the cap instead of running forever.
+    // SAFETY: `p` is non-null and, by the package ABI, points to a string inside the loaded
+    // library, which the caller keeps loaded; strnlen reads at most the cap.
     let n = unsafe { libc::strnlen(p, MAX_METADATA_STRING + 1) };
     if n > MAX_METADATA_STRING {
         return Err(LoadError::InvalidMetadata(format!(
             "{what} is longer than {MAX_METADATA_STRING} bytes"
         )));
     }
+    // SAFETY: a NUL was found within the first `n + 1` bytes (n <= the cap), so the string is
+    // terminated; it is copied out before this function returns.
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     match std::str::from_utf8(bytes) {
         Ok(s) => Ok(Some(s.to_owned())),
@@ -112,8 +116,10 @@ impl WorkflowPackage {
     }
 
     pub fn from_arc(lib: Arc<GuardedLibrary>) -> Result<Self, LoadError> {
-        // SAFETY: the types match the documented ABI; pointers are only used while `lib` lives.
+        // SAFETY: the type matches the documented ABI (cloacina_package.h); the pointer is only
+        // called while `lib` lives (every WorkflowPackage holds the Arc).
         let get_metadata: GetMetadataFn = unsafe { lib.symbol(SYM_GET_TASK_METADATA)? };
+        // SAFETY: as above, for `cloacina_execute_task`.
         let execute: ExecuteTaskFn = unsafe { lib.symbol(SYM_EXECUTE_TASK)? };
         Ok(WorkflowPackage {
             lib,
@@ -134,12 +140,16 @@ impl WorkflowPackage {
     /// Calls `cloacina_get_task_metadata` and copies everything out.
     pub fn metadata(&self) -> Result<PackageMetadata, LoadError> {
         let _keep = Arc::clone(&self.lib);
+        // SAFETY: an ABI function of the loaded, cleared package, called with its documented
+        // signature while `_keep` holds the library loaded.
         let raw = unsafe { (self.get_metadata)() };
         if raw.is_null() {
             return Err(LoadError::InvalidMetadata(
                 "cloacina_get_task_metadata returned a null pointer".into(),
             ));
         }
+        // SAFETY: non-null (checked above); by the ABI it points to a static structure of the
+        // library, which stays loaded while `_keep` lives (longer than this borrow).
         let raw = unsafe { &*raw };
         if raw.task_count > MAX_TASK_COUNT {
             return Err(LoadError::InvalidMetadata(format!(
@@ -156,6 +166,9 @@ impl WorkflowPackage {
         let raw_tasks: &[RawTaskMetadata] = if raw.task_count == 0 {
             &[]
         } else {
+            // SAFETY: non-null with task_count > 0 (checked above, count bounded by
+            // MAX_TASK_COUNT); by the ABI `tasks` is an array of that many entries in the loaded
+            // library, alive while `_keep` lives.
             unsafe { std::slice::from_raw_parts(raw.tasks, raw.task_count as usize) }
         };
         let mut tasks = Vec::with_capacity(raw_tasks.len());
@@ -211,6 +224,10 @@ impl WorkflowPackage {
         let mut buf = vec![0u8; (result_capacity as usize).max(1)];
         let mut result_len: u32 = 0;
         let _keep = Arc::clone(&self.lib);
+        // SAFETY: an ABI function of the loaded package, called with its documented signature
+        // while `_keep` holds the library loaded: the name and context are valid for their
+        // lengths, the result buffer holds `result_capacity` writable bytes (at least 1
+        // allocated) and `result_len` is a valid out-pointer.
         let code = unsafe {
             (self.execute)(
                 task_name.as_ptr() as *const c_char,

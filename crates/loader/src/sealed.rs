@@ -40,9 +40,12 @@ pub struct SealedImage {
     digest: [u8; 32],
 }
 
-// SAFETY: the mapping is read-only and the memfd is sealed against writes, so the bytes can never
-// change; sharing `&[u8]` views across threads is sound.
+// SAFETY: the pointer is a process-wide, read-only mapping owned by this value (unmapped only in
+// Drop) of a memfd sealed against writes, so the bytes can never change; nothing about it is tied
+// to the thread that made it, so the value may move to, and be dropped on, any thread.
 unsafe impl Send for SealedImage {}
+// SAFETY: `&self` only hands out `&[u8]` views of a read-only mapping of a sealed memfd (the
+// bytes can never change) and the descriptor number; nothing is mutated through `&self`.
 unsafe impl Sync for SealedImage {}
 
 impl std::fmt::Debug for SealedImage {
@@ -67,7 +70,9 @@ fn unreadable(path: &Path, reason: impl Into<String>) -> LoadError {
 }
 
 fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: `libc::stat` is a plain C struct of integers; all-zero is a valid value.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat only writes into `st`, a valid out-pointer; a bad `fd` is an error return.
     if unsafe { libc::fstat(fd, &mut st) } != 0 {
         return Err(io::Error::last_os_error());
     }
@@ -98,6 +103,7 @@ impl SealedImage {
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| unreadable(path, "the path contains a NUL byte"))?;
         // O_NONBLOCK: opening a FIFO must not hang; it is rejected by the fstat check below.
+        // SAFETY: `cpath` is a valid NUL-terminated path; open has no other preconditions.
         let raw = unsafe {
             libc::open(
                 cpath.as_ptr(),
@@ -107,6 +113,7 @@ impl SealedImage {
         if raw < 0 {
             return Err(unreadable(path, io::Error::last_os_error().to_string()));
         }
+        // SAFETY: `raw` was just returned by open (checked >= 0) and is owned by nobody else.
         let file = unsafe { OwnedFd::from_raw_fd(raw) };
         let st = fstat(file.as_raw_fd()).map_err(|e| unreadable(path, format!("fstat: {e}")))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG {
@@ -207,16 +214,20 @@ impl SealedImage {
         if target == self.fd() {
             return Ok(());
         }
+        // SAFETY: F_GETFD only queries a descriptor number; no memory is involved.
         if unsafe { libc::fcntl(target, libc::F_GETFD) } != -1 {
             return Err(io::Error::new(
                 io::ErrorKind::AlreadyExists,
                 "target descriptor is in use",
             ));
         }
+        // SAFETY: duplicates our own open descriptor onto `target`, which is free (checked above).
         let r = unsafe { libc::dup3(self.fd(), target, libc::O_CLOEXEC) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: `r` was just returned by dup3 (checked >= 0) and is owned by nobody else; the
+        // assignment drops, i.e. closes, the old descriptor.
         self.fd = unsafe { OwnedFd::from_raw_fd(r) }; // the old descriptor is closed here
         Ok(())
     }
@@ -225,6 +236,8 @@ impl SealedImage {
 impl Drop for SealedImage {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
+            // SAFETY: `ptr`/`len` is exactly the mapping made in `from_path`, unmapped once, here;
+            // slices from `bytes()` borrow `self`, so none outlives it.
             unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
         }
         // `fd` closes itself afterwards.
@@ -234,10 +247,12 @@ impl Drop for SealedImage {
 fn create_memfd() -> Result<OwnedFd, LoadError> {
     let name = MEMFD_NAME.as_ptr() as *const libc::c_char;
     let base = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: `name` is a NUL-terminated static string; memfd_create has no other preconditions.
     let mut fd = unsafe { libc::memfd_create(name, base | MFD_EXEC) };
     if fd < 0 {
         let e = io::Error::last_os_error();
         if matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::EACCES)) {
+            // SAFETY: as above.
             fd = unsafe { libc::memfd_create(name, base) };
         }
     }
@@ -247,6 +262,7 @@ fn create_memfd() -> Result<OwnedFd, LoadError> {
             io::Error::last_os_error()
         )));
     }
+    // SAFETY: `fd` was just returned by memfd_create (checked >= 0) and is owned by nobody else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -261,6 +277,8 @@ fn map_memfd(
     if len == 0 {
         return Ok(ptr::null_mut());
     }
+    // SAFETY: a new mapping placed by the kernel (no MAP_FIXED), so no existing memory is affected;
+    // `fd` is open for the duration of the call.
     let p = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, fd.as_raw_fd(), 0) };
     if p == libc::MAP_FAILED {
         return Err(LoadError::LoadFailed(format!(
@@ -280,7 +298,9 @@ fn check_proc_fd(fd: RawFd) -> Result<(), LoadError> {
         format!("/proc/self/fd/.//./{fd}"),
     ] {
         let c = CString::new(p.clone()).expect("no NUL in a formatted path");
+        // SAFETY: `libc::stat` is a plain C struct of integers; all-zero is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `c` is a valid NUL-terminated path and `st` a valid out-pointer.
         if unsafe { libc::stat(c.as_ptr(), &mut st) } != 0 {
             return Err(LoadError::Unsupported(format!(
                 "/proc/self/fd is not available ({p}: {}); is /proc mounted?",
@@ -312,6 +332,8 @@ struct WritableMapping {
 // SAFETY: plain shared memory; `copy_and_hash` gives each chunk to exactly one writer, and the
 // hasher reads a chunk only after its writer has finished it.
 unsafe impl Send for WritableMapping {}
+// SAFETY: see Send: concurrent users write disjoint chunks, and a chunk is read only after its
+// writer finished it (ordered by the channel between them).
 unsafe impl Sync for WritableMapping {}
 
 impl WritableMapping {
@@ -329,6 +351,8 @@ impl WritableMapping {
 impl Drop for WritableMapping {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
+            // SAFETY: `ptr`/`len` is exactly the mapping made in `PresealedMemfd::create`, unmapped
+            // once, here; slices from `written()` borrow `self`, so none outlives it.
             unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
         }
     }
@@ -344,6 +368,7 @@ impl PresealedMemfd {
         require_kernel(MIN_KERNEL)?;
         hidden_from_other_processes(|| {
             let fd = create_memfd()?;
+            // SAFETY: sizes our own, still unsealed memfd; no memory is involved.
             if unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) } != 0 {
                 return Err(LoadError::LoadFailed(format!(
                     "sizing the memfd failed: {}",
@@ -362,6 +387,8 @@ impl PresealedMemfd {
             };
             // A child forked meanwhile must not inherit a writer.
             if len > 0
+                // SAFETY: `writer.ptr`/`len` is the mapping just made; MADV_DONTFORK only changes whether
+                // children inherit it.
                 && unsafe {
                     libc::madvise(writer.ptr as *mut libc::c_void, len, libc::MADV_DONTFORK)
                 } != 0
@@ -371,6 +398,7 @@ impl PresealedMemfd {
                     io::Error::last_os_error()
                 )));
             }
+            // SAFETY: adds seals to our own memfd; no memory is involved.
             if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, SEALS_BEFORE_COPY) } != 0 {
                 return Err(LoadError::Unsupported(format!(
                     "sealing the memfd against writes failed: {} (Linux >= 5.12 with memfd sealing is required)",
@@ -395,13 +423,16 @@ impl PresealedMemfd {
 const MIN_KERNEL: (u32, u32) = (5, 12);
 
 fn require_kernel((major, minor): (u32, u32)) -> Result<(), LoadError> {
+    // SAFETY: `libc::utsname` is a plain C struct of byte arrays; all-zero is a valid value.
     let mut name: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: uname only writes into `name`, a valid out-pointer.
     if unsafe { libc::uname(&mut name) } != 0 {
         return Err(LoadError::Unsupported(format!(
             "uname failed: {}",
             io::Error::last_os_error()
         )));
     }
+    // SAFETY: uname NUL-terminates `release` inside its array (zeroed beforehand, too).
     let release = unsafe { std::ffi::CStr::from_ptr(name.release.as_ptr()) }
         .to_string_lossy()
         .into_owned();
@@ -427,6 +458,7 @@ fn hidden_from_other_processes<T>(
 }
 
 fn dumpable() -> libc::c_int {
+    // SAFETY: PR_GET_DUMPABLE only reads a process attribute.
     unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }
 }
 
@@ -436,6 +468,7 @@ fn lower_dumpable_while<T>(f: impl FnOnce() -> Result<T, LoadError>) -> Result<T
     let restore = match dumpable() {
         1 => {
             let guard = RestoreDumpable::capture();
+            // SAFETY: PR_SET_DUMPABLE only changes a process attribute; no memory is involved.
             if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) } != 0 {
                 return Err(LoadError::Unsupported(format!(
                     "making the process non-dumpable failed: {}",
@@ -486,6 +519,7 @@ impl RestoreDumpable {
 fn current_ids() -> [libc::uid_t; 6] {
     let mut ids = [0; 6];
     let [r, e, s, rg, eg, sg] = &mut ids;
+    // SAFETY: getresuid/getresgid only write the three ids into the valid out-pointers given.
     unsafe {
         libc::getresuid(r, e, s);
         libc::getresgid(rg, eg, sg);
@@ -496,6 +530,7 @@ fn current_ids() -> [libc::uid_t; 6] {
 impl Drop for RestoreDumpable {
     fn drop(&mut self) {
         if dumpable() == 0 && current_ids() == self.ids {
+            // SAFETY: PR_SET_DUMPABLE only changes a process attribute; no memory is involved.
             unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
         }
     }
@@ -508,11 +543,9 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
     let (src, map) = (file.as_raw_fd(), &target.writer);
     let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(map.len / CHUNK + 2);
     std::thread::scope(|s| {
-        let helper = std::thread::Builder::new()
-            .name("cloacina-copy".into())
-            .spawn_scoped(s, move || {
-                copy_chunks(src, map, |done| done_tx.send(done).is_ok())
-            });
+        let helper = spawn_copier(s, move || {
+            copy_chunks(src, map, |done| done_tx.send(done).is_ok())
+        });
         if helper.is_err() {
             let mut outcome = Ok(0);
             copy_chunks(src, map, |done| {
@@ -540,6 +573,23 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
     })
 }
 
+/// Starts the copying thread; an error (never a panic) when no thread can be created.
+fn spawn_copier<'scope, 'env, F>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    f: F,
+) -> io::Result<std::thread::ScopedJoinHandle<'scope, ()>>
+where
+    F: FnOnce() + Send + 'scope,
+{
+    #[cfg(test)]
+    if tests::SPAWN_FAILS.with(|fails| fails.get()) {
+        return Err(io::Error::other("thread creation refused (test)"));
+    }
+    std::thread::Builder::new()
+        .name("cloacina-copy".into())
+        .spawn_scoped(scope, f)
+}
+
 /// Copies `map.len` bytes of `src` into `map` chunk by chunk, reporting each finished end offset,
 /// then the end-of-file check (again `Ok(len)`), or the first error. Stops when `report` says so.
 fn copy_chunks(
@@ -564,6 +614,7 @@ fn copy_chunks(
     // procfs-like file whose size means nothing): refuse it.
     let mut probe = 0u8;
     let outcome = loop {
+        // SAFETY: reads at most 1 byte into `probe`, a valid 1-byte buffer.
         let r = unsafe {
             libc::pread(
                 src,
@@ -590,6 +641,8 @@ fn pread_exact(src: RawFd, map: &WritableMapping, mut off: usize, end: usize) ->
     while off < end {
         // SAFETY: [off, end) lies inside the writable mapping and no one else touches it now.
         let dst = unsafe { map.ptr.add(off) } as *mut libc::c_void;
+        // SAFETY: `dst` points at `end - off` writable bytes of our mapping that nobody else accesses
+        // now (see above); pread writes at most that many.
         let r = unsafe { libc::pread(src, dst, end - off, off as libc::off_t) };
         if r < 0 {
             let e = io::Error::last_os_error();
@@ -607,6 +660,7 @@ fn pread_exact(src: RawFd, map: &WritableMapping, mut off: usize, end: usize) ->
 }
 
 fn seal(fd: RawFd) -> Result<(), LoadError> {
+    // SAFETY: adds seals to our own memfd; no memory is involved.
     if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, SEALS) } != 0 {
         let e = io::Error::last_os_error();
         if e.raw_os_error() == Some(libc::EBUSY) {
@@ -617,6 +671,7 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
             ));
         }
         if e.raw_os_error() == Some(libc::EPERM)
+            // SAFETY: F_GET_SEALS only queries our memfd.
             && unsafe { libc::fcntl(fd, libc::F_GET_SEALS) } & libc::F_SEAL_SEAL != 0
         {
             // We add F_SEAL_SEAL only in this very call: another process sealed our memfd.
@@ -628,6 +683,7 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
             "sealing the memfd failed: {e}"
         )));
     }
+    // SAFETY: F_GET_SEALS only queries our memfd.
     let got = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
     if got < 0 || got & SEALS != SEALS {
         return Err(LoadError::Unsupported(format!(
@@ -640,13 +696,36 @@ fn seal(fd: RawFd) -> Result<(), LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Makes `spawn_copier` fail on this thread, as when the thread limit is reached.
+        pub(super) static SPAWN_FAILS: Cell<bool> = const { Cell::new(false) };
+    }
+
+    #[test]
+    fn without_a_copying_thread_the_copy_happens_on_the_calling_thread() {
+        SPAWN_FAILS.with(|f| f.set(true));
+        let result = copy_file_of(3 * CHUNK + 5, 3 * CHUNK + 5);
+        SPAWN_FAILS.with(|f| f.set(false));
+        let (digest, data) = result.unwrap();
+        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
+        // And a file that changes size is still refused on that path.
+        SPAWN_FAILS.with(|f| f.set(true));
+        let err = copy_file_of(2 * CHUNK, 2 * CHUNK + 10).unwrap_err();
+        SPAWN_FAILS.with(|f| f.set(false));
+        assert!(err.to_string().contains("shrank"), "{err}");
+    }
 
     /// In a child process: 0 when it can open our descriptor `fd` through /proc for writing,
     /// else the errno it got.
     fn foreign_open_for_write(fd: RawFd) -> i32 {
         let path = CString::new(format!("/proc/{}/fd/{fd}", std::process::id())).unwrap();
+        // SAFETY: the child only calls async-signal-safe functions (open, _exit) before it exits.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            // SAFETY: `path` is a valid C string (allocated before the fork); open and _exit are
+            // async-signal-safe, and _exit never returns into the test harness.
             unsafe {
                 let r = libc::open(path.as_ptr(), libc::O_RDWR);
                 libc::_exit(if r >= 0 { 0 } else { *libc::__errno_location() });
@@ -658,6 +737,7 @@ mod tests {
     fn exit_code(pid: libc::pid_t) -> i32 {
         let mut status = 0;
         if pid < 0
+            // SAFETY: waitpid only writes the status into `status`, a valid out-pointer.
             || unsafe { libc::waitpid(pid, &mut status, 0) } != pid
             || !libc::WIFEXITED(status)
         {
@@ -686,8 +766,12 @@ mod tests {
     #[test]
     fn while_hidden_no_other_process_of_our_user_can_open_our_descriptors() {
         // In a child of its own, so the other tests' images cannot interfere with its dumpable state.
+        // SAFETY: the child ends with _exit and never returns into the test harness; what it runs
+        // before (credential changes, prctl, the scenario's fork/open/waitpid) does not depend on
+        // locks another thread may have held at the fork.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
+            // SAFETY: plain system calls on this process's own credentials and attributes.
             unsafe {
                 // Root's CAP_SYS_PTRACE bypasses the dumpable check: play both processes as `nobody`.
                 let nobody = 65534;
@@ -711,6 +795,7 @@ mod tests {
     #[test]
     fn when_something_else_makes_the_process_dumpable_meanwhile_the_copy_is_refused() {
         let err = hidden_from_other_processes(|| {
+            // SAFETY: PR_SET_DUMPABLE only changes a process attribute; no memory is involved.
             unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1) };
             Ok(())
         })
@@ -759,6 +844,7 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
         assert!(other.set_len(1).is_err(), "shrinking must be sealed");
         assert!(other.set_len(1 << 20).is_err(), "growing must be sealed");
+        // SAFETY: a new mapping placed by the kernel (no MAP_FIXED); it is expected to fail.
         let p = unsafe {
             libc::mmap(
                 ptr::null_mut(),
@@ -774,9 +860,11 @@ mod tests {
             libc::MAP_FAILED,
             "a new writable mapping must be refused"
         );
+        // SAFETY: offset 100 lies inside our 8192-byte writable mapping, which nothing else uses.
         unsafe { *target.writer.ptr.add(100) = 7 };
         let fd = target.seal_for_good().unwrap();
         let mut byte = 0u8;
+        // SAFETY: reads at most 1 byte into `byte`, a valid 1-byte buffer.
         let r = unsafe {
             libc::pread(
                 fd.as_raw_fd(),
@@ -786,6 +874,7 @@ mod tests {
             )
         };
         assert_eq!((r, byte), (1, 7));
+        // SAFETY: F_GET_SEALS only queries the memfd.
         let seals = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GET_SEALS) };
         assert_eq!(seals & SEALS, SEALS);
     }

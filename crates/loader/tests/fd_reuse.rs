@@ -4,6 +4,8 @@
 //! concurrently, the kernel's lowest-free-number rule makes a new memfd reuse the number of the
 //! memfd that was just closed, deterministically.
 
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
+
 mod common;
 
 use std::ffi::CString;
@@ -12,15 +14,22 @@ use cloacina_sign_loader::{GuardedLibrary, SealedImage};
 use common::*;
 
 fn which_of(lib: &GuardedLibrary) -> i32 {
+    // SAFETY: `which` is `int which(void)` in the fixture, called while `lib` lives.
     let f: WhichFn = unsafe { lib.symbol("which").unwrap() };
+    // SAFETY: a fixture function taking no arguments; the library is still loaded.
     unsafe { f() }
 }
 
+/// # Safety
+/// `h` must be a live handle of a library built from `which.c`.
 unsafe fn which_of_handle(h: *mut libc::c_void) -> i32 {
-    let s = libc::dlsym(h, c"which".as_ptr());
+    // SAFETY: `h` is live (the caller's contract); dlsym only looks the symbol up.
+    let s = unsafe { libc::dlsym(h, c"which".as_ptr()) };
     assert!(!s.is_null());
-    let f: WhichFn = std::mem::transmute(s);
-    f()
+    // SAFETY: in `which.c`, `which` is `int which(void)`: a function pointer of type WhichFn.
+    let f: WhichFn = unsafe { std::mem::transmute::<*mut libc::c_void, WhichFn>(s) };
+    // SAFETY: no arguments; the library stays loaded during the call (the caller's contract).
+    unsafe { f() }
 }
 
 #[test]
@@ -40,14 +49,18 @@ fn same_descriptor_number_loads_the_new_library() {
     let path_a = CString::new(lib_a.path()).unwrap();
     drop(lib_a); // dlclose (a no-op for a nodelete object) + close(memfd)
     assert_eq!(
+        // SAFETY: F_GETFD only queries a descriptor number.
         unsafe { libc::fcntl(fd_a, libc::F_GETFD) },
         -1,
         "A's memfd was closed"
     );
     // A is still resident under its (unique) name.
+    // SAFETY: a valid C string; the fixtures' constructors do nothing.
     let h = unsafe { libc::dlopen(path_a.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
     assert!(!h.is_null(), "nodelete should keep A resident");
+    // SAFETY: `h` is a live handle of a `which.c` fixture (asserted non-null above).
     assert_eq!(unsafe { which_of_handle(h) }, 1);
+    // SAFETY: `h` came from the dlopen above and is closed once.
     unsafe { libc::dlclose(h) };
 
     let image_b = SealedImage::from_path(&b, MAX).unwrap();
@@ -68,27 +81,36 @@ fn same_descriptor_number_loads_the_new_library() {
     let image_c = SealedImage::from_path(&c, MAX).unwrap();
     let fd_c = image_c.fd();
     let naive = CString::new(format!("/proc/self/fd/{fd_c}")).unwrap();
+    // SAFETY: a valid C string; the fixtures' constructors do nothing.
     let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     assert!(!h.is_null());
+    // SAFETY: `h` is a live handle of a `which.c` fixture (asserted non-null above).
     assert_eq!(unsafe { which_of_handle(h) }, 3);
+    // SAFETY: `h` came from the dlopen above and is closed once.
     unsafe { libc::dlclose(h) };
     drop(image_c);
 
     let image_d = SealedImage::from_path(&d, MAX).unwrap();
     assert_eq!(image_d.fd(), fd_c);
     // The naive name now "finds" C although descriptor fd_c is D's sealed memfd...
+    // SAFETY: a valid C string; the fixtures' constructors do nothing.
     let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD) };
     assert!(!h.is_null(), "glibc matches the stale object by name");
     assert_eq!(
+        // SAFETY: `h` is a live handle of a `which.c` fixture (asserted non-null above).
         unsafe { which_of_handle(h) },
         3,
         "a naive load would run C's code, not D's"
     );
+    // SAFETY: `h` came from the dlopen above and is closed once.
     unsafe { libc::dlclose(h) };
     // ...a full naive dlopen returns C too.
+    // SAFETY: a valid C string; the fixtures' constructors do nothing.
     let h = unsafe { libc::dlopen(naive.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     assert!(!h.is_null());
+    // SAFETY: `h` is a live handle of a `which.c` fixture (asserted non-null above).
     assert_eq!(unsafe { which_of_handle(h) }, 3);
+    // SAFETY: `h` came from the dlopen above and is closed once.
     unsafe { libc::dlclose(h) };
     // The guarded load of the same descriptor gets D.
     let lib_d = GuardedLibrary::load(image_d.allow_unsigned()).unwrap();

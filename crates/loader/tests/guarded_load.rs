@@ -1,5 +1,7 @@
 //! Sealing, checks before load, verification ordering, constructors.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::cell::Cell;
@@ -52,7 +54,9 @@ fn constructor_runs_only_after_acceptance() {
         marker.exists(),
         "constructor did not run for the accepted package"
     );
+    // SAFETY: `which` is `int which(void)` in the fixture, called only while `lib` lives.
     let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
+    // SAFETY: a fixture function taking no arguments; the library is still loaded.
     assert_eq!(unsafe { which() }, 42);
 }
 
@@ -131,6 +135,7 @@ fn sealed_image_is_immutable() {
     let dir = tempfile::tempdir().unwrap();
     let (so, _) = ctor_lib(dir.path(), "seal");
     let image = SealedImage::from_path(&so, MAX).unwrap();
+    // SAFETY: F_GET_SEALS only queries the image's memfd.
     let seals = unsafe { libc::fcntl(image.fd(), libc::F_GET_SEALS) };
     let all = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
     assert_eq!(seals & all, all);
@@ -257,6 +262,7 @@ fn fifo_is_not_read() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("fifo.so");
     let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
     let err = SealedImage::from_path(&p, MAX).unwrap_err(); // must not block
     assert_eq!(err.code(), "UNREADABLE_FILE");

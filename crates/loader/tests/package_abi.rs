@@ -1,5 +1,7 @@
 //! The package ABI: metadata copy-out, execute_task result handling, thread safety.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::sync::Arc;

@@ -1,6 +1,8 @@
 //! A concurrent writer keeps replacing the package file with a different library; the guarded
 //! loader must only ever run the library whose digest the verifier accepted.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use std::io::Write;
@@ -97,8 +99,10 @@ fn concurrent_replacement_never_loads_the_other_library() {
         match r {
             Ok(lib) => {
                 assert_eq!(lib.digest(), digest_a);
+                // SAFETY: `which` is `int which(void)` in the fixture, called only while `lib` lives.
                 let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
                 assert_eq!(
+                    // SAFETY: a fixture function taking no arguments; the library is still loaded.
                     unsafe { which() },
                     1,
                     "iteration {iterations}: loaded a library other than A"

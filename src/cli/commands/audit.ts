@@ -25,20 +25,25 @@ export function auditCommand(): Command {
       .option('--limit <n>', 'at most n events', positiveInteger, 50),
   ).action((options: ListOptions) =>
     runAction(options, () =>
-      withDatabase(options, async (ctx) => {
-        const orgId = options.org ? (await ctx.org(options.org)).id : undefined;
-        const { listAuditEvents } = await import('../../audit/database-sink');
-        const events = await listAuditEvents(ctx.db, { orgId, limit: options.limit });
-        const rows = events.map((e) => [
-          e.timestamp,
-          e.event_type,
-          e.org_id ?? '',
-          e.package_path ?? '',
-          e.signer_fingerprint?.slice(0, 16) ?? '',
-          e.reason ?? '',
-        ]);
-        printData(options, events, formatTable(['TIMESTAMP', 'EVENT', 'ORG', 'PACKAGE', 'SIGNER', 'REASON'], rows));
-      }),
+      withDatabase(
+        options,
+        async (ctx) => {
+          const orgId = options.org ? (await ctx.org(options.org)).id : undefined;
+          const { listAuditEvents } = await import('../../audit/database-sink');
+          const events = await listAuditEvents(ctx.db, { orgId, limit: options.limit });
+          const rows = events.map((e) => [
+            e.timestamp,
+            e.event_type,
+            e.org_id ?? '',
+            e.package_path ?? '',
+            e.signer_fingerprint?.slice(0, 16) ?? '',
+            e.reason ?? '',
+          ]);
+          printData(options, events, formatTable(['TIMESTAMP', 'EVENT', 'ORG', 'PACKAGE', 'SIGNER', 'REASON'], rows));
+        },
+        // Reading the trail writes nothing: it works on a SQLite file this user cannot write.
+        { readOnly: true },
+      ),
     ),
   );
   return audit;

@@ -10,8 +10,8 @@ export function dbCommand(): Command {
       withDatabase(
         options,
         async ({ db: database }) => {
-          const { migrateLatest } = await import('../../db/migrate');
-          const applied = await migrateLatest(database);
+          // Applied while opening, under the migration lock that serializes concurrent migrations.
+          const applied = [...database.appliedMigrations];
           say(applied.length ? `Applied ${applied.length} migration(s) to ${database.target.display}` : `${database.target.display} is up to date`);
           printData(options, { applied, database: database.target.display }, applied.join('\n'));
         },

@@ -2,7 +2,7 @@
 import { CloacinaSignError } from '../../errors';
 import { readPublicKeyFile } from '../../keys/key-files';
 import { kekFromEnv } from '../../keys/kek';
-import { writeFileAtomic } from '../../files';
+import { checkOutputFile, writeFileAtomic } from '../../files';
 import { type DatabaseOptions, withDatabase } from '../context';
 import { printData, say } from '../output';
 import { formatTable } from '../table';
@@ -21,14 +21,29 @@ export async function generateInDatabase(options: DatabaseOptions & { name: stri
   );
 }
 
-export async function exportKey(keyId: string, options: DatabaseOptions & { format: string; output?: string }): Promise<void> {
+export async function exportKey(keyId: string, options: DatabaseOptions & { format: string; output?: string; force?: boolean }): Promise<void> {
   if (options.format !== 'pem' && options.format !== 'raw') throw new CloacinaSignError('USAGE', '--format must be pem or raw');
+  // Raw to stdout is the 32 bytes themselves (`> key.pub` round-trips through keys trust --import); never onto a terminal.
+  const rawToStdout = options.format === 'raw' && !options.output && !options.json;
+  if (rawToStdout && process.stdout.isTTY) {
+    throw new CloacinaSignError(
+      'USAGE',
+      'refusing to write a raw (binary) key to a terminal: redirect stdout (> key.pub), or use --output <file>, --json (hex) or --format pem',
+    );
+  }
+  const output = { overwrite: Boolean(options.force), protectPrivateKeys: true };
+  // Before the database is opened: an output that would be refused fails first.
+  if (options.output) await checkOutputFile(options.output, output);
   await withDatabase(options, async ({ keys }) => {
     const exported = await keys.exportPublicKey(keyId);
     const text = options.format === 'pem' ? exported.pem.trimEnd() : exported.raw.toString('hex');
     if (options.output) {
-      await writeFileAtomic(options.output, options.format === 'pem' ? exported.pem : exported.raw, 0o644);
+      await writeFileAtomic(options.output, options.format === 'pem' ? exported.pem : exported.raw, { ...output, mode: 0o644 });
       say(`Wrote the public key of ${keyId} to ${options.output}`);
+    }
+    if (rawToStdout) {
+      process.stdout.write(exported.raw);
+      return;
     }
     printData(
       options,
@@ -64,23 +79,28 @@ export async function revokeKey(keyId: string, options: DatabaseOptions): Promis
 }
 
 export async function listKeys(options: DatabaseOptions & { org: string; effective?: boolean }): Promise<void> {
-  await withDatabase(options, async ({ keys, org }) => {
-    const owner = await org(options.org);
-    if (options.effective) return listEffectiveKeys(owner.id, options, keys);
-    const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ ...k, kind: 'signing' }));
-    const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted' }));
-    const all = [...signing, ...trusted].map((k) => ({
-      id: k.id,
-      kind: k.kind,
-      name: k.name,
-      fingerprint: k.fingerprint,
-      createdAt: k.createdAt,
-      status: k.revokedAt ? 'revoked' : 'active',
-      revokedAt: k.revokedAt,
-    }));
-    const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind]);
-    printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND'], rows));
-  });
+  await withDatabase(
+    options,
+    async ({ keys, org }) => {
+      const owner = await org(options.org);
+      if (options.effective) return listEffectiveKeys(owner.id, options, keys);
+      const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ ...k, kind: 'signing' }));
+      const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted' }));
+      const all = [...signing, ...trusted].map((k) => ({
+        id: k.id,
+        kind: k.kind,
+        name: k.name,
+        fingerprint: k.fingerprint,
+        createdAt: k.createdAt,
+        status: k.revokedAt ? 'revoked' : 'active',
+        revokedAt: k.revokedAt,
+      }));
+      const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind]);
+      printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND'], rows));
+    },
+    // Listing writes nothing: it works on a SQLite file this user cannot write.
+    { readOnly: true },
+  );
 }
 
 /** What an organization trusts now, and why: each key with the organization trusting it directly and the grant path. */
@@ -107,10 +127,11 @@ export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string 
     options,
     async ({ keys, kek }) => {
       const result = await keys.rewrap(kek!, newKek);
+      // stdout: the ids this run re-sealed, one a line (none: an empty line); stderr says how many, and how many already were.
       say(
-        `Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId} (${result.alreadyRewrapped} already were); now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`,
+        `Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId}; ${result.alreadyRewrapped} already were under it; now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`,
       );
-      printData(options, result, String(result.rewrapped));
+      printData(options, result, result.rewrappedKeyIds.join('\n'));
     },
     { needsKek: true },
   );

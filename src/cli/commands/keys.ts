@@ -37,17 +37,21 @@ export function keysCommand(): Command {
       .command('generate')
       .description('generate an Ed25519 key pair: into files (--output) or sealed under the KEK in the database (--org)')
       .requiredOption('--name <name>', 'a name for the key')
-      .option('--output <path>', 'where to write the private key (the public key goes to <path without .pem>.pub.pem)')
+      .option(
+        '--output <path>',
+        'where to write the private key, mode 0600 (the public key goes first to <path without .pem>.pub.pem, so an interrupted run never leaves a private key alone)',
+      )
       .option('--org <org>', 'store the key in the database for this organization (id or name); needs CLOACINA_KEY_ENCRYPTION_KEY')
-      .option('--force', 'overwrite existing key files'),
+      .option('--force', 'replace existing key files (the old private key is deleted first; the public key never replaces a file holding a private key)'),
   ).action((options: GenerateOptions) => runAction(options, () => generate(options)));
   withDbOptions(
     keys
       .command('export <key-id>')
       .description('print the public half of a signing or trusted key')
-      .option('--format <format>', 'pem or raw (hex on stdout, 32 bytes with --output)', 'pem')
-      .option('--output <file>', 'also write it to this file'),
-  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string }) =>
+      .option('--format <format>', 'pem, or raw: the 32 bytes (to stdout unless it is a terminal, or to --output; hex with --json)', 'pem')
+      .option('--output <file>', 'write it to this file (stdout then gets its fingerprint); an existing file is kept unless --force')
+      .option('--force', 'with --output: replace an existing file (never one holding a private key)'),
+  ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string; force?: boolean }) =>
     runAction(options, async () => (await keysDb()).exportKey(keyId, options)),
   );
   withDbOptions(

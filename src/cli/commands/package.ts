@@ -1,6 +1,7 @@
 // `cloacina-sign package sign|verify` (run and inspect: ./package-run)
 import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
+import { checkOutputFile, type OutputOptions } from '../../files';
 import { readPrivateKeyFile } from '../../keys/key-files';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { signPackage } from '../../signing/sign';
@@ -11,12 +12,17 @@ import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, report
 import { withProgress } from '../progress';
 import { collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
+import { addUploadCommand } from './package-upload';
 
 interface SignOptions extends DatabaseOptions {
   key?: string;
   keyId?: string;
   store?: boolean;
   output?: string;
+  force?: boolean;
+  allowInsecureKeyFile?: boolean;
+  apiUrl?: string;
+  allowInsecureHttp?: boolean;
 }
 
 interface VerifyOptions extends TrustOptions {
@@ -25,19 +31,36 @@ interface VerifyOptions extends TrustOptions {
 
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
+  if (options.apiUrl) {
+    if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
+    return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl });
+  }
   if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
-  if (options.store) throw new CloacinaSignError('USAGE', '--store needs --key-id');
   return signWithKeyFile(packagePath, options);
 }
 
 async function signWithKeyFile(packagePath: string, options: SignOptions): Promise<void> {
   if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
-  const privateKey = await readPrivateKeyFile(options.key);
+  const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
+  // With --store (the signature kept in the database), a file is written only with --output, as with --key-id.
+  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
+  // Checked before hashing, so a refused output costs nothing; checked again when written.
+  if (signaturePath) await checkOutputFile(signaturePath, output);
+  if (options.store) return (await import('./package-upload')).signAndStore(packagePath, privateKey, signaturePath, output, options);
+  if (!signaturePath) return;
   const info = await withProgress(packagePath, (progress) => signPackage(packagePath, privateKey, undefined, { progress }));
-  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
-  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath);
+  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
   say(`Signed ${packagePath} with key ${info.keyFingerprint}`);
   printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath);
+}
+
+/**
+ * Where `package sign` may write: not over an existing file without --force, and never (not even with
+ * it) over the package being signed, a private key file, or `protect`.
+ */
+export function signatureOutput(packagePath: string, options: { force?: boolean }, protect: { path: string; what: string }[] = []): OutputOptions {
+  return { overwrite: Boolean(options.force), protectPrivateKeys: true, protect: [{ path: packagePath, what: 'the package being signed' }, ...protect] };
 }
 
 /** One package's outcome, in `package verify --json`. */
@@ -83,11 +106,17 @@ export function packageCommand(): Command {
   withDbOptions(
     pkg
       .command('sign <package>')
-      .description('sign a package with a key file (--key) or a database key (--key-id): writes a version-1 detached signature')
-      .option('--key <key.pem>', 'PKCS#8 PEM private key')
-      .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY')
-      .option('--store', 'with --key-id: store the signature in the database (then a file is written only with --output)')
-      .option('--output <file.sig>', 'where to write the signature (default <package>.sig)'),
+      .description(
+        'sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a version-1 detached signature',
+      )
+      .option('--key <key.pem>', 'PKCS#8 PEM private key, accessible by its owner only (chmod 600)')
+      .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY (or, with --api-url, the service holds it)')
+      .option('--api-url <url>', 'with --key-id: sign through the signing service (token from CLOACINA_API_TOKEN; no KEK, no database here)')
+      .option('--store', 'store the signature in the database (then a file is written only with --output); with --key: needs --database')
+      .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)')
+      .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
+      .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
+      .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
   ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
   withDbOptions(
     pkg
@@ -107,5 +136,6 @@ export function packageCommand(): Command {
     ),
   );
   addRunCommands(pkg);
+  addUploadCommand(pkg);
   return pkg;
 }

@@ -1,5 +1,8 @@
 #![allow(dead_code)]
-//! Shared helpers: compile C fixtures from tests/fixtures with `cc -shared -fPIC`.
+//! Shared helpers: compile C fixtures from tests/fixtures with `cc -shared -fPIC`; re-execute the
+//! test binary without the loader variables `cargo test` sets (see `loader_env.rs`).
+
+mod loader_env;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -74,3 +77,145 @@ pub fn reject(digest: &[u8; 32]) -> Vec<Candidate> {
 pub const MAX: u64 = 64 << 20;
 
 pub type WhichFn = unsafe extern "C" fn() -> libc::c_int;
+
+/// The environment variable naming the scenario a child copy of a test binary runs.
+pub const CHILD_SCENARIO: &str = "CLOACINA_TEST_CHILD";
+
+/// Runs the test `test` of this test binary again, alone, in a fresh process with `envs` added
+/// to the environment. With `keep_loader_env`, LD_PRELOAD / LD_LIBRARY_PATH / LD_AUDIT among
+/// `envs` reach the child's initial environment (otherwise the child strips them, see
+/// `loader_env.rs`).
+pub fn run_test_in_child(
+    test: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+    keep_loader_env: bool,
+) -> std::process::Output {
+    let mut cmd = Command::new(std::env::current_exe().expect("current_exe"));
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    if keep_loader_env {
+        cmd.env("CLOACINA_TEST_KEEP_LOADER_ENV", "1");
+    }
+    cmd.output().expect("running the test binary")
+}
+
+/// The child's combined output, for assertion messages.
+pub fn output_text(out: &std::process::Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A program header, as located in a file.
+#[derive(Debug, Clone, Copy)]
+pub struct Phdr {
+    /// File offset of the header itself.
+    pub at: usize,
+    pub p_type: u32,
+    pub p_flags: u32,
+    pub p_offset: u64,
+    pub p_vaddr: u64,
+    pub p_filesz: u64,
+    pub p_memsz: u64,
+    pub p_align: u64,
+}
+
+pub const PT_LOAD: u32 = 1;
+pub const PT_DYNAMIC: u32 = 2;
+
+pub fn rd64(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+pub fn wr64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+/// The program headers of a (well-formed) ELF64 file.
+pub fn phdrs(b: &[u8]) -> Vec<Phdr> {
+    let phoff = rd64(b, 32) as usize;
+    let phnum = u16::from_le_bytes([b[56], b[57]]) as usize;
+    (0..phnum)
+        .map(|i| {
+            let at = phoff + 56 * i;
+            Phdr {
+                at,
+                p_type: u32::from_le_bytes(b[at..at + 4].try_into().unwrap()),
+                p_flags: u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap()),
+                p_offset: rd64(b, at + 8),
+                p_vaddr: rd64(b, at + 16),
+                p_filesz: rd64(b, at + 32),
+                p_memsz: rd64(b, at + 40),
+                p_align: rd64(b, at + 48),
+            }
+        })
+        .collect()
+}
+
+/// A dynamic entry: file offset of the entry, tag, value.
+#[derive(Debug, Clone, Copy)]
+pub struct DynEntry {
+    pub at: usize,
+    pub tag: u64,
+    pub val: u64,
+}
+
+/// The dynamic entries of a (well-formed) ELF64 shared object, up to and including DT_NULL.
+pub fn dyn_entries(b: &[u8]) -> Vec<DynEntry> {
+    let dynamic = phdrs(b)
+        .into_iter()
+        .find(|p| p.p_type == PT_DYNAMIC)
+        .expect("PT_DYNAMIC");
+    let mut out = Vec::new();
+    let mut at = dynamic.p_offset as usize;
+    loop {
+        let e = DynEntry {
+            at,
+            tag: rd64(b, at),
+            val: rd64(b, at + 8),
+        };
+        out.push(e);
+        if e.tag == 0 {
+            return out;
+        }
+        at += 16;
+    }
+}
+
+/// The dynamic entry with `tag` (panics when absent).
+pub fn dyn_entry(b: &[u8], tag: u64) -> DynEntry {
+    dyn_entries(b)
+        .into_iter()
+        .find(|e| e.tag == tag)
+        .unwrap_or_else(|| panic!("no dynamic tag 0x{tag:x}"))
+}
+
+/// Maps a virtual address of a (well-formed) file to its file offset.
+pub fn file_offset(b: &[u8], vaddr: u64) -> usize {
+    let p = phdrs(b)
+        .into_iter()
+        .find(|p| p.p_type == PT_LOAD && vaddr >= p.p_vaddr && vaddr < p.p_vaddr + p.p_filesz)
+        .expect("address inside a PT_LOAD");
+    (p.p_offset + (vaddr - p.p_vaddr)) as usize
+}
+
+/// Builds tests/fixtures/fuzz_target.c (see the file).
+pub fn build_fuzz_target(dir: &Path) -> PathBuf {
+    build(
+        dir,
+        "fuzz_target.c",
+        "fuzz_target.so",
+        &[
+            "-nostartfiles",
+            "-Wl,--hash-style=both",
+            "-Wl,-soname,libfuzz_target.so",
+            "-Wl,--no-as-needed",
+            "-lc",
+        ],
+    )
+}

@@ -1,0 +1,137 @@
+//! The operator's load policy, checked on signed fields only: the statement of a version-2
+//! signature whose signature has already verified. Version-1 signatures sign no name, version or
+//! expiry, so a policy that needs them refuses a version-1 signature (`V2_REQUIRED`).
+
+use semver::{Version, VersionReq};
+
+use crate::error::{CoreError, Result, Violation};
+use crate::statement::Statement;
+
+/// Which versions may load: exact versions, or a range.
+#[derive(Clone, Debug)]
+pub enum AllowedVersions {
+    Exact(Vec<Version>),
+    Range(VersionReq),
+}
+
+impl AllowedVersions {
+    /// `1.0.0,1.1.0` (every comma-separated item an exact SemVer version) is a list of exact
+    /// versions; anything else is a Cargo-style range (`>=1.2.0, <2.0.0`, `^1.4`, `~1.2.3`, `1.*`).
+    pub fn parse(text: &str) -> Result<Self> {
+        let items: Vec<&str> = text.split(',').map(str::trim).collect();
+        if let Ok(exact) = items
+            .iter()
+            .map(|item| Version::parse(item))
+            .collect::<std::result::Result<Vec<_>, _>>()
+        {
+            return Ok(AllowedVersions::Exact(exact));
+        }
+        VersionReq::parse(text).map(AllowedVersions::Range).map_err(|e| {
+            CoreError::InvalidInput(format!(
+                "allowed versions must be exact versions (1.0.0,1.1.0) or a range (>=1.2.0, <2.0.0): {e}"
+            ))
+        })
+    }
+
+    fn allows(&self, version: &Version) -> bool {
+        match self {
+            AllowedVersions::Exact(list) => list.contains(version),
+            AllowedVersions::Range(range) => range.matches(version),
+        }
+    }
+}
+
+/// Everything optional; the default policy accepts what today's verification accepts, except
+/// that an expired version-2 statement is always refused (its signer said so).
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// The package name the statement must carry.
+    pub expect_name: Option<String>,
+    pub allowed_versions: Option<AllowedVersions>,
+    /// Refuse version-1 signatures altogether.
+    pub require_v2: bool,
+    /// Refuse a version lower than this one (the highest the organization loaded: rollback protection).
+    pub rollback_floor: Option<Version>,
+    /// The current time, seconds since the Unix epoch.
+    pub now_unix: i64,
+    /// How far clocks may disagree, in seconds, when checking expiry.
+    pub clock_skew_secs: i64,
+}
+
+impl Policy {
+    /// Whether the policy looks at a statement's fields (and so needs a version-2 signature).
+    fn needs_statement(&self) -> bool {
+        self.require_v2
+            || self.expect_name.is_some()
+            || self.allowed_versions.is_some()
+            || self.rollback_floor.is_some()
+    }
+
+    /// The decision for a verified signature: `statement` is `None` for a version-1 signature.
+    pub fn check(&self, statement: Option<&Statement>) -> Result<()> {
+        let Some(statement) = statement else {
+            if self.needs_statement() {
+                let why = if self.require_v2 {
+                    "version-1 signatures are refused (require version 2)"
+                } else {
+                    "the policy checks the package name or version, and a version-1 signature signs neither"
+                };
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::V2Required,
+                    reason: why.to_string(),
+                });
+            }
+            return Ok(());
+        };
+        if let Some(name) = &self.expect_name {
+            if &statement.name != name {
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::NameMismatch,
+                    reason: format!(
+                        "the signature is for package {:?}, not {:?}",
+                        statement.name, name
+                    ),
+                });
+            }
+        }
+        // The statement's version was validated as SemVer when it was read.
+        let version = Version::parse(&statement.version)
+            .map_err(|e| CoreError::InvalidInput(e.to_string()))?;
+        if let Some(allowed) = &self.allowed_versions {
+            if !allowed.allows(&version) {
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::VersionNotAllowed,
+                    reason: format!(
+                        "version {} of {:?} is not an allowed version",
+                        statement.version, statement.name
+                    ),
+                });
+            }
+        }
+        if let Some(floor) = &self.rollback_floor {
+            if version < *floor {
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::RollbackRefused,
+                    reason: format!(
+                        "version {} of {:?} is lower than version {floor}, already loaded by this organization",
+                        statement.version, statement.name
+                    ),
+                });
+            }
+        }
+        if let Some(expires) = statement.expires_at_unix() {
+            if self.now_unix > expires.saturating_add(self.clock_skew_secs) {
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::Expired,
+                    reason: format!(
+                        "the signature of {:?} {} expired at {}",
+                        statement.name,
+                        statement.version,
+                        statement.expires_at.as_deref().unwrap_or_default()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+// Rollback protection with database trust: the highest version of each package an organization has
+// loaded (from verified version-2 statements). The policy refuses a lower version (ROLLBACK_REFUSED)
+// until an operator lowers the mark with `packages reset-version`, which is audited.
+import type { Knex } from 'knex';
+import type { Database } from '../db/database';
+import { nowIso } from '../db/ids';
+import { CloacinaSignError } from '../errors';
+import type { DbKeyManager } from '../keys/db-key-manager';
+import { native } from '../native';
+
+/** The marks of these package names in an organization: name -> highest version loaded. */
+export async function rollbackFloors(db: Database, orgId: string, names: readonly string[]): Promise<Map<string, string>> {
+  if (names.length === 0) return new Map();
+  const rows: { package_name: string; highest_version: string }[] = await db.run((knex) =>
+    knex('package_versions')
+      .where({ org_id: orgId })
+      .whereIn('package_name', [...new Set(names)])
+      .select('package_name', 'highest_version'),
+  );
+  return new Map(rows.map((row) => [row.package_name, row.highest_version]));
+}
+
+/** Raises the mark of a package to `version` when it is higher (never lowers it). Safe under concurrent loads. */
+export async function recordLoadedVersion(db: Database, orgId: string, name: string, version: string): Promise<void> {
+  await db.run((knex) =>
+    knex.transaction(async (trx) => {
+      const now = nowIso();
+      // Touching the row first takes the write lock (SQLite) or the row lock (PostgreSQL) before the read.
+      const touched = await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ updated_at: now });
+      if (touched === 0) {
+        await trx('package_versions')
+          .insert({ org_id: orgId, package_name: name, highest_version: version, updated_at: now })
+          .onConflict(['org_id', 'package_name'])
+          .ignore();
+      }
+      const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
+      if (current && native.compareVersions(version, current.highest_version) > 0) {
+        await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: version, updated_at: now });
+      }
+    }),
+  );
+}
+
+/**
+ * Lowers (or removes, with `to` null) the mark of a package: the operator's explicit decision to allow an
+ * older version again. Audited as `package.version.reset` in the same transaction. NOT_FOUND without a mark.
+ */
+export async function resetVersion(keys: DbKeyManager, orgId: string, name: string, to: string | null): Promise<{ previous: string; now: string | null }> {
+  if (to !== null) native.compareVersions(to, to); // INVALID_INPUT unless SemVer
+  return keys.write('', async (trx: Knex.Transaction) => {
+    const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
+    if (!current) throw new CloacinaSignError('NOT_FOUND', `no version of ${JSON.stringify(name)} was recorded for organization ${orgId}`);
+    if (to === null) await trx('package_versions').where({ org_id: orgId, package_name: name }).delete();
+    else await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: to, updated_at: nowIso() });
+    const reason = `rollback mark of ${JSON.stringify(name)} lowered from ${current.highest_version} to ${to ?? '(none)'}`;
+    return [
+      { eventType: 'package.version.reset', orgId, reason },
+      { previous: current.highest_version as string, now: to },
+    ];
+  });
+}

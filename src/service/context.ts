@@ -1,0 +1,61 @@
+// What every route of the signing service shares: the database, the KEK (held by this process alone), the
+// audit writer, the limiters, the metrics and the caches.
+import type { Database } from '../db/database';
+import { cacheFor, GenerationCache } from '../db/generation-cache';
+import { type Row, signingKeyFromRow, type SigningKeyInfo } from '../keys/records';
+import { databaseTrust } from '../trust/database-trust';
+import type { TrustSource } from '../trust/trust-source';
+import type { ServiceAudit } from './audit';
+import type { ServiceMetrics } from './metrics';
+import type { RateLimiter } from './rate-limit';
+
+export interface SealedSigningKey extends SigningKeyInfo {
+  sealedPrivateKey: Buffer;
+}
+
+/** A log line's fields (JSON on stderr). Never a token, a KEK, key material or a request body. */
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface ServiceContext {
+  db: Database;
+  kek: Buffer;
+  /** The KEK's public id (kekId), compared with each key's before unsealing. */
+  kekId: string;
+  metrics: ServiceMetrics;
+  audit: ServiceAudit;
+  /** Per API token. */
+  limiter: RateLimiter;
+  /** Per client address, for failed authentications. */
+  authLimiter: RateLimiter;
+  maxUploadBytes: number;
+  log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;
+  /** Signing keys by id (null: no such key), while the change generation is current. */
+  signingKey(keyId: string): Promise<SealedSigningKey | null>;
+  /** What an organization (by id) trusts now. */
+  trust(orgId: string): TrustSource;
+}
+
+async function loadSigningKey(db: Database, keyId: string): Promise<SealedSigningKey | null> {
+  const row: Row | undefined = await db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
+  if (!row) return null;
+  return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key as Uint8Array) };
+}
+
+const createKeyCache = (db: Database) => new GenerationCache<SealedSigningKey | null>(db, (keyId) => loadSigningKey(db, keyId), 10_000);
+
+export function signingKeyLookup(db: Database): (keyId: string) => Promise<SealedSigningKey | null> {
+  const cache = cacheFor(db, createKeyCache);
+  return (keyId) => cache.get(keyId);
+}
+
+export function trustLookup(db: Database): (orgId: string) => TrustSource {
+  const trusts = new Map<string, TrustSource>();
+  return (orgId) => {
+    let trust = trusts.get(orgId);
+    if (!trust) {
+      trust = databaseTrust(db, { org: orgId });
+      trusts.set(orgId, trust);
+    }
+    return trust;
+  };
+}

@@ -1,0 +1,61 @@
+// Token buckets in memory, one per key (an API token id, or a client address for failed authentications).
+// Each bucket holds up to `burst` requests and refills at `perSecond`. Per process: N service processes
+// behind a load balancer allow N times the rate (documented).
+
+export interface RateLimit {
+  /** Sustained requests per second. */
+  perSecond: number;
+  /** Bucket size: requests allowed at once after a quiet period. */
+  burst: number;
+}
+
+interface Bucket {
+  tokens: number;
+  updatedAt: number;
+}
+
+/** Buckets untouched this long are full again and are dropped. */
+const IDLE_SWEEP_MS = 60_000;
+const SWEEP_AT_SIZE = 10_000;
+
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+  private lastSweep = Date.now();
+
+  constructor(readonly limit: RateLimit) {
+    if (!(limit.perSecond > 0) || !(limit.burst >= 1)) throw new RangeError('a rate limit needs perSecond > 0 and burst >= 1');
+  }
+
+  /** Takes one request from `key`'s bucket: 0 when allowed, else the seconds until one is available (>= 1). */
+  take(key: string, now = Date.now()): number {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      if (this.buckets.size >= SWEEP_AT_SIZE || now - this.lastSweep > IDLE_SWEEP_MS) this.sweep(now);
+      bucket = { tokens: this.limit.burst, updatedAt: now };
+      this.buckets.set(key, bucket);
+    } else {
+      bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond);
+      bucket.updatedAt = now;
+    }
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return 0;
+    }
+    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.limit.perSecond));
+  }
+
+  /** Without taking anything: 0 when `key` may make a request now, else the seconds until it may. */
+  blocked(key: string, now = Date.now()): number {
+    const bucket = this.buckets.get(key);
+    if (!bucket) return 0;
+    const tokens = Math.min(this.limit.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond);
+    return tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - tokens) / this.limit.perSecond));
+  }
+
+  private sweep(now: number): void {
+    this.lastSweep = now;
+    for (const [key, bucket] of this.buckets) {
+      if (now - bucket.updatedAt > IDLE_SWEEP_MS) this.buckets.delete(key);
+    }
+  }
+}

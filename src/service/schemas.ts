@@ -1,0 +1,138 @@
+// JSON schemas of every route: fastify validates requests and serializes responses with them, and
+// /v1/openapi.json is generated from them (see openapi.ts).
+
+const HEX64 = '^[0-9a-f]{64}$';
+const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
+
+export const errorBody = {
+  type: 'object',
+  description: 'An error: `code` is stable (API_UNAUTHORIZED, API_FORBIDDEN, API_RATE_LIMITED, TAMPERED_PACKAGE, UNTRUSTED_SIGNER, ...)',
+  required: ['error'],
+  additionalProperties: false,
+  properties: {
+    error: {
+      type: 'object',
+      required: ['code', 'message'],
+      additionalProperties: false,
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
+  },
+} as const;
+
+const errors = { '4xx': errorBody, '5xx': errorBody };
+
+export const signatureDocument = {
+  type: 'object',
+  description: 'The version-1 detached signature document, byte for byte what offline signing writes (compact JSON and a newline)',
+  required: ['version', 'algorithm', 'package_hash', 'key_fingerprint', 'signature', 'signed_at'],
+  additionalProperties: false,
+  properties: {
+    version: { type: 'integer', enum: [1] },
+    algorithm: { type: 'string', enum: ['ed25519'] },
+    package_hash: { type: 'string', pattern: HEX64 },
+    key_fingerprint: { type: 'string', pattern: HEX64 },
+    signature: { type: 'string', description: 'standard base64 of the 64-byte Ed25519 signature over the raw 32-byte digest' },
+    signed_at: { type: 'string', format: 'date-time' },
+  },
+} as const;
+
+export const signSchema = {
+  summary: 'Sign a package digest with a database key (the key never leaves the service; the package never travels)',
+  operationId: 'sign',
+  body: {
+    type: 'object',
+    required: ['keyId', 'packageHash'],
+    additionalProperties: false,
+    properties: {
+      keyId: { type: 'string', pattern: UUID, description: 'a signing key named in the token scopes (sign:<key-id>)' },
+      packageHash: { type: 'string', pattern: HEX64, description: 'lowercase hex SHA-256 of the package' },
+      store: { type: 'boolean', description: 'also store the signature in the database (default false)' },
+    },
+  },
+  response: { 200: { description: 'the signature document', content: { 'application/json': { schema: signatureDocument } } }, ...errors },
+} as const;
+
+export const uploadResult = {
+  type: 'object',
+  required: ['packageId', 'signatureId', 'orgId', 'packageHash', 'keyFingerprint', 'signedAt', 'name', 'bytes'],
+  additionalProperties: false,
+  properties: {
+    packageId: { type: 'string' },
+    signatureId: { type: 'string' },
+    orgId: { type: 'string' },
+    packageHash: { type: 'string', pattern: HEX64 },
+    keyFingerprint: { type: 'string', pattern: HEX64 },
+    signedAt: { type: 'string' },
+    name: { type: ['string', 'null'] },
+    bytes: { type: 'integer' },
+  },
+} as const;
+
+export const uploadSchema = {
+  summary: "Upload a package with its signature: hashed as it streams in, verified against the organization's trust, then stored",
+  operationId: 'uploadPackage',
+  params: {
+    type: 'object',
+    required: ['org'],
+    properties: { org: { type: 'string', minLength: 1, maxLength: 255, description: "the token's organization, by id or name" } },
+  },
+  querystring: {
+    type: 'object',
+    additionalProperties: false,
+    properties: { name: { type: 'string', minLength: 1, maxLength: 1024, description: "the package's name (default: none)" } },
+  },
+  headers: {
+    type: 'object',
+    properties: {
+      'cloacina-signature': { type: 'string', maxLength: 16384, description: 'standard base64 of the version-1 signature document (the .sig file)' },
+    },
+  },
+  response: { 201: { description: 'verified and stored', ...uploadResult }, ...errors },
+} as const;
+
+export const publicKeySchema = {
+  summary: "A signing or trusted key's public half, of the token's organization: PEM (default) or the raw 32 bytes",
+  operationId: 'publicKey',
+  params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: UUID } } },
+  querystring: { type: 'object', additionalProperties: false, properties: { format: { type: 'string', enum: ['pem', 'raw'] } } },
+  response: {
+    200: {
+      description: 'the public key',
+      content: {
+        'application/x-pem-file': { schema: { type: 'string' } },
+        'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+      },
+    },
+    ...errors,
+  },
+} as const;
+
+export const healthSchema = {
+  summary: 'Liveness: the process answers',
+  operationId: 'healthz',
+  response: { 200: { type: 'object', required: ['status'], properties: { status: { type: 'string', enum: ['ok'] } } } },
+} as const;
+
+const readiness = {
+  type: 'object',
+  required: ['status'],
+  properties: { status: { type: 'string', enum: ['ready', 'unready'] }, reason: { type: 'string' } },
+} as const;
+
+export const readySchema = {
+  summary: 'Readiness: the database answers and its schema is migrated (503 otherwise)',
+  operationId: 'readyz',
+  response: { 200: readiness, 503: readiness },
+} as const;
+
+export const metricsSchema = {
+  summary: 'Prometheus metrics (text exposition format)',
+  operationId: 'metrics',
+  response: { 200: { description: 'the metrics', content: { 'text/plain': { schema: { type: 'string' } } } } },
+} as const;
+
+export const openApiSchema = {
+  summary: 'This description (OpenAPI 3.1)',
+  operationId: 'openapi',
+  response: { 200: { type: 'object', additionalProperties: true } },
+} as const;
