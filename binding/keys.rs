@@ -1,8 +1,5 @@
-use std::path::PathBuf;
-
 use cloacina_sign_core::{keys, pem, signature::DetachedSignature};
-use napi::bindgen_prelude::{AsyncTask, Buffer};
-use napi::{Env, Task};
+use napi::bindgen_prelude::Buffer;
 use napi_derive::napi;
 
 use crate::errors::OrThrow;
@@ -116,30 +113,6 @@ pub fn parse_signature(document: Buffer) -> napi::Result<SignatureFields> {
 #[napi]
 pub fn format_signature(fields: SignatureFields) -> napi::Result<String> {
     Ok(fields.to_signature()?.to_json())
-}
-
-pub struct ReadSignatureTask {
-    path: PathBuf,
-}
-
-impl Task for ReadSignatureTask {
-    type Output = DetachedSignature;
-    type JsValue = String;
-
-    fn compute(&mut self) -> napi::Result<DetachedSignature> {
-        DetachedSignature::read_file(&self.path).or_throw()
-    }
-
-    fn resolve(&mut self, _env: Env, signature: DetachedSignature) -> napi::Result<String> {
-        Ok(signature.to_json())
-    }
-}
-
-/// Reads a signature file off the JS thread (never blocking on a FIFO, at most 64 KiB) and returns
-/// its canonical document; SIGNATURE_NOT_FOUND when there is no file, MALFORMED_SIGNATURE when invalid.
-#[napi(ts_return_type = "Promise<string>")]
-pub fn read_signature_file(path: String) -> AsyncTask<ReadSignatureTask> {
-    AsyncTask::new(ReadSignatureTask { path: path.into() })
 }
 
 /// Largest signature file read (bytes); larger ones are MALFORMED_SIGNATURE.

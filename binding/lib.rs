@@ -8,6 +8,7 @@ mod keys;
 mod loader;
 mod policy;
 mod sealing;
+mod verify;
 
 pub use errors::{error_samples, throw_error_sample, ErrorSample};
 pub use files::*;
@@ -15,3 +16,4 @@ pub use keys::*;
 pub use loader::*;
 pub use policy::*;
 pub use sealing::*;
+pub use verify::*;

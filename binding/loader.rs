@@ -2,7 +2,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use cloacina_sign_core::codes;
-use cloacina_sign_core::digest::to_hex;
+use cloacina_sign_core::digest::{to_hex, DigestSet, PackageDigests};
 use cloacina_sign_loader::{
     check_shared_library, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
     SealedImage, TaskError, WorkflowPackage,
@@ -12,7 +12,10 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::coded;
-use crate::files::{parse_candidates, verified, VerifiedPackage, VerifyCandidate};
+use crate::verify::{
+    parse_candidates, policy_from, verified, DigestRequest, Digests, PolicyOptions,
+    VerifiedPackage, VerifyCandidate,
+};
 
 fn load_error(err: LoadError) -> napi::Error {
     let code = err.code().to_string();
@@ -50,7 +53,7 @@ fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()>
 #[napi]
 pub struct SealedPackage {
     image: Mutex<Option<SealedImage>>,
-    digest: [u8; 32],
+    digests: PackageDigests,
 }
 
 impl SealedPackage {
@@ -65,10 +68,16 @@ impl SealedPackage {
 
 #[napi]
 impl SealedPackage {
-    /// Lowercase hex SHA-256 of the sealed bytes: exactly what would be loaded.
+    /// Lowercase hex SHA-256 of the sealed bytes (exactly what would be loaded), when it was computed.
     #[napi(getter)]
-    pub fn package_hash(&self) -> String {
-        to_hex(&self.digest)
+    pub fn package_hash(&self) -> Option<String> {
+        self.digests.sha256.map(|h| to_hex(&h))
+    }
+
+    /// The size and the computed digests of the sealed bytes.
+    #[napi(getter)]
+    pub fn digests(&self) -> Digests {
+        Digests::from(&self.digests)
     }
 
     #[napi(getter)]
@@ -80,18 +89,26 @@ impl SealedPackage {
             .map_or(0.0, |image| image.len() as f64)
     }
 
-    /// Clears the sealed bytes when any candidate signature verifies over their digest; on
-    /// refusal the image is released and the verification error thrown.
+    /// Clears the sealed bytes when any candidate signature verifies over their digests and
+    /// satisfies the policy; on refusal the image is released and the error thrown.
     #[napi]
-    pub fn verify(&self, candidates: Vec<VerifyCandidate>) -> napi::Result<ClearedPackage> {
+    pub fn verify(
+        &self,
+        candidates: Vec<VerifyCandidate>,
+        policy: Option<PolicyOptions>,
+    ) -> napi::Result<ClearedPackage> {
         let candidates = parse_candidates(&candidates)?;
-        let cleared = self.take()?.verify(&candidates).map_err(load_error)?;
+        let policy = policy_from(policy.as_ref())?;
+        let cleared = self
+            .take()?
+            .verify(&candidates, &policy)
+            .map_err(load_error)?;
         let Clearance::Verified { candidate, .. } = *cleared.clearance() else {
             unreachable!("verify clears as verified")
         };
         Ok(ClearedPackage::new(
             cleared,
-            Some(verified(&self.digest, &candidates, candidate)),
+            Some(verified(&self.digests, &candidates, candidate)),
         ))
     }
 
@@ -184,6 +201,7 @@ pub struct SealTask {
     path: PathBuf,
     max_size: u64,
     format: PackageFormat,
+    digests: DigestSet,
 }
 
 impl Task for SealTask {
@@ -191,25 +209,28 @@ impl Task for SealTask {
     type JsValue = SealedPackage;
 
     fn compute(&mut self) -> napi::Result<SealedImage> {
-        let image = SealedImage::from_path(&self.path, self.max_size).map_err(load_error)?;
+        let image =
+            SealedImage::from_path(&self.path, self.max_size, self.digests).map_err(load_error)?;
         check_format(&image, &self.format)?;
         Ok(image)
     }
 
     fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
         Ok(SealedPackage {
-            digest: image.digest(),
+            digests: *image.digests(),
             image: Mutex::new(Some(image)),
         })
     }
 }
 
-/// Copies a package once into a sealed memory file, checks its format, hashes the sealed bytes.
+/// Copies a package once into a sealed memory file, checks its format, and computes the requested
+/// digests of the sealed bytes while copying.
 #[napi(ts_return_type = "Promise<SealedPackage>")]
 pub fn seal_package(
     path: String,
     max_size: f64,
     format: PackageFormat,
+    digests: DigestRequest,
 ) -> napi::Result<AsyncTask<SealTask>> {
     if !(max_size.is_finite() && max_size >= 0.0) {
         return Err(coded(
@@ -221,6 +242,7 @@ pub fn seal_package(
         path: path.into(),
         max_size: max_size as u64,
         format,
+        digests: DigestSet::from(&digests),
     }))
 }
 

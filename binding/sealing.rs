@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
 use crate::files::{signed_digest, SignedDigest};
+use crate::verify::{digests_for, statement_for, StatementInput};
 
 /// Which row a sealed private key belongs to; it is the AES-GCM associated data.
 #[napi(object)]
@@ -158,4 +159,51 @@ pub fn sign_digest_with_sealed_key(
         binding,
         public_key: public_key.to_vec(),
     }))
+}
+
+pub struct SignStatementWithSealedKeyTask {
+    path: PathBuf,
+    kek: Zeroizing<Vec<u8>>,
+    sealed: Vec<u8>,
+    binding: KeyBinding,
+    public_key: Vec<u8>,
+    input: StatementInput,
+}
+
+impl Task for SignStatementWithSealedKeyTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> napi::Result<String> {
+        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
+        let digests =
+            digest::digest_file(&self.path, digests_for(&self.input), None, None).or_throw()?;
+        let statement = statement_for(&self.input, &digests)?;
+        Ok(statement.sign(&seed).or_throw()?.to_json())
+    }
+
+    fn resolve(&mut self, _env: Env, document: String) -> napi::Result<String> {
+        Ok(document)
+    }
+}
+
+/// Signs a version-2 statement about a package with a sealed private key, unsealed and used only
+/// inside Rust; resolves to the canonical document.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn sign_statement_file_with_sealed_key(
+    path: String,
+    kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
+    input: StatementInput,
+) -> AsyncTask<SignStatementWithSealedKeyTask> {
+    AsyncTask::new(SignStatementWithSealedKeyTask {
+        path: path.into(),
+        kek: Zeroizing::new(kek.to_vec()),
+        sealed: sealed_private_key.to_vec(),
+        binding,
+        public_key: public_key.to_vec(),
+        input,
+    })
 }

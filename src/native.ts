@@ -66,12 +66,16 @@ export const native = {
   fingerprint: typed(binding.fingerprint),
   verifyMessage: typed(binding.verifyMessage),
   parseSignature: typed(binding.parseSignature),
+  parseSignatureDocument: typed(binding.parseSignatureDocument),
   readSignatureFile: typed(binding.readSignatureFile),
   formatSignature: typed(binding.formatSignature),
   hashFile: typed(binding.hashFile),
+  hashFileDigests: typed(binding.hashFileDigests),
   hashFileWithSignature: typed(binding.hashFileWithSignature),
   signFile: typed(binding.signFile),
-  verifyDigest: typed(binding.verifyDigest),
+  signStatementFile: typed(binding.signStatementFile),
+  signStatementFileWithSealedKey: typed(binding.signStatementFileWithSealedKey),
+  verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),
   rewrapSealedKey: typed(binding.rewrapSealedKey),
@@ -87,7 +91,8 @@ export const native = {
 
 /** Methods of native objects, with typed errors like the functions above. */
 export const nativeMethods = {
-  verifySealed: (sealed: Binding.SealedPackage, candidates: Binding.VerifyCandidate[]) => typed(() => sealed.verify(candidates))(),
+  verifySealed: (sealed: Binding.SealedPackage, candidates: Binding.VerifyCandidate[], policy?: Binding.PolicyOptions) =>
+    typed(() => sealed.verify(candidates, policy))(),
   allowUnsigned: (sealed: Binding.SealedPackage) => typed(() => sealed.allowUnsigned())(),
   loadCleared: (cleared: Binding.ClearedPackage) => typed(() => cleared.load())(),
   clearedBytes: (cleared: Binding.ClearedPackage) => typed(() => cleared.bytes())(),
@@ -101,4 +106,17 @@ export const NativeProgressCounter = binding.ProgressCounter;
 export const MAX_SIGNATURE_FILE_BYTES = binding.MAX_SIGNATURE_FILE_BYTES;
 export type NativeProgressCounter = Binding.ProgressCounter;
 export type { ClearedPackage, NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
-export type { SignatureFields, SignedDigest, VerifiedPackage as NativeVerified, VerifyCandidate, KeyBinding } from '../binding';
+export type {
+  SignatureFields,
+  SignedDigest,
+  VerifiedPackage as NativeVerified,
+  VerifyCandidate,
+  KeyBinding,
+  Digests,
+  DigestRequest,
+  DocumentInfo,
+  PolicyOptions,
+  StatementFields,
+  StatementInput,
+  VersionMark,
+} from '../binding';

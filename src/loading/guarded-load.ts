@@ -5,9 +5,10 @@ import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError } from '../errors';
 import { type ClearedPackage, native, nativeMethods, type PackageFormat } from '../native';
 import type { TrustSource } from '../trust/trust-source';
-import { candidatesFor } from '../verification/candidates';
+import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from '../verification/candidates';
+import { nativePolicy, type PackagePolicy } from '../verification/policy';
 import type { SignatureSource } from '../verification/signature-source';
-import { noSignature } from '../verification/verifier';
+import { noSignature, type PackageStatement, resultOf } from '../verification/verifier';
 import { serializeLoads } from './load-lock';
 
 export interface LoadPolicy {
@@ -15,13 +16,18 @@ export interface LoadPolicy {
   trail: AuditTrail;
   requireSignatures: boolean;
   maxPackageBytes: number;
+  /** The operator's policy on signed fields. */
+  policy: PackagePolicy;
 }
 
 /** What was decided about the sealed bytes. */
 export interface LoadDecision {
+  /** Lowercase hex digest of the sealed bytes: the one the signature covers (SHA-256 when unsigned). */
   packageHash: string;
   /** Null when the package was allowed unsigned. */
   signerFingerprint: string | null;
+  /** Version 2: the signed statement. */
+  statement: PackageStatement | null;
 }
 
 /**
@@ -30,17 +36,23 @@ export interface LoadDecision {
  * allowed, but a signature that is present must still verify: a bad signature is never ignored.
  */
 async function decide(policy: LoadPolicy, path: string, format: PackageFormat, source: SignatureSource, noteHash: (hash: string) => void) {
-  const sealed = await native.sealPackage(path, policy.maxPackageBytes, format);
+  // The documents that do not depend on the digest say which digests the sealing pass computes.
+  const before = await documentsBeforeHashing(path, source);
+  const stored = usesStoredSignatures(source, policy.trust);
+  const sealed = await native.sealPackage(path, policy.maxPackageBytes, format, digestsToCompute(before, stored));
   try {
-    const packageHash = sealed.packageHash;
-    noteHash(packageHash);
-    const candidates = await candidatesFor(path, packageHash, source, policy.trust);
+    const digests = sealed.digests;
+    const hash = (digests.sha256 ?? digests.blake3) as string;
+    noteHash(hash);
+    const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, policy.trust);
     if (candidates.length === 0 && !policy.requireSignatures) {
-      return { cleared: nativeMethods.allowUnsigned(sealed), decision: { packageHash, signerFingerprint: null } };
+      return { cleared: nativeMethods.allowUnsigned(sealed), decision: { packageHash: hash, signerFingerprint: null, statement: null } };
     }
-    if (candidates.length === 0) throw noSignature(path, packageHash, policy.trust, source);
-    const cleared = nativeMethods.verifySealed(sealed, candidates);
-    return { cleared, decision: { packageHash, signerFingerprint: cleared.verified!.keyFingerprint } };
+    if (candidates.length === 0) throw noSignature(path, hash, policy.trust, source);
+    const cleared = nativeMethods.verifySealed(sealed, candidates, await nativePolicy(policy.policy, policy.trust, before));
+    const verified = resultOf(path, cleared.verified!, null);
+    noteHash(verified.packageHash);
+    return { cleared, decision: { packageHash: verified.packageHash, signerFingerprint: verified.signerFingerprint, statement: verified.statement } };
   } finally {
     // A cleared package owns the image now; on a refusal this releases the sealed memory at once.
     sealed.discard();
@@ -74,6 +86,18 @@ export function guardedLoad<T>(
     const conclusion = decision.signerFingerprint
       ? `signature verified (signed by ${decision.signerFingerprint})`
       : 'unsigned package allowed: signatures are not required';
+    // Rollback protection: the version about to load becomes the organization's mark, before any of its code runs.
+    const marks = policy.policy.rollbackProtection ? policy.trust.versionMarks : undefined;
+    if (marks && decision.statement) {
+      try {
+        await marks.record(decision.statement.name, decision.statement.version);
+      } catch (error) {
+        cleared.discard();
+        await failed(error);
+        throw error;
+      }
+    }
+    const signed = decision.statement ? ` (${decision.statement.name} ${decision.statement.version})` : '';
     try {
       await policy.trail.record({
         eventType: 'package.load.success',
@@ -82,7 +106,7 @@ export function guardedLoad<T>(
         packageHash: decision.packageHash,
         signerFingerprint: decision.signerFingerprint,
         signatureVerified: decision.signerFingerprint !== null,
-        reason: decision.signerFingerprint ? 'signature verified' : 'unsigned package allowed: signatures are not required',
+        reason: decision.signerFingerprint ? `signature verified${signed}` : 'unsigned package allowed: signatures are not required',
       });
     } catch (error) {
       cleared.discard();

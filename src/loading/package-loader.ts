@@ -5,6 +5,7 @@ import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
 import { nativeMethods, type PackageFormat } from '../native';
 import type { TrustSource } from '../trust/trust-source';
+import type { PackagePolicy } from '../verification/policy';
 import { SignatureSource } from '../verification/signature-source';
 import { type VerificationResult, verifyWithTrust, type VerifyOptions } from '../verification/verifier';
 import { guardedLoad, type LoadPolicy } from './guarded-load';
@@ -32,6 +33,12 @@ export interface PackageLoaderOptions {
   requireSignatures?: boolean;
   /** Largest package accepted, checked before anything is mapped. Default 512 MiB. */
   maxPackageBytes?: number;
+  /**
+   * The operator's policy on signed fields (version-2 statements): expected name, allowed versions,
+   * refusing version 1, clock skew for expiry, rollback protection (database trust). Applies to
+   * `verify` and to every load; every refusal is a VerificationFailure with its own code.
+   */
+  policy?: PackagePolicy;
 }
 
 export interface LoadOptions {
@@ -64,6 +71,9 @@ function checkOptions(options: PackageLoaderOptions): void {
   if (!options.audit) {
     throw new CloacinaSignError('INVALID_INPUT', 'createPackageLoader needs `audit`: auditToDatabase(db), auditToFile(path) or auditToStream(stream)');
   }
+  if (options.policy?.rollbackProtection && !options.trust.versionMarks) {
+    throw new CloacinaSignError('INVALID_INPUT', 'rollback protection needs database trust (databaseTrust): pinned keys keep no record of loaded versions');
+  }
   const max = options.maxPackageBytes;
   if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
     throw new CloacinaSignError('INVALID_INPUT', 'maxPackageBytes must be a non-negative integer');
@@ -77,6 +87,7 @@ export function createPackageLoader(options: PackageLoaderOptions): PackageLoade
     trail: new AuditTrail(options.audit),
     requireSignatures: options.requireSignatures === true,
     maxPackageBytes: options.maxPackageBytes ?? DEFAULT_MAX_PACKAGE_BYTES,
+    policy: options.policy ?? {},
   };
   const source = (loadOptions: LoadOptions = {}) => loadOptions.signature ?? SignatureSource.Auto;
 

@@ -49,7 +49,7 @@ export class DetachedSignature implements SignatureInfo {
    * SignatureNotFound when there is none, MalformedSignature (naming the file) when it is not valid.
    */
   static async readFromFile(path: string): Promise<DetachedSignature> {
-    return DetachedSignature.parse(await native.readSignatureFile(path));
+    return DetachedSignature.parse((await native.readSignatureFile(path)).canonical);
   }
 
   /**

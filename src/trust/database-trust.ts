@@ -3,6 +3,7 @@
 // No KEK and no write access are needed.
 import type { Database } from '../db/database';
 import { findOrganization } from '../db/organizations';
+import { recordLoadedVersion, rollbackFloors } from './version-marks';
 import { signatureCacheFor } from '../verification/signature-cache';
 import { trustCacheFor } from './trust-cache';
 import type { TrustSource } from './trust-source';
@@ -27,5 +28,9 @@ export function databaseTrust(db: Database, options: DatabaseTrustOptions): Trus
     organization,
     trustedKeys: async () => trustCacheFor(db).trustedKeys(await organization()),
     storedSignatures: (packageHash) => signatureCacheFor(db).get(packageHash),
+    versionMarks: {
+      floors: async (names) => rollbackFloors(db, await organization(), names),
+      record: async (name, version) => recordLoadedVersion(db, await organization(), name, version),
+    },
   };
 }

@@ -13,4 +13,14 @@ export interface TrustSource {
   trustedKeys(): Promise<ReadonlyMap<string, TrustedPublicKey>>;
   /** The signature documents stored for a package, when this source stores signatures (the database does). */
   storedSignatures?(packageHash: string): Promise<readonly Buffer[]>;
+  /** Rollback marks (the database has them): the highest version loaded per package name. */
+  versionMarks?: VersionMarks;
+}
+
+/** The highest version of each package an organization has loaded (rollback protection). */
+export interface VersionMarks {
+  /** The marks of these names (name -> version); names without a mark are absent. */
+  floors(names: readonly string[]): Promise<Map<string, string>>;
+  /** Raises the mark of `name` to `version` when it is higher. */
+  record(name: string, version: string): Promise<void>;
 }

@@ -1,65 +1,69 @@
 // The signatures to try for a package, each paired with the trusted key its fingerprint names.
+// Two phases: the documents that do not depend on the package's digest are read first (they say which
+// digests to compute: SHA-256 for version 1, the statement's digest for version 2); the stored ones,
+// found by the package's SHA-256, join them once it is known.
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import { native, type VerifyCandidate } from '../native';
+import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
 
-/** The canonical document of a signature file (read and parsed in Rust, off the JS thread). */
-async function detachedFile(path: string): Promise<Buffer[]> {
-  return [Buffer.from(await native.readSignatureFile(path))];
-}
-
-async function stored(trust: TrustSource, packageHash: string, source: SignatureSource): Promise<readonly Buffer[]> {
-  if (trust.storedSignatures) return trust.storedSignatures(packageHash);
-  if (source.kind === 'auto') return [];
-  throw new CloacinaSignError('INVALID_INPUT', 'pinned public keys have no stored signatures: use the .sig file (SignatureSource.Auto or DetachedFile)');
-}
-
-/**
- * The signature documents of a package, canonical, in a fixed order:
- * - Auto: the `.sig` beside the package (when there is one), then the stored signatures (signed_at,
- *   then id). All are candidates: a stale or untrusted `.sig` never hides a valid stored signature.
- *   A `.sig` that cannot be read or parsed is an error, never skipped.
- * - DetachedFile, Memory: that one document. Database: the stored signatures.
- */
-export async function signatureDocuments(
-  packagePath: string,
-  packageHash: string,
-  source: SignatureSource,
-  trust: TrustSource,
-  /** Auto only: the `.sig` beside the package, when the caller already read it ([] when there is none). */
-  besideRead?: readonly Buffer[],
-): Promise<Buffer[]> {
-  switch (source.kind) {
-    case 'detached-file':
-      return detachedFile(source.path);
-    case 'memory': {
-      const signature = source.signature;
-      const parsed =
-        typeof signature === 'string' || signature instanceof Uint8Array ? DetachedSignature.parse(signature) : DetachedSignature.fromSignatureInfo(signature);
-      return [Buffer.from(parsed.toString())];
-    }
-    case 'database':
-      return [...(await stored(trust, packageHash, source))];
-    case 'auto': {
-      const [beside, inDatabase] = await Promise.all([
-        besideRead ??
-          detachedFile(DetachedSignature.defaultPath(packagePath)).catch((error: unknown) => {
-            if (error instanceof SignatureNotFound) return [];
-            throw error;
-          }),
-        stored(trust, packageHash, source),
-      ]);
-      return beside.length === 0 ? [...inDatabase] : [...beside, ...inDatabase.filter((document) => !document.equals(beside[0]))];
-    }
+/** The `.sig` beside a package, or none. A `.sig` that cannot be read or parsed is an error, never skipped. */
+export async function besideDocuments(packagePath: string): Promise<DocumentInfo[]> {
+  try {
+    return [await native.readSignatureFile(DetachedSignature.defaultPath(packagePath))];
+  } catch (error) {
+    if (error instanceof SignatureNotFound) return [];
+    throw error;
   }
 }
 
-// Canonical documents (made by DetachedSignature) always carry the fingerprint in this form.
+/**
+ * The documents that do not depend on the package's digest: the `.sig` beside the package (Auto;
+ * `beside` when the caller already read it), the named file (DetachedFile), the caller's (Memory).
+ */
+export async function documentsBeforeHashing(packagePath: string | null, source: SignatureSource, beside?: DocumentInfo[]): Promise<DocumentInfo[]> {
+  switch (source.kind) {
+    case 'detached-file':
+      return [await native.readSignatureFile(source.path)];
+    case 'memory': {
+      const signature = source.signature;
+      if (typeof signature === 'string' || signature instanceof Uint8Array) {
+        return [native.parseSignatureDocument(Buffer.from(typeof signature === 'string' ? Buffer.from(signature, 'utf8') : signature))];
+      }
+      return [native.parseSignatureDocument(Buffer.from(DetachedSignature.fromSignatureInfo(signature).toString()))];
+    }
+    case 'database':
+      return [];
+    case 'auto':
+      return beside ?? (packagePath === null ? [] : besideDocuments(packagePath));
+  }
+}
+
+/** Whether stored signatures are looked up for this source (the database's, found by SHA-256). */
+export function usesStoredSignatures(source: SignatureSource, trust: TrustSource): boolean {
+  if (source.kind === 'database' && !trust.storedSignatures) {
+    throw new CloacinaSignError('INVALID_INPUT', 'pinned public keys have no stored signatures: use the .sig file (SignatureSource.Auto or DetachedFile)');
+  }
+  return Boolean(trust.storedSignatures) && (source.kind === 'auto' || source.kind === 'database');
+}
+
+/** The digests to compute of the package: what each document needs, and SHA-256 to find stored signatures. */
+export function digestsToCompute(documents: readonly DocumentInfo[], stored: boolean): DigestRequest {
+  const request = { sha256: stored, blake3: false };
+  for (const document of documents) {
+    if (document.statement?.digestAlgorithm === 'blake3') request.blake3 = true;
+    else request.sha256 = true;
+  }
+  // Nothing to check against: SHA-256 still names the package in the audit trail and the messages.
+  if (!request.sha256 && !request.blake3) request.sha256 = true;
+  return request;
+}
+
+// Canonical documents (made in Rust) always carry the fingerprint in this form.
 const FINGERPRINT = /"key_fingerprint":"([0-9a-f]{64})"/;
 
-/** Pairs each document with the trusted key of its fingerprint (none when untrusted, revoked included). */
+/** Pairs each canonical document with the trusted key of its fingerprint (none when untrusted, revoked included). */
 export function pairWithTrustedKeys(documents: readonly Buffer[], trusted: ReadonlyMap<string, TrustedPublicKey>): VerifyCandidate[] {
   return documents.map((document) => {
     const fingerprint = FINGERPRINT.exec(document.toString('latin1'))?.[1];
@@ -68,14 +72,14 @@ export function pairWithTrustedKeys(documents: readonly Buffer[], trusted: Reado
   });
 }
 
-/** The candidates for a package of this hash (the caller's hash: the loader hashes the sealed copy it will map). */
-export async function candidatesFor(
-  packagePath: string,
-  packageHash: string,
-  source: SignatureSource,
-  trust: TrustSource,
-  besideRead?: readonly Buffer[],
-): Promise<VerifyCandidate[]> {
-  const [trusted, documents] = await Promise.all([trust.trustedKeys(), signatureDocuments(packagePath, packageHash, source, trust, besideRead)]);
+/**
+ * Every candidate for a package, in a fixed order: the documents read before hashing (the `.sig`
+ * first), then, with `sha256`, the stored signatures (signed_at, then id) that are not the same
+ * document. A stale or untrusted `.sig` never hides a valid stored signature: all are tried.
+ */
+export async function candidatesFor(before: readonly DocumentInfo[], sha256: string | null, trust: TrustSource): Promise<VerifyCandidate[]> {
+  const [trusted, stored] = await Promise.all([trust.trustedKeys(), sha256 && trust.storedSignatures ? trust.storedSignatures(sha256) : []]);
+  const first = before.map((document) => Buffer.from(document.canonical));
+  const documents = [...first, ...stored.filter((document) => !first.some((other) => other.equals(document)))];
   return pairWithTrustedKeys(documents, trusted);
 }

@@ -3,7 +3,7 @@
 import { importPublicKey, type KeyInput } from '../keys/keypair';
 import { native } from '../native';
 import { nativeCounter, type ProgressCounter } from '../progress';
-import { DetachedSignature } from '../signing/detached-signature';
+import { resultOf } from './verifier';
 
 export interface VerifiedPackage {
   packageHash: string;
@@ -22,10 +22,7 @@ export async function verifyPackageOffline(
   options: { progress?: ProgressCounter } = {},
 ): Promise<VerifiedPackage> {
   const key = importPublicKey(publicKey);
-  // The package first: a missing package is UNREADABLE_FILE, not a missing signature.
-  const packageHash = await native.hashFile(packagePath, nativeCounter(options.progress));
-  const signature = await DetachedSignature.readFromFile(signaturePath);
-  const candidates = [{ document: Buffer.from(signature.toString()), publicKey: key }];
-  const verified = await native.verifyDigest(packageHash, candidates);
-  return { packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
+  // One task: the package must exist (UNREADABLE_FILE), then the signature is read (either version) and decided.
+  const verified = await native.verifyFileWithKeys(packagePath, signaturePath, [key], undefined, nativeCounter(options.progress));
+  return { packageHash: resultOf(packagePath, verified, null).packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
 }

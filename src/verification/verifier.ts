@@ -1,24 +1,44 @@
 // Verification of one package against a trust source, audited as verification.success|failure.
 import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import { native } from '../native';
+import { type Digests, type DocumentInfo, native, type NativeVerified, type StatementFields } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
-import { candidatesFor } from './candidates';
+import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
+import { nativePolicy, type PackagePolicy } from './policy';
 import { SignatureSource } from './signature-source';
+
+/** What a version-2 signature says about the package, every field signed. */
+export interface PackageStatement {
+  name: string;
+  /** A SemVer 2.0.0 version. */
+  version: string;
+  organization: string | null;
+  size: number;
+  digestAlgorithm: 'blake3' | 'sha256';
+  digest: string;
+  /** RFC 3339 UTC. */
+  issuedAt: string;
+  expiresAt: string | null;
+}
 
 export interface VerificationResult {
   /** The package as given. */
   path: string;
-  /** Lowercase hex SHA-256 of the package. */
+  /** Lowercase hex digest of the package that the signature covers: SHA-256 (version 1), or the statement's digest. */
   packageHash: string;
+  digestAlgorithm: 'sha256' | 'blake3';
   /** Fingerprint of the trusted key whose signature verified. */
   signerFingerprint: string;
-  /** `signed_at` of that signature (information, not evidence: version 1 does not sign it). */
+  /** Version 1: `signed_at` (information, not evidence: it is not signed); version 2: the signed `issued_at`. */
   signedAt: string;
   /** The organization whose trust decided; null for pinned public keys. */
   organization: string | null;
+  /** The version of the signature document that verified. */
+  documentVersion: 1 | 2;
+  /** Version 2: the signed statement; null for version 1. */
+  statement: PackageStatement | null;
 }
 
 export interface VerifyOptions {
@@ -30,6 +50,36 @@ export interface VerifyOptions {
 export interface VerificationContext {
   trust: TrustSource;
   trail: AuditTrail;
+  /** The operator's policy on signed fields (none: today's verification). */
+  policy?: PackagePolicy;
+}
+
+function statementOf(fields: StatementFields): PackageStatement {
+  return {
+    name: fields.name,
+    version: fields.version,
+    organization: fields.organization ?? null,
+    size: fields.size,
+    digestAlgorithm: fields.digestAlgorithm as PackageStatement['digestAlgorithm'],
+    digest: fields.digest,
+    issuedAt: fields.issuedAt,
+    expiresAt: fields.expiresAt ?? null,
+  };
+}
+
+/** @internal The result of a native decision. */
+export function resultOf(path: string, verified: NativeVerified, organization: string | null): VerificationResult {
+  const statement = verified.statement ? statementOf(verified.statement) : null;
+  return {
+    path,
+    packageHash: statement ? statement.digest : (verified.packageHash as string),
+    digestAlgorithm: statement ? statement.digestAlgorithm : 'sha256',
+    signerFingerprint: verified.keyFingerprint,
+    signedAt: verified.signedAt,
+    organization,
+    documentVersion: verified.documentVersion === 2 ? 2 : 1,
+    statement,
+  };
 }
 
 /** SignatureNotFound for a package without any signature, saying where we looked. */
@@ -75,47 +125,56 @@ export async function verifyDigestWithTrust(ctx: VerificationContext, packageHas
       const organization = await ctx.trust.organization();
       attempt.organization = organization;
       attempt.packageHash = packageHash;
-      const verified = await decideDigest(ctx.trust, packageHash, options.signature ?? SignatureSource.Database, { label });
-      return { path: options.name ?? packageHash, packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+      const verified = await decideDigest(ctx.trust, packageHash, options.signature ?? SignatureSource.Database, { label, policy: ctx.policy });
+      return resultOf(options.name ?? packageHash, verified, organization);
     },
     options.actor ?? null,
   );
 }
 
-/** What verified: the signature's key and its signed_at. */
-export interface DigestDecision {
-  packageHash: string;
-  keyFingerprint: string;
-  signedAt: string;
-}
-
 export interface DigestDecisionOptions {
-  /** The package's path: Auto then also takes the `.sig` beside it. */
-  path?: string;
-  /** Auto with a path: the `.sig` beside the package, when the caller already read it ([] when there is none). */
-  besideRead?: readonly Buffer[];
-  /** How messages name the package (default: the path, else the hash). */
+  /** How messages name the package (default: the hash). */
   label?: string;
+  /** The package's size in bytes (version-2 statements sign it). */
+  size?: number;
+  policy?: PackagePolicy;
 }
 
 /**
- * The decision alone, unaudited: the candidates for a package of this hash (paired with the keys the trust
- * source trusts now), then hash match, signer and Ed25519, as `verifyWithTrust` decides. Callers audit the
- * outcome themselves (the signing service writes one row per request).
+ * @internal
+ * The decision alone, unaudited, for a package whose SHA-256 the caller computed (the signing service
+ * hashed an upload as it streamed): the candidates (the given document, or the stored signatures),
+ * paired with the keys the trust source trusts now, then hash, signer, signature and policy, as
+ * `verifyWithTrust` decides. A version-2 statement naming BLAKE3 cannot be checked against a SHA-256.
+ * Callers audit the outcome themselves.
  */
 export async function decideDigest(
   trust: TrustSource,
   packageHash: string,
   source: SignatureSource,
   options: DigestDecisionOptions = {},
-): Promise<DigestDecision> {
-  const label = options.label ?? options.path ?? `package ${packageHash}`;
+): Promise<NativeVerified> {
+  const label = options.label ?? `package ${packageHash}`;
   // Without a path there is no `.sig` beside the package: Auto is the stored signatures alone.
-  const besideRead = options.path === undefined && source.kind === 'auto' ? [] : options.besideRead;
-  const candidates = await candidatesFor(options.path ?? '', packageHash, source, trust, besideRead);
-  if (candidates.length === 0)
-    throw noSignature(label, packageHash, trust, options.path === undefined && source.kind === 'auto' ? SignatureSource.Database : source);
-  return native.verifyDigest(packageHash, candidates);
+  const effective = source.kind === 'auto' ? SignatureSource.Database : source;
+  const before = await documentsBeforeHashing(null, effective);
+  const digests = { size: options.size ?? 0, sha256: packageHash };
+  return decideDigests(trust, digests, before, usesStoredSignatures(effective, trust), options.policy ?? {}, label, effective);
+}
+
+/** Candidates for these digests, then the native decision (hash, signer, signature, policy). */
+async function decideDigests(
+  trust: TrustSource,
+  digests: Digests,
+  before: readonly DocumentInfo[],
+  stored: boolean,
+  policy: PackagePolicy,
+  label: string,
+  source: SignatureSource,
+): Promise<NativeVerified> {
+  const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, trust);
+  if (candidates.length === 0) throw noSignature(label, digests.sha256 ?? digests.blake3 ?? '', trust, source);
+  return native.verifyDigests(digests, candidates, await nativePolicy(policy, trust, before));
 }
 
 /** What is known of a verification so far, for its failure event. */
@@ -176,24 +235,26 @@ async function decide(
   const organization = await ctx.trust.organization();
   attempt.organization = organization;
   const counter = nativeCounter(progress);
+  const policy = ctx.policy ?? {};
   if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
     const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
-    const verified = await native.verifyFileWithKeys(path, signaturePath, keys, counter);
-    return { path, packageHash: verified.packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+    const verified = await native.verifyFileWithKeys(path, signaturePath, keys, await nativePolicy(policy, ctx.trust, []), counter);
+    return resultOf(path, verified, organization);
   }
   // A missing or unreadable package is UNREADABLE_FILE. With Auto, the `.sig` beside it is read in the same task.
-  let packageHash: string;
-  let beside: Buffer[] | undefined;
+  const stored = usesStoredSignatures(source, ctx.trust);
+  let before: DocumentInfo[];
+  let digests: Digests;
   if (source.kind === 'auto') {
     const read = await native.hashFileWithSignature(path, DetachedSignature.defaultPath(path), counter);
-    packageHash = read.packageHash;
-    beside = read.signature ? [Buffer.from(read.signature)] : [];
+    before = read.signature ? [native.parseSignatureDocument(Buffer.from(read.signature))] : [];
+    digests = read.digests;
   } else {
-    packageHash = await native.hashFile(path, counter);
+    before = await documentsBeforeHashing(path, source);
+    digests = await native.hashFileDigests(path, digestsToCompute(before, stored), counter);
   }
-  attempt.packageHash = packageHash;
-  const verified = await decideDigest(ctx.trust, packageHash, source, { path, besideRead: beside });
-  return { path, packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, organization };
+  attempt.packageHash = digests.sha256 ?? digests.blake3 ?? null;
+  return resultOf(path, await decideDigests(ctx.trust, digests, before, stored, policy, path, source), organization);
 }

@@ -119,7 +119,7 @@ describeEngines('database signing and verification', (t) => {
       const newSig = await signer.signPackageWithDbKey(pkg, newKey.id, kek, true);
       expect((await signer.findSignatures(oldSig.packageHash)).map((s) => s.id)).to.deep.equal([oldSig.signatureId, newSig.signatureId]);
 
-      const candidates = await candidatesFor(pkg, oldSig.packageHash, SignatureSource.Database, trust(org.id));
+      const candidates = await candidatesFor([], oldSig.packageHash, trust(org.id));
       expect(candidates.map((c) => c.publicKey?.toString('hex'))).to.deep.equal([oldKey.publicKey.toString('hex'), newKey.publicKey.toString('hex')]);
       expect((await verifyPackage(pkg, org.id, SignatureSource.Database)).signerFingerprint).to.equal(oldKey.fingerprint);
       expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig))).signerFingerprint).to.equal(oldKey.fingerprint);
@@ -130,7 +130,7 @@ describeEngines('database signing and verification', (t) => {
       expect((await verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig))).signerFingerprint).to.equal(oldKey.fingerprint);
 
       await t.keys.revokeTrustedKey(oldTrusted.id);
-      const after = await candidatesFor(pkg, oldSig.packageHash, SignatureSource.Database, trust(org.id));
+      const after = await candidatesFor([], oldSig.packageHash, trust(org.id));
       expect(after[0].publicKey).to.equal(undefined);
       expect((await verifyPackage(pkg, org.id, SignatureSource.Database)).signerFingerprint).to.equal(newKey.fingerprint);
       expect((await rejectsWith(verifyPackage(pkg, org.id, SignatureSource.Memory(oldSig)))).code).to.equal('UNTRUSTED_SIGNER');

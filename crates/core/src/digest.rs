@@ -1,22 +1,137 @@
-//! SHA-256 of byte slices and of whole files.
+//! Digests of byte slices and of whole files: SHA-256 (version 1, and version 2 on request) and
+//! BLAKE3 (version 2's default: one file hashed on every core).
 //!
-//! `sha256_file` streams the file: a reader thread fills a small pool of
-//! recycled buffers while the calling thread hashes, so disk/page-cache copies
-//! overlap with hashing and memory stays bounded (`POOL_BUFFERS * CHUNK_SIZE`).
-//! `sha2` picks the SHA-NI backend at run time when the CPU has it.
+//! `digest_file` streams the file: a reader thread fills a small pool of recycled buffers while the
+//! calling thread hashes, so disk/page-cache copies overlap with hashing and memory stays bounded
+//! (`POOL_BUFFERS * CHUNK_SIZE`). `sha2` picks the SHA-NI backend at run time when the CPU has it;
+//! BLAKE3 spreads each chunk over a rayon pool.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
 
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{CoreError, Result};
 
-/// A raw SHA-256 digest.
+/// A raw 32-byte digest (SHA-256 or BLAKE3).
 pub type Digest = [u8; 32];
+
+/// Which digests one pass over a package computes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DigestSet {
+    pub sha256: bool,
+    pub blake3: bool,
+}
+
+impl DigestSet {
+    pub const SHA256: DigestSet = DigestSet {
+        sha256: true,
+        blake3: false,
+    };
+    pub const BLAKE3: DigestSet = DigestSet {
+        sha256: false,
+        blake3: true,
+    };
+}
+
+/// A package's size and the digests that were computed of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PackageDigests {
+    pub size: u64,
+    pub sha256: Option<Digest>,
+    pub blake3: Option<Digest>,
+}
+
+/// Below this, a BLAKE3 update stays on the calling thread (splitting costs more than it saves).
+const BLAKE3_PARALLEL_MIN: usize = 128 * 1024;
+
+/// rayon pools of a given size, made once (BLAKE3 with a chosen number of threads).
+fn pool(threads: usize) -> Arc<rayon::ThreadPool> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    pools
+        .entry(threads)
+        .or_insert_with(|| {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(threads)
+                    .thread_name(|i| format!("cloacina-blake3-{i}"))
+                    .build()
+                    // A pool that cannot start threads still runs jobs on the calling thread.
+                    .unwrap_or_else(|_| {
+                        rayon::ThreadPoolBuilder::new()
+                            .num_threads(1)
+                            .use_current_thread()
+                            .build()
+                            .expect("a one-thread pool on the current thread")
+                    }),
+            )
+        })
+        .clone()
+}
+
+/// Hashes bytes into every digest of a set, in one pass.
+pub struct MultiHasher {
+    size: u64,
+    sha256: Option<Sha256>,
+    blake3: Option<blake3::Hasher>,
+    /// BLAKE3's threads: `None` for rayon's global pool (every core), `Some(1)` for this thread only.
+    threads: Option<usize>,
+}
+
+impl MultiHasher {
+    pub fn new(set: DigestSet, threads: Option<usize>) -> Self {
+        MultiHasher {
+            size: 0,
+            sha256: set.sha256.then(Sha256::new),
+            blake3: set.blake3.then(blake3::Hasher::new),
+            threads,
+        }
+    }
+
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.size += bytes.len() as u64;
+        if let Some(hasher) = &mut self.sha256 {
+            hasher.update(bytes);
+        }
+        if let Some(hasher) = &mut self.blake3 {
+            match self.threads {
+                _ if bytes.len() < BLAKE3_PARALLEL_MIN => {
+                    hasher.update(bytes);
+                }
+                Some(1) => {
+                    hasher.update(bytes);
+                }
+                Some(threads) => pool(threads).install(|| {
+                    hasher.update_rayon(bytes);
+                }),
+                None => {
+                    hasher.update_rayon(bytes);
+                }
+            }
+        }
+    }
+
+    pub fn finish(self) -> PackageDigests {
+        PackageDigests {
+            size: self.size,
+            sha256: self.sha256.map(|h| h.finalize().into()),
+            blake3: self.blake3.map(|h| *h.finalize().as_bytes()),
+        }
+    }
+}
+
+/// BLAKE3 of `bytes`.
+pub fn blake3(bytes: &[u8]) -> Digest {
+    *blake3::hash(bytes).as_bytes()
+}
 
 /// Size of one read. Measured on a page-cached 1 GiB file: 1–8 MiB are all
 /// within noise of each other; 4 MiB keeps memory small.
@@ -53,6 +168,29 @@ pub fn sha256_file_with_chunk(
     progress: Option<&AtomicU64>,
     chunk: usize,
 ) -> Result<Digest> {
+    let digests = digest_file_with_chunk(path, DigestSet::SHA256, progress, None, chunk)?;
+    Ok(digests.sha256.expect("SHA-256 was requested"))
+}
+
+/// The size and the requested digests of a whole file, streamed, in one pass; BLAKE3 on `threads`
+/// cores (`None`: every core). Errors as [`sha256_file`].
+pub fn digest_file(
+    path: &Path,
+    set: DigestSet,
+    progress: Option<&AtomicU64>,
+    threads: Option<usize>,
+) -> Result<PackageDigests> {
+    digest_file_with_chunk(path, set, progress, threads, CHUNK_SIZE)
+}
+
+fn digest_file_with_chunk(
+    path: &Path,
+    set: DigestSet,
+    progress: Option<&AtomicU64>,
+    threads: Option<usize>,
+    chunk: usize,
+) -> Result<PackageDigests> {
+    let hasher = MultiHasher::new(set, threads);
     let unreadable = |e: io::Error| CoreError::UnreadableFile {
         path: path.display().to_string(),
         reason: e.to_string(),
@@ -65,9 +203,9 @@ pub fn sha256_file_with_chunk(
         // len + 1 so EOF is seen in one read; at least 64 KiB for files whose
         // reported size is wrong (e.g. /proc reports 0).
         let buf_len = (len as usize).saturating_add(1).max(64 * 1024);
-        hash_serial(file, progress, chunk.min(buf_len))
+        hash_serial(file, hasher, progress, chunk.min(buf_len))
     } else {
-        hash_pipelined(file, progress, chunk)
+        hash_pipelined(file, hasher, progress, chunk)
     }
     .map_err(unreadable)
 }
@@ -92,8 +230,12 @@ fn report(progress: Option<&AtomicU64>, total: u64) {
     }
 }
 
-fn hash_serial(mut file: File, progress: Option<&AtomicU64>, chunk: usize) -> io::Result<Digest> {
-    let mut hasher = Sha256::new();
+fn hash_serial(
+    mut file: File,
+    mut hasher: MultiHasher,
+    progress: Option<&AtomicU64>,
+    chunk: usize,
+) -> io::Result<PackageDigests> {
     let mut buf = vec![0u8; chunk.max(1)];
     let mut total = 0u64;
     loop {
@@ -106,7 +248,7 @@ fn hash_serial(mut file: File, progress: Option<&AtomicU64>, chunk: usize) -> io
         report(progress, total);
     }
     report(progress, total);
-    Ok(hasher.finalize().into())
+    Ok(hasher.finish())
 }
 
 /// Starts the reader thread. A thread that cannot be created (thread or memory limits) is an
@@ -127,7 +269,13 @@ where
         .spawn_scoped(scope, f)
 }
 
-fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io::Result<Digest> {
+fn hash_pipelined(
+    file: File,
+    hasher: MultiHasher,
+    progress: Option<&AtomicU64>,
+    chunk: usize,
+) -> io::Result<PackageDigests> {
+    let mut hasher = Some(hasher);
     let spawned = std::thread::scope(|scope| {
         let (full_tx, full_rx) = mpsc::channel::<io::Result<(Vec<u8>, usize)>>();
         let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
@@ -161,7 +309,7 @@ fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io:
             return None; // nothing was read yet
         }
 
-        let mut hasher = Sha256::new();
+        let mut hasher = hasher.take().expect("the hasher is used once");
         let mut total = 0u64;
         for msg in full_rx {
             let (buf, n) = match msg {
@@ -174,12 +322,17 @@ fn hash_pipelined(file: File, progress: Option<&AtomicU64>, chunk: usize) -> io:
             let _ = free_tx.send(buf);
         }
         report(progress, total);
-        Some(Ok(hasher.finalize().into()))
+        Some(Ok(hasher.finish()))
     });
     match spawned {
         Some(result) => result,
         // No reader thread: read and hash on this one.
-        None => hash_serial(file, progress, chunk),
+        None => hash_serial(
+            file,
+            hasher.take().expect("not used without a reader"),
+            progress,
+            chunk,
+        ),
     }
 }
 

@@ -50,10 +50,11 @@ pub struct Policy {
     pub allowed_versions: Option<AllowedVersions>,
     /// Refuse version-1 signatures altogether.
     pub require_v2: bool,
-    /// Refuse a version lower than this one (the highest the organization loaded: rollback protection).
-    pub rollback_floor: Option<Version>,
-    /// The current time, seconds since the Unix epoch.
-    pub now_unix: i64,
+    /// Rollback protection: per package name, the highest version the organization loaded; a lower
+    /// version is refused.
+    pub rollback_floors: Vec<(String, Version)>,
+    /// The time to check expiry against, seconds since the Unix epoch (`None`: now).
+    pub now_unix: Option<i64>,
     /// How far clocks may disagree, in seconds, when checking expiry.
     pub clock_skew_secs: i64,
 }
@@ -64,7 +65,7 @@ impl Policy {
         self.require_v2
             || self.expect_name.is_some()
             || self.allowed_versions.is_some()
-            || self.rollback_floor.is_some()
+            || !self.rollback_floors.is_empty()
     }
 
     /// The decision for a verified signature: `statement` is `None` for a version-1 signature.
@@ -108,7 +109,11 @@ impl Policy {
                 });
             }
         }
-        if let Some(floor) = &self.rollback_floor {
+        if let Some((_, floor)) = self
+            .rollback_floors
+            .iter()
+            .find(|(name, _)| *name == statement.name)
+        {
             if version < *floor {
                 return Err(CoreError::PolicyRefused {
                     violation: Violation::RollbackRefused,
@@ -120,7 +125,12 @@ impl Policy {
             }
         }
         if let Some(expires) = statement.expires_at_unix() {
-            if self.now_unix > expires.saturating_add(self.clock_skew_secs) {
+            let now = self.now_unix.unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs() as i64)
+            });
+            if now > expires.saturating_add(self.clock_skew_secs) {
                 return Err(CoreError::PolicyRefused {
                     violation: Violation::Expired,
                     reason: format!(

@@ -18,7 +18,9 @@ mod fuzz_support;
 use std::collections::HashMap;
 
 use cloacina_sign_core::digest::sha256;
+use cloacina_sign_core::document::SignatureDocument;
 use cloacina_sign_core::keys::{self, PublicKey};
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_core::signature::DetachedSignature;
 use cloacina_sign_core::verify::{sign_digest, verify_any, verify_detached, Candidate};
 use fuzz_support::{
@@ -103,14 +105,14 @@ impl Fixture {
         let genuine = self.genuine_signed_fields(parsed);
         let resolved = self.trusted.get(&parsed.key_fingerprint).copied();
         let candidates = [Candidate {
-            signature: parsed.clone(),
+            signature: SignatureDocument::V1(parsed.clone()),
             public_key: resolved,
         }];
         // The digest of the real package, and the one the document claims (an attacker who
         // also controls the package bytes can make them match).
         for digest in [self.digest, parsed.package_hash] {
             let direct = verify_detached(&digest, parsed, &self.key);
-            let any = verify_any(&digest, &candidates);
+            let any = verify_any(&sha256_only(digest), &candidates, &Policy::default());
             let verdicts = [
                 ("verify_detached", direct.is_ok(), same),
                 ("verify_any", any.is_ok(), genuine),
@@ -676,19 +678,26 @@ fn flipping_any_bit_of_hash_fingerprint_or_signature_never_verifies() {
                 "bit {bit}"
             );
             let forced = [Candidate {
-                signature: sig.clone(),
+                signature: SignatureDocument::V1(sig.clone()),
                 public_key: Some(fx.key),
             }];
-            assert!(verify_any(&digest, &forced).is_err(), "bit {bit}");
+            assert!(
+                verify_any(&sha256_only(digest), &forced, &Policy::default()).is_err(),
+                "bit {bit}"
+            );
             // With the original beside it, the original is what verifies (under the real digest).
             let both = [
                 forced[0].clone(),
                 Candidate {
-                    signature: fx.original.clone(),
+                    signature: SignatureDocument::V1(fx.original.clone()),
                     public_key: Some(fx.key),
                 },
             ];
-            assert_eq!(verify_any(&fx.digest, &both).ok(), Some(1), "bit {bit}");
+            assert_eq!(
+                verify_any(&sha256_only(fx.digest), &both, &Policy::default()).ok(),
+                Some(1),
+                "bit {bit}"
+            );
         }
         // And through the document.
         let doc = sig.to_json();
@@ -722,4 +731,13 @@ fn non_canonical_s_never_verifies() {
         sig.to_json().as_bytes(),
         fx.original.signature_base64().as_bytes()
     ));
+}
+
+/// The package digests of a version-1 check: its SHA-256 only.
+fn sha256_only(digest: [u8; 32]) -> cloacina_sign_core::digest::PackageDigests {
+    cloacina_sign_core::digest::PackageDigests {
+        size: 0,
+        sha256: Some(digest),
+        blake3: None,
+    }
 }

@@ -94,9 +94,12 @@ fn invalid_signature() {
 }
 
 mod verify_any_tests {
+    use super::sha256_only;
     use crate::key;
     use cloacina_sign_core::digest::sha256;
+    use cloacina_sign_core::document::SignatureDocument;
     use cloacina_sign_core::keys;
+    use cloacina_sign_core::policy::Policy;
     use cloacina_sign_core::seal;
     use cloacina_sign_core::signature::DetachedSignature;
     use cloacina_sign_core::verify::{sign_digest, verify_any, Candidate};
@@ -119,20 +122,26 @@ mod verify_any_tests {
         let (new, new_key) = signed(&digest);
         let candidates = vec![
             Candidate {
-                signature: old.clone(),
+                signature: SignatureDocument::V1(old.clone()),
                 public_key: None,
             },
             Candidate {
-                signature: new,
+                signature: SignatureDocument::V1(new),
                 public_key: Some(key(&new_key)),
             },
         ];
-        assert_eq!(verify_any(&digest, &candidates).unwrap(), 1);
+        assert_eq!(
+            verify_any(&sha256_only(digest), &candidates, &Policy::default()).unwrap(),
+            1
+        );
         let only_old = vec![Candidate {
-            signature: old,
+            signature: SignatureDocument::V1(old),
             public_key: Some(key(&old_key)),
         }];
-        assert_eq!(verify_any(&digest, &only_old).unwrap(), 0);
+        assert_eq!(
+            verify_any(&sha256_only(digest), &only_old, &Policy::default()).unwrap(),
+            0
+        );
     }
 
     #[test]
@@ -144,27 +153,33 @@ mod verify_any_tests {
         // A stale signature (tampered) and an untrusted one over these bytes: untrusted got further.
         let candidates = vec![
             Candidate {
-                signature: stale.clone(),
+                signature: SignatureDocument::V1(stale.clone()),
                 public_key: Some(key(&stale_key)),
             },
             Candidate {
-                signature: b.clone(),
+                signature: SignatureDocument::V1(b.clone()),
                 public_key: None,
             },
         ];
         assert_eq!(
-            verify_any(&digest, &candidates).unwrap_err().code(),
+            verify_any(&sha256_only(digest), &candidates, &Policy::default())
+                .unwrap_err()
+                .code(),
             "UNTRUSTED_SIGNER"
         );
         // An untrusted signature over other bytes is tampered first (the hash is checked first).
         let candidates = vec![Candidate {
-            signature: b.clone(),
+            signature: SignatureDocument::V1(b.clone()),
             public_key: None,
         }];
         assert_eq!(
-            verify_any(&sha256(b"tampered"), &candidates)
-                .unwrap_err()
-                .code(),
+            verify_any(
+                &sha256_only(sha256(b"tampered")),
+                &candidates,
+                &Policy::default()
+            )
+            .unwrap_err()
+            .code(),
             "TAMPERED_PACKAGE"
         );
         // A corrupted signature under a trusted key got furthest of all.
@@ -172,45 +187,54 @@ mod verify_any_tests {
         corrupt.signature[0] ^= 1;
         let candidates = vec![
             Candidate {
-                signature: b,
+                signature: SignatureDocument::V1(b),
                 public_key: None,
             },
             Candidate {
-                signature: corrupt,
+                signature: SignatureDocument::V1(corrupt),
                 public_key: Some(key(&a_key)),
             },
             Candidate {
-                signature: stale,
+                signature: SignatureDocument::V1(stale),
                 public_key: Some(key(&stale_key)),
             },
         ];
         assert_eq!(
-            verify_any(&digest, &candidates).unwrap_err().code(),
+            verify_any(&sha256_only(digest), &candidates, &Policy::default())
+                .unwrap_err()
+                .code(),
             "INVALID_SIGNATURE"
         );
         // Any valid candidate still wins, wherever it is.
         let mut with_valid = candidates.clone();
         with_valid.push(Candidate {
-            signature: a,
+            signature: SignatureDocument::V1(a),
             public_key: Some(key(&a_key)),
         });
-        assert_eq!(verify_any(&digest, &with_valid).unwrap(), 3);
+        assert_eq!(
+            verify_any(&sha256_only(digest), &with_valid, &Policy::default()).unwrap(),
+            3
+        );
     }
 
     #[test]
     fn no_candidate_is_signature_not_found_and_untrusted_only_is_untrusted() {
         let digest = sha256(b"package");
         assert_eq!(
-            verify_any(&digest, &[]).unwrap_err().code(),
+            verify_any(&sha256_only(digest), &[], &Policy::default())
+                .unwrap_err()
+                .code(),
             "SIGNATURE_NOT_FOUND"
         );
         let (a, _) = signed(&digest);
         let candidates = vec![Candidate {
-            signature: a,
+            signature: SignatureDocument::V1(a),
             public_key: None,
         }];
         assert_eq!(
-            verify_any(&digest, &candidates).unwrap_err().code(),
+            verify_any(&sha256_only(digest), &candidates, &Policy::default())
+                .unwrap_err()
+                .code(),
             "UNTRUSTED_SIGNER"
         );
     }
@@ -235,5 +259,14 @@ mod verify_any_tests {
         let (_, other_public) = keys::generate_keypair();
         assert!(seal::open_private_key(&kek, &sealed, "k1", "o1", &other_public).is_err());
         assert!(seal::open_private_key(&[8u8; 32], &sealed, "k1", "o1", &public_key).is_err());
+    }
+}
+
+/// The package digests of a version-1 check: its SHA-256 only.
+fn sha256_only(digest: [u8; 32]) -> cloacina_sign_core::digest::PackageDigests {
+    cloacina_sign_core::digest::PackageDigests {
+        size: 0,
+        sha256: Some(digest),
+        blake3: None,
     }
 }

@@ -1,6 +1,7 @@
 //! "Verified before loaded" as a type: the only value [`crate::GuardedLibrary::load`] accepts.
 
 use cloacina_sign_core::keys::PublicKey;
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_core::verify::{verify_any, Candidate};
 
 use crate::deps::check_dependencies;
@@ -62,11 +63,16 @@ impl ClearedImage {
 }
 
 impl SealedImage {
-    /// Accepts the image when any candidate signature verifies over the sealed digest (see
-    /// [`verify_any`] for the order of checks and which error is reported). On refusal the image
-    /// is dropped: nothing of it can be loaded.
-    pub fn verify(self, candidates: &[Candidate]) -> Result<ClearedImage, LoadError> {
-        let candidate = verify_any(&self.digest(), candidates).map_err(LoadError::Rejected)?;
+    /// Accepts the image when any candidate signature verifies over the sealed bytes' digests and
+    /// satisfies the policy (see [`verify_any`] for the order of checks and which error is
+    /// reported). On refusal the image is dropped: nothing of it can be loaded.
+    pub fn verify(
+        self,
+        candidates: &[Candidate],
+        policy: &Policy,
+    ) -> Result<ClearedImage, LoadError> {
+        let candidate =
+            verify_any(self.digests(), candidates, policy).map_err(LoadError::Rejected)?;
         let key: &PublicKey = candidates[candidate]
             .public_key
             .as_ref()

@@ -7,6 +7,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+#[cfg(test)]
+use cloacina_sign_core::digest::DigestSet;
+use cloacina_sign_core::digest::PackageDigests;
+
 use crate::cleared::{Clearance, ClearedImage};
 use crate::deps::{check_dependencies, Dependency};
 use crate::error::LoadError;
@@ -255,9 +259,9 @@ impl GuardedLibrary {
         &self.image
     }
 
-    /// SHA-256 of the loaded bytes.
-    pub fn digest(&self) -> [u8; 32] {
-        self.image.digest()
+    /// The size and digests of the loaded bytes.
+    pub fn digests(&self) -> &PackageDigests {
+        self.image.digests()
     }
 
     /// The raw dlopen handle (valid while `self` lives).
@@ -396,14 +400,14 @@ mod tests {
         };
         let a = build("a.so", "-DWHICH=1");
         let b = build("b.so", "-DWHICH=2");
-        let image_a = SealedImage::from_path(&a, 1 << 26)
+        let image_a = SealedImage::from_path(&a, 1 << 26, DigestSet::SHA256)
             .unwrap()
             .allow_unsigned();
         let path = unique_proc_path(image_a.image().fd());
         let lib_a = serialize_guarded(|| GuardedLibrary::load_at(image_a, path.clone())).unwrap();
         drop(lib_a); // stays resident: nodelete
 
-        let image_b = SealedImage::from_path(&b, 1 << 26)
+        let image_b = SealedImage::from_path(&b, 1 << 26, DigestSet::SHA256)
             .unwrap()
             .allow_unsigned();
         let err = serialize_guarded(|| GuardedLibrary::load_at(image_b, path.clone())).unwrap_err();

@@ -8,10 +8,13 @@
 //! never opened again.
 //!
 //! ```no_run
+//! use cloacina_sign_core::digest::PackageDigests;
+//! use cloacina_sign_core::policy::Policy;
 //! use cloacina_sign_loader::{verify_and_load_package, Candidate};
-//! # fn candidates_for(digest: &[u8; 32]) -> Vec<Candidate> { Vec::new() }
+//! # fn candidates_for(digests: &PackageDigests) -> Vec<Candidate> { Vec::new() }
 //! // `candidates_for` pairs the package's signatures with the keys the caller trusts.
-//! let pkg = verify_and_load_package(std::path::Path::new("pkg.so"), 64 << 20, candidates_for)?;
+//! let policy = Policy::default();
+//! let pkg = verify_and_load_package(std::path::Path::new("pkg.so"), 64 << 20, &policy, candidates_for)?;
 //! println!("{:?}", pkg.metadata()?);
 //! # Ok::<(), cloacina_sign_loader::LoadError>(())
 //! ```
@@ -30,6 +33,9 @@ mod package;
 mod sealed;
 
 use std::path::Path;
+
+use cloacina_sign_core::digest::{DigestSet, PackageDigests};
+use cloacina_sign_core::policy::Policy;
 
 pub use cleared::{Clearance, ClearedImage};
 pub use cloacina_sign_core::verify::Candidate;
@@ -52,33 +58,42 @@ pub use sealed::SealedImage;
 /// [`check_shared_library`] -> `candidates_for(&digest)` -> [`SealedImage::verify`] ->
 /// [`GuardedLibrary::load`] (which enforces the dependency policy, [`check_dependencies`], right
 /// before `dlopen`). No code from the package runs (no constructor) unless every earlier
-/// step succeeded. `candidates_for` receives the SHA-256 of the sealed bytes, i.e. of exactly
-/// what will be loaded, and returns the package's signatures paired with the trusted keys.
-/// A refusal is [`LoadError::Rejected`] carrying the verification error.
+/// step succeeded. `candidates_for` receives the size, SHA-256 and BLAKE3 of the sealed bytes,
+/// i.e. of exactly what will be loaded, and returns the package's signatures paired with the
+/// trusted keys. A refusal is [`LoadError::Rejected`] carrying the verification (or policy) error.
 pub fn verify_and_load<F>(
     path: &Path,
     max_size: u64,
+    policy: &Policy,
     candidates_for: F,
 ) -> Result<GuardedLibrary, LoadError>
 where
-    F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
+    F: FnOnce(&PackageDigests) -> Vec<Candidate>,
 {
-    let image = SealedImage::from_path(path, max_size)?;
+    let image = SealedImage::from_path(
+        path,
+        max_size,
+        DigestSet {
+            sha256: true,
+            blake3: true,
+        },
+    )?;
     check_shared_library(image.bytes())?;
-    let candidates = candidates_for(&image.digest());
-    GuardedLibrary::load(image.verify(&candidates)?)
+    let candidates = candidates_for(image.digests());
+    GuardedLibrary::load(image.verify(&candidates, policy)?)
 }
 
 /// [`verify_and_load`] followed by [`WorkflowPackage::new`].
 pub fn verify_and_load_package<F>(
     path: &Path,
     max_size: u64,
+    policy: &Policy,
     candidates_for: F,
 ) -> Result<WorkflowPackage, LoadError>
 where
-    F: FnOnce(&[u8; 32]) -> Vec<Candidate>,
+    F: FnOnce(&PackageDigests) -> Vec<Candidate>,
 {
-    WorkflowPackage::new(verify_and_load(path, max_size, candidates_for)?)
+    WorkflowPackage::new(verify_and_load(path, max_size, policy, candidates_for)?)
 }
 
 // `cargo test` runs test binaries with LD_LIBRARY_PATH set, which the dependency policy refuses:

@@ -132,9 +132,9 @@ impl WorkflowPackage {
         &self.lib
     }
 
-    /// SHA-256 of the loaded bytes.
-    pub fn digest(&self) -> [u8; 32] {
-        self.lib.digest()
+    /// The size and digests of the loaded bytes.
+    pub fn digests(&self) -> &cloacina_sign_core::digest::PackageDigests {
+        self.lib.digests()
     }
 
     /// Calls `cloacina_get_task_metadata` and copies everything out.

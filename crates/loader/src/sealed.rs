@@ -9,7 +9,7 @@ use std::path::Path;
 use std::ptr;
 use std::sync::{mpsc, Mutex, PoisonError};
 
-use sha2::{Digest, Sha256};
+use cloacina_sign_core::digest::{DigestSet, MultiHasher, PackageDigests};
 
 use crate::error::LoadError;
 
@@ -37,7 +37,7 @@ pub struct SealedImage {
     fd: OwnedFd,
     ptr: *const u8,
     len: usize,
-    digest: [u8; 32],
+    digests: PackageDigests,
 }
 
 // SAFETY: the pointer is a process-wide, read-only mapping owned by this value (unmapped only in
@@ -53,13 +53,9 @@ impl std::fmt::Debug for SealedImage {
         f.debug_struct("SealedImage")
             .field("fd", &self.fd.as_raw_fd())
             .field("len", &self.len)
-            .field("digest", &hex(&self.digest))
+            .field("digests", &self.digests)
             .finish()
     }
-}
-
-pub(crate) fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 fn unreadable(path: &Path, reason: impl Into<String>) -> LoadError {
@@ -99,7 +95,11 @@ impl SealedImage {
     /// Errors: `Unreadable` (cannot open/read, not a regular file, changed size while being
     /// read), `TooLarge` (bigger than `max_size`), `Unsupported` (no memfd sealing, Linux < 5.1,
     /// or no `/proc/self/fd`).
-    pub fn from_path(path: &Path, max_size: u64) -> Result<SealedImage, LoadError> {
+    pub fn from_path(
+        path: &Path,
+        max_size: u64,
+        digests: DigestSet,
+    ) -> Result<SealedImage, LoadError> {
         let cpath = CString::new(path.as_os_str().as_bytes())
             .map_err(|_| unreadable(path, "the path contains a NUL byte"))?;
         // O_NONBLOCK: opening a FIFO must not hang; it is rejected by the fstat check below.
@@ -136,7 +136,7 @@ impl SealedImage {
 
         let target = PresealedMemfd::create(len)?;
         check_proc_fd(target.fd.as_raw_fd())?;
-        let digest = copy_and_hash(&file, &target)
+        let digests = copy_and_hash(&file, &target, MultiHasher::new(digests, None))
             .map_err(|e| unreadable(path, format!("reading the file failed: {e}")))?;
         drop(file);
         let memfd = target.seal_for_good()?;
@@ -154,18 +154,13 @@ impl SealedImage {
             fd: memfd,
             ptr,
             len,
-            digest,
+            digests,
         })
     }
 
-    /// SHA-256 of the sealed bytes.
-    pub fn digest(&self) -> [u8; 32] {
-        self.digest
-    }
-
-    /// SHA-256 of the sealed bytes, lowercase hex.
-    pub fn digest_hex(&self) -> String {
-        hex(&self.digest)
+    /// The size and digests of the sealed bytes (those requested when sealing).
+    pub fn digests(&self) -> &PackageDigests {
+        &self.digests
     }
 
     /// The sealed bytes (exactly what was hashed, and what a load maps).
@@ -539,7 +534,11 @@ impl Drop for RestoreDumpable {
 /// Copies the file into the pre-sealed memfd on a helper thread, chunk by chunk, while this
 /// thread hashes each finished chunk: the copy costs (almost) no extra wall time. Without a
 /// helper thread (thread limit reached) it copies, then hashes, on this one.
-fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]> {
+fn copy_and_hash(
+    file: &OwnedFd,
+    target: &PresealedMemfd,
+    mut hasher: MultiHasher,
+) -> io::Result<PackageDigests> {
     let (src, map) = (file.as_raw_fd(), &target.writer);
     let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(map.len / CHUNK + 2);
     std::thread::scope(|s| {
@@ -553,15 +552,13 @@ fn copy_and_hash(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<[u8; 32]
                 outcome.is_ok()
             });
             outcome?;
-            return Ok(Sha256::digest(map.written(0..map.len)).into());
+            hasher.update(map.written(0..map.len));
+            return Ok(hasher.finish());
         }
-        let mut hasher = Sha256::new();
         let mut hashed = 0usize;
         loop {
             match done_rx.recv() {
-                Ok(Ok(end)) if end == hashed && end == map.len => {
-                    return Ok(hasher.finalize().into())
-                }
+                Ok(Ok(end)) if end == hashed && end == map.len => return Ok(hasher.finish()),
                 Ok(Ok(end)) => {
                     hasher.update(map.written(hashed..end));
                     hashed = end;
@@ -698,6 +695,8 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
+    use cloacina_sign_core::digest::{blake3, sha256};
+
     thread_local! {
         /// Makes `spawn_copier` fail on this thread, as when the thread limit is reached.
         pub(super) static SPAWN_FAILS: Cell<bool> = const { Cell::new(false) };
@@ -708,8 +707,9 @@ mod tests {
         SPAWN_FAILS.with(|f| f.set(true));
         let result = copy_file_of(3 * CHUNK + 5, 3 * CHUNK + 5);
         SPAWN_FAILS.with(|f| f.set(false));
-        let (digest, data) = result.unwrap();
-        assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)));
+        let (digests, data) = result.unwrap();
+        assert_eq!(digests.sha256, Some(sha256(&data)));
+        assert_eq!(digests.blake3, Some(blake3(&data)));
         // And a file that changes size is still refused on that path.
         SPAWN_FAILS.with(|f| f.set(true));
         let err = copy_file_of(2 * CHUNK, 2 * CHUNK + 10).unwrap_err();
@@ -804,21 +804,31 @@ mod tests {
         assert_eq!(dumpable(), 1);
     }
 
-    fn copy_file_of(len: usize, claimed: usize) -> io::Result<([u8; 32], Vec<u8>)> {
+    /// Copies a file of `len` bytes into a memfd of `claimed` bytes; its SHA-256 and BLAKE3, and the data.
+    fn copy_file_of(len: usize, claimed: usize) -> io::Result<(PackageDigests, Vec<u8>)> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("package");
         let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
         std::fs::write(&path, &data).unwrap();
         let file = OwnedFd::from(std::fs::File::open(&path).unwrap());
         let target = PresealedMemfd::create(claimed).unwrap();
-        Ok((copy_and_hash(&file, &target)?, data))
+        let hasher = MultiHasher::new(
+            DigestSet {
+                sha256: true,
+                blake3: true,
+            },
+            None,
+        );
+        Ok((copy_and_hash(&file, &target, hasher)?, data))
     }
 
     #[test]
     fn a_multi_chunk_copy_hashes_exactly_the_file() {
         for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
-            let (digest, data) = copy_file_of(len, len).unwrap();
-            assert_eq!(digest, <[u8; 32]>::from(Sha256::digest(&data)), "len {len}");
+            let (digests, data) = copy_file_of(len, len).unwrap();
+            assert_eq!(digests.sha256, Some(sha256(&data)), "len {len}");
+            assert_eq!(digests.blake3, Some(blake3(&data)), "len {len}");
+            assert_eq!(digests.size, len as u64);
         }
     }
 

@@ -10,13 +10,15 @@ mod common;
 use std::ffi::{CString, OsStr};
 use std::path::{Path, PathBuf};
 
+use cloacina_sign_core::digest::DigestSet;
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_loader::{
     check_dependencies, GuardedLibrary, LoadError, Resolution, SealedImage,
 };
 use common::*;
 
 fn load_unsigned(path: &Path) -> Result<GuardedLibrary, LoadError> {
-    GuardedLibrary::load(SealedImage::from_path(path, MAX)?.allow_unsigned())
+    GuardedLibrary::load(SealedImage::from_path(path, MAX, DigestSet::SHA256)?.allow_unsigned())
 }
 
 /// libcloacina_dep.so in `dir`, whose constructor leaves `<dir>/planted.marker`.
@@ -97,7 +99,9 @@ fn child(scenario: &str, package: &Path, envs: &[(&str, &OsStr)]) -> String {
 fn a_package_linking_only_libc_loads() {
     let dir = tempfile::tempdir().unwrap();
     let so = build(dir.path(), "package.c", "libc_only.so", &[]);
-    let pkg = cloacina_sign_loader::verify_and_load_package(&so, MAX, accept_all).unwrap();
+    let pkg =
+        cloacina_sign_loader::verify_and_load_package(&so, MAX, &Policy::default(), accept_all)
+            .unwrap();
     assert_eq!(pkg.metadata().unwrap().tasks.len(), 2);
     let deps = pkg.library().dependencies();
     assert_eq!(deps.len(), 1, "{deps:?}");
@@ -162,7 +166,8 @@ fn a_runpath_into_a_writable_directory_is_refused_before_any_code_runs() {
     assert!(!marker.exists(), "the planted dependency's constructor ran");
     // Signed or not makes no difference: the check runs for every load (here through the
     // convenience entry point, with a valid signature).
-    let err = cloacina_sign_loader::verify_and_load(&so, MAX, accept_all).unwrap_err();
+    let err = cloacina_sign_loader::verify_and_load(&so, MAX, &Policy::default(), accept_all)
+        .unwrap_err();
     assert_eq!(err.code(), "UNSAFE_DEPENDENCY");
     assert!(!marker.exists());
 

@@ -11,6 +11,8 @@ use std::cell::Cell;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
+use cloacina_sign_core::digest::DigestSet;
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_loader::{
     check_shared_library, verify_and_load, GuardedLibrary, SealedImage, MAX_PHNUM,
 };
@@ -81,14 +83,16 @@ fn refused(dir: &Path, name: &str, b: &[u8], expect: &[&str]) {
     let path = dir.join(format!("{name}.so"));
     std::fs::write(&path, b).unwrap();
     let called = Cell::new(false);
-    let err = verify_and_load(&path, MAX, |d| {
+    let err = verify_and_load(&path, MAX, &Policy::default(), |d| {
         called.set(true);
         accept_all(d)
     })
     .unwrap_err();
     assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY", "{name}: {err}");
     assert!(!called.get(), "{name}: the verifier was consulted");
-    let image = SealedImage::from_path(&path, MAX).unwrap().allow_unsigned();
+    let image = SealedImage::from_path(&path, MAX, DigestSet::SHA256)
+        .unwrap()
+        .allow_unsigned();
     let err = GuardedLibrary::load(image).unwrap_err();
     assert_eq!(err.code(), "NOT_A_SHARED_LIBRARY", "{name}: {err}");
 }
@@ -418,7 +422,9 @@ fn without_the_checks_one_malformed_library_kills_the_process() {
     let path: PathBuf = dir.path().join("crashes.so");
     std::fs::write(&path, &b).unwrap();
     // The guarded load refuses it...
-    let image = SealedImage::from_path(&path, MAX).unwrap().allow_unsigned();
+    let image = SealedImage::from_path(&path, MAX, DigestSet::SHA256)
+        .unwrap()
+        .allow_unsigned();
     assert_eq!(
         GuardedLibrary::load(image).unwrap_err().code(),
         "NOT_A_SHARED_LIBRARY"

@@ -289,7 +289,12 @@ fn fuzz_child_load() {
     let Some(path) = std::env::var_os("CLOACINA_FUZZ_FILE") else {
         return;
     };
-    let image = SealedImage::from_path(Path::new(&path), MAX).unwrap();
+    let image = SealedImage::from_path(
+        Path::new(&path),
+        MAX,
+        cloacina_sign_core::digest::DigestSet::SHA256,
+    )
+    .unwrap();
     match GuardedLibrary::load(image.allow_unsigned()) {
         Ok(lib) => {
             // Look a symbol up (walks the hash tables, versions, dladdr's symbol scan).

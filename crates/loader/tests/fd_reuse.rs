@@ -8,6 +8,7 @@
 
 mod common;
 
+use cloacina_sign_core::digest::DigestSet;
 use std::ffi::CString;
 
 use cloacina_sign_loader::{GuardedLibrary, SealedImage};
@@ -42,7 +43,7 @@ fn same_descriptor_number_loads_the_new_library() {
     let d = build(dir.path(), "which.c", "d.so", &["-DWHICH=4", nodelete]);
 
     // --- Guarded loads: A, drop A, then B on the same descriptor number.
-    let image_a = SealedImage::from_path(&a, MAX).unwrap();
+    let image_a = SealedImage::from_path(&a, MAX, DigestSet::SHA256).unwrap();
     let fd_a = image_a.fd();
     let lib_a = GuardedLibrary::load(image_a.allow_unsigned()).unwrap();
     assert_eq!(which_of(&lib_a), 1);
@@ -63,7 +64,7 @@ fn same_descriptor_number_loads_the_new_library() {
     // SAFETY: `h` came from the dlopen above and is closed once.
     unsafe { libc::dlclose(h) };
 
-    let image_b = SealedImage::from_path(&b, MAX).unwrap();
+    let image_b = SealedImage::from_path(&b, MAX, DigestSet::SHA256).unwrap();
     assert_eq!(
         image_b.fd(),
         fd_a,
@@ -78,7 +79,7 @@ fn same_descriptor_number_loads_the_new_library() {
     );
 
     // --- Why unique paths matter: the naive `/proc/self/fd/N` name.
-    let image_c = SealedImage::from_path(&c, MAX).unwrap();
+    let image_c = SealedImage::from_path(&c, MAX, DigestSet::SHA256).unwrap();
     let fd_c = image_c.fd();
     let naive = CString::new(format!("/proc/self/fd/{fd_c}")).unwrap();
     // SAFETY: a valid C string; the fixtures' constructors do nothing.
@@ -90,7 +91,7 @@ fn same_descriptor_number_loads_the_new_library() {
     unsafe { libc::dlclose(h) };
     drop(image_c);
 
-    let image_d = SealedImage::from_path(&d, MAX).unwrap();
+    let image_d = SealedImage::from_path(&d, MAX, DigestSet::SHA256).unwrap();
     assert_eq!(image_d.fd(), fd_c);
     // The naive name now "finds" C although descriptor fd_c is D's sealed memfd...
     // SAFETY: a valid C string; the fixtures' constructors do nothing.

@@ -7,6 +7,8 @@ mod common;
 use std::cell::Cell;
 use std::path::Path;
 
+use cloacina_sign_core::digest::DigestSet;
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_core::CoreError;
 use cloacina_sign_loader::{
     check_shared_library, verify_and_load, Clearance, GuardedLibrary, LoadError, SealedImage,
@@ -24,7 +26,7 @@ fn ctor_lib(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) 
 /// whether verification was reached.
 fn load_counting(path: &Path, max: u64, accept: bool) -> (Result<GuardedLibrary, LoadError>, bool) {
     let called = Cell::new(false);
-    let r = verify_and_load(path, max, |d| {
+    let r = verify_and_load(path, max, &Policy::default(), |d| {
         called.set(true);
         if accept {
             accept_all(d)
@@ -64,20 +66,23 @@ fn constructor_runs_only_after_acceptance() {
 fn the_verification_error_comes_back_and_nothing_loads() {
     let dir = tempfile::tempdir().unwrap();
     let (so, marker) = ctor_lib(dir.path(), "typed");
-    let err = verify_and_load(&so, MAX, reject).unwrap_err();
+    let err = verify_and_load(&so, MAX, &Policy::default(), reject).unwrap_err();
     assert_eq!(err.code(), "UNTRUSTED_SIGNER");
     assert!(
         matches!(err.rejection(), Some(CoreError::UntrustedSigner { .. })),
         "{err:?}"
     );
     // A signature over other bytes: the hash is checked first.
-    let err = verify_and_load(&so, MAX, |_| accept_all(&[0u8; 32])).unwrap_err();
+    let err = verify_and_load(&so, MAX, &Policy::default(), |_| {
+        accept_all(&sha256_digests([0u8; 32]))
+    })
+    .unwrap_err();
     assert!(
         matches!(err.rejection(), Some(CoreError::TamperedPackage { .. })),
         "{err:?}"
     );
     // No signature at all.
-    let err = verify_and_load(&so, MAX, |_| Vec::new()).unwrap_err();
+    let err = verify_and_load(&so, MAX, &Policy::default(), |_| Vec::new()).unwrap_err();
     assert_eq!(err.code(), "SIGNATURE_NOT_FOUND");
     assert!(!marker.exists());
     assert!(LoadError::LoadFailed("x".into()).rejection().is_none());
@@ -87,9 +92,11 @@ fn the_verification_error_comes_back_and_nothing_loads() {
 fn only_a_cleared_image_loads_and_it_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let (so, marker) = ctor_lib(dir.path(), "cleared");
-    let image = SealedImage::from_path(&so, MAX).unwrap();
-    let digest = image.digest();
-    let cleared = image.verify(&accept_all(&digest)).unwrap();
+    let image = SealedImage::from_path(&so, MAX, DigestSet::SHA256).unwrap();
+    let digests = *image.digests();
+    let cleared = image
+        .verify(&accept_all(&digests), &Policy::default())
+        .unwrap();
     assert!(matches!(
         cleared.clearance(),
         Clearance::Verified { candidate: 0, .. }
@@ -98,8 +105,12 @@ fn only_a_cleared_image_loads_and_it_says_why() {
     let lib = GuardedLibrary::load(cleared).unwrap();
     assert!(marker.exists());
     assert!(matches!(lib.clearance(), Clearance::Verified { .. }));
-    let unsigned =
-        GuardedLibrary::load(SealedImage::from_path(&so, MAX).unwrap().allow_unsigned()).unwrap();
+    let unsigned = GuardedLibrary::load(
+        SealedImage::from_path(&so, MAX, DigestSet::SHA256)
+            .unwrap()
+            .allow_unsigned(),
+    )
+    .unwrap();
     assert_eq!(unsigned.clearance(), &Clearance::UnsignedAllowed);
 }
 
@@ -108,14 +119,21 @@ fn digest_is_sha256_of_the_file_and_outcome_is_returned() {
     let dir = tempfile::tempdir().unwrap();
     let (so, _) = ctor_lib(dir.path(), "digest");
     let expected = sha256_file(&so);
-    let seen = Cell::new([0u8; 32]);
-    let lib = verify_and_load(&so, MAX, |d| {
-        seen.set(*d);
+    let seen = Cell::new(None);
+    let lib = verify_and_load(&so, MAX, &Policy::default(), |d| {
+        seen.set(d.sha256);
         accept_all(d)
     })
     .unwrap();
-    assert_eq!(seen.get(), expected);
-    assert_eq!(lib.digest(), expected);
+    assert_eq!(seen.get(), Some(expected));
+    assert_eq!(lib.digests().sha256, Some(expected));
+    assert_eq!(
+        lib.digests().blake3,
+        Some(cloacina_sign_core::digest::blake3(
+            &std::fs::read(&so).unwrap()
+        ))
+    );
+    assert_eq!(lib.digests().size, std::fs::metadata(&so).unwrap().len());
     let image = lib.image();
     assert_eq!(image.bytes(), std::fs::read(&so).unwrap().as_slice());
     assert_eq!(image.len() as u64, std::fs::metadata(&so).unwrap().len());
@@ -134,7 +152,7 @@ fn digest_is_sha256_of_the_file_and_outcome_is_returned() {
 fn sealed_image_is_immutable() {
     let dir = tempfile::tempdir().unwrap();
     let (so, _) = ctor_lib(dir.path(), "seal");
-    let image = SealedImage::from_path(&so, MAX).unwrap();
+    let image = SealedImage::from_path(&so, MAX, DigestSet::SHA256).unwrap();
     // SAFETY: F_GET_SEALS only queries the image's memfd.
     let seals = unsafe { libc::fcntl(image.fd(), libc::F_GET_SEALS) };
     let all = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE | libc::F_SEAL_SEAL;
@@ -186,7 +204,9 @@ fn truncated_elf_never_runs_constructor() {
     assert!(err.to_string().contains("truncated:"), "{err}");
     assert!(!marker.exists());
     // GuardedLibrary::load repeats the check even if a caller skips verify_and_load.
-    let image = SealedImage::from_path(&half, MAX).unwrap().allow_unsigned();
+    let image = SealedImage::from_path(&half, MAX, DigestSet::SHA256)
+        .unwrap()
+        .allow_unsigned();
     assert_eq!(
         GuardedLibrary::load(image).unwrap_err().code(),
         "NOT_A_SHARED_LIBRARY"
@@ -207,7 +227,7 @@ fn empty_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("empty.so");
     std::fs::write(&p, b"").unwrap();
-    let image = SealedImage::from_path(&p, MAX).unwrap();
+    let image = SealedImage::from_path(&p, MAX, DigestSet::SHA256).unwrap();
     assert!(image.is_empty());
     assert_eq!(image.bytes(), b"");
     let (r, called) = load_counting(&p, MAX, true);
@@ -264,7 +284,7 @@ fn fifo_is_not_read() {
     let c = std::ffi::CString::new(p.to_str().unwrap()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let err = SealedImage::from_path(&p, MAX).unwrap_err(); // must not block
+    let err = SealedImage::from_path(&p, MAX, DigestSet::SHA256).unwrap_err(); // must not block
     assert_eq!(err.code(), "UNREADABLE_FILE");
 }
 
@@ -313,7 +333,8 @@ fn elf_header_checks() {
 fn a_file_with_more_bytes_than_its_size_is_refused() {
     // procfs files stat as size 0 but yield data, like a file that grows while being read: the
     // copy is a snapshot of the stat'ed size, so anything beyond it means the file changed.
-    let err = SealedImage::from_path(Path::new("/proc/self/maps"), 1 << 24).unwrap_err();
+    let err = SealedImage::from_path(Path::new("/proc/self/maps"), 1 << 24, DigestSet::SHA256)
+        .unwrap_err();
     assert_eq!(err.code(), "UNREADABLE_FILE", "{err:?}");
     assert!(
         err.to_string()

@@ -6,6 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_loader::{
     verify_and_load, verify_and_load_package, LoadError, TaskError, WorkflowPackage,
 };
@@ -13,7 +14,7 @@ use common::*;
 
 fn package(dir: &std::path::Path) -> WorkflowPackage {
     let so = build(dir, "package.c", "package.so", &[]);
-    verify_and_load_package(&so, MAX, accept_all).expect("load package")
+    verify_and_load_package(&so, MAX, &Policy::default(), accept_all).expect("load package")
 }
 
 #[test]
@@ -128,7 +129,7 @@ fn execute_full_buffer_handling() {
 fn missing_execute_symbol() {
     let dir = tempfile::tempdir().unwrap();
     let so = build(dir.path(), "missing_execute.c", "missing.so", &[]);
-    let lib = verify_and_load(&so, MAX, accept_all).unwrap();
+    let lib = verify_and_load(&so, MAX, &Policy::default(), accept_all).unwrap();
     assert!(lib.has_symbol("cloacina_get_task_metadata"));
     assert!(!lib.has_symbol("cloacina_execute_task"));
     // Symbols of dependencies (libc) do not count as the package's own.
@@ -157,7 +158,7 @@ fn bad_metadata_is_rejected() {
             &format!("bad{variant}.so"),
             &[&format!("-DVARIANT={variant}")],
         );
-        let pkg = verify_and_load_package(&so, MAX, accept_all).unwrap();
+        let pkg = verify_and_load_package(&so, MAX, &Policy::default(), accept_all).unwrap();
         let err = pkg.metadata().unwrap_err();
         assert_eq!(err.code(), "INVALID_METADATA");
         assert!(err.to_string().contains(needle), "variant {variant}: {err}");

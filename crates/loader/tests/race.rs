@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use cloacina_sign_core::policy::Policy;
 use cloacina_sign_loader::verify_and_load;
 use common::*;
 
@@ -95,10 +96,12 @@ fn concurrent_replacement_never_loads_the_other_library() {
     while iterations < 300 || ((loaded_a == 0 || rejected == 0) && iterations < 5000) {
         iterations += 1;
         // The only signature is A's: any other sealed bytes are a tampered package.
-        let r = verify_and_load(&pkg, MAX, |_| accept_all(&digest_a));
+        let r = verify_and_load(&pkg, MAX, &Policy::default(), |_| {
+            accept_all(&sha256_digests(digest_a))
+        });
         match r {
             Ok(lib) => {
-                assert_eq!(lib.digest(), digest_a);
+                assert_eq!(lib.digests().sha256, Some(digest_a));
                 // SAFETY: `which` is `int which(void)` in the fixture, called only while `lib` lives.
                 let which: WhichFn = unsafe { lib.symbol("which").unwrap() };
                 assert_eq!(

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use cloacina_sign_core::digest::sha256;
+use cloacina_sign_core::digest::PackageDigests;
+use cloacina_sign_core::document::SignatureDocument;
 use cloacina_sign_core::keys::{self, PublicKey};
 use cloacina_sign_core::signature::DetachedSignature;
 use cloacina_sign_core::verify::{sign_digest, Candidate};
@@ -58,18 +60,20 @@ fn test_signature(digest: &[u8; 32]) -> DetachedSignature {
 }
 
 /// A valid signature over `digest` by a trusted key: the load is cleared.
-pub fn accept_all(digest: &[u8; 32]) -> Vec<Candidate> {
+pub fn accept_all(digests: &PackageDigests) -> Vec<Candidate> {
+    let digest = &digests.sha256.expect("the test hashes SHA-256");
     let key = PublicKey::from_bytes(&keys::public_key_of(&TEST_SEED)).unwrap();
     vec![Candidate {
-        signature: test_signature(digest),
+        signature: SignatureDocument::V1(test_signature(digest)),
         public_key: Some(key),
     }]
 }
 
 /// A valid signature over `digest` by a key nobody trusts: the load is refused (UNTRUSTED_SIGNER).
-pub fn reject(digest: &[u8; 32]) -> Vec<Candidate> {
+pub fn reject(digests: &PackageDigests) -> Vec<Candidate> {
+    let digest = &digests.sha256.expect("the test hashes SHA-256");
     vec![Candidate {
-        signature: test_signature(digest),
+        signature: SignatureDocument::V1(test_signature(digest)),
         public_key: None,
     }]
 }
@@ -218,4 +222,13 @@ pub fn build_fuzz_target(dir: &Path) -> PathBuf {
             "-lc",
         ],
     )
+}
+
+/// The SHA-256-only digests of a version-1 check, for tests that build them by hand.
+pub fn sha256_digests(digest: [u8; 32]) -> PackageDigests {
+    PackageDigests {
+        size: 0,
+        sha256: Some(digest),
+        blake3: None,
+    }
 }

@@ -1,0 +1,46 @@
+// The operator's load policy, checked in Rust on signed fields only (see crates/core/src/policy.rs):
+// a version-2 statement's name, version and expiry, rollback marks; version 1 signs none of them.
+import type { DocumentInfo, PolicyOptions } from '../native';
+import type { TrustSource } from '../trust/trust-source';
+
+export interface PackagePolicy {
+  /** The package name the signed statement must carry (PACKAGE_NAME_MISMATCH). */
+  expectName?: string;
+  /** Allowed versions: exact ones (`['1.0.0', '1.1.0']` or `'1.0.0,1.1.0'`) or a range (`'>=1.2.0, <2.0.0'`, `'^1.4'`) (VERSION_NOT_ALLOWED). */
+  allowedVersions?: string | readonly string[];
+  /** Refuse version-1 signatures (V2_REQUIRED). A policy on name or versions refuses them anyway: they sign neither. */
+  requireV2?: boolean;
+  /** How far clocks may disagree when checking expiry (SIGNATURE_EXPIRED), in seconds. Default 60. */
+  clockSkewSeconds?: number;
+  /**
+   * Database trust only: a successful load records the highest version loaded per package name in the
+   * organization, and a lower version is then refused (ROLLBACK_REFUSED) until an operator lowers the
+   * mark (`packages reset-version`, audited).
+   */
+  rollbackProtection?: boolean;
+}
+
+/** Whether the policy asks for anything beyond today's verification (which already refuses expired statements). */
+export function isEmptyPolicy(policy: PackagePolicy): boolean {
+  return (
+    policy.expectName === undefined &&
+    policy.allowedVersions === undefined &&
+    !policy.requireV2 &&
+    policy.clockSkewSeconds === undefined &&
+    !policy.rollbackProtection
+  );
+}
+
+/** @internal The policy for Rust, with the rollback marks of the package names the documents claim (checked on the verified one). */
+export async function nativePolicy(policy: PackagePolicy, trust: TrustSource, documents: readonly DocumentInfo[]): Promise<PolicyOptions> {
+  const names = documents.flatMap((document) => (document.statement ? [document.statement.name] : []));
+  const floors = policy.rollbackProtection && trust.versionMarks && names.length > 0 ? await trust.versionMarks.floors(names) : new Map<string, string>();
+  const allowed = policy.allowedVersions;
+  return {
+    expectName: policy.expectName,
+    allowedVersions: allowed === undefined ? undefined : typeof allowed === 'string' ? allowed : allowed.join(','),
+    requireV2: policy.requireV2,
+    clockSkewSeconds: policy.clockSkewSeconds,
+    rollbackFloors: [...floors].map(([name, version]) => ({ name, version })),
+  };
+}
