@@ -9,14 +9,15 @@ export interface CommandRun {
 }
 
 /** Runs a command; GNU time (when present) reports its peak RSS. */
-export function runCommand(command: string, args: string[]): CommandRun {
+export function runCommand(command: string, args: string[], env?: NodeJS.ProcessEnv): CommandRun {
+  const options = { encoding: 'utf8' as const, env: env ? { ...process.env, ...env } : process.env };
   if (existsSync('/usr/bin/time')) {
-    const result = spawnSync('/usr/bin/time', ['-f', '__TIME__ %e %M', command, ...args], { encoding: 'utf8' });
+    const result = spawnSync('/usr/bin/time', ['-f', '__TIME__ %e %M', command, ...args], options);
     const match = /__TIME__ ([\d.]+) (\d+)/.exec(result.stderr);
     if (match) return { seconds: Number(match[1]), peakRssKiB: Number(match[2]), status: result.status };
   }
   const start = process.hrtime.bigint();
-  const result = spawnSync(command, args, { encoding: 'utf8' });
+  const result = spawnSync(command, args, options);
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9, status: result.status };
 }
 

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { keysCommand } from './commands/keys';
 import { packageCommand } from './commands/package';
+import { packagesCommand } from './commands/packages';
 import { orgsCommand } from './commands/orgs';
 import { auditCommand } from './commands/audit';
 import { dbCommand } from './commands/db';
@@ -13,10 +14,13 @@ export function buildProgram(): Command {
   const program = new Command('cloacina-sign')
     .description('Sign and verify Cloacina workflow packages; load only what a trusted organization signed')
     .version(require('../../../package.json').version)
+    // Program options only before a command: `package sign x.so --version 1.0.0` is the package version, never the program's.
+    .enablePositionalOptions()
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
   program.addCommand(keysCommand());
   program.addCommand(packageCommand());
+  program.addCommand(packagesCommand());
   program.addCommand(orgsCommand());
   program.addCommand(auditCommand());
   program.addCommand(dbCommand());

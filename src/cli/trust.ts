@@ -1,14 +1,47 @@
 // The trust behind `package verify|run|inspect`: an organization in the database (--org), or public
 // keys pinned on the command line (--trust-key, also spelled --public-key), with no database at all.
+import { type Command, InvalidArgumentError } from 'commander';
 import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
 import type { PackageLoader } from '../loading/package-loader';
+import type { PackagePolicy } from '../verification/policy';
 import { auditLines, type DatabaseOptions, withDatabase } from './context';
 
 export interface TrustOptions extends DatabaseOptions {
   org?: string;
   trustKey?: string[];
   publicKey?: string[];
+  expectName?: string;
+  allowedVersions?: string;
+  requireV2?: boolean;
+  clockSkew?: number;
+  rollbackProtection?: boolean;
+}
+
+function seconds(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0 || number > 86_400 * 365) throw new InvalidArgumentError('must be a whole number of seconds');
+  return number;
+}
+
+/** The policy flags of `package verify|run|inspect`: checked on signed fields only (version-2 statements). */
+export function addPolicyOptions(command: Command): Command {
+  return command
+    .option('--expect-name <name>', 'refuse a package whose signed statement names another package (PACKAGE_NAME_MISMATCH)')
+    .option('--allowed-versions <versions>', 'exact versions (1.0.0,1.1.0) or a range (">=1.2.0, <2.0.0"); others are refused (VERSION_NOT_ALLOWED)')
+    .option('--require-v2', 'refuse version-1 signatures, which sign no name, version or expiry (V2_REQUIRED)')
+    .option('--clock-skew <seconds>', 'how far clocks may disagree when checking expiry (default 60)', seconds)
+    .option('--rollback-protection', 'with --org: refuse a version lower than the highest this organization loaded (ROLLBACK_REFUSED)');
+}
+
+function policyFrom(options: TrustOptions): PackagePolicy {
+  return {
+    expectName: options.expectName,
+    allowedVersions: options.allowedVersions,
+    requireV2: options.requireV2,
+    clockSkewSeconds: options.clockSkew,
+    rollbackProtection: options.rollbackProtection,
+  };
 }
 
 /** Commander's way to repeat an option: `--trust-key a.pem --trust-key b.pem`. */
@@ -32,13 +65,15 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
   const { createPackageLoader } = await import('../loading/package-loader');
   const lines = auditLines();
   const sinks: AuditSink[] = lines ? [lines] : [];
+  const policy = policyFrom(options);
   if (!options.org) {
+    if (policy.rollbackProtection) throw new CloacinaSignError('USAGE', '--rollback-protection needs --org: pinned keys keep no record of loaded versions');
     const { publicKeyTrust } = await import('../trust/public-key-trust');
-    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures }));
+    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures, policy }));
   }
   const org = options.org;
   return withDatabase(options, async ({ db }) => {
     const [{ databaseTrust }, { auditToDatabase }] = await Promise.all([import('../trust/database-trust'), import('../audit/database-sink')]);
-    return work(createPackageLoader({ trust: databaseTrust(db, { org }), audit: [auditToDatabase(db), ...sinks], requireSignatures }));
+    return work(createPackageLoader({ trust: databaseTrust(db, { org }), audit: [auditToDatabase(db), ...sinks], requireSignatures, policy }));
   });
 }

@@ -6,10 +6,11 @@ import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import { kekId } from '../keys/kek';
-import type { Row } from '../keys/records';
+import type { Row, SigningKeyInfo } from '../keys/records';
 import { native } from '../native';
 import { DetachedSignature, type SignatureInfo } from './detached-signature';
 import { rfc3339Now } from './sign';
+import { type SignedStatementDocument, signedStatementOf, type StatementOptions, statementInput } from './statement';
 
 export interface StoredSignature extends SignatureInfo {
   id: string;
@@ -46,6 +47,38 @@ export class DbPackageSigner {
 
   /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
   async signPackageWithDbKey(packagePath: string, keyId: string, kek: Buffer, store = false): Promise<DbSignResult> {
+    return this.withStoredKey(packagePath, keyId, kek, async (key, binding) => {
+      const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, binding, key.publicKey);
+      const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
+      const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
+      return { packageHash: info.packageHash, result: { ...info, keyId, orgId: key.orgId, ...(stored ? { signatureId: stored.id } : {}) } };
+    });
+  }
+
+  /**
+   * Signs a version-2 statement about the package with a stored key (the private key is unsealed and used
+   * inside Rust only). Version-2 signatures travel as `.sig` files: the database stores version-1 ones.
+   */
+  async signStatementWithDbKey(
+    packagePath: string,
+    keyId: string,
+    kek: Buffer,
+    statement: StatementOptions,
+  ): Promise<SignedStatementDocument & { keyId: string; orgId: string }> {
+    return this.withStoredKey(packagePath, keyId, kek, async (key, binding) => {
+      const document = await native.signStatementFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, binding, key.publicKey, statementInput(statement));
+      const signed = signedStatementOf(document);
+      return { packageHash: signed.statement.digest, result: { ...signed, keyId, orgId: key.orgId } };
+    });
+  }
+
+  /** Checks the key, runs the signing and audits it: package.signed, or package.sign.failure with the reason. */
+  private async withStoredKey<T>(
+    packagePath: string,
+    keyId: string,
+    kek: Buffer,
+    sign: (key: SigningKeyInfo & { sealedPrivateKey: Buffer }, binding: { keyId: string; orgId: string }) => Promise<{ packageHash: string; result: T }>,
+  ): Promise<T> {
     let orgId: string | undefined;
     let fingerprint: string | undefined;
     try {
@@ -56,18 +89,9 @@ export class DbPackageSigner {
       if (key.kekId !== kekId(kek)) {
         throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
       }
-      const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, { keyId, orgId }, key.publicKey);
-      const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
-      const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
-      await this.audit.record({
-        eventType: 'package.signed',
-        orgId,
-        keyId,
-        packagePath,
-        packageHash: info.packageHash,
-        signerFingerprint: info.keyFingerprint,
-      });
-      return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
+      const { packageHash, result } = await sign(key, { keyId, orgId: key.orgId });
+      await this.audit.record({ eventType: 'package.signed', orgId, keyId, packagePath, packageHash, signerFingerprint: fingerprint });
+      return result;
     } catch (error) {
       if (!(error instanceof CloacinaSignError && error.code === 'AUDIT_FAILED')) {
         await recordFailure(this.audit, { eventType: 'package.sign.failure', orgId, keyId, packagePath, signerFingerprint: fingerprint }, error);

@@ -54,7 +54,8 @@ export interface VerificationContext {
   policy?: PackagePolicy;
 }
 
-function statementOf(fields: StatementFields): PackageStatement {
+/** @internal */
+export function statementOf(fields: StatementFields): PackageStatement {
   return {
     name: fields.name,
     version: fields.version,

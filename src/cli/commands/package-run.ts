@@ -5,7 +5,7 @@ import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
 import { withDbOptions } from '../context';
 import { green, printData, runAction, say } from '../output';
-import { collect, requireSignaturesFrom, type TrustOptions, withLoader } from '../trust';
+import { addPolicyOptions, collect, requireSignaturesFrom, type TrustOptions, withLoader } from '../trust';
 
 interface InspectOptions extends TrustOptions {
   signature?: string;
@@ -74,26 +74,30 @@ async function inspect(packagePath: string, options: InspectOptions): Promise<vo
 }
 
 export function addRunCommands(pkg: Command): void {
-  withDbOptions(
-    pkg
-      .command('run <package>')
-      .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
-      .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
-      .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
-      .requiredOption('--task <name>', 'the task to run')
-      .option('--context <json>', 'the input context, a JSON object', '{}')
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)')
-      .option(
-        '--require-signatures',
-        'refuse an unsigned package (also CLOACINA_REQUIRE_SIGNATURES=1; without it an unsigned package runs, a bad signature never does)',
-      ),
+  addPolicyOptions(
+    withDbOptions(
+      pkg
+        .command('run <package>')
+        .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
+        .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
+        .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
+        .requiredOption('--task <name>', 'the task to run')
+        .option('--context <json>', 'the input context, a JSON object', '{}')
+        .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)')
+        .option(
+          '--require-signatures',
+          'refuse an unsigned package (also CLOACINA_REQUIRE_SIGNATURES=1; without it an unsigned package runs, a bad signature never does)',
+        ),
+    ),
   ).action((packagePath: string, options: RunOptions) => runAction(options, () => run(packagePath, options)));
-  withDbOptions(
-    pkg
-      .command('inspect <package>')
-      .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
-      .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
-      .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
+  addPolicyOptions(
+    withDbOptions(
+      pkg
+        .command('inspect <package>')
+        .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
+        .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
+        .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
+        .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
+    ),
   ).action((packagePath: string, options: InspectOptions) => runAction(options, () => inspect(packagePath, options)));
 }

@@ -5,16 +5,23 @@ import { checkOutputFile, type OutputOptions } from '../../files';
 import { readPrivateKeyFile } from '../../keys/key-files';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { signPackage } from '../../signing/sign';
+import { signStatement, type StatementOptions, writeSignatureDocument } from '../../signing/statement';
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/verifier';
 import { type DatabaseOptions, withDbOptions } from '../context';
 import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say } from '../output';
 import { withProgress } from '../progress';
-import { collect, type TrustOptions, withLoader } from '../trust';
+import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
 import { addUploadCommand } from './package-upload';
 
 interface SignOptions extends DatabaseOptions {
+  format?: string;
+  name?: string;
+  version?: string;
+  organization?: string;
+  expires?: string;
+  digest?: string;
   key?: string;
   keyId?: string;
   store?: boolean;
@@ -29,8 +36,38 @@ interface VerifyOptions extends TrustOptions {
   signature?: string;
 }
 
+/** The version-2 statement the options describe; undefined for version 1 (where its options are refused). */
+function statementFrom(options: SignOptions): StatementOptions | undefined {
+  const format = options.format ?? 'v1';
+  if (format !== 'v1' && format !== 'v2') throw new CloacinaSignError('USAGE', '--format must be v1 or v2');
+  const statementFlags = (['name', 'version', 'organization', 'expires', 'digest'] as const).filter((flag) => options[flag] !== undefined);
+  if (format === 'v1') {
+    if (statementFlags.length > 0) {
+      const flags = statementFlags.map((f) => `--${f}`).join(', ');
+      throw new CloacinaSignError('USAGE', `${flags} ${statementFlags.length === 1 ? 'describes' : 'describe'} a signed statement: add --format v2`);
+    }
+    return undefined;
+  }
+  if (!options.name || !options.version) throw new CloacinaSignError('USAGE', '--format v2 needs --name <package name> and --version <semver version>');
+  if (options.digest !== undefined && options.digest !== 'blake3' && options.digest !== 'sha256')
+    throw new CloacinaSignError('USAGE', '--digest must be blake3 or sha256');
+  if (options.store)
+    throw new CloacinaSignError('USAGE', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
+  if (options.apiUrl) throw new CloacinaSignError('USAGE', 'the signing service signs version-1 signatures; sign version 2 with --key or --key-id');
+  return {
+    name: options.name,
+    version: options.version,
+    organization: options.organization,
+    expires: options.expires,
+    digest: options.digest as StatementOptions['digest'],
+  };
+}
+
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
+  const statement = statementFrom(options);
+  if (statement && options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
+  if (statement) return signStatementWithKeyFile(packagePath, options, statement);
   if (options.apiUrl) {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl });
@@ -55,6 +92,19 @@ async function signWithKeyFile(packagePath: string, options: SignOptions): Promi
   printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath);
 }
 
+async function signStatementWithKeyFile(packagePath: string, options: SignOptions, statement: StatementOptions): Promise<void> {
+  if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
+  const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
+  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
+  const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
+  await checkOutputFile(signaturePath, output);
+  const signed = await withProgress(packagePath, (progress) => signStatement(packagePath, privateKey, statement, { progress }));
+  await writeSignatureDocument(signaturePath, signed.document, output);
+  say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
+  const { statementSigned } = await import('./package-db');
+  printData(options, statementSigned(signaturePath, signed), signaturePath);
+}
+
 /**
  * Where `package sign` may write: not over an existing file without --force, and never (not even with
  * it) over the package being signed, a private key file, or `protect`.
@@ -71,6 +121,7 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
     packageHash: result?.packageHash ?? null,
     keyFingerprint: result?.signerFingerprint ?? null,
     signedAt: result?.signedAt ?? null,
+    ...(result ? { documentVersion: result.documentVersion, digestAlgorithm: result.digestAlgorithm, statement: result.statement } : {}),
     ...(error === undefined ? {} : { error: { code: errorCode(error), message: errorMessage(error) } }),
   };
 }
@@ -86,7 +137,10 @@ async function verify(packagePaths: string[], options: VerifyOptions): Promise<v
     for (const packagePath of packagePaths) {
       try {
         const result = await withProgress(packagePath, (progress) => loader.verify(packagePath, { signature: source, progress }));
-        say(`${green('verified')} ${packagePath}: signed by ${result.signerFingerprint} at ${result.signedAt}`);
+        const what = result.statement
+          ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
+          : '';
+        say(`${green('verified')} ${packagePath}${what}: signed by ${result.signerFingerprint} at ${result.signedAt}`);
         if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${packagePath}\n`);
         results.push(verifyResult(packagePath, result));
       } catch (error) {
@@ -107,8 +161,17 @@ export function packageCommand(): Command {
     pkg
       .command('sign <package>')
       .description(
-        'sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a version-1 detached signature',
+        "sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a detached signature, version 1 (Cloacina's format, the default) or 2 (a signed statement: --format v2 --name --version)",
       )
+      .option(
+        '--format <v1|v2>',
+        'v1: the signature covers the SHA-256 digest only (default); v2: a signed statement of name, version, size, digest and expiry',
+      )
+      .option('--name <name>', 'v2: the package name the statement signs')
+      .option('--version <version>', 'v2: the package version (SemVer 2.0.0) the statement signs')
+      .option('--organization <org>', 'v2: the organization the package is for (signed when given)')
+      .option('--expires <time>', 'v2: when the signature stops being valid: an RFC 3339 time or a duration (90d, 12h, 30m, 45s)')
+      .option('--digest <blake3|sha256>', 'v2: the digest the statement names (default blake3: hashes one file on every core)')
       .option('--key <key.pem>', 'PKCS#8 PEM private key, accessible by its owner only (chmod 600)')
       .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY (or, with --api-url, the service holds it)')
       .option('--api-url <url>', 'with --key-id: sign through the signing service (token from CLOACINA_API_TOKEN; no KEK, no database here)')
@@ -118,16 +181,18 @@ export function packageCommand(): Command {
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
       .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
   ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
-  withDbOptions(
-    pkg
-      .command('verify <packages...>')
-      .description(
-        'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
-      )
-      .option('--trust-key <pub.pem>', 'a public key you trust (SPKI PEM, DER or raw 32 bytes); repeatable; no database', collect)
-      .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
-      .option('--org <org>', "verify against this organization's trust in the database (id or name)")
-      .option('--signature <file.sig>', 'the detached signature of a single package (default <package>.sig, and with --org the stored signatures)'),
+  addPolicyOptions(
+    withDbOptions(
+      pkg
+        .command('verify <packages...>')
+        .description(
+          'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
+        )
+        .option('--trust-key <pub.pem>', 'a public key you trust (SPKI PEM, DER or raw 32 bytes); repeatable; no database', collect)
+        .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
+        .option('--org <org>', "verify against this organization's trust in the database (id or name)")
+        .option('--signature <file.sig>', 'the detached signature of a single package (default <package>.sig, and with --org the stored signatures)'),
+    ),
   ).action((packagePaths: string[], options: VerifyOptions) =>
     runAction(
       options,

@@ -1,0 +1,59 @@
+// `cloacina-sign packages ...`: rollback marks, the highest version of each package an organization loaded.
+import { Command } from 'commander';
+import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import { printData, runAction, say } from '../output';
+import { formatTable } from '../table';
+
+interface ResetOptions extends DatabaseOptions {
+  org: string;
+  name: string;
+  to?: string;
+}
+
+export function packagesCommand(): Command {
+  const packages = new Command('packages').description('rollback marks: the highest version of each package an organization has loaded');
+  withDbOptions(
+    packages.command('versions').description('list the rollback marks of an organization').requiredOption('--org <org>', 'organization (id or name)'),
+  ).action((options: DatabaseOptions & { org: string }) =>
+    runAction(options, () =>
+      withDatabase(
+        options,
+        async ({ db, org }) => {
+          const owner = await org(options.org);
+          const rows: { package_name: string; highest_version: string; updated_at: string }[] = await db.run((knex) =>
+            knex('package_versions').where({ org_id: owner.id }).orderBy('package_name').select('package_name', 'highest_version', 'updated_at'),
+          );
+          const marks = rows.map((row) => ({ name: row.package_name, highestVersion: row.highest_version, updatedAt: row.updated_at }));
+          printData(
+            options,
+            marks,
+            formatTable(
+              ['PACKAGE', 'HIGHEST VERSION LOADED', 'UPDATED'],
+              marks.map((m) => [m.name, m.highestVersion, m.updatedAt]),
+            ),
+          );
+        },
+        { readOnly: true },
+      ),
+    ),
+  );
+  withDbOptions(
+    packages
+      .command('reset-version')
+      .description('lower (or with no --to, remove) the rollback mark of a package, so an older version may load again; audited')
+      .requiredOption('--org <org>', 'organization (id or name)')
+      .requiredOption('--name <name>', 'the package name, as signed in its statements')
+      .option('--to <version>', 'the new mark (a SemVer version); without it the mark is removed'),
+  ).action((options: ResetOptions) =>
+    runAction(options, () =>
+      withDatabase(options, async ({ keys, org }) => {
+        const owner = await org(options.org);
+        const { resetVersion } = await import('../../trust/version-marks');
+        const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
+        say(`The rollback mark of ${JSON.stringify(options.name)} in "${owner.name}" went from ${reset.previous} to ${reset.now ?? '(none)'}`);
+        printData(options, { orgId: owner.id, name: options.name, previous: reset.previous, now: reset.now }, reset.now ?? '');
+      }),
+    ),
+  );
+  return packages;
+}
