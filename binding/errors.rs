@@ -42,6 +42,7 @@ fn samples() -> Vec<(&'static str, Error)> {
         CoreError::UntrustedSigner {
             fingerprint: "ff".into(),
         },
+        CoreError::NoTrustedKey(text()),
         CoreError::UnsealFailed(text()),
         CoreError::SignatureNotFound(text()),
         CoreError::InvalidInput(text()),
@@ -133,6 +134,7 @@ fn variant_name(variant: &Variant) -> &'static str {
             CoreError::InvalidSignature(_) => "CoreError::InvalidSignature",
             CoreError::TamperedPackage { .. } => "CoreError::TamperedPackage",
             CoreError::UntrustedSigner { .. } => "CoreError::UntrustedSigner",
+            CoreError::NoTrustedKey(_) => "CoreError::NoTrustedKey",
             CoreError::UnsealFailed(_) => "CoreError::UnsealFailed",
             CoreError::SignatureNotFound(_) => "CoreError::SignatureNotFound",
             CoreError::InvalidInput(_) => "CoreError::InvalidInput",

@@ -24,10 +24,22 @@ pub fn generate_keypair() -> GeneratedKeypair {
     }
 }
 
-/// Reads a public key given as raw 32 bytes, SPKI DER or SPKI PEM; rejects weak keys.
+/// Reads a public key: Ed25519 as raw 32 bytes, SPKI DER or SPKI PEM (weak keys refused), or ECDSA
+/// P-256 as SPKI DER or PEM (`cosign.pub`; uncompressed point on the curve). Returns its stored form:
+/// the raw 32 bytes of an Ed25519 key, the 91-byte SPKI DER of a P-256 key.
 #[napi]
 pub fn public_key_from_any(input: Buffer) -> napi::Result<Buffer> {
-    Ok(pem::public_key_from_any(&input).or_throw()?.to_vec().into())
+    Ok(pem::parse_verification_key(&input)
+        .or_throw()?
+        .encoded()
+        .into())
+}
+
+/// `ed25519` or `ecdsa-p256`: the algorithm of a public key (read as `publicKeyFromAny` reads it).
+#[napi]
+pub fn public_key_algorithm(public_key: Buffer) -> napi::Result<String> {
+    let key = pem::parse_verification_key(&public_key).or_throw()?;
+    Ok(key.algorithm().name().to_string())
 }
 
 /// Reads a private key given as a raw 32-byte seed, PKCS#8 DER or PKCS#8 PEM (v1 or v2).
@@ -45,10 +57,11 @@ pub fn public_key_of(private_key: Buffer) -> napi::Result<Buffer> {
     Ok(keys::public_key_of(&seed).to_vec().into())
 }
 
+/// SPKI PEM of a public key of either algorithm.
 #[napi]
 pub fn public_key_to_pem(public_key: Buffer) -> napi::Result<String> {
-    let key = pem::public_key_from_any(&public_key).or_throw()?;
-    Ok(pem::public_key_to_pem(&key))
+    let key = pem::parse_verification_key(&public_key).or_throw()?;
+    Ok(pem::verification_key_to_pem(&key))
 }
 
 #[napi]
@@ -57,11 +70,12 @@ pub fn private_key_to_pem(private_key: Buffer) -> napi::Result<String> {
     Ok(pem::private_key_to_pem(&seed).to_string())
 }
 
-/// Lowercase hex SHA-256 of the raw 32-byte public key.
+/// Lowercase hex SHA-256 of the key's stored form: the raw 32-byte Ed25519 key, or the SPKI DER of
+/// an ECDSA P-256 key.
 #[napi]
 pub fn fingerprint(public_key: Buffer) -> napi::Result<String> {
-    let key = pem::public_key_from_any(&public_key).or_throw()?;
-    Ok(keys::fingerprint(&key))
+    let key = pem::parse_verification_key(&public_key).or_throw()?;
+    Ok(key.fingerprint_hex())
 }
 
 /// Strict Ed25519 verification of an arbitrary message; throws INVALID_KEY or INVALID_SIGNATURE.

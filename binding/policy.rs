@@ -14,7 +14,8 @@ pub fn compare_versions(a: String, b: String) -> napi::Result<i32> {
             )
         })
     };
-    Ok(match parse(&a)?.cmp(&parse(&b)?) {
+    // Precedence (SemVer 2.0.0 §11): build metadata does not order versions.
+    Ok(match parse(&a)?.cmp_precedence(&parse(&b)?) {
         std::cmp::Ordering::Less => -1,
         std::cmp::Ordering::Equal => 0,
         std::cmp::Ordering::Greater => 1,

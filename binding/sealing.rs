@@ -8,7 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
 use crate::files::{signed_digest, SignedDigest};
-use crate::verify::{digests_for, statement_for, StatementInput};
+use crate::verify::{digests_for, statement_for, Digests, StatementInput};
 
 /// Which row a sealed private key belongs to; it is the AES-GCM associated data.
 #[napi(object)]
@@ -161,8 +161,15 @@ pub fn sign_digest_with_sealed_key(
     }))
 }
 
+/// Where a statement's digests come from: the package file (hashed here), or the caller (the
+/// signing service, which never receives the package).
+enum StatementDigests {
+    File(PathBuf),
+    Given(digest::PackageDigests),
+}
+
 pub struct SignStatementWithSealedKeyTask {
-    path: PathBuf,
+    digests: StatementDigests,
     kek: Zeroizing<Vec<u8>>,
     sealed: Vec<u8>,
     binding: KeyBinding,
@@ -176,9 +183,14 @@ impl Task for SignStatementWithSealedKeyTask {
 
     fn compute(&mut self) -> napi::Result<String> {
         let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
-        let digests =
-            digest::digest_file(&self.path, digests_for(&self.input), None, None).or_throw()?;
-        let statement = statement_for(&self.input, &digests)?;
+        let statement = match &self.digests {
+            StatementDigests::File(path) => {
+                let digests =
+                    digest::digest_file(path, digests_for(&self.input), None, None).or_throw()?;
+                statement_for(&self.input, &digests)?
+            }
+            StatementDigests::Given(digests) => statement_for(&self.input, digests)?,
+        };
         Ok(statement.sign(&seed).or_throw()?.to_json())
     }
 
@@ -199,11 +211,43 @@ pub fn sign_statement_file_with_sealed_key(
     input: StatementInput,
 ) -> AsyncTask<SignStatementWithSealedKeyTask> {
     AsyncTask::new(SignStatementWithSealedKeyTask {
-        path: path.into(),
+        digests: StatementDigests::File(path.into()),
         kek: Zeroizing::new(kek.to_vec()),
         sealed: sealed_private_key.to_vec(),
         binding,
         public_key: public_key.to_vec(),
         input,
     })
+}
+
+/// Signs a version-2 statement about a package hashed elsewhere (the signing service: the package
+/// never travels) with a sealed private key; `digest` is the package's digest in the input's
+/// algorithm and `size` its size. Resolves to the canonical document.
+#[napi(ts_return_type = "Promise<string>")]
+pub fn sign_statement_digest_with_sealed_key(
+    kek: Buffer,
+    sealed_private_key: Buffer,
+    binding: KeyBinding,
+    public_key: Buffer,
+    input: StatementInput,
+    digest: String,
+    size: f64,
+) -> napi::Result<AsyncTask<SignStatementWithSealedKeyTask>> {
+    let raw = crate::files::digest_from_hex(&digest)?;
+    let sha256 = digests_for(&input).sha256;
+    let digests = Digests {
+        size,
+        sha256: sha256.then(|| digest.clone()),
+        blake3: (!sha256).then(|| digest.clone()),
+    }
+    .to_core()?;
+    debug_assert_eq!(digests.sha256.or(digests.blake3), Some(raw));
+    Ok(AsyncTask::new(SignStatementWithSealedKeyTask {
+        digests: StatementDigests::Given(digests),
+        kek: Zeroizing::new(kek.to_vec()),
+        sealed: sealed_private_key.to_vec(),
+        binding,
+        public_key: public_key.to_vec(),
+        input,
+    }))
 }

@@ -9,7 +9,7 @@ use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::{self, DigestSet, PackageDigests};
 use cloacina_sign_core::document::SignatureDocument;
 use cloacina_sign_core::pem;
-use cloacina_sign_core::policy::{AllowedVersions, Policy};
+use cloacina_sign_core::policy::{AllowedVersions, Policy, DEFAULT_CLOCK_SKEW_SECS};
 use cloacina_sign_core::statement::Statement;
 use cloacina_sign_core::verify::{self, digests_needed, Candidate};
 use cloacina_sign_core::CoreError;
@@ -103,9 +103,13 @@ impl From<&Statement> for StatementFields {
 /// What a parsed signature document says (nothing of it is verified yet).
 #[napi(object)]
 pub struct DocumentInfo {
+    /// 1 or 2 (Cloacina's documents); 0 for a cosign signature.
     pub version: u32,
-    pub key_fingerprint: String,
-    /// The canonical document.
+    /// `v1`, `v2` or `cosign`.
+    pub kind: String,
+    /// The fingerprint of the key the document names; absent for a cosign signature (it names none).
+    pub key_fingerprint: Option<String>,
+    /// The canonical document: compact JSON, or a cosign signature's base64.
     pub canonical: String,
     /// Version 2: the statement's fields.
     pub statement: Option<StatementFields>,
@@ -115,16 +119,19 @@ fn document_info(document: &SignatureDocument) -> DocumentInfo {
     let (version, statement) = match document {
         SignatureDocument::V1(_) => (1, None),
         SignatureDocument::V2(signed) => (2, Some(StatementFields::from(&signed.statement))),
+        SignatureDocument::Cosign(_) => (0, None),
     };
     DocumentInfo {
         version,
-        key_fingerprint: digest::to_hex(document.key_fingerprint()),
-        canonical: document.to_json(),
+        kind: document.kind().to_string(),
+        key_fingerprint: document.key_fingerprint().map(|f| digest::to_hex(f)),
+        canonical: document.canonical(),
         statement,
     }
 }
 
-/// Strict parse of a signature document of either version; MALFORMED_SIGNATURE saying what is wrong.
+/// Strict parse of a signature document of any kind (version 1, version 2, cosign); MALFORMED_SIGNATURE
+/// saying what is wrong.
 #[napi]
 pub fn parse_signature_document(document: Buffer) -> napi::Result<DocumentInfo> {
     Ok(document_info(
@@ -205,16 +212,19 @@ pub(crate) fn policy_from(options: Option<&PolicyOptions>) -> napi::Result<Polic
             .map(|mark| Ok((mark.name.clone(), version(&mark.version)?)))
             .collect::<napi::Result<_>>()?,
         now_unix: options.now_unix.map(|t| t as i64),
-        clock_skew_secs: options.clock_skew_seconds.map_or(60, |s| s.max(0.0) as i64),
+        clock_skew_secs: options
+            .clock_skew_seconds
+            .map_or(DEFAULT_CLOCK_SKEW_SECS, |s| s.max(0.0) as i64),
     })
 }
 
-/// One signature to try, with the public key the caller trusts for its fingerprint (if any).
+/// One signature to try, with the public key the caller trusts for it (if any).
 #[napi(object)]
 pub struct VerifyCandidate {
-    /// The signature document (JSON text, either version).
+    /// The signature document (JSON text of either version, or a cosign signature's base64).
     pub document: Buffer,
-    /// The trusted public key whose fingerprint the signature names; absent when no trusted key matches.
+    /// The trusted public key to try: the one whose fingerprint the signature names, or for a cosign
+    /// signature one trusted ECDSA P-256 key; absent when no trusted key matches.
     pub public_key: Option<Buffer>,
 }
 
@@ -224,12 +234,17 @@ pub struct VerifiedPackage {
     /// Lowercase hex SHA-256 of the package, when it was computed.
     pub package_hash: Option<String>,
     pub digests: Digests,
+    /// The fingerprint of the trusted key that verified.
     pub key_fingerprint: String,
-    /// Version 1: `signed_at` (not signed); version 2: the signed `issued_at`.
+    /// Version 1: `signed_at` (not signed); version 2: the signed `issued_at`; cosign: empty (it has
+    /// no time).
     pub signed_at: String,
     /// Which candidate verified.
     pub candidate_index: u32,
+    /// 1 or 2; 0 for a cosign signature.
     pub document_version: u32,
+    /// `v1`, `v2` or `cosign`.
+    pub document_kind: String,
     /// Version 2: the signed statement.
     pub statement: Option<StatementFields>,
 }
@@ -237,7 +252,7 @@ pub struct VerifiedPackage {
 fn parse_candidate(document: &[u8], public_key: Option<&[u8]>) -> napi::Result<Candidate> {
     let signature = SignatureDocument::parse(document).or_throw()?;
     let public_key = public_key
-        .map(|key| pem::parse_public_key(key).or_throw())
+        .map(|key| pem::parse_verification_key(key).or_throw())
         .transpose()?;
     Ok(Candidate {
         signature,
@@ -257,7 +272,8 @@ pub(crate) fn verified(
     candidates: &[Candidate],
     index: usize,
 ) -> VerifiedPackage {
-    let document = &candidates[index].signature;
+    let candidate = &candidates[index];
+    let document = &candidate.signature;
     let (signed_at, statement, version) = match document {
         SignatureDocument::V1(sig) => (sig.signed_at.clone(), None, 1),
         SignatureDocument::V2(signed) => (
@@ -265,14 +281,24 @@ pub(crate) fn verified(
             Some(StatementFields::from(&signed.statement)),
             2,
         ),
+        SignatureDocument::Cosign(_) => (String::new(), None, 0),
     };
+    // The key that verified: the one a version-1 or -2 document names, or the P-256 key a cosign
+    // signature verified under.
+    let key_fingerprint = candidate
+        .public_key
+        .as_ref()
+        .map(|key| key.fingerprint_hex())
+        .or_else(|| document.key_fingerprint().map(|f| digest::to_hex(f)))
+        .unwrap_or_default();
     VerifiedPackage {
         package_hash: digests.sha256.map(|h| digest::to_hex(&h)),
         digests: Digests::from(digests),
-        key_fingerprint: digest::to_hex(document.key_fingerprint()),
+        key_fingerprint,
         signed_at,
         candidate_index: index as u32,
         document_version: version,
+        document_kind: document.kind().to_string(),
         statement,
     }
 }
@@ -372,7 +398,7 @@ impl Task for HashWithSignatureTask {
     ) -> napi::Result<HashedWithSignature> {
         Ok(HashedWithSignature {
             digests: Digests::from(&digests),
-            signature: signature.map(|s| s.to_json()),
+            signature: signature.map(|s| s.canonical()),
         })
     }
 }
@@ -408,17 +434,9 @@ impl Task for VerifyFileTask {
         // The package must exist first: a missing package is UNREADABLE_FILE, not a missing signature.
         drop(cloacina_sign_core::files::open_regular(&self.path).or_throw()?);
         let signature = SignatureDocument::read_file(&self.signature_path).or_throw()?;
-        // The trusted key the signature names, if any (a raw key's fingerprint is the SHA-256 of its bytes).
-        let public_key = self
-            .trusted_keys
-            .iter()
-            .find(|key| digest::sha256(key) == *signature.key_fingerprint())
-            .map(|key| pem::parse_public_key(key).or_throw())
-            .transpose()?;
-        let candidates = [Candidate {
-            signature,
-            public_key,
-        }];
+        // The trusted key the signature names, if any (a key's fingerprint is the SHA-256 of its stored
+        // form); for a cosign signature, every trusted P-256 key.
+        let candidates = verify::candidates_for(&signature, &self.trusted_keys).or_throw()?;
         let digests = digest::digest_file(
             &self.path,
             digests_needed(&candidates),
@@ -436,8 +454,9 @@ impl Task for VerifyFileTask {
 }
 
 /// The whole verification of a package against pinned keys in one task: read the signature file,
-/// hash the package with the digest it names, pair it with the trusted raw key of its fingerprint,
-/// and decide (`verify_any`, policy included).
+/// hash the package with the digest it names, pair it with the trusted key of its fingerprint (a
+/// cosign signature: with every trusted P-256 key), and decide (`verify_any`, policy included).
+/// Keys are given in their stored form (raw 32-byte Ed25519, or P-256 SubjectPublicKeyInfo DER).
 #[napi(ts_return_type = "Promise<VerifiedPackage>")]
 pub fn verify_file_with_keys(
     path: String,

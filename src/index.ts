@@ -1,17 +1,18 @@
 // The public API of cloacina-sign: what runners, CI jobs and operators call, and nothing else.
 export * from './errors';
 
-// Keys: Ed25519 key pairs, their encodings and key files.
+// Keys: Ed25519 key pairs, their encodings and key files; trusted public keys may also be ECDSA P-256 (cosign.pub).
 export {
   generateKeypair,
   importPrivateKey,
   importPublicKey,
   privateKeyToPem,
+  publicKeyAlgorithm,
   publicKeyFingerprint,
   publicKeyOf,
   publicKeyToPem,
 } from './keys/keypair';
-export type { KeyInput, Keypair } from './keys/keypair';
+export type { KeyAlgorithm, KeyInput, Keypair } from './keys/keypair';
 export { readPrivateKeyFile, readPublicKeyFile, writeKeypairFiles, publicKeyPathFor } from './keys/key-files';
 
 // Signing (CI): the version-1 detached signature, shared with Cloacina.
@@ -21,6 +22,9 @@ export { signPackage } from './signing/sign';
 export type { SignOptions } from './signing/sign';
 export { DetachedSignature } from './signing/detached-signature';
 export type { SignatureInfo } from './signing/detached-signature';
+// Version-2 signatures: a signed statement of name, version, size, digest and expiry.
+export { signStatement, writeSignatureDocument } from './signing/statement';
+export type { StatementOptions, SignedStatementDocument } from './signing/statement';
 // Signing through the signing service (`cloacina-sign serve`): the key stays in the service, the package never travels.
 export { SigningServiceClient, apiTokenFromEnv, API_TOKEN_ENV } from './signing/api-client';
 export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
@@ -28,7 +32,7 @@ export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader, DEFAULT_MAX_PACKAGE_BYTES } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
-export type { VerificationResult, VerifyOptions, PackageStatement } from './verification/verifier';
+export type { VerificationResult, VerifyOptions, PackageStatement, SignatureFormat } from './verification/verifier';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';
@@ -57,4 +61,5 @@ export type { Organization, SigningKeyInfo, TrustedKeyInfo, TrustGrant, Exported
 export type { EffectiveTrustedKey } from './trust/acl';
 export { parseKek, kekFromEnv, KEK_ENV } from './keys/kek';
 export { DbPackageSigner } from './signing/db-signer';
+export { resetVersion } from './trust/version-marks';
 export type { StoredSignature, DbSignResult } from './signing/db-signer';

@@ -59,6 +59,7 @@ function typed<T extends Fn>(fn: T): Translated<T> {
 export const native = {
   generateKeypair: typed(binding.generateKeypair),
   publicKeyFromAny: typed(binding.publicKeyFromAny),
+  publicKeyAlgorithm: typed(binding.publicKeyAlgorithm),
   privateKeyFromAny: typed(binding.privateKeyFromAny),
   publicKeyOf: typed(binding.publicKeyOf),
   publicKeyToPem: typed(binding.publicKeyToPem),
@@ -82,6 +83,7 @@ export const native = {
   checkSealedKey: typed(binding.checkSealedKey),
   signFileWithSealedKey: typed(binding.signFileWithSealedKey),
   signDigestWithSealedKey: typed(binding.signDigestWithSealedKey),
+  signStatementDigestWithSealedKey: typed(binding.signStatementDigestWithSealedKey),
   sealPackage: typed(binding.sealPackage),
   compareVersions: typed(binding.compareVersions),
   // Test support: one error of every Rust variant, thrown as a failing call throws it.

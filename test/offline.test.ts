@@ -33,7 +33,7 @@ describe('offline signing and verification', () => {
       const result = await verifyPackageOffline(packagePath, signaturePath, keypair.publicKey);
       expect(result.signerFingerprint).to.equal(keypair.fingerprint);
       expect(result.packageHash).to.have.length(64);
-      expect(Date.parse(result.signedAt)).to.be.closeTo(Date.now(), 60_000);
+      expect(Date.parse(result.signedAt as string)).to.be.closeTo(Date.now(), 60_000);
     });
 
     it('it writes the signature beside the package as <package>.sig', () => {

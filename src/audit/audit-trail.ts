@@ -38,7 +38,7 @@ function auditFailed(event: AuditEvent, error: unknown): CloacinaSignError {
 }
 
 export function auditEvent(input: AuditEventInput): AuditEvent {
-  return {
+  const event: AuditEvent = {
     id: newId(),
     event_type: input.eventType,
     timestamp: nowIso(),
@@ -51,6 +51,8 @@ export function auditEvent(input: AuditEventInput): AuditEvent {
     reason: input.reason ?? null,
     actor: input.actor ?? null,
   };
+  if (input.digestAlgorithm) event.digest_algorithm = input.digestAlgorithm;
+  return event;
 }
 
 /** The reason an audit event gives for an error: its code and message. */

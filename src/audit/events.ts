@@ -22,6 +22,9 @@ export type AuditEventType =
   | 'token.created'
   | 'token.revoked';
 
+/** The digest algorithm of `package_hash`: SHA-256 (version 1, uploads, the service) or a version-2 statement's. */
+export type DigestAlgorithm = 'sha256' | 'blake3';
+
 export interface AuditEventInput {
   eventType: AuditEventType;
   orgId?: string | null;
@@ -33,6 +36,8 @@ export interface AuditEventInput {
   reason?: string | null;
   /** Who acted, when it is not the process itself: the signing service writes the API token's id (never the token). */
   actor?: string | null;
+  /** The algorithm of `packageHash` (default SHA-256): a version-2 statement's digest may be BLAKE3. */
+  digestAlgorithm?: DigestAlgorithm | null;
 }
 
 /** One audit event as logged and stored (snake_case, as in the JSON line and the audit_events row). */
@@ -49,4 +54,9 @@ export interface AuditEvent {
   reason: string | null;
   /** The API token id behind a signing-service request; null otherwise. */
   actor: string | null;
+  /**
+   * Not a column and not a flat field of the JSON line: the algorithm of package_hash when it is not
+   * SHA-256 (the line's ECS part then names it: `file.hash.blake3`).
+   */
+  digest_algorithm?: DigestAlgorithm;
 }

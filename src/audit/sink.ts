@@ -1,15 +1,33 @@
 // Where audit events go. A sink resolves once the event is written and rejects if it could not be:
 // callers that must not proceed unaudited (loading, key operations) wait for it.
 import { constants, open, write } from 'node:fs';
+import { ecsFields } from './ecs';
 import type { AuditEvent } from './events';
 
 export interface AuditSink {
   write(event: AuditEvent): Promise<void>;
 }
 
-/** One event per line: the event object as JSON (the same snake_case fields as the audit_events row). */
+/**
+ * One event per line: the flat snake_case fields of the audit_events row (as always), then the same event
+ * in ECS form (`@timestamp`, `event.*`, `file.*`, `organization.id`, `user.id`; see ecs.ts).
+ */
 export function auditLine(event: AuditEvent): string {
-  return `${JSON.stringify(event)}\n`;
+  const line = {
+    id: event.id,
+    event_type: event.event_type,
+    timestamp: event.timestamp,
+    org_id: event.org_id,
+    key_id: event.key_id,
+    package_path: event.package_path,
+    package_hash: event.package_hash,
+    signer_fingerprint: event.signer_fingerprint,
+    signature_verified: event.signature_verified,
+    reason: event.reason,
+    actor: event.actor,
+    ...ecsFields(event),
+  };
+  return `${JSON.stringify(line)}\n`;
 }
 
 /** JSON lines on a stream (for example process.stderr); a write error rejects. */

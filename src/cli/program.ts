@@ -8,6 +8,7 @@ import { auditCommand } from './commands/audit';
 import { dbCommand } from './commands/db';
 import { serveCommand } from './commands/serve';
 import { tokensCommand } from './commands/tokens';
+import { metricsCommand } from './commands/metrics';
 import { EXIT_USAGE } from './output';
 
 export function buildProgram(): Command {
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(dbCommand());
   program.addCommand(tokensCommand());
   program.addCommand(serveCommand());
+  program.addCommand(metricsCommand());
   for (const command of allCommands(program)) command.exitOverride();
   return program;
 }

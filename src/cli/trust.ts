@@ -29,7 +29,7 @@ export function addPolicyOptions(command: Command): Command {
   return command
     .option('--expect-name <name>', 'refuse a package whose signed statement names another package (PACKAGE_NAME_MISMATCH)')
     .option('--allowed-versions <versions>', 'exact versions (1.0.0,1.1.0) or a range (">=1.2.0, <2.0.0"); others are refused (VERSION_NOT_ALLOWED)')
-    .option('--require-v2', 'refuse version-1 signatures, which sign no name, version or expiry (V2_REQUIRED)')
+    .option('--require-v2', 'refuse version-1 and cosign signatures, which sign no name, version or expiry (V2_REQUIRED)')
     .option('--clock-skew <seconds>', 'how far clocks may disagree when checking expiry (default 60)', seconds)
     .option('--rollback-protection', 'with --org: refuse a version lower than the highest this organization loaded (ROLLBACK_REFUSED)');
 }

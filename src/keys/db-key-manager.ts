@@ -173,7 +173,12 @@ export class DbKeyManager {
 
   // ---- trusted keys --------------------------------------------------------------------------
 
-  /** Trusts a public key (raw 32 bytes, SPKI DER or PEM) for `orgId`. ALREADY_EXISTS if it is trusted already. */
+  /**
+   * Trusts a public key for `orgId`: Ed25519 (raw 32 bytes, SPKI DER or PEM) or ECDSA P-256 (SPKI DER or PEM,
+   * the `cosign.pub` format; verifies cosign signatures). Stored as raw 32 bytes (Ed25519) or SPKI DER (P-256),
+   * fingerprinted by the SHA-256 of that. INVALID_KEY for a key that is not acceptable (a weak Ed25519 key, a
+   * point not on the curve, a compressed point); ALREADY_EXISTS if it is trusted already.
+   */
   async trustPublicKey(orgId: string, publicKey: KeyInput, name?: string): Promise<TrustedKeyInfo> {
     const raw = importPublicKey(publicKey);
     const fingerprint = publicKeyFingerprint(raw);

@@ -25,7 +25,12 @@ export interface TrustedKeyInfo {
   /** The organization whose row this is (for inherited keys, the org that trusts it directly). */
   orgId: string;
   name: string | null;
+  /**
+   * The stored form: raw 32 bytes for Ed25519, SPKI DER (91 bytes) for ECDSA P-256 (cosign keys); the
+   * length alone tells them apart (publicKeyAlgorithm).
+   */
   publicKey: Buffer;
+  /** SHA-256 of `publicKey`. */
   fingerprint: string;
   createdAt: string;
   revokedAt: string | null;

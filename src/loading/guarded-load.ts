@@ -10,6 +10,7 @@ import { nativePolicy, type PackagePolicy } from '../verification/policy';
 import type { SignatureSource } from '../verification/signature-source';
 import { noSignature, type PackageStatement, resultOf } from '../verification/verifier';
 import { serializeLoads } from './load-lock';
+import type { LoadObserver } from './metrics';
 
 export interface LoadPolicy {
   trust: TrustSource;
@@ -28,6 +29,8 @@ export interface LoadDecision {
   signerFingerprint: string | null;
   /** Version 2: the signed statement. */
   statement: PackageStatement | null;
+  /** Size of the sealed bytes. */
+  size: number;
 }
 
 /**
@@ -46,28 +49,36 @@ async function decide(policy: LoadPolicy, path: string, format: PackageFormat, s
     noteHash(hash);
     const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, policy.trust);
     if (candidates.length === 0 && !policy.requireSignatures) {
-      return { cleared: nativeMethods.allowUnsigned(sealed), decision: { packageHash: hash, signerFingerprint: null, statement: null } };
+      return { cleared: nativeMethods.allowUnsigned(sealed), decision: { packageHash: hash, signerFingerprint: null, statement: null, size: digests.size } };
     }
     if (candidates.length === 0) throw noSignature(path, hash, policy.trust, source);
     const cleared = nativeMethods.verifySealed(sealed, candidates, await nativePolicy(policy.policy, policy.trust, before));
     const verified = resultOf(path, cleared.verified!, null);
     noteHash(verified.packageHash);
-    return { cleared, decision: { packageHash: verified.packageHash, signerFingerprint: verified.signerFingerprint, statement: verified.statement } };
+    return {
+      cleared,
+      decision: { packageHash: verified.packageHash, signerFingerprint: verified.signerFingerprint, statement: verified.statement, size: digests.size },
+    };
   } finally {
     // A cleared package owns the image now; on a refusal this releases the sealed memory at once.
     sealed.discard();
   }
 }
 
-/** Runs one guarded load, serialized in the process, audited as package.load.success|failure. */
+/**
+ * Runs one guarded load, serialized in the process, audited as package.load.success|failure. The
+ * observer (metrics), when there is one, is told when the decision starts and what it was.
+ */
 export function guardedLoad<T>(
   policy: LoadPolicy,
   path: string,
   format: PackageFormat,
   source: SignatureSource,
   finish: (cleared: ClearedPackage, decision: LoadDecision) => Promise<T>,
+  observer?: LoadObserver,
 ): Promise<T> {
   return serializeLoads(async () => {
+    observer?.deciding();
     let orgId: string | null = null;
     let packageHash: string | null = null;
     const failed = (error: unknown) =>
@@ -79,10 +90,12 @@ export function guardedLoad<T>(
       orgId = await policy.trust.organization();
       ({ cleared, decision } = await decide(policy, path, format, source, (hash) => (packageHash = hash)));
     } catch (error) {
+      observer?.decided({ error });
       await failed(error);
       throw error;
     }
 
+    observer?.decided({ documentVersion: decision.signerFingerprint === null ? null : decision.statement ? 2 : 1, bytes: decision.size });
     const conclusion = decision.signerFingerprint
       ? `signature verified (signed by ${decision.signerFingerprint})`
       : 'unsigned package allowed: signatures are not required';
@@ -107,6 +120,7 @@ export function guardedLoad<T>(
         signerFingerprint: decision.signerFingerprint,
         signatureVerified: decision.signerFingerprint !== null,
         reason: decision.signerFingerprint ? `signature verified${signed}` : 'unsigned package allowed: signatures are not required',
+        digestAlgorithm: decision.statement?.digestAlgorithm,
       });
     } catch (error) {
       cleared.discard();

@@ -65,7 +65,10 @@ function toMetadata(info: PackageInfo): PackageMetadata {
 export interface LoadedPackage {
   /** The package as given. */
   readonly path: string;
-  /** Lowercase hex SHA-256 of the loaded bytes. */
+  /**
+   * Lowercase hex digest of the loaded bytes: the one the verified signature covers (SHA-256 for version
+   * 1 and cosign, the statement's algorithm for version 2, BLAKE3 by default), SHA-256 when loaded unsigned.
+   */
   readonly packageHash: string;
   /** The trusted key that signed it; null when it was loaded unsigned because signatures are not required. */
   readonly signerFingerprint: string | null;

@@ -1,15 +1,18 @@
 // The runner's entry point: one object that verifies packages and loads exactly the bytes it verified,
 // over a trust source (database or pinned public keys), with an explicit audit destination.
+import type { Registry } from 'prom-client';
 import { AuditTrail } from '../audit/audit-trail';
 import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
 import { nativeMethods, type PackageFormat } from '../native';
+import { ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import type { PackagePolicy } from '../verification/policy';
 import { SignatureSource } from '../verification/signature-source';
 import { type VerificationResult, verifyWithTrust, type VerifyOptions } from '../verification/verifier';
 import { guardedLoad, type LoadPolicy } from './guarded-load';
 import { GuardedPackage, type LoadedPackage } from './loaded-package';
+import { type LoadObserver, type LoadOperation, loaderMetrics } from './metrics';
 
 // Node has WebAssembly at run time; its type lives in the DOM library, which a consumer may not load.
 // An (empty) interface merges with the DOM's declaration where there is one.
@@ -39,6 +42,12 @@ export interface PackageLoaderOptions {
    * `verify` and to every load; every refusal is a VerificationFailure with its own code.
    */
   policy?: PackagePolicy;
+  /**
+   * A prom-client Registry to count verifications and loads in (the runner serves it, or merges it into its
+   * own): `cloacina_sign_verifications_total`, `cloacina_sign_loads_total`, their durations and the bytes
+   * verified. Loaders may share a registry. Default: no metrics, and prom-client is never loaded.
+   */
+  metrics?: Registry;
 }
 
 export interface LoadOptions {
@@ -90,27 +99,66 @@ export function createPackageLoader(options: PackageLoaderOptions): PackageLoade
     policy: options.policy ?? {},
   };
   const source = (loadOptions: LoadOptions = {}) => loadOptions.signature ?? SignatureSource.Auto;
+  // Without a registry, nothing is measured: the operations run as they are, and prom-client is never loaded.
+  const metrics = options.metrics === undefined ? null : loaderMetrics(options.metrics);
+  const measured = <T>(operation: LoadOperation, run: (observer?: LoadObserver) => Promise<T>): Promise<T> => (metrics ? metrics.load(operation, run) : run());
+  const verify = (path: string, verifyOptions: VerifyOptions = {}): Promise<VerificationResult> => {
+    if (!metrics) return verifyWithTrust(policy, path, verifyOptions);
+    // The bytes hashed, for cloacina_sign_verified_bytes_total: the caller's progress counter, or one of ours.
+    const progress = verifyOptions.progress ?? new ProgressCounter();
+    return metrics.verify(
+      () => verifyWithTrust(policy, path, { ...verifyOptions, progress }),
+      () => progress.bytes,
+    );
+  };
 
   return {
     requireSignatures: policy.requireSignatures,
-    verify: (path, verifyOptions) => verifyWithTrust(policy, path, verifyOptions),
+    verify,
     load: (path, loadOptions) =>
-      guardedLoad(policy, path, SHARED_LIBRARY, source(loadOptions), async (cleared, decision) => {
-        const loaded = await nativeMethods.loadCleared(cleared);
-        return new GuardedPackage(path, decision.packageHash, decision.signerFingerprint, loaded);
-      }),
+      measured('load', (observer) =>
+        guardedLoad(
+          policy,
+          path,
+          SHARED_LIBRARY,
+          source(loadOptions),
+          async (cleared, decision) => {
+            const loaded = await nativeMethods.loadCleared(cleared);
+            return new GuardedPackage(path, decision.packageHash, decision.signerFingerprint, loaded);
+          },
+          observer,
+        ),
+      ),
     requireAddon: (path, loadOptions) =>
-      guardedLoad(policy, path, SHARED_LIBRARY, source(loadOptions), async (cleared) => {
-        const module = { exports: {} as unknown };
-        nativeMethods.openThroughProcPath(cleared, (procPath) => process.dlopen(module, procPath));
-        loadedAddons.add(cleared);
-        return module.exports;
-      }),
+      measured('addon', (observer) =>
+        guardedLoad(
+          policy,
+          path,
+          SHARED_LIBRARY,
+          source(loadOptions),
+          async (cleared) => {
+            const module = { exports: {} as unknown };
+            nativeMethods.openThroughProcPath(cleared, (procPath) => process.dlopen(module, procPath));
+            loadedAddons.add(cleared);
+            return module.exports;
+          },
+          observer,
+        ),
+      ),
     compileWasm: (path, loadOptions) =>
-      guardedLoad(policy, path, WASM, source(loadOptions), async (cleared) => {
-        const bytes = nativeMethods.clearedBytes(cleared);
-        cleared.discard();
-        return WebAssembly.compile(bytes);
-      }),
+      measured('wasm', (observer) =>
+        guardedLoad(
+          policy,
+          path,
+          WASM,
+          source(loadOptions),
+          async (cleared) => {
+            const bytes = nativeMethods.clearedBytes(cleared);
+            cleared.discard();
+            return WebAssembly.compile(bytes);
+          },
+          observer,
+        ),
+      ),
   };
 }

@@ -1,7 +1,11 @@
 // Prometheus metrics of the signing service, in a Registry of its own (never prom-client's global one).
 // Label values are bounded: route patterns (never a path as sent), methods, status codes, outcomes and
 // error codes. Never a hash, a path, a key id, an organization or a token id.
+// Verifying an upload is the decision a runner's loader makes: it is counted in the loader's own metrics
+// (cloacina_sign_verifications_total, ..._verification_duration_seconds, ..._verified_bytes_total), registered
+// here by the same code, with operation="upload".
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { VerificationMetrics } from '../loading/metrics';
 
 export type SignOutcome = 'signed' | 'refused' | 'failed';
 export type UploadOutcome = 'uploaded' | 'refused' | 'rejected' | 'failed';
@@ -22,6 +26,8 @@ export class ServiceMetrics {
   readonly verificationFailures: Counter<'reason'>;
   readonly refusals: Counter<'reason'>;
   readonly auditFailures: Counter;
+  /** Upload verifications, in the metrics a package loader counts its verifications in (operation="upload"). */
+  readonly verifications: VerificationMetrics;
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const registers = [this.registry];
@@ -81,6 +87,7 @@ export class ServiceMetrics {
       help: 'Requests that failed because their audit row could not be written',
       registers,
     });
+    this.verifications = new VerificationMetrics(this.registry, ['upload']);
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry, prefix: 'cloacina_sign_' });
   }
 

@@ -45,8 +45,26 @@ export const signSchema = {
     additionalProperties: false,
     properties: {
       keyId: { type: 'string', pattern: UUID, description: 'a signing key named in the token scopes (sign:<key-id>)' },
-      packageHash: { type: 'string', pattern: HEX64, description: 'lowercase hex SHA-256 of the package' },
-      store: { type: 'boolean', description: 'also store the signature in the database (default false)' },
+      packageHash: {
+        type: 'string',
+        pattern: HEX64,
+        description: "lowercase hex digest of the package: SHA-256, or with `statement` the statement's digest algorithm",
+      },
+      store: { type: 'boolean', description: 'also store the signature in the database (version 1 only; default false)' },
+      statement: {
+        type: 'object',
+        description: 'sign a version-2 statement instead: the service sets issued_at to its own clock',
+        required: ['name', 'version', 'size'],
+        additionalProperties: false,
+        properties: {
+          name: { type: 'string', minLength: 1, maxLength: 255 },
+          version: { type: 'string', minLength: 1, maxLength: 255, description: 'SemVer 2.0.0' },
+          organization: { type: 'string', minLength: 1, maxLength: 255 },
+          size: { type: 'integer', minimum: 0, maximum: 9007199254740991, description: 'the package size in bytes' },
+          digestAlgorithm: { type: 'string', enum: ['blake3', 'sha256'], description: 'default blake3' },
+          expiresAt: { type: 'string', maxLength: 64, description: 'RFC 3339 UTC' },
+        },
+      },
     },
   },
   response: { 200: { description: 'the signature document', content: { 'application/json': { schema: signatureDocument } } }, ...errors },

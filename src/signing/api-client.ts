@@ -1,7 +1,8 @@
 // The CLI's client of the signing service (`package sign --api-url`, `package upload --api-url`): Node's
 // fetch, a bounded wait, and errors that say what went wrong without ever showing the token.
 //  - sign: the package is hashed here; only its digest travels. The answer is checked (a canonical
-//    version-1 document over exactly that digest) before anyone writes it.
+//    document over exactly that digest; for version 2, saying exactly what was asked) before anyone
+//    writes it.
 //  - upload: the package is streamed from disk (never read whole), its signature in a header; the wait is
 //    bounded by silence (no byte sent or received for `timeoutMs`), not by the total time.
 import { open } from 'node:fs/promises';
@@ -9,6 +10,7 @@ import { Readable } from 'node:stream';
 import { CloacinaSignError, type ErrorCode, errorForCode, type VerificationFailureCode } from '../errors';
 import { VERIFICATION_FAILURE_CODES } from '../error-codes';
 import { DetachedSignature } from './detached-signature';
+import { type SignedStatementDocument, signedStatementOf } from './statement';
 
 export const API_TOKEN_ENV = 'CLOACINA_API_TOKEN';
 export const DEFAULT_API_TIMEOUT_MS = 30_000;
@@ -47,6 +49,18 @@ export interface ApiSignResult {
   /** Exactly the bytes the service answered: what `package sign` writes, a canonical document and a newline. */
   document: string;
   signature: DetachedSignature;
+}
+
+/** What a version-2 statement signed by the service says besides the digest (the service sets issued_at). */
+export interface ApiStatementRequest {
+  name: string;
+  version: string;
+  organization?: string;
+  /** The package's size in bytes. */
+  size: number;
+  digestAlgorithm: 'blake3' | 'sha256';
+  /** RFC 3339 UTC. */
+  expiresAt?: string;
 }
 
 export interface ApiUploadResult {
@@ -188,6 +202,45 @@ export class SigningServiceClient {
       throw new CloacinaSignError('API_ERROR', `the signing service signed ${signature.packageHash}, not the digest sent (${packageHash})`);
     }
     return { document, signature };
+  }
+
+  /**
+   * Signs a version-2 statement about a package hashed here (`digest` in the statement's algorithm). The
+   * answer is checked before it is returned: a canonical version-2 document saying exactly what was asked.
+   */
+  async signStatement(keyId: string, digest: string, statement: ApiStatementRequest): Promise<SignedStatementDocument> {
+    const { status, body, headers } = await this.request('v1/sign', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keyId, packageHash: digest, statement }),
+    });
+    if (status !== 200) throw answerError(status, body, headers);
+    const document = body.toString('utf8');
+    let signed: SignedStatementDocument;
+    try {
+      signed = signedStatementOf(document.endsWith('\n') ? document.slice(0, -1) : document);
+    } catch (error) {
+      throw new CloacinaSignError(
+        'API_ERROR',
+        `the signing service answered something that is not a version-2 signature document: ${(error as Error).message}`,
+      );
+    }
+    if (`${signed.document}\n` !== document)
+      throw new CloacinaSignError('API_ERROR', 'the signing service answered a signature document that is not canonical');
+    const said = signed.statement;
+    const asked: Array<[string, unknown, unknown]> = [
+      ['digest', said.digest, digest],
+      ['digest algorithm', said.digestAlgorithm, statement.digestAlgorithm],
+      ['size', said.size, statement.size],
+      ['name', said.name, statement.name],
+      ['version', said.version, statement.version],
+      ['organization', said.organization, statement.organization ?? null],
+      ['expiry', said.expiresAt === null ? null : Date.parse(said.expiresAt), statement.expiresAt === undefined ? null : Date.parse(statement.expiresAt)],
+    ];
+    for (const [field, got, wanted] of asked) {
+      if (got !== wanted) throw new CloacinaSignError('API_ERROR', `the signing service signed a statement whose ${field} is not the one sent`);
+    }
+    return signed;
   }
 
   /** Streams a package and its signature document to the organization; verification failures arrive typed (exit 1). */

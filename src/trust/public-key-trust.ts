@@ -8,8 +8,9 @@ const MAX_KEY_FILE_BYTES = 64 * 1024;
 
 /**
  * Trusts exactly these public keys: each a key file path (SPKI PEM or DER, or raw 32 bytes), or the
- * key itself as bytes. Files are read now, so a missing or invalid key fails at start-up, not at the
- * first load.
+ * key itself as bytes. Ed25519 keys verify Cloacina's signatures; ECDSA P-256 keys (`cosign.pub`)
+ * verify cosign signatures. Files are read now, so a missing or invalid key fails at start-up, not at
+ * the first load.
  */
 export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Uint8Array)[]): TrustSource {
   const list = typeof keys === 'string' || keys instanceof Uint8Array ? [keys] : [...keys];

@@ -1,7 +1,7 @@
 // What a verifier trusts, injected as a value: the keys of an organization in the database
 // (databaseTrust) or public keys pinned by the runner (publicKeyTrust).
 
-/** A public key trusted now (raw 32-byte Ed25519). */
+/** A public key trusted now, in its stored form: raw 32-byte Ed25519, or the SPKI DER of an ECDSA P-256 key. */
 export interface TrustedPublicKey {
   publicKey: Buffer;
 }
@@ -9,7 +9,7 @@ export interface TrustedPublicKey {
 export interface TrustSource {
   /** The organization whose trust decides (named in audit events); null for pinned public keys. */
   organization(): Promise<string | null>;
-  /** The keys trusted now, by lowercase hex fingerprint (SHA-256 of the raw public key). */
+  /** The keys trusted now, by lowercase hex fingerprint (SHA-256 of the stored form: raw Ed25519 key, or P-256 SPKI DER). */
   trustedKeys(): Promise<ReadonlyMap<string, TrustedPublicKey>>;
   /** The signature documents stored for a package, when this source stores signatures (the database does). */
   storedSignatures?(packageHash: string): Promise<readonly Buffer[]>;

@@ -25,15 +25,15 @@ export async function recordLoadedVersion(db: Database, orgId: string, name: str
   await db.run((knex) =>
     knex.transaction(async (trx) => {
       const now = nowIso();
-      // Touching the row first takes the write lock (SQLite) or the row lock (PostgreSQL) before the read.
-      const touched = await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ updated_at: now });
-      if (touched === 0) {
-        await trx('package_versions')
-          .insert({ org_id: orgId, package_name: name, highest_version: version, updated_at: now })
-          .onConflict(['org_id', 'package_name'])
-          .ignore();
-      }
-      const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
+      // The row exists after this (ours, or a concurrent loader's once it committed: PostgreSQL makes
+      // a conflicting insert wait). On SQLite the insert also takes the database's write lock.
+      await trx('package_versions')
+        .insert({ org_id: orgId, package_name: name, highest_version: version, updated_at: now })
+        .onConflict(['org_id', 'package_name'])
+        .ignore();
+      // Locked before it is read (FOR UPDATE on PostgreSQL; SQLite holds the write lock already), so no
+      // higher mark can be committed between this read and the update below.
+      const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).forUpdate().first('highest_version');
       if (current && native.compareVersions(version, current.highest_version) > 0) {
         await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: version, updated_at: now });
       }
@@ -50,6 +50,13 @@ export async function resetVersion(keys: DbKeyManager, orgId: string, name: stri
   return keys.write('', async (trx: Knex.Transaction) => {
     const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
     if (!current) throw new CloacinaSignError('NOT_FOUND', `no version of ${JSON.stringify(name)} was recorded for organization ${orgId}`);
+    // Lowering only: a mark is raised by loading, never by hand (that would refuse versions nobody loaded).
+    if (to !== null && native.compareVersions(to, current.highest_version) > 0) {
+      throw new CloacinaSignError(
+        'INVALID_INPUT',
+        `--to ${to} is higher than the mark ${current.highest_version} of ${JSON.stringify(name)}: a reset only lowers`,
+      );
+    }
     if (to === null) await trx('package_versions').where({ org_id: orgId, package_name: name }).delete();
     else await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: to, updated_at: nowIso() });
     const reason = `rollback mark of ${JSON.stringify(name)} lowered from ${current.highest_version} to ${to ?? '(none)'}`;

@@ -1,9 +1,11 @@
-// The signatures to try for a package, each paired with the trusted key its fingerprint names.
+// The signatures to try for a package, each paired with the trusted key its fingerprint names (a cosign
+// signature, which names no key, with every trusted ECDSA P-256 key).
 // Two phases: the documents that do not depend on the package's digest are read first (they say which
-// digests to compute: SHA-256 for version 1, the statement's digest for version 2); the stored ones,
-// found by the package's SHA-256, join them once it is known.
+// digests to compute: SHA-256 for version 1 and cosign, the statement's digest for version 2); the stored
+// ones, found by the package's SHA-256, join them once it is known.
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
+import { publicKeyAlgorithm } from '../keys/keypair';
 import { DetachedSignature } from '../signing/detached-signature';
 import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
@@ -48,7 +50,7 @@ export function usesStoredSignatures(source: SignatureSource, trust: TrustSource
   return Boolean(trust.storedSignatures) && (source.kind === 'auto' || source.kind === 'database');
 }
 
-/** The digests to compute of the package: what each document needs, and SHA-256 to find stored signatures. */
+/** The digests to compute of the package: what each document needs (a cosign signature: SHA-256), and SHA-256 to find stored signatures. */
 export function digestsToCompute(documents: readonly DocumentInfo[], stored: boolean): DigestRequest {
   const request = { sha256: stored, blake3: false };
   for (const document of documents) {
@@ -62,13 +64,23 @@ export function digestsToCompute(documents: readonly DocumentInfo[], stored: boo
 
 // Canonical documents (made in Rust) always carry the fingerprint in this form.
 const FINGERPRINT = /"key_fingerprint":"([0-9a-f]{64})"/;
+const OPEN_BRACE = 0x7b;
 
-/** Pairs each canonical document with the trusted key of its fingerprint (none when untrusted, revoked included). */
+/**
+ * Pairs each canonical document with the trusted key of its fingerprint (none when untrusted, revoked
+ * included). A cosign signature (canonical form: base64, never JSON) names no key: it becomes one candidate
+ * per trusted ECDSA P-256 key, in the trust source's order (the first that verifies is the signer), or one
+ * without a key when none is trusted (UNTRUSTED_SIGNER).
+ */
 export function pairWithTrustedKeys(documents: readonly Buffer[], trusted: ReadonlyMap<string, TrustedPublicKey>): VerifyCandidate[] {
-  return documents.map((document) => {
+  return documents.flatMap((document): VerifyCandidate[] => {
+    if (document[0] !== OPEN_BRACE) {
+      const keys = [...trusted.values()].filter((key) => publicKeyAlgorithm(key.publicKey) === 'ecdsa-p256');
+      return keys.length === 0 ? [{ document }] : keys.map((key) => ({ document, publicKey: key.publicKey }));
+    }
     const fingerprint = FINGERPRINT.exec(document.toString('latin1'))?.[1];
     const key = fingerprint ? trusted.get(fingerprint) : undefined;
-    return key ? { document, publicKey: key.publicKey } : { document };
+    return [key ? { document, publicKey: key.publicKey } : { document }];
   });
 }
 

@@ -8,12 +8,15 @@ import { resultOf } from './verifier';
 export interface VerifiedPackage {
   packageHash: string;
   signerFingerprint: string;
-  signedAt: string;
+  /** Null for a cosign signature (it carries no time). */
+  signedAt: string | null;
 }
 
 /**
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature
- * when the package must not be trusted; resolves only when the signature verifies under `publicKey`.
+ * when the package must not be trusted; resolves only when the signature verifies under `publicKey`: an
+ * Ed25519 key with a Cloacina signature (version 1 or 2), or an ECDSA P-256 key (`cosign.pub`) with a
+ * cosign signature (`cosign sign-blob`).
  */
 export async function verifyPackageOffline(
   packagePath: string,
@@ -24,5 +27,6 @@ export async function verifyPackageOffline(
   const key = importPublicKey(publicKey);
   // One task: the package must exist (UNREADABLE_FILE), then the signature is read (either version) and decided.
   const verified = await native.verifyFileWithKeys(packagePath, signaturePath, [key], undefined, nativeCounter(options.progress));
-  return { packageHash: resultOf(packagePath, verified, null).packageHash, signerFingerprint: verified.keyFingerprint, signedAt: verified.signedAt };
+  const result = resultOf(packagePath, verified, null);
+  return { packageHash: result.packageHash, signerFingerprint: result.signerFingerprint, signedAt: result.signedAt };
 }

@@ -15,7 +15,8 @@ export interface PackagePolicy {
   /**
    * Database trust only: a successful load records the highest version loaded per package name in the
    * organization, and a lower version is then refused (ROLLBACK_REFUSED) until an operator lowers the
-   * mark (`packages reset-version`, audited).
+   * mark (`packages reset-version`, audited). It implies `requireV2`: a version-1 (or cosign) signature
+   * signs no name and no version, so it could carry any old package past the marks.
    */
   rollbackProtection?: boolean;
 }
@@ -39,7 +40,8 @@ export async function nativePolicy(policy: PackagePolicy, trust: TrustSource, do
   return {
     expectName: policy.expectName,
     allowedVersions: allowed === undefined ? undefined : typeof allowed === 'string' ? allowed : allowed.join(','),
-    requireV2: policy.requireV2,
+    // Rollback protection needs a signed name and version on every package, marked or not.
+    requireV2: policy.requireV2 || policy.rollbackProtection,
     clockSkewSeconds: policy.clockSkewSeconds,
     rollbackFloors: [...floors].map(([name, version]) => ({ name, version })),
   };

@@ -23,20 +23,34 @@ export interface PackageStatement {
   expiresAt: string | null;
 }
 
+/** The kinds of signature documents: Cloacina's versions 1 and 2, and cosign blob signatures. */
+export type SignatureFormat = 'v1' | 'v2' | 'cosign';
+
 export interface VerificationResult {
   /** The package as given. */
   path: string;
-  /** Lowercase hex digest of the package that the signature covers: SHA-256 (version 1), or the statement's digest. */
+  /** Lowercase hex digest of the package that the signature covers: SHA-256 (version 1, cosign), or the statement's digest. */
   packageHash: string;
   digestAlgorithm: 'sha256' | 'blake3';
-  /** Fingerprint of the trusted key whose signature verified. */
+  /**
+   * Fingerprint of the trusted key whose signature verified: SHA-256 of the raw Ed25519 key, or of the SPKI DER
+   * of an ECDSA P-256 key (cosign).
+   */
   signerFingerprint: string;
-  /** Version 1: `signed_at` (information, not evidence: it is not signed); version 2: the signed `issued_at`. */
-  signedAt: string;
+  /**
+   * Version 1: `signed_at` (information, not evidence: it is not signed); version 2: the signed `issued_at`;
+   * null for a cosign signature (it carries no time).
+   */
+  signedAt: string | null;
   /** The organization whose trust decided; null for pinned public keys. */
   organization: string | null;
-  /** The version of the signature document that verified. */
+  /**
+   * The version of the signature document that verified: 2 for a signed statement, 1 for a signature of the
+   * bare SHA-256 digest (version 1, and cosign signatures: `signatureFormat` tells them apart).
+   */
   documentVersion: 1 | 2;
+  /** Which kind of signature verified: Cloacina's version 1 or 2, or a cosign blob signature (ECDSA P-256). */
+  signatureFormat: SignatureFormat;
   /** Version 2: the signed statement; null for version 1. */
   statement: PackageStatement | null;
 }
@@ -76,9 +90,10 @@ export function resultOf(path: string, verified: NativeVerified, organization: s
     packageHash: statement ? statement.digest : (verified.packageHash as string),
     digestAlgorithm: statement ? statement.digestAlgorithm : 'sha256',
     signerFingerprint: verified.keyFingerprint,
-    signedAt: verified.signedAt,
+    signedAt: verified.documentKind === 'cosign' ? null : verified.signedAt,
     organization,
     documentVersion: verified.documentVersion === 2 ? 2 : 1,
+    signatureFormat: verified.documentKind as SignatureFormat,
     statement,
   };
 }
@@ -213,6 +228,7 @@ async function audited(
       signerFingerprint: result.signerFingerprint,
       signatureVerified: true,
       actor,
+      digestAlgorithm: result.digestAlgorithm,
     });
   } catch (error) {
     throw new CloacinaSignError(

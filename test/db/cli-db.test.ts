@@ -38,7 +38,19 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     const verified = ok(['package', 'verify', pkg, '--org', org.id]);
     expect(verified).to.deep.equal({
       verified: true,
-      results: [{ package: pkg, verified: true, packageHash: signed.packageHash, keyFingerprint: key.fingerprint, signedAt: signed.signedAt }],
+      results: [
+        {
+          package: pkg,
+          verified: true,
+          packageHash: signed.packageHash,
+          keyFingerprint: key.fingerprint,
+          signedAt: signed.signedAt,
+          documentVersion: 1,
+          signatureFormat: 'v1',
+          digestAlgorithm: 'sha256',
+          statement: null,
+        },
+      ],
     });
 
     const other = ok(['orgs', 'create', t.unique('other')]);
@@ -106,7 +118,16 @@ describeEngines('the cloacina-sign CLI with a database', (t) => {
     ok(['package', 'verify', pkg, '--org', verifier.id]);
     const list = ok(['keys', 'list', '--org', verifier.id]);
     expect(list).to.deep.equal([
-      { id: trusted.id, kind: 'trusted', name: 'partner', fingerprint: key.fingerprint, createdAt: trusted.createdAt, status: 'active', revokedAt: null },
+      {
+        id: trusted.id,
+        kind: 'trusted',
+        name: 'partner',
+        fingerprint: key.fingerprint,
+        algorithm: 'ed25519',
+        createdAt: trusted.createdAt,
+        status: 'active',
+        revokedAt: null,
+      },
     ]);
     const table = cli(['keys', 'list', '--org', verifier.id]);
     expect(table.stdout.split('\n')[0]).to.match(/^ID\s+NAME\s+FINGERPRINT\s+CREATED\s+STATUS/);

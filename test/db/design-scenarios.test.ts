@@ -512,6 +512,7 @@ describeEngines('the design integration scenarios', (t) => {
         id: teamKey.id,
         name: 'team-release',
         fingerprint: teamKey.fingerprint,
+        algorithm: 'ed25519',
         orgId: team.id,
         orgName: team.name,
         inherited: path.length > 1,
@@ -521,12 +522,14 @@ describeEngines('the design integration scenarios', (t) => {
       const effective = (org: Org) => ok(['keys', 'list', '--org', org.name, '--effective', '--json']).json();
       const rootList = effective(root);
       expect(rootList).to.have.length(2);
-      for (const entry of rootList) expect(entry).to.have.keys(['id', 'name', 'fingerprint', 'orgId', 'orgName', 'inherited', 'path', 'createdAt']);
+      for (const entry of rootList)
+        expect(entry).to.have.keys(['id', 'name', 'fingerprint', 'algorithm', 'orgId', 'orgName', 'inherited', 'path', 'createdAt']);
       expect(rootList).to.have.deep.members([
         {
           id: rootKey.id,
           name: 'root-release',
           fingerprint: rootKey.fingerprint,
+          algorithm: 'ed25519',
           orgId: root.id,
           orgName: root.name,
           inherited: false,

@@ -128,6 +128,47 @@ describeEngines('the signing service', (t) => {
       expect(verified.status, verified.stderr).to.equal(0);
     });
 
+    it('when the CLI signs --format v2 through the service, it writes a canonical statement that verifies with the policy it names', async () => {
+      const pkg = randomPackage(dir.join('v2.so'));
+      const args = ['package', 'sign', pkg, '--key-id', keyA.id, '--api-url', service.url, '--format', 'v2', '--name', 'payroll', '--version', '1.2.3'];
+      const signed = cli(transcript, [...args, '--organization', orgA.name, '--expires', '30d', '--json'], apiEnv(tokenA));
+      expect(signed.status, signed.stderr).to.equal(0);
+      const json = signed.json();
+      expect(json).to.include({ format: 'v2', digestAlgorithm: 'blake3', keyFingerprint: keyA.fingerprint, keyId: keyA.id });
+      expect(json.statement).to.include({ name: 'payroll', version: '1.2.3', organization: orgA.name, size: readFileSync(pkg).length });
+      expect(Date.parse(json.statement.expiresAt) - Date.now()).to.be.within(29 * 86_400_000, 30 * 86_400_000);
+      expect(readFileSync(`${pkg}.sig`, 'utf8')).to.match(/^\{"version":2,/);
+      const verified = cli(transcript, ['package', 'verify', pkg, '--trust-key', pubPem(), '--expect-name', 'payroll', '--allowed-versions', '^1.2', '--json']);
+      expect(verified.status, verified.stderr).to.equal(0);
+      const wrongName = cli(transcript, ['package', 'verify', pkg, '--trust-key', pubPem(), '--expect-name', 'billing']);
+      expect(wrongName.status).to.equal(1);
+      const rows = await auditRows({ actor: tokenAId, package_hash: json.packageHash, event_type: 'package.signed' });
+      expect(rows).to.have.length(1);
+    });
+
+    it('when a v2 statement is asked with --store or with a bad version, it refuses: USAGE on the CLI, 400 over HTTP', async () => {
+      const pkg = randomPackage(dir.join('v2-bad.so'));
+      const stored = cli(
+        transcript,
+        ['package', 'sign', pkg, '--key-id', keyA.id, '--api-url', service.url, '--format', 'v2', '--name', 'p', '--version', '1.0.0', '--store'],
+        apiEnv(tokenA),
+      );
+      expect(stored.status).to.equal(2);
+      expect(stored.stderr).to.include('USAGE');
+      const packageHash = randomBytes(32).toString('hex');
+      const store = await signRequest(transcript, service.url, tokenA, {
+        keyId: keyA.id,
+        packageHash,
+        store: true,
+        statement: { name: 'p', version: '1.0.0', size: 1 },
+      });
+      expect(store.status, store.text).to.equal(400);
+      const badVersion = await signRequest(transcript, service.url, tokenA, { keyId: keyA.id, packageHash, statement: { name: 'p', version: 'one', size: 1 } });
+      expect(badVersion.status, badVersion.text).to.equal(400);
+      expect(badVersion.json().error.code).to.equal('INVALID_INPUT');
+      expect(existsSync(`${pkg}.sig`)).to.equal(false);
+    });
+
     it('when 50 clients sign at once, all succeed, each with its own audit row', async () => {
       const hashes = Array.from({ length: 50 }, () => randomBytes(32).toString('hex'));
       const answers = await Promise.all(hashes.map((packageHash) => signRequest(transcript, service.url, tokenA, { keyId: keyA.id, packageHash })));

@@ -1,8 +1,14 @@
-//! A signature document of either version: Cloacina's version 1 (the bare digest) or our version 2
-//! (a signed statement). Readers take both; the `version` field decides.
+//! A signature document of any kind: Cloacina's version 1 (the bare digest), our version 2 (a signed
+//! statement), or a cosign blob signature (base64 of a DER ECDSA P-256 signature over the SHA-256).
+//!
+//! The kind is decided from the content before anything is parsed, and only that kind is tried: a
+//! document whose first byte that is not whitespace is `{` is JSON (the `version` field then decides
+//! between 1 and 2); text made only of base64 characters and whitespace is a cosign signature
+//! ([`crate::cosign::looks_like_cosign`]); anything else is read as JSON, and refused with JSON's error.
 
 use serde_json::Value;
 
+use crate::cosign::{looks_like_cosign, CosignSignature};
 use crate::error::{CoreError, Result};
 use crate::json::{json_type, malformed, parse_object};
 use crate::signature::{DetachedSignature, MAX_SIGNATURE_FILE_BYTES};
@@ -12,11 +18,18 @@ use crate::statement::SignedStatement;
 pub enum SignatureDocument {
     V1(DetachedSignature),
     V2(SignedStatement),
+    /// A cosign blob signature: names no key, signs only the SHA-256 of the package.
+    Cosign(CosignSignature),
 }
 
 impl SignatureDocument {
-    /// Strict reader of either version; everything else is `MalformedSignature` saying what is wrong.
+    /// Strict reader of every kind (see the module documentation); everything else is
+    /// `MalformedSignature` saying what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
+        let json = bytes.trim_ascii_start().first() == Some(&b'{');
+        if !json && looks_like_cosign(bytes) {
+            return CosignSignature::parse(bytes).map(SignatureDocument::Cosign);
+        }
         let pairs = parse_object(bytes, "signature file")?;
         let versions: Vec<&Value> = pairs
             .iter()
@@ -62,19 +75,37 @@ impl SignatureDocument {
         }
     }
 
-    /// SHA-256 of the signer's raw public key, as the document names it.
-    pub fn key_fingerprint(&self) -> &[u8; 32] {
+    /// The fingerprint of the signer's key, as the document names it (SHA-256 of the raw Ed25519
+    /// public key); `None` for a cosign signature, which names no key.
+    pub fn key_fingerprint(&self) -> Option<&[u8; 32]> {
         match self {
-            SignatureDocument::V1(sig) => &sig.key_fingerprint,
-            SignatureDocument::V2(signed) => &signed.key_fingerprint,
+            SignatureDocument::V1(sig) => Some(&sig.key_fingerprint),
+            SignatureDocument::V2(signed) => Some(&signed.key_fingerprint),
+            SignatureDocument::Cosign(_) => None,
         }
     }
 
-    /// Canonical compact JSON, no trailing newline.
-    pub fn to_json(&self) -> String {
+    /// What kind of document this is: `v1`, `v2` or `cosign`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SignatureDocument::V1(_) => "v1",
+            SignatureDocument::V2(_) => "v2",
+            SignatureDocument::Cosign(_) => "cosign",
+        }
+    }
+
+    /// The canonical text: compact JSON for Cloacina's documents, the standard base64 of the DER
+    /// for a cosign signature; no trailing newline. [`SignatureDocument::parse`] reads it back.
+    pub fn canonical(&self) -> String {
         match self {
             SignatureDocument::V1(sig) => sig.to_json(),
             SignatureDocument::V2(signed) => signed.to_json(),
+            SignatureDocument::Cosign(cosign) => cosign.to_base64(),
         }
+    }
+
+    /// [`SignatureDocument::canonical`] (JSON for versions 1 and 2).
+    pub fn to_json(&self) -> String {
+        self.canonical()
     }
 }

@@ -12,10 +12,10 @@ pub enum CoreError {
     /// A key could not be parsed or is unacceptable (e.g. weak).
     #[error("invalid key: {0}")]
     InvalidKey(String),
-    /// The detached signature document is not a valid version-1 document.
+    /// A signature document is not a valid document of a supported kind.
     #[error("malformed signature: {0}")]
     MalformedSignature(String),
-    /// The Ed25519 check failed.
+    /// The signature check (Ed25519 or ECDSA P-256) failed.
     #[error("invalid signature: {0}")]
     InvalidSignature(String),
     /// The package digest does not match the one that was signed.
@@ -24,6 +24,10 @@ pub enum CoreError {
     /// The signature was made by a key other than the trusted one.
     #[error("signature was made by untrusted key {fingerprint}")]
     UntrustedSigner { fingerprint: String },
+    /// A signature that names no key (cosign) and no trusted key of its algorithm to try
+    /// (code `UNTRUSTED_SIGNER`).
+    #[error("{0}")]
+    NoTrustedKey(String),
     /// Unsealing failed: wrong KEK, wrong associated data or tampered data
     /// (deliberately indistinguishable).
     #[error("cannot unseal key: {0}")]
@@ -78,7 +82,9 @@ impl CoreError {
             CoreError::MalformedSignature(_) => codes::MALFORMED_SIGNATURE,
             CoreError::InvalidSignature(_) => codes::INVALID_SIGNATURE,
             CoreError::TamperedPackage { .. } => codes::TAMPERED_PACKAGE,
-            CoreError::UntrustedSigner { .. } => codes::UNTRUSTED_SIGNER,
+            CoreError::UntrustedSigner { .. } | CoreError::NoTrustedKey(_) => {
+                codes::UNTRUSTED_SIGNER
+            }
             CoreError::UnsealFailed(_) => codes::KEY_UNSEAL_FAILED,
             CoreError::SignatureNotFound(_) => codes::SIGNATURE_NOT_FOUND,
             CoreError::InvalidInput(_) => codes::INVALID_INPUT,

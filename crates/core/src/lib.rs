@@ -1,6 +1,7 @@
-//! Pure-Rust core of cloacina-sign: streamed SHA-256, Ed25519 keys and
-//! signatures, key encodings (raw / DER / PEM), AES-256-GCM key sealing and
-//! the strict Cloacina detached signature format (version 1).
+//! Pure-Rust core of cloacina-sign: streamed SHA-256 and BLAKE3, Ed25519 keys and
+//! signatures, ECDSA P-256 verification (cosign keys and signatures), key encodings
+//! (raw / DER / PEM), AES-256-GCM key sealing and the strict signature documents
+//! (Cloacina's versions 1 and 2, and cosign blob signatures).
 //!
 //! Nothing in this crate knows about Node; the N-API binding is a thin layer
 //! on top. No error message or `Debug` output ever contains secret material.
@@ -8,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod codes;
+pub mod cosign;
 pub mod digest;
 pub mod document;
+pub mod ecdsa;
 pub mod error;
 pub mod files;
 mod json;

@@ -1,4 +1,5 @@
-//! Ed25519 key encodings: raw bytes, DER and PEM (SPKI / PKCS#8).
+//! Key encodings: raw bytes, DER and PEM (SPKI / PKCS#8) of Ed25519 keys, and the SPKI of ECDSA
+//! P-256 public keys (`cosign.pub`; see [`parse_verification_key`] and [`crate::ecdsa`]).
 //!
 //! DER is written by hand because ed25519-dalek's own PKCS#8 output is v2
 //! (with the public key), which OpenSSL 3.0 rejects; we write v1 and read both.
@@ -33,8 +34,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+use crate::ecdsa::{is_ec_spki, P256PublicKey};
 use crate::error::{CoreError, Result};
-use crate::keys::{public_key_of, PublicKey, PublicKeyBytes, SeedBytes};
+use crate::keys::{public_key_of, PublicKey, PublicKeyBytes, SeedBytes, VerificationKey};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow.
 pub const SPKI_PREFIX: [u8; 12] = [
@@ -105,6 +107,34 @@ pub fn parse_public_key(input: &[u8]) -> Result<PublicKey> {
                 }
             })),
         },
+    }
+}
+
+/// Reads a public key of either algorithm: an ECDSA P-256 SubjectPublicKeyInfo (PEM or DER; the
+/// `cosign.pub` format, read strictly by [`P256PublicKey::from_spki_der`]), or an Ed25519 key in
+/// any form [`parse_public_key`] reads (with its errors). The form is decided as the module
+/// documentation describes; a SubjectPublicKeyInfo whose algorithm is id-ecPublicKey is a P-256
+/// key or an error saying why not (another curve, a compressed point, a point not on the curve).
+pub fn parse_verification_key(input: &[u8]) -> Result<VerificationKey> {
+    let ec_der: Option<Zeroizing<Vec<u8>>> = match form_of(input) {
+        Ok(Form::Pem) => match parse_pem(input) {
+            Ok((label, Ok(body))) if label == PUBLIC_LABEL && is_ec_spki(&body) => Some(body),
+            _ => None,
+        },
+        Ok(Form::Der) if is_ec_spki(input) => Some(Zeroizing::new(input.to_vec())),
+        _ => None,
+    };
+    match ec_der {
+        Some(der) => P256PublicKey::from_spki_der(&der).map(VerificationKey::EcdsaP256),
+        None => parse_public_key(input).map(VerificationKey::Ed25519),
+    }
+}
+
+/// SubjectPublicKeyInfo PEM of a key of either algorithm.
+pub fn verification_key_to_pem(key: &VerificationKey) -> String {
+    match key {
+        VerificationKey::Ed25519(key) => public_key_to_pem(&key.to_bytes()),
+        VerificationKey::EcdsaP256(key) => to_pem(PUBLIC_LABEL, &key.spki_der()),
     }
 }
 
@@ -260,6 +290,10 @@ fn to_pem(label: &str, der: &[u8]) -> String {
     out
 }
 
+/// Why an ECDSA (P-256, cosign) private key is refused where a signing key is expected.
+const ECDSA_CANNOT_SIGN: &str = "cloacina-sign signs with Ed25519 only (ECDSA P-256 keys are \
+     verification keys: trust the public key, e.g. cosign.pub, to verify cosign signatures)";
+
 fn wrong_label(found: &str, expected: &str) -> CoreError {
     let kind = match found {
         "PRIVATE KEY"
@@ -282,6 +316,18 @@ fn wrong_label(found: &str, expected: &str) -> CoreError {
     }
     if found == "ENCRYPTED PRIVATE KEY" {
         msg.push_str(" (encrypted PKCS#8 is not supported)");
+    }
+    // ECDSA private keys (OpenSSL's SEC1 form, cosign's encrypted cosign.key) are the likely mistake
+    // of someone who verifies cosign signatures: say why they cannot sign.
+    let ecdsa = matches!(
+        found,
+        "EC PRIVATE KEY"
+            | "EC PARAMETERS"
+            | "ENCRYPTED SIGSTORE PRIVATE KEY"
+            | "ENCRYPTED COSIGN PRIVATE KEY"
+    );
+    if expected == PRIVATE_LABEL && ecdsa {
+        msg.push_str(&format!(": an ECDSA key: {ECDSA_CANNOT_SIGN}"));
     }
     CoreError::InvalidKey(msg)
 }
@@ -459,7 +505,17 @@ fn seed_from_pkcs8(der: &[u8]) -> std::result::Result<SeedBytes, Pkcs8Error> {
     };
     match seq.read() {
         Some((0x30, alg)) if alg == ED25519_ALG_CONTENT => {}
-        Some((0x30, _)) => return Err(bad("algorithm is not Ed25519 (OID 1.3.101.112)")),
+        // A P-256 key (`openssl pkey` of an `ecparam -genkey` key): say why it cannot sign.
+        Some((0x30, alg)) if alg.starts_with(&crate::ecdsa::EC_PUBLIC_KEY_OID) => {
+            return Err(bad(&format!(
+                "this is an ECDSA private key: {ECDSA_CANNOT_SIGN}"
+            )))
+        }
+        Some((0x30, _)) => {
+            return Err(bad(
+                "algorithm is not Ed25519 (OID 1.3.101.112); cloacina-sign signs with Ed25519 only",
+            ))
+        }
         _ => return Err(not_pkcs8()),
     }
     // privateKey OCTET STRING wraps CurvePrivateKey ::= OCTET STRING (32-byte seed).

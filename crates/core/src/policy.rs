@@ -1,9 +1,10 @@
 //! The operator's load policy, checked on signed fields only: the statement of a version-2
-//! signature whose signature has already verified. Version-1 signatures sign no name, version or
-//! expiry, so a policy that needs them refuses a version-1 signature (`V2_REQUIRED`).
+//! signature whose signature has already verified. Version-1 and cosign signatures sign no name,
+//! version or expiry, so a policy that needs them refuses such a signature (`V2_REQUIRED`).
 
 use semver::{Version, VersionReq};
 
+use crate::document::SignatureDocument;
 use crate::error::{CoreError, Result, Violation};
 use crate::statement::Statement;
 
@@ -43,7 +44,7 @@ impl AllowedVersions {
 
 /// Everything optional; the default policy accepts what today's verification accepts, except
 /// that an expired version-2 statement is always refused (its signer said so).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Policy {
     /// The package name the statement must carry.
     pub expect_name: Option<String>,
@@ -59,6 +60,22 @@ pub struct Policy {
     pub clock_skew_secs: i64,
 }
 
+/// The clock skew allowed when checking expiry unless the caller sets another (seconds).
+pub const DEFAULT_CLOCK_SKEW_SECS: i64 = 60;
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            expect_name: None,
+            allowed_versions: None,
+            require_v2: false,
+            rollback_floors: Vec::new(),
+            now_unix: None,
+            clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
+        }
+    }
+}
+
 impl Policy {
     /// Whether the policy looks at a statement's fields (and so needs a version-2 signature).
     fn needs_statement(&self) -> bool {
@@ -68,21 +85,36 @@ impl Policy {
             || !self.rollback_floors.is_empty()
     }
 
+    /// The decision for a verified signature of any kind: a cosign signature, like version 1, signs
+    /// no statement (so a policy that needs one refuses it with `V2_REQUIRED`).
+    pub fn check_document(&self, document: &SignatureDocument) -> Result<()> {
+        match document {
+            SignatureDocument::V1(_) => self.check_without_statement("version-1"),
+            SignatureDocument::V2(signed) => self.check(Some(&signed.statement)),
+            SignatureDocument::Cosign(_) => self.check_without_statement("cosign"),
+        }
+    }
+
+    /// A verified signature that signs no statement (`kind`: version-1 or cosign).
+    fn check_without_statement(&self, kind: &str) -> Result<()> {
+        if !self.needs_statement() {
+            return Ok(());
+        }
+        let reason = if self.require_v2 {
+            format!("{kind} signatures are refused (require version 2)")
+        } else {
+            format!("the policy checks the package name or version, and a {kind} signature signs neither")
+        };
+        Err(CoreError::PolicyRefused {
+            violation: Violation::V2Required,
+            reason,
+        })
+    }
+
     /// The decision for a verified signature: `statement` is `None` for a version-1 signature.
     pub fn check(&self, statement: Option<&Statement>) -> Result<()> {
         let Some(statement) = statement else {
-            if self.needs_statement() {
-                let why = if self.require_v2 {
-                    "version-1 signatures are refused (require version 2)"
-                } else {
-                    "the policy checks the package name or version, and a version-1 signature signs neither"
-                };
-                return Err(CoreError::PolicyRefused {
-                    violation: Violation::V2Required,
-                    reason: why.to_string(),
-                });
-            }
-            return Ok(());
+            return self.check_without_statement("version-1");
         };
         if let Some(name) = &self.expect_name {
             if &statement.name != name {
@@ -114,7 +146,8 @@ impl Policy {
             .iter()
             .find(|(name, _)| *name == statement.name)
         {
-            if version < *floor {
+            // Precedence, not `Ord`: build metadata must not make a version lower or higher.
+            if version.cmp_precedence(floor) == std::cmp::Ordering::Less {
                 return Err(CoreError::PolicyRefused {
                     violation: Violation::RollbackRefused,
                     reason: format!(

@@ -21,7 +21,8 @@ fn vectors_path() -> PathBuf {
 }
 
 fn cases() -> Vec<Case> {
-    let text = std::fs::read_to_string(vectors_path()).expect("test/vectors/blake3/test_vectors.json");
+    let text =
+        std::fs::read_to_string(vectors_path()).expect("test/vectors/blake3/test_vectors.json");
     let json: serde_json::Value = serde_json::from_str(&text).unwrap();
     let cases: Vec<Case> = json["cases"]
         .as_array()
@@ -86,7 +87,11 @@ fn every_vector_hashes_to_its_default_output_from_a_file_on_one_two_or_every_cor
             assert_eq!(digests.size, case.input_len as u64, "{what}");
             // Only what was asked for is computed.
             assert_eq!(digests.sha256, None, "{what}");
-            assert_eq!(progress.load(Ordering::Relaxed), case.input_len as u64, "{what}");
+            assert_eq!(
+                progress.load(Ordering::Relaxed),
+                case.input_len as u64,
+                "{what}"
+            );
         }
     }
 }
@@ -222,7 +227,11 @@ fn longer_inputs_of_the_vector_pattern_hash_the_same_on_every_path() {
                 threads,
             )
             .unwrap();
-            assert_eq!(digests.blake3, Some(expected), "len {len}, threads {threads:?}");
+            assert_eq!(
+                digests.blake3,
+                Some(expected),
+                "len {len}, threads {threads:?}"
+            );
             assert_eq!(
                 digests.sha256,
                 Some(digest::sha256(&data)),

@@ -106,7 +106,7 @@ impl Fixture {
         let resolved = self.trusted.get(&parsed.key_fingerprint).copied();
         let candidates = [Candidate {
             signature: SignatureDocument::V1(parsed.clone()),
-            public_key: resolved,
+            public_key: resolved.map(Into::into),
         }];
         // The digest of the real package, and the one the document claims (an attacker who
         // also controls the package bytes can make them match).
@@ -679,7 +679,7 @@ fn flipping_any_bit_of_hash_fingerprint_or_signature_never_verifies() {
             );
             let forced = [Candidate {
                 signature: SignatureDocument::V1(sig.clone()),
-                public_key: Some(fx.key),
+                public_key: Some(fx.key.into()),
             }];
             assert!(
                 verify_any(&sha256_only(digest), &forced, &Policy::default()).is_err(),
@@ -690,7 +690,7 @@ fn flipping_any_bit_of_hash_fingerprint_or_signature_never_verifies() {
                 forced[0].clone(),
                 Candidate {
                     signature: SignatureDocument::V1(fx.original.clone()),
-                    public_key: Some(fx.key),
+                    public_key: Some(fx.key.into()),
                 },
             ];
             assert_eq!(

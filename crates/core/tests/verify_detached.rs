@@ -127,7 +127,7 @@ mod verify_any_tests {
             },
             Candidate {
                 signature: SignatureDocument::V1(new),
-                public_key: Some(key(&new_key)),
+                public_key: Some(key(&new_key).into()),
             },
         ];
         assert_eq!(
@@ -136,7 +136,7 @@ mod verify_any_tests {
         );
         let only_old = vec![Candidate {
             signature: SignatureDocument::V1(old),
-            public_key: Some(key(&old_key)),
+            public_key: Some(key(&old_key).into()),
         }];
         assert_eq!(
             verify_any(&sha256_only(digest), &only_old, &Policy::default()).unwrap(),
@@ -154,7 +154,7 @@ mod verify_any_tests {
         let candidates = vec![
             Candidate {
                 signature: SignatureDocument::V1(stale.clone()),
-                public_key: Some(key(&stale_key)),
+                public_key: Some(key(&stale_key).into()),
             },
             Candidate {
                 signature: SignatureDocument::V1(b.clone()),
@@ -192,11 +192,11 @@ mod verify_any_tests {
             },
             Candidate {
                 signature: SignatureDocument::V1(corrupt),
-                public_key: Some(key(&a_key)),
+                public_key: Some(key(&a_key).into()),
             },
             Candidate {
                 signature: SignatureDocument::V1(stale),
-                public_key: Some(key(&stale_key)),
+                public_key: Some(key(&stale_key).into()),
             },
         ];
         assert_eq!(
@@ -209,7 +209,7 @@ mod verify_any_tests {
         let mut with_valid = candidates.clone();
         with_valid.push(Candidate {
             signature: SignatureDocument::V1(a),
-            public_key: Some(key(&a_key)),
+            public_key: Some(key(&a_key).into()),
         });
         assert_eq!(
             verify_any(&sha256_only(digest), &with_valid, &Policy::default()).unwrap(),

@@ -1,6 +1,6 @@
 //! "Verified before loaded" as a type: the only value [`crate::GuardedLibrary::load`] accepts.
 
-use cloacina_sign_core::keys::PublicKey;
+use cloacina_sign_core::keys::VerificationKey;
 use cloacina_sign_core::policy::Policy;
 use cloacina_sign_core::verify::{verify_any, Candidate};
 
@@ -17,7 +17,8 @@ pub enum Clearance {
     Verified {
         /// Which candidate verified (its index in the list given to [`SealedImage::verify`]).
         candidate: usize,
-        /// SHA-256 of the trusted public key that verified it.
+        /// The fingerprint of the trusted public key that verified it (SHA-256 of its stored form:
+        /// the raw Ed25519 key, or the SubjectPublicKeyInfo DER of a P-256 key).
         signer_fingerprint: [u8; 32],
     },
     /// The caller's policy does not require signatures and the package carried none.
@@ -73,11 +74,11 @@ impl SealedImage {
     ) -> Result<ClearedImage, LoadError> {
         let candidate =
             verify_any(self.digests(), candidates, policy).map_err(LoadError::Rejected)?;
-        let key: &PublicKey = candidates[candidate]
+        let key: &VerificationKey = candidates[candidate]
             .public_key
             .as_ref()
             .expect("a verified candidate has a trusted key");
-        let signer_fingerprint = cloacina_sign_core::digest::sha256(&key.to_bytes());
+        let signer_fingerprint = key.fingerprint();
         Ok(ClearedImage {
             image: self,
             clearance: Clearance::Verified {

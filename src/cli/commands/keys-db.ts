@@ -1,6 +1,7 @@
 // The database variants of `cloacina-sign keys ...`: keys live sealed in the database, per organization.
 import { CloacinaSignError } from '../../errors';
 import { readPublicKeyFile } from '../../keys/key-files';
+import { publicKeyAlgorithm } from '../../keys/keypair';
 import { kekFromEnv } from '../../keys/kek';
 import { checkOutputFile, writeFileAtomic } from '../../files';
 import { type DatabaseOptions, withDatabase } from '../context';
@@ -23,7 +24,8 @@ export async function generateInDatabase(options: DatabaseOptions & { name: stri
 
 export async function exportKey(keyId: string, options: DatabaseOptions & { format: string; output?: string; force?: boolean }): Promise<void> {
   if (options.format !== 'pem' && options.format !== 'raw') throw new CloacinaSignError('USAGE', '--format must be pem or raw');
-  // Raw to stdout is the 32 bytes themselves (`> key.pub` round-trips through keys trust --import); never onto a terminal.
+  // Raw to stdout is the stored bytes themselves (32 for Ed25519, the SPKI DER for P-256; `> key.pub` round-trips
+  // through keys trust --import); never onto a terminal.
   const rawToStdout = options.format === 'raw' && !options.output && !options.json;
   if (rawToStdout && process.stdout.isTTY) {
     throw new CloacinaSignError(
@@ -65,8 +67,13 @@ export async function trustKey(options: DatabaseOptions & { import: string; name
   await withDatabase(options, async ({ keys, org }) => {
     const owner = await org(options.org);
     const trusted = await keys.trustPublicKey(owner.id, publicKey, options.name);
-    say(`"${owner.name}" now trusts key ${trusted.fingerprint}`);
-    printData(options, { id: trusted.id, orgId: owner.id, name: trusted.name, fingerprint: trusted.fingerprint, createdAt: trusted.createdAt }, trusted.id);
+    const algorithm = publicKeyAlgorithm(trusted.publicKey);
+    say(`"${owner.name}" now trusts ${algorithm === 'ecdsa-p256' ? 'ECDSA P-256 (cosign) key' : 'key'} ${trusted.fingerprint}`);
+    printData(
+      options,
+      { id: trusted.id, orgId: owner.id, name: trusted.name, fingerprint: trusted.fingerprint, algorithm, createdAt: trusted.createdAt },
+      trusted.id,
+    );
   });
 }
 
@@ -91,12 +98,13 @@ export async function listKeys(options: DatabaseOptions & { org: string; effecti
         kind: k.kind,
         name: k.name,
         fingerprint: k.fingerprint,
+        algorithm: publicKeyAlgorithm(k.publicKey),
         createdAt: k.createdAt,
         status: k.revokedAt ? 'revoked' : 'active',
         revokedAt: k.revokedAt,
       }));
-      const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind]);
-      printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND'], rows));
+      const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind, k.algorithm]);
+      printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND', 'ALGORITHM'], rows));
     },
     // Listing writes nothing: it works on a SQLite file this user cannot write.
     { readOnly: true },
@@ -110,14 +118,22 @@ async function listEffectiveKeys(orgId: string, options: DatabaseOptions, keys: 
     id: k.id,
     name: k.name,
     fingerprint: k.fingerprint,
+    algorithm: publicKeyAlgorithm(k.publicKey),
     orgId: k.orgId,
     orgName: names.get(k.orgId) ?? k.orgId,
     inherited: k.inheritedFrom !== null,
     path: k.path.map((id) => ({ id, name: names.get(id) ?? id })),
     createdAt: k.createdAt,
   }));
-  const rows = effective.map((k) => [k.id, k.name ?? '', k.fingerprint, k.orgName, k.inherited ? k.path.map((o) => o.name).join(' -> ') : 'direct']);
-  printData(options, effective, formatTable(['ID', 'NAME', 'FINGERPRINT', 'TRUSTED BY', 'THROUGH'], rows));
+  const rows = effective.map((k) => [
+    k.id,
+    k.name ?? '',
+    k.fingerprint,
+    k.orgName,
+    k.inherited ? k.path.map((o) => o.name).join(' -> ') : 'direct',
+    k.algorithm,
+  ]);
+  printData(options, effective, formatTable(['ID', 'NAME', 'FINGERPRINT', 'TRUSTED BY', 'THROUGH', 'ALGORITHM'], rows));
 }
 
 export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string }): Promise<void> {

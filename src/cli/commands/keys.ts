@@ -31,7 +31,7 @@ async function generate(options: GenerateOptions): Promise<void> {
 }
 
 export function keysCommand(): Command {
-  const keys = new Command('keys').description('generate and manage Ed25519 signing keys and trusted keys');
+  const keys = new Command('keys').description('generate and manage Ed25519 signing keys, and trusted keys (Ed25519, or ECDSA P-256 from cosign)');
   withDbOptions(
     keys
       .command('generate')
@@ -48,7 +48,11 @@ export function keysCommand(): Command {
     keys
       .command('export <key-id>')
       .description('print the public half of a signing or trusted key')
-      .option('--format <format>', 'pem, or raw: the 32 bytes (to stdout unless it is a terminal, or to --output; hex with --json)', 'pem')
+      .option(
+        '--format <format>',
+        'pem, or raw: the stored bytes, 32 for Ed25519 and the SPKI DER for ECDSA P-256 (to stdout unless it is a terminal, or to --output; hex with --json)',
+        'pem',
+      )
       .option('--output <file>', 'write it to this file (stdout then gets its fingerprint); an existing file is kept unless --force')
       .option('--force', 'with --output: replace an existing file (never one holding a private key)'),
   ).action((keyId: string, options: DatabaseOptions & { format: string; output?: string; force?: boolean }) =>
@@ -58,7 +62,10 @@ export function keysCommand(): Command {
     keys
       .command('trust')
       .description("trust a public key for an organization's verifications")
-      .requiredOption('--import <pub.pem>', 'SPKI PEM (or DER or raw) public key')
+      .requiredOption(
+        '--import <pub.pem>',
+        'the public key: Ed25519 (SPKI PEM, DER or raw 32 bytes) or ECDSA P-256 (cosign.pub: SPKI PEM or DER; verifies cosign signatures)',
+      )
       .option('--name <name>', 'a name for the trusted key')
       .requiredOption('--org <org>', 'the trusting organization (id or name)'),
   ).action((options: DatabaseOptions & { import: string; name?: string; org: string }) => runAction(options, async () => (await keysDb()).trustKey(options)));

@@ -6,7 +6,10 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import type { Command } from 'commander';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
-import type { ApiUploadResult } from '../../signing/api-client';
+import { native } from '../../native';
+import { nativeCounter } from '../../progress';
+import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
+import type { StatementOptions } from '../../signing/statement';
 import { CloacinaSignError } from '../../errors';
 import { checkOutputFile, type OutputOptions } from '../../files';
 import { hashFile } from '../../hashing';
@@ -70,13 +73,17 @@ export async function signAndStore(
   });
 }
 
-/** `package sign <pkg> --key-id <id> --api-url <url>`: hashed here, signed by the service, written byte for byte as it answered. */
-export async function signThroughService(packagePath: string, options: ApiSignOptions): Promise<void> {
+/**
+ * `package sign <pkg> --key-id <id> --api-url <url> [--format v2 ...]`: hashed here, signed by the service,
+ * written byte for byte as it answered.
+ */
+export async function signThroughService(packagePath: string, options: ApiSignOptions, statement?: StatementOptions): Promise<void> {
   const service = await client(options);
   const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
   const output = signatureOutput(packagePath, options);
   // Before anything is hashed or signed: a refused output costs nothing.
   if (signaturePath) await checkOutputFile(signaturePath, output);
+  if (statement) return signStatementThroughService(packagePath, service, options, statement, signaturePath as string, output);
   const packageHash = await withProgress(packagePath, (progress) => hashFile(packagePath, { progress }));
   const { signature } = await service.sign(options.keyId, packageHash, { store: options.store });
   // writeToFile writes the canonical document and a newline: exactly the answer (checked by the client).
@@ -96,6 +103,37 @@ export async function signThroughService(packagePath: string, options: ApiSignOp
     },
     signaturePath ?? signature.packageHash,
   );
+}
+
+async function signStatementThroughService(
+  packagePath: string,
+  service: SigningServiceClient,
+  options: ApiSignOptions,
+  statement: StatementOptions,
+  signaturePath: string,
+  output: OutputOptions,
+): Promise<void> {
+  const [{ expiryTime, writeSignatureDocument }, { statementSigned }] = await Promise.all([import('../../signing/statement'), import('./package-db')]);
+  const digestAlgorithm = statement.digest ?? 'blake3';
+  // The expiry is fixed here (a duration counts from now), before the package is hashed.
+  const expiresAt = statement.expires === undefined ? undefined : expiryTime(statement.expires);
+  const digests = await withProgress(packagePath, (progress) =>
+    native.hashFileDigests(packagePath, { sha256: digestAlgorithm === 'sha256', blake3: digestAlgorithm === 'blake3' }, nativeCounter(progress)),
+  );
+  const digest = (digestAlgorithm === 'sha256' ? digests.sha256 : digests.blake3) as string;
+  const signed = await service.signStatement(options.keyId, digest, {
+    name: statement.name,
+    version: statement.version,
+    ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
+    size: digests.size,
+    digestAlgorithm,
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
+  });
+  await writeSignatureDocument(signaturePath, signed.document, output);
+  say(
+    `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}) through ${service.where}`,
+  );
+  printData(options, statementSigned(signaturePath, signed, options.keyId), signaturePath);
 }
 
 async function uploadThroughService(packagePath: string, document: DetachedSignature, name: string, options: UploadOptions & ServiceOptions): Promise<void> {

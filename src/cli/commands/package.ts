@@ -53,7 +53,6 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
     throw new CloacinaSignError('USAGE', '--digest must be blake3 or sha256');
   if (options.store)
     throw new CloacinaSignError('USAGE', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
-  if (options.apiUrl) throw new CloacinaSignError('USAGE', 'the signing service signs version-1 signatures; sign version 2 with --key or --key-id');
   return {
     name: options.name,
     version: options.version,
@@ -66,12 +65,12 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
-  if (statement && options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
-  if (statement) return signStatementWithKeyFile(packagePath, options, statement);
   if (options.apiUrl) {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
-    return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl });
+    return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);
   }
+  if (statement && options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
+  if (statement) return signStatementWithKeyFile(packagePath, options, statement);
   if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
   return signWithKeyFile(packagePath, options);
 }
@@ -121,7 +120,14 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
     packageHash: result?.packageHash ?? null,
     keyFingerprint: result?.signerFingerprint ?? null,
     signedAt: result?.signedAt ?? null,
-    ...(result ? { documentVersion: result.documentVersion, digestAlgorithm: result.digestAlgorithm, statement: result.statement } : {}),
+    ...(result
+      ? {
+          documentVersion: result.documentVersion,
+          signatureFormat: result.signatureFormat,
+          digestAlgorithm: result.digestAlgorithm,
+          statement: result.statement,
+        }
+      : {}),
     ...(error === undefined ? {} : { error: { code: errorCode(error), message: errorMessage(error) } }),
   };
 }
@@ -140,7 +146,8 @@ async function verify(packagePaths: string[], options: VerifyOptions): Promise<v
         const what = result.statement
           ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
           : '';
-        say(`${green('verified')} ${packagePath}${what}: signed by ${result.signerFingerprint} at ${result.signedAt}`);
+        const when = result.signedAt === null ? ' (a cosign signature, ECDSA P-256)' : ` at ${result.signedAt}`;
+        say(`${green('verified')} ${packagePath}${what}: signed by ${result.signerFingerprint}${when}`);
         if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${packagePath}\n`);
         results.push(verifyResult(packagePath, result));
       } catch (error) {
@@ -188,10 +195,17 @@ export function packageCommand(): Command {
         .description(
           'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
         )
-        .option('--trust-key <pub.pem>', 'a public key you trust (SPKI PEM, DER or raw 32 bytes); repeatable; no database', collect)
+        .option(
+          '--trust-key <pub.pem>',
+          'a public key you trust: Ed25519 (SPKI PEM, DER or raw 32 bytes) or ECDSA P-256 (cosign.pub, SPKI PEM or DER); repeatable; no database',
+          collect,
+        )
         .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
         .option('--org <org>', "verify against this organization's trust in the database (id or name)")
-        .option('--signature <file.sig>', 'the detached signature of a single package (default <package>.sig, and with --org the stored signatures)'),
+        .option(
+          '--signature <file.sig>',
+          "the detached signature of a single package: Cloacina's JSON document or a cosign sign-blob signature (default <package>.sig, and with --org the stored signatures)",
+        ),
     ),
   ).action((packagePaths: string[], options: VerifyOptions) =>
     runAction(

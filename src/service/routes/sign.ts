@@ -1,5 +1,6 @@
-// POST /v1/sign { keyId, packageHash, store? }: the version-1 signature document, byte for byte what
-// offline signing writes. The key is unsealed and used inside Rust only; the package never travels.
+// POST /v1/sign { keyId, packageHash, store?, statement? }: the signature document (version 1, or with
+// `statement` version 2), byte for byte what offline signing writes. The key is unsealed and used inside
+// Rust only; the package never travels.
 import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError } from '../../errors';
 import { native } from '../../native';
@@ -15,6 +16,8 @@ interface SignBody {
   keyId: string;
   packageHash: string;
   store?: boolean;
+  /** Version 2: what the statement says besides the digest (issued_at is the service's clock). */
+  statement?: { name: string; version: string; organization?: string; size: number; digestAlgorithm?: 'blake3' | 'sha256'; expiresAt?: string };
 }
 
 export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
@@ -37,10 +40,25 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       audit.signerFingerprint = key.fingerprint;
       if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
       if (key.kekId !== ctx.kekId) throw new CloacinaSignError('KEY_UNSEAL_FAILED', `this service's key-encryption key does not seal key ${keyId}`);
-      const signed = await native.signDigestWithSealedKey(packageHash, ctx.kek, key.sealedPrivateKey, { keyId, orgId: key.orgId }, key.publicKey);
-      // The canonical document, formatted in Rust from fields Rust made (what DetachedSignature.toString() gives).
-      const text = native.formatSignature({ ...signed, signedAt: rfc3339Now() });
-      const event = ctx.audit.event(audit, 'package.signed', { signerFingerprint: signed.keyFingerprint, packageHash: signed.packageHash });
+      const statement = request.body.statement;
+      if (statement && request.body.store)
+        throw new CloacinaSignError('INVALID_INPUT', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
+      // The canonical document, formatted in Rust from fields Rust made (for version 1, what DetachedSignature.toString() gives).
+      const text = statement
+        ? await native.signStatementDigestWithSealedKey(
+            ctx.kek,
+            key.sealedPrivateKey,
+            { keyId, orgId: key.orgId },
+            key.publicKey,
+            { ...statement, issuedAt: rfc3339Now() },
+            packageHash,
+            statement.size,
+          )
+        : native.formatSignature({
+            ...(await native.signDigestWithSealedKey(packageHash, ctx.kek, key.sealedPrivateKey, { keyId, orgId: key.orgId }, key.publicKey)),
+            signedAt: rfc3339Now(),
+          });
+      const event = ctx.audit.event(audit, 'package.signed', { signerFingerprint: key.fingerprint, packageHash });
       audit.recorded = true;
       try {
         if (request.body.store) {

@@ -106,7 +106,15 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         const asId = uuidOf(org.trim());
         const own = asId ? asId === principal.orgId : normalizeName(org) === principal.orgName;
         if (!principal.scopes.has(UPLOAD_SCOPE) || !own) throw forbidden(`this token may not upload packages to organization ${JSON.stringify(org)}`);
-        const document = signatureFromHeader(request.headers[SIGNATURE_HEADER]);
+        // A missing or malformed signature is a failed verification of the upload (as in a loader), before its body is read.
+        const headerStartedAt = performance.now();
+        let document: DetachedSignature;
+        try {
+          document = signatureFromHeader(request.headers[SIGNATURE_HEADER]);
+        } catch (error) {
+          ctx.metrics.verifications.failed('upload', error, headerStartedAt);
+          throw error;
+        }
         audit.signerFingerprint = document.keyFingerprint;
         const declared = Number(request.headers['content-length']);
         if (Number.isFinite(declared) && declared > ctx.maxUploadBytes) throw tooLarge(ctx.maxUploadBytes);
@@ -124,9 +132,17 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
           ctx.metrics.uploadsInProgress.dec();
         }
         audit.packageHash = received.packageHash;
-        const verified = await decideDigest(ctx.trust(principal.orgId), received.packageHash, SignatureSource.Memory(document.toString()), {
-          label: audit.packagePath ?? `the upload (${received.bytes} bytes)`,
-        });
+        const verifyStartedAt = performance.now();
+        let verified: Awaited<ReturnType<typeof decideDigest>>;
+        try {
+          verified = await decideDigest(ctx.trust(principal.orgId), received.packageHash, SignatureSource.Memory(document.toString()), {
+            label: audit.packagePath ?? `the upload (${received.bytes} bytes)`,
+          });
+        } catch (error) {
+          ctx.metrics.verifications.failed('upload', error, verifyStartedAt);
+          throw error;
+        }
+        ctx.metrics.verifications.verified('upload', verified.documentVersion === 2 ? 2 : 1, verifyStartedAt, received.bytes);
         const event = ctx.audit.event(audit, 'package.uploaded', { signatureVerified: true, signerFingerprint: verified.keyFingerprint });
         audit.recorded = true;
         let stored: Awaited<ReturnType<typeof storeSignedPackage>>;

@@ -65,7 +65,7 @@ pub fn accept_all(digests: &PackageDigests) -> Vec<Candidate> {
     let key = PublicKey::from_bytes(&keys::public_key_of(&TEST_SEED)).unwrap();
     vec![Candidate {
         signature: SignatureDocument::V1(test_signature(digest)),
-        public_key: Some(key),
+        public_key: Some(key.into()),
     }]
 }
 

@@ -1,0 +1,113 @@
+// Appending to the audit hash chain (chain.ts defines it), by any number of writers in any number of
+// processes, one after another.
+//
+// Two ways, one outcome:
+//  - appendChained: inside a transaction that first locks the head (PostgreSQL: SELECT ... FOR UPDATE;
+//    SQLite: an UPDATE of the head as the transaction's first statement, which takes the database's write
+//    lock, so the transaction never upgrades a read lock). Key operations use it inside their own write
+//    transaction; batches use it when they do not know the head.
+//  - appendAfter: one autocommitted statement that assumes the head this writer last saw, and writes
+//    nothing if another writer has moved it since (then the batch takes appendChained). A process that is
+//    the only writer most of the time pays one statement per batch, as before the chain, instead of a
+//    transaction of four or five.
+// Either way the database checks the assumption inside the statement itself:
+//  - PostgreSQL: the INSERT runs only if its WITH clause moved the head from exactly (seq, hash) (the
+//    UPDATE waits for, then re-reads, a head another transaction holds);
+//  - SQLite: triggers made by the migration check every row against the head before it is inserted (its
+//    seq must be the head's + 1, its prev_hash the head's hash) and move the head after it, row by row;
+//    a row that does not continue the head aborts the whole statement.
+import type { Knex } from 'knex';
+import type { Engine } from '../db/url';
+import { CHAIN_COLUMNS, type ChainHead, HASHED_COLUMNS, HEAD_TABLE, isHash, rowHash, seqOf } from './chain';
+import type { AuditEvent } from './events';
+
+/** The message of the SQLite trigger refusing a row that does not continue the head (the migration's). */
+export const NOT_CONTINUING = 'does not continue the audit chain head';
+
+function headOf(row: { seq?: unknown; head_hash?: unknown } | undefined): ChainHead {
+  const seq = seqOf(row?.seq);
+  if (!row || seq === undefined || seq < 0 || !isHash(row.head_hash)) {
+    throw new Error(`the audit chain head (${HEAD_TABLE}) is ${row ? 'malformed' : 'missing'}: run \`cloacina-sign audit verify\``);
+  }
+  return { seq, hash: row.head_hash };
+}
+
+/** Locks the chain head for the rest of `trx` and returns it (see the top of this file). */
+export async function lockHead(trx: Knex.Transaction, engine: Engine): Promise<ChainHead> {
+  if (engine === 'postgres') {
+    const result = (await trx.raw(`select seq, head_hash from ${HEAD_TABLE} where id = 1 for update`)) as { rows: { seq: unknown; head_hash: unknown }[] };
+    return headOf(result.rows[0]);
+  }
+  const rows = (await trx.raw(`update ${HEAD_TABLE} set seq = seq where id = 1 returning seq, head_hash`)) as { seq: unknown; head_hash: unknown }[];
+  return headOf(rows[0]);
+}
+
+interface Links {
+  /** The bindings of the rows, in CHAIN_COLUMNS order. */
+  values: Knex.RawBinding[];
+  /** The head after them. */
+  head: ChainHead;
+}
+
+/** The events as the rows that follow `head`, their hashes computed here. */
+function links(head: ChainHead, events: readonly AuditEvent[]): Links {
+  let seq = head.seq;
+  let prev = head.hash;
+  const values: Knex.RawBinding[] = [];
+  for (const event of events) {
+    seq += 1;
+    const hash = rowHash(prev, seq, event);
+    for (const column of HASHED_COLUMNS) values.push(event[column] ?? null);
+    values.push(seq, prev, hash);
+    prev = hash;
+  }
+  return { values, head: { seq, hash: prev } };
+}
+
+const COLUMNS = CHAIN_COLUMNS.join(', ');
+const ROW = `(${CHAIN_COLUMNS.map(() => '?').join(', ')})`;
+// PostgreSQL types the parameters of a VALUES list as text: the two columns that are not text say their type.
+const TYPED_ROW = `(${CHAIN_COLUMNS.map((column) => (column === 'seq' ? 'cast(? as bigint)' : column === 'signature_verified' ? 'cast(? as boolean)' : '?')).join(', ')})`;
+const rows = (row: string, count: number) => Array(count).fill(row).join(', ');
+const MOVE_HEAD = `update ${HEAD_TABLE} set seq = ?, head_hash = ? where id = 1`;
+
+/** Appends `events` after the head it locks inside `trx`; returns the new head. */
+export async function appendChained(trx: Knex.Transaction, engine: Engine, events: readonly AuditEvent[]): Promise<ChainHead> {
+  const { values, head } = links(await lockHead(trx, engine), events);
+  if (engine === 'postgres') {
+    // A data-modifying WITH runs exactly once, whether or not the INSERT reads it.
+    await trx.raw(`with moved as (${MOVE_HEAD}) insert into audit_events (${COLUMNS}) values ${rows(ROW, events.length)}`, [head.seq, head.hash, ...values]);
+  } else {
+    // The triggers move the head.
+    await trx.raw(`insert into audit_events (${COLUMNS}) values ${rows(ROW, events.length)}`, values);
+  }
+  return head;
+}
+
+/**
+ * Appends `events` after `expected` in one autocommitted statement; returns the new head, or undefined when
+ * the head is no longer `expected` (nothing was written). Any other failure throws.
+ */
+export async function appendAfter(knex: Knex, engine: Engine, expected: ChainHead, events: readonly AuditEvent[]): Promise<ChainHead | undefined> {
+  const { values, head } = links(expected, events);
+  if (engine === 'postgres') {
+    const result = (await knex.raw(
+      `with moved as (${MOVE_HEAD} and seq = ? and head_hash = ? returning id)
+       insert into audit_events (${COLUMNS}) select v.* from (values ${rows(TYPED_ROW, events.length)}) as v (${COLUMNS}) where exists (select 1 from moved)`,
+      [head.seq, head.hash, expected.seq, expected.hash, ...values],
+    )) as { rowCount: number | null };
+    return result.rowCount === events.length ? head : undefined;
+  }
+  try {
+    await knex.raw(`insert into audit_events (${COLUMNS}) values ${rows(ROW, events.length)}`, values);
+    return head;
+  } catch (error) {
+    if (error instanceof Error && error.message.includes(NOT_CONTINUING)) return undefined;
+    throw error;
+  }
+}
+
+/** Whether the database has the chain (its schema may predate the migration that made it). */
+export async function hasChain(knex: Knex | Knex.Transaction): Promise<boolean> {
+  return knex.schema.hasTable(HEAD_TABLE);
+}
