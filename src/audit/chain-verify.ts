@@ -62,12 +62,25 @@ interface Link {
   hash: string;
 }
 
+const TEXT_COLUMNS = HASHED_COLUMNS.filter((column) => column !== 'signature_verified');
+const HEX_SUFFIX = '__stored_hex';
 const SELECT = [...HASHED_COLUMNS, 'seq', 'prev_hash', 'row_hash'].join(', ');
+// SQLite stores whatever bytes it is given as text, and the driver reads bytes that are not UTF-8 back as
+// U+FFFD: two different stored values could read as the same string. So on SQLite the stored bytes of every
+// text column are read too (hex() of a text value is the hex of its bytes), and must be the UTF-8 of the
+// string the hash was computed over. PostgreSQL only ever stores valid text in the database's encoding.
+const SELECT_SQLITE = `${SELECT}, ${TEXT_COLUMNS.map((column) => `hex(${column}) as ${column}${HEX_SUFFIX}`).join(', ')}`;
 
 /** The row's hashed values and chain hashes, checked against what writers store; a string saying what is wrong otherwise. */
 function hashedValues(row: StoredRow): HashedValues | string {
   if (!isHash(row.prev_hash)) return 'prev_hash is not 64 lowercase hex digits';
   if (!isHash(row.row_hash)) return 'row_hash is not 64 lowercase hex digits';
+  for (const column of TEXT_COLUMNS) {
+    const stored = row[`${column}${HEX_SUFFIX}`];
+    const value = row[column];
+    if (stored === undefined || typeof value !== 'string') continue;
+    if (stored !== Buffer.from(value, 'utf8').toString('hex').toUpperCase()) return `${column} holds bytes that are not the UTF-8 text they read as`;
+  }
   return hashedValuesOf(row);
 }
 
@@ -176,11 +189,25 @@ async function walkChain(db: Database, reader: Knex.Transaction, report: ChainRe
   report.headSeq = headSeq;
   report.headHash = head.head_hash;
   report.backfilledRows = seqOf(head.backfilled_rows) ?? null;
+  // The back-filled rows are the chain's first ones: a head claiming more of them than the chain holds was edited.
+  if (report.backfilledRows === null || report.backfilledRows < 0 || report.backfilledRows > headSeq) {
+    report.problem = {
+      kind: 'head',
+      seq: headSeq,
+      id: null,
+      message: `the chain head (${HEAD_TABLE}) is malformed: it says ${JSON.stringify(head.backfilled_rows)} row(s) were back-filled, but the chain ends at seq ${headSeq}`,
+    };
+    return;
+  }
   report.startedAt = typeof head.started_at === 'string' ? head.started_at : null;
 
   const rows = new Rows((after) =>
     run(() => {
-      const query = reader('audit_events').select(db.knex.raw(SELECT)).whereNotNull('seq').orderBy('seq').limit(PAGE);
+      const query = reader('audit_events')
+        .select(db.knex.raw(db.engine === 'sqlite' ? SELECT_SQLITE : SELECT))
+        .whereNotNull('seq')
+        .orderBy('seq')
+        .limit(PAGE);
       return after === undefined ? query : query.where('seq', '>', after as number);
     }),
   );

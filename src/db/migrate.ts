@@ -27,6 +27,13 @@ const POSTGRES_LOCK_KEY = '4726229390252597722';
 /** Created and dropped inside the SQLite migration transaction: it never exists outside it. */
 const SQLITE_LOCK_TABLE = 'cloacina_sign_migration_lock';
 const RETRY_MS = 100;
+/**
+ * How long one run of the migrations may take once it holds the lock: a migration may rewrite a large table
+ * (the audit chain's back-fill), far longer than any one operation's bound. It still never hangs: on
+ * PostgreSQL every statement stays under the per-operation bound (a longer one reads as a stalled server),
+ * and SQLite works on a local file it holds the write lock of.
+ */
+const MIGRATION_RUN_TIMEOUT_MS = 10 * 60_000;
 
 function config(): Knex.MigratorConfig {
   return { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.js'], tableName: TABLE };
@@ -90,7 +97,7 @@ async function migratePostgres(db: Database, lockTimeoutMs: number): Promise<str
       await pause(retryDelay());
     }
     locked = true;
-    const [, applied] = (await db.run((knex) => knex.migrate.latest(config()))) as [number, string[]];
+    const [, applied] = (await db.run((knex) => knex.migrate.latest(config()), { timeoutMs: MIGRATION_RUN_TIMEOUT_MS })) as [number, string[]];
     return applied;
   } finally {
     if (locked) {
@@ -129,7 +136,7 @@ async function migrateSqlite(db: Database, lockTimeoutMs: number): Promise<strin
               await trx.raw(`drop table ${SQLITE_LOCK_TABLE}`);
               return applied;
             }),
-          { timeoutMs: wait + db.timeoutMs },
+          { timeoutMs: wait + MIGRATION_RUN_TIMEOUT_MS },
         );
       } catch (error) {
         if (!isBusy(error)) throw error;

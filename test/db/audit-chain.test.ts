@@ -316,6 +316,44 @@ describeEngines('the audit hash chain', (t) => {
     expect(await db.knex('audit_events').where({ id: row.id }).first()).to.equal(undefined);
   });
 
+  it('when the head claims more back-filled rows than the chain holds (the newest rows erased, the head moved back), audit verify exits 1 naming the head', async () => {
+    const { url, db } = await chainOfEvents();
+    await db
+      .knex('audit_chain_head')
+      .where({ id: 1 })
+      .update({ backfilled_rows: EVENTS.length + 5 });
+    const { status, report } = auditVerify(url);
+    expect(status).to.equal(1);
+    expect(report.problem).to.include({ kind: 'head' });
+    expect(report.problem.message).to.include('back-filled');
+  });
+
+  if (t.engine === 'sqlite') {
+    it('when a text column was rewritten with bytes that are not UTF-8 but read back as the same text, audit verify names the row as changed', async () => {
+      const { url, db } = await chainOfEvents();
+      const trail = new AuditTrail(auditToDatabase(db));
+      // U+FFFD is what the driver reads the invalid byte 0xFF as.
+      const event = await trail.record({ eventType: 'verification.success', packagePath: '/pkgs/caf\uFFFD.so', signatureVerified: true });
+      await db.knex.raw(`update audit_events set package_path = cast(x'2f706b67732f636166ff2e736f' as text) where id = ?`, [event.id]);
+      expect((await db.knex('audit_events').where({ id: event.id }).first()).package_path).to.equal('/pkgs/caf\uFFFD.so');
+      const { status, report } = auditVerify(url);
+      expect(status).to.equal(1);
+      expect(report.problem).to.include({ kind: 'changed', seq: EVENTS.length + 1, id: event.id });
+    });
+
+    it('when the head row was deleted, the database still refuses a row that does not continue the chain', async () => {
+      const { db } = await chainOfEvents();
+      const last = await rowAt(db, EVENTS.length);
+      await db.knex('audit_chain_head').del();
+      let refused: unknown;
+      await db
+        .knex('audit_events')
+        .insert(forged(last.row_hash, EVENTS.length + 1))
+        .catch((error: unknown) => (refused = error));
+      expect(String(refused)).to.include('does not continue the audit chain head');
+    });
+  }
+
   it('when another handle appended since a batch, the next batch of the first handle still continues the chain', async () => {
     const url = await freshUrl();
     const [first, second] = [await open(url, true), await open(url, false)];
@@ -420,6 +458,29 @@ describeEngines('the audit hash chain', (t) => {
       const { status, stderr, report } = auditVerify(url);
       expect(status, stderr).to.equal(0);
       expect(report).to.include({ rows: LEGACY + 3, backfilledRows: LEGACY });
+    });
+
+    it('when 30,000 old rows are back-filled by a handle whose operations are bounded at 500 ms, the migration completes and the chain verifies (the bound is per statement, not per migration)', async function () {
+      this.timeout(300_000);
+      const url = await freshUrl();
+      if (t.engine === 'sqlite') writeFileSync(url.slice('sqlite:'.length), '');
+      const setup = await open(url, false);
+      const config = { directory: MIGRATIONS_DIRECTORY, loadExtensions: ['.js'], tableName: 'knex_migrations' };
+      for (const name of migrationNames().slice(0, migrationNames().indexOf(CHAIN_MIGRATION))) await setup.knex.migrate.up({ ...config, name });
+      const rows = Array.from({ length: 30_000 }, (_, i) => ({
+        id: randomUUID(),
+        event_type: 'verification.success',
+        timestamp: new Date(Date.UTC(2026, 10, 1) + Math.floor(i / 3)).toISOString(),
+        package_path: `/pkg/${i}.so`,
+        signature_verified: true,
+      }));
+      await setup.knex.batchInsert('audit_events', rows, 500);
+      const bounded = await openDatabase(url, { listen: false, timeoutMs: 500 });
+      handles.push(bounded);
+      expect(await migrateLatest(bounded)).to.include(CHAIN_MIGRATION);
+      const { status, stderr, report } = auditVerify(url);
+      expect(status, stderr).to.equal(0);
+      expect(report).to.include({ intact: true, rows: 30_000, backfilledRows: 30_000 });
     });
 
     it('when an old row is edited after the migration, audit verify names it as changed', async () => {
