@@ -174,6 +174,7 @@ pub struct VersionMark {
 #[napi(object)]
 pub struct PolicyOptions {
     pub expect_name: Option<String>,
+    pub expect_organization: Option<String>,
     /// Exact versions (`1.0.0,1.1.0`) or a range (`>=1.2.0, <2.0.0`).
     pub allowed_versions: Option<String>,
     pub require_v2: Option<bool>,
@@ -198,6 +199,7 @@ pub(crate) fn policy_from(options: Option<&PolicyOptions>) -> napi::Result<Polic
     };
     Ok(Policy {
         expect_name: options.expect_name.clone(),
+        expect_organization: options.expect_organization.clone(),
         allowed_versions: options
             .allowed_versions
             .as_deref()

@@ -16,6 +16,8 @@ export const VERIFICATION_FAILURE_CODES = [
   'V2_REQUIRED',
   /** The signed statement names another package than the policy expects. */
   'PACKAGE_NAME_MISMATCH',
+  /** The signed statement names another organization (or none) than the policy expects. */
+  'ORGANIZATION_MISMATCH',
   /** The signed version is not one the policy allows. */
   'VERSION_NOT_ALLOWED',
   /** The signed version is lower than one the organization already loaded. */
@@ -40,6 +42,8 @@ export const ERROR_CODES = [
   'V2_REQUIRED',
   /** The signed statement names another package than the policy expects. */
   'PACKAGE_NAME_MISMATCH',
+  /** The signed statement names another organization (or none) than the policy expects. */
+  'ORGANIZATION_MISMATCH',
   /** The signed version is not one the policy allows. */
   'VERSION_NOT_ALLOWED',
   /** The signed version is lower than one the organization already loaded. */

@@ -64,7 +64,7 @@ export class MalformedSignature extends VerificationFailure {
 
 /**
  * The signature verified, but the operator's policy refuses the package: `V2_REQUIRED`,
- * `PACKAGE_NAME_MISMATCH`, `VERSION_NOT_ALLOWED`, `ROLLBACK_REFUSED` or `SIGNATURE_EXPIRED`.
+ * `PACKAGE_NAME_MISMATCH`, `ORGANIZATION_MISMATCH`, `VERSION_NOT_ALLOWED`, `ROLLBACK_REFUSED` or `SIGNATURE_EXPIRED`.
  */
 export class PolicyViolation extends VerificationFailure {
   constructor(code: VerificationFailureCode, message: string, options?: ErrorOptions) {

@@ -167,6 +167,18 @@ describe('the cloacina-sign CLI with version-2 signatures (key files)', () => {
       expect(verify(v2, ['--expect-name', 'data-pipeline']).status).to.equal(0);
     });
 
+    it('when --expect-organization names another organization than the signed one, or the statement names none, it exits 1 with ORGANIZATION_MISMATCH; the signed one verifies', () => {
+      const forAcme = randomPackage();
+      signV2(forAcme, ['--organization', 'acme']);
+      expect(code(forAcme, ['--expect-organization', 'beta'])).to.equal('ORGANIZATION_MISMATCH');
+      expect(code(forAcme, ['--expect-organization', 'ACME'])).to.equal('ORGANIZATION_MISMATCH');
+      expect(code(v2, ['--expect-organization', 'acme'])).to.equal('ORGANIZATION_MISMATCH');
+      expect(code(v1, ['--expect-organization', 'acme'])).to.equal('V2_REQUIRED');
+      const accepted = verify(forAcme, ['--expect-organization', 'acme']);
+      expect(accepted.status, accepted.stderr).to.equal(0);
+      expect(accepted.json().results[0].statement.organization).to.equal('acme');
+    });
+
     it('when --allowed-versions excludes the version (list or range), it exits 1 with VERSION_NOT_ALLOWED; an including one verifies', () => {
       expect(code(v2, ['--allowed-versions', '1.0.0,1.1.0'])).to.equal('VERSION_NOT_ALLOWED');
       expect(code(v2, ['--allowed-versions', '>=2.0.0'])).to.equal('VERSION_NOT_ALLOWED');
@@ -228,6 +240,7 @@ describe('the cloacina-sign CLI with version-2 signatures (key files)', () => {
     for (const [flags, expected] of [
       [['--expect-name', 'billing'], 'PACKAGE_NAME_MISMATCH'],
       [['--allowed-versions', '2.0.0'], 'VERSION_NOT_ALLOWED'],
+      [['--expect-organization', 'acme'], 'ORGANIZATION_MISMATCH'],
     ] as const) {
       it(`when run with ${flags.join(' ')}, it exits 1 with ${expected} and the package's constructor never runs`, () => {
         const result = run([...flags]);

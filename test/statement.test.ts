@@ -448,6 +448,24 @@ describe('version-2 signatures through the API (key files, pinned keys)', () => 
       expect((await pinned({ expectName: 'data-pipeline' }).verify(pkg)).statement?.name).to.equal('data-pipeline');
     });
 
+    it('when the statement names another organization than expectOrganization, or none, it is refused with ORGANIZATION_MISMATCH (a PolicyViolation)', async () => {
+      const forAcme = randomPackage();
+      await signBeside(forAcme, { organization: 'acme' });
+      const error = await rejectsWith(pinned({ expectOrganization: 'beta' }).verify(forAcme), 'ORGANIZATION_MISMATCH');
+      expect(error).to.be.instanceOf(PolicyViolation);
+      expect(error.message).to.include('acme').and.include('beta');
+      const unnamed = randomPackage();
+      await signBeside(unnamed);
+      expect((await rejectsWith(pinned({ expectOrganization: 'acme' }).verify(unnamed), 'ORGANIZATION_MISMATCH')).message).to.include('names no organization');
+      expect((await pinned({ expectOrganization: 'acme' }).verify(forAcme)).statement?.organization).to.equal('acme');
+    });
+
+    it('when expectOrganization meets a version-1 signature (which names no organization), it is refused with V2_REQUIRED', async () => {
+      const pkg = randomPackage();
+      await signV1Beside(pkg);
+      await rejectsWith(pinned({ expectOrganization: 'acme' }).verify(pkg), 'V2_REQUIRED');
+    });
+
     it('when the statement’s version is outside allowedVersions (a list or a range), it is refused with VERSION_NOT_ALLOWED', async () => {
       const pkg = randomPackage();
       await signBeside(pkg, { version: '1.2.0' });

@@ -12,6 +12,7 @@ export interface TrustOptions extends DatabaseOptions {
   trustKey?: string[];
   publicKey?: string[];
   expectName?: string;
+  expectOrganization?: string;
   allowedVersions?: string;
   requireV2?: boolean;
   clockSkew?: number;
@@ -28,6 +29,7 @@ function seconds(value: string): number {
 export function addPolicyOptions(command: Command): Command {
   return command
     .option('--expect-name <name>', 'refuse a package whose signed statement names another package (PACKAGE_NAME_MISMATCH)')
+    .option('--expect-organization <organization>', 'refuse a package whose signed statement names another organization, or none (ORGANIZATION_MISMATCH)')
     .option('--allowed-versions <versions>', 'exact versions (1.0.0,1.1.0) or a range (">=1.2.0, <2.0.0"); others are refused (VERSION_NOT_ALLOWED)')
     .option('--require-v2', 'refuse version-1 and cosign signatures, which sign no name, version or expiry (V2_REQUIRED)')
     .option('--clock-skew <seconds>', 'how far clocks may disagree when checking expiry (default 60)', seconds)
@@ -37,6 +39,7 @@ export function addPolicyOptions(command: Command): Command {
 function policyFrom(options: TrustOptions): PackagePolicy {
   return {
     expectName: options.expectName,
+    expectOrganization: options.expectOrganization,
     allowedVersions: options.allowedVersions,
     requireV2: options.requireV2,
     clockSkewSeconds: options.clockSkew,

@@ -9,7 +9,8 @@ const UNREACHABLE = new Set(['ENOTFOUND', 'EHOSTUNREACH', 'EAI_AGAIN', '3D000', 
 // 57014: statement timeout; 55P03: lock timeout; 57P01..03: server shutting down or restarting.
 const UNAVAILABLE = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EPIPE', 'SQLITE_BUSY', 'SQLITE_LOCKED', '57014', '55P03', '57P01', '57P02', '57P03']);
 // "not queryable": pg's Client after its connection was lost (e.g. closed by the stall detector mid-transaction).
-const UNAVAILABLE_MESSAGE = /Connection terminated|Timeout acquiring a connection|no answer within|timeout expired|Connection ended|encountered a connection error and is not queryable/i;
+const UNAVAILABLE_MESSAGE =
+  /Connection terminated|Timeout acquiring a connection|no answer within|timeout expired|Connection ended|encountered a connection error and is not queryable/i;
 
 export function isUniqueViolation(error: unknown): boolean {
   const e = error as { code?: string; message?: string } | undefined;

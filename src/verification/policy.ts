@@ -6,9 +6,15 @@ import type { TrustSource } from '../trust/trust-source';
 export interface PackagePolicy {
   /** The package name the signed statement must carry (PACKAGE_NAME_MISMATCH). */
   expectName?: string;
+  /**
+   * The organization the signed statement must name (ORGANIZATION_MISMATCH; a statement naming none is refused
+   * too). Never implied by database trust: a grant makes one organization trust another's keys, and so its
+   * packages, whatever organization they were signed for.
+   */
+  expectOrganization?: string;
   /** Allowed versions: exact ones (`['1.0.0', '1.1.0']` or `'1.0.0,1.1.0'`) or a range (`'>=1.2.0, <2.0.0'`, `'^1.4'`) (VERSION_NOT_ALLOWED). */
   allowedVersions?: string | readonly string[];
-  /** Refuse version-1 signatures (V2_REQUIRED). A policy on name or versions refuses them anyway: they sign neither. */
+  /** Refuse version-1 signatures (V2_REQUIRED). A policy on name, organization or versions refuses them anyway: they sign none of them. */
   requireV2?: boolean;
   /** How far clocks may disagree when checking expiry (SIGNATURE_EXPIRED), in seconds. Default 60. */
   clockSkewSeconds?: number;
@@ -25,6 +31,7 @@ export interface PackagePolicy {
 export function isEmptyPolicy(policy: PackagePolicy): boolean {
   return (
     policy.expectName === undefined &&
+    policy.expectOrganization === undefined &&
     policy.allowedVersions === undefined &&
     !policy.requireV2 &&
     policy.clockSkewSeconds === undefined &&
@@ -39,6 +46,7 @@ export async function nativePolicy(policy: PackagePolicy, trust: TrustSource, do
   const allowed = policy.allowedVersions;
   return {
     expectName: policy.expectName,
+    expectOrganization: policy.expectOrganization,
     allowedVersions: allowed === undefined ? undefined : typeof allowed === 'string' ? allowed : allowed.join(','),
     // Rollback protection needs a signed name and version on every package, marked or not.
     requireV2: policy.requireV2 || policy.rollbackProtection,

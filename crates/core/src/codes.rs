@@ -31,6 +31,7 @@ error_codes! {
     MALFORMED_SIGNATURE: VerificationFailure, "A signature document is not a valid document of a supported version.";
     V2_REQUIRED: VerificationFailure, "The policy needs a signed statement (version 2) and the signature is version 1.";
     PACKAGE_NAME_MISMATCH: VerificationFailure, "The signed statement names another package than the policy expects.";
+    ORGANIZATION_MISMATCH: VerificationFailure, "The signed statement names another organization (or none) than the policy expects.";
     VERSION_NOT_ALLOWED: VerificationFailure, "The signed version is not one the policy allows.";
     ROLLBACK_REFUSED: VerificationFailure, "The signed version is lower than one the organization already loaded.";
     SIGNATURE_EXPIRED: VerificationFailure, "The signed statement has expired.";

@@ -53,6 +53,8 @@ pub enum Violation {
     V2Required,
     /// The statement names another package.
     NameMismatch,
+    /// The statement names another organization, or none.
+    OrganizationMismatch,
     /// The statement's version is not an allowed one.
     VersionNotAllowed,
     /// The version is lower than one the organization already loaded.
@@ -66,6 +68,7 @@ impl Violation {
         match self {
             Violation::V2Required => codes::V2_REQUIRED,
             Violation::NameMismatch => codes::PACKAGE_NAME_MISMATCH,
+            Violation::OrganizationMismatch => codes::ORGANIZATION_MISMATCH,
             Violation::VersionNotAllowed => codes::VERSION_NOT_ALLOWED,
             Violation::RollbackRefused => codes::ROLLBACK_REFUSED,
             Violation::Expired => codes::SIGNATURE_EXPIRED,

@@ -48,6 +48,8 @@ impl AllowedVersions {
 pub struct Policy {
     /// The package name the statement must carry.
     pub expect_name: Option<String>,
+    /// The organization the statement must name (a statement naming none is refused too).
+    pub expect_organization: Option<String>,
     pub allowed_versions: Option<AllowedVersions>,
     /// Refuse version-1 signatures altogether.
     pub require_v2: bool,
@@ -67,6 +69,7 @@ impl Default for Policy {
     fn default() -> Self {
         Policy {
             expect_name: None,
+            expect_organization: None,
             allowed_versions: None,
             require_v2: false,
             rollback_floors: Vec::new(),
@@ -81,6 +84,7 @@ impl Policy {
     fn needs_statement(&self) -> bool {
         self.require_v2
             || self.expect_name.is_some()
+            || self.expect_organization.is_some()
             || self.allowed_versions.is_some()
             || !self.rollback_floors.is_empty()
     }
@@ -103,7 +107,7 @@ impl Policy {
         let reason = if self.require_v2 {
             format!("{kind} signatures are refused (require version 2)")
         } else {
-            format!("the policy checks the package name or version, and a {kind} signature signs neither")
+            format!("the policy checks the package name, version or organization, and a {kind} signature signs none of them")
         };
         Err(CoreError::PolicyRefused {
             violation: Violation::V2Required,
@@ -124,6 +128,21 @@ impl Policy {
                         "the signature is for package {:?}, not {:?}",
                         statement.name, name
                     ),
+                });
+            }
+        }
+        if let Some(organization) = &self.expect_organization {
+            if statement.organization.as_deref() != Some(organization.as_str()) {
+                return Err(CoreError::PolicyRefused {
+                    violation: Violation::OrganizationMismatch,
+                    reason: match &statement.organization {
+                        Some(signed) => format!(
+                            "the signature is for organization {signed:?}, not {organization:?}"
+                        ),
+                        None => format!(
+                            "the signature names no organization, and the policy expects {organization:?}"
+                        ),
+                    },
                 });
             }
         }
