@@ -26,6 +26,7 @@ use p256::ecdsa::{Signature, VerifyingKey};
 
 use crate::digest::{sha256, Digest};
 use crate::error::{CoreError, Result};
+use crate::pem::der_tlv as tlv;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point; the 65 point bytes follow.
 pub const SPKI_PREFIX: [u8; 26] = [
@@ -43,35 +44,6 @@ pub const MAX_DER_SIGNATURE_LEN: usize = 2 + 2 * (2 + 33);
 
 fn invalid_key(what: impl std::fmt::Display) -> CoreError {
     CoreError::InvalidKey(format!("invalid ECDSA P-256 public key: {what}"))
-}
-
-/// One DER tag-length-value at the front of `input`, lengths in definite minimal form (short form
-/// below 128, long form with one or two bytes above); `None` when truncated or not DER.
-fn tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0..=0x7f => (first as usize, rest),
-        0x81 => {
-            let (&b, rest) = rest.split_first()?;
-            if b < 0x80 {
-                return None;
-            }
-            (b as usize, rest)
-        }
-        0x82 => {
-            if rest.len() < 2 || rest[0] == 0 {
-                return None;
-            }
-            ((rest[0] as usize) << 8 | rest[1] as usize, &rest[2..])
-        }
-        _ => return None,
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (value, rest) = rest.split_at(len);
-    Some((tag, value, rest))
 }
 
 /// The tag and the content of the DER value at the front of `input`, the content cut short when the

@@ -435,6 +435,35 @@ fn pkcs8_is_valid(der: &[u8]) -> bool {
 }
 
 /// Minimal DER reader: enough for PKCS#8, rejects non-minimal/indefinite lengths.
+/// One DER tag-length-value at the front of `input`, and what follows it: lengths in definite minimal
+/// form (short form below 128, long form with one or two bytes above); `None` when truncated or not DER.
+pub(crate) fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = match first {
+        0..=0x7f => (first as usize, rest),
+        0x81 => {
+            let (&b, rest) = rest.split_first()?;
+            if b < 0x80 {
+                return None;
+            }
+            (b as usize, rest)
+        }
+        0x82 => {
+            if rest.len() < 2 || rest[0] == 0 {
+                return None;
+            }
+            ((rest[0] as usize) << 8 | rest[1] as usize, &rest[2..])
+        }
+        _ => return None,
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (value, rest) = rest.split_at(len);
+    Some((tag, value, rest))
+}
+
 struct Der<'a>(&'a [u8]);
 
 impl<'a> Der<'a> {
@@ -448,29 +477,7 @@ impl<'a> Der<'a> {
 
     /// Reads one tag-length-value; `None` if truncated or badly encoded.
     fn read(&mut self) -> Option<(u8, &'a [u8])> {
-        let (&tag, rest) = self.0.split_first()?;
-        let (&first, rest) = rest.split_first()?;
-        let (len, rest) = match first {
-            0..=0x7f => (first as usize, rest),
-            0x81 => {
-                let (&b, rest) = rest.split_first()?;
-                if b < 0x80 {
-                    return None;
-                }
-                (b as usize, rest)
-            }
-            0x82 => {
-                if rest.len() < 2 || rest[0] == 0 {
-                    return None;
-                }
-                ((rest[0] as usize) << 8 | rest[1] as usize, &rest[2..])
-            }
-            _ => return None,
-        };
-        if rest.len() < len {
-            return None;
-        }
-        let (value, rest) = rest.split_at(len);
+        let (tag, value, rest) = der_tlv(self.0)?;
         self.0 = rest;
         Some((tag, value))
     }
