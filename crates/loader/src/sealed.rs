@@ -7,6 +7,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};
 
 use cloacina_sign_core::digest::{DigestSet, MultiHasher, PackageDigests};
@@ -324,11 +325,11 @@ struct WritableMapping {
     len: usize,
 }
 
-// SAFETY: plain shared memory; `copy_and_hash` gives each chunk to exactly one writer, and the
-// hasher reads a chunk only after its writer has finished it.
+// SAFETY: plain shared memory; `copy_and_hash` gives each chunk to exactly one writer (each is
+// claimed once), and the hasher reads a chunk only after its writer has finished it.
 unsafe impl Send for WritableMapping {}
 // SAFETY: see Send: concurrent users write disjoint chunks, and a chunk is read only after its
-// writer finished it (ordered by the channel between them).
+// writer finished it (ordered by the channel between them, or written by the reader itself).
 unsafe impl Sync for WritableMapping {}
 
 impl WritableMapping {
@@ -532,42 +533,89 @@ impl Drop for RestoreDumpable {
 }
 
 /// Copies the file into the pre-sealed memfd on a helper thread, chunk by chunk, while this
-/// thread hashes each finished chunk: the copy costs (almost) no extra wall time. Without a
-/// helper thread (thread limit reached) it copies, then hashes, on this one.
+/// thread hashes the finished chunks in order: the copy costs (almost) no extra wall time. When
+/// the next chunk to hash is not copied yet, this thread copies a chunk nobody has claimed
+/// instead of waiting, so on a machine where copying (page allocation) is slower than hashing the
+/// two threads share the copy. Every chunk is claimed once, through `claims`, so each has exactly
+/// one writer, and it is hashed only after its writer finished it. Without a helper thread
+/// (thread limit reached) it copies, then hashes, on this one.
 fn copy_and_hash(
     file: &OwnedFd,
     target: &PresealedMemfd,
     mut hasher: MultiHasher,
 ) -> io::Result<PackageDigests> {
     let (src, map) = (file.as_raw_fd(), &target.writer);
-    let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(map.len / CHUNK + 2);
+    let chunks = map.len.div_ceil(CHUNK);
+    let claims = AtomicUsize::new(0);
+    let claim = || {
+        let chunk = claims.fetch_add(1, Ordering::Relaxed);
+        (chunk < chunks).then_some(chunk)
+    };
+    let (done_tx, done_rx) = mpsc::sync_channel::<io::Result<usize>>(chunks + 1);
     std::thread::scope(|s| {
+        // `move`: the sender goes with the thread, so a copier that dies disconnects the channel.
         let helper = spawn_copier(s, move || {
-            copy_chunks(src, map, |done| done_tx.send(done).is_ok())
+            while let Some(chunk) = claim() {
+                let copied = copy_chunk(src, map, chunk).map(|()| chunk);
+                let failed = copied.is_err();
+                if done_tx.send(copied).is_err() || failed {
+                    return;
+                }
+            }
         });
         if helper.is_err() {
-            let mut outcome = Ok(0);
-            copy_chunks(src, map, |done| {
-                outcome = done;
-                outcome.is_ok()
-            });
-            outcome?;
+            for chunk in 0..chunks {
+                copy_chunk(src, map, chunk)?;
+            }
+            check_end_of_file(src, map.len)?;
             hasher.update(map.written(0..map.len));
             return Ok(hasher.finish());
         }
-        let mut hashed = 0usize;
-        loop {
-            match done_rx.recv() {
-                Ok(Ok(end)) if end == hashed && end == map.len => return Ok(hasher.finish()),
-                Ok(Ok(end)) => {
-                    hasher.update(map.written(hashed..end));
-                    hashed = end;
-                }
-                Ok(Err(e)) => return Err(e),
-                Err(_) => return Err(io::Error::other("the copying thread stopped")),
-            }
+        let hashed = hash_in_order(map, chunks, &mut hasher, &done_rx, || {
+            let chunk = claim()?;
+            Some(copy_chunk(src, map, chunk).map(|()| chunk))
+        });
+        if hashed.is_err() {
+            // Stop the copier at its next claim.
+            claims.store(chunks, Ordering::Relaxed);
         }
+        hashed?;
+        check_end_of_file(src, map.len)?;
+        Ok(hasher.finish())
     })
+}
+
+/// Hashes the `chunks` chunks of `map` in order as they are copied: reported by the copier on
+/// `done`, or copied here by `copy_one` (which claims an unclaimed chunk; `None` when none is left)
+/// while the next one to hash is not ready.
+fn hash_in_order(
+    map: &WritableMapping,
+    chunks: usize,
+    hasher: &mut MultiHasher,
+    done: &mpsc::Receiver<io::Result<usize>>,
+    mut copy_one: impl FnMut() -> Option<io::Result<usize>>,
+) -> io::Result<()> {
+    let stopped = || io::Error::other("the copying thread stopped");
+    let mut copied = vec![false; chunks];
+    let mut next = 0usize;
+    while next < chunks {
+        if copied[next] {
+            hasher.update(map.written(chunk_range(map, next)));
+            next += 1;
+            continue;
+        }
+        let report = match done.try_recv() {
+            Ok(report) => report,
+            // Nothing finished yet: copy an unclaimed chunk here rather than wait.
+            Err(mpsc::TryRecvError::Empty) => match copy_one() {
+                Some(report) => report,
+                None => done.recv().map_err(|_| stopped())?,
+            },
+            Err(mpsc::TryRecvError::Disconnected) => return Err(stopped()),
+        };
+        copied[report?] = true;
+    }
+    Ok(())
 }
 
 /// Starts the copying thread; an error (never a panic) when no thread can be created.
@@ -587,31 +635,23 @@ where
         .spawn_scoped(scope, f)
 }
 
-/// Copies `map.len` bytes of `src` into `map` chunk by chunk, reporting each finished end offset,
-/// then the end-of-file check (again `Ok(len)`), or the first error. Stops when `report` says so.
-fn copy_chunks(
-    src: RawFd,
-    map: &WritableMapping,
-    mut report: impl FnMut(io::Result<usize>) -> bool,
-) {
-    let len = map.len;
-    let mut off = 0usize;
-    while off < len {
-        let end = (off + CHUNK).min(len);
-        populate(map, off, end);
-        if let Err(e) = pread_exact(src, map, off, end) {
-            report(Err(e));
-            return;
-        }
-        off = end;
-        if !report(Ok(off)) {
-            return;
-        }
-    }
-    // Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile (or is a
-    // procfs-like file whose size means nothing): refuse it.
+/// The bytes of chunk `chunk` of the mapping.
+fn chunk_range(map: &WritableMapping, chunk: usize) -> std::ops::Range<usize> {
+    chunk * CHUNK..((chunk + 1) * CHUNK).min(map.len)
+}
+
+/// Copies chunk `chunk` of `src` into `map` (the caller claimed it: nobody else writes it).
+fn copy_chunk(src: RawFd, map: &WritableMapping, chunk: usize) -> io::Result<()> {
+    let range = chunk_range(map, chunk);
+    populate(map, range.start, range.end);
+    pread_exact(src, map, range.start, range.end)
+}
+
+/// Our copy is a snapshot of `len` bytes; a file that has more was changed meanwhile (or is a
+/// procfs-like file whose size means nothing): refuse it.
+fn check_end_of_file(src: RawFd, len: usize) -> io::Result<()> {
     let mut probe = 0u8;
-    let outcome = loop {
+    loop {
         // SAFETY: reads at most 1 byte into `probe`, a valid 1-byte buffer.
         let r = unsafe {
             libc::pread(
@@ -622,17 +662,16 @@ fn copy_chunks(
             )
         };
         match r {
-            0 => break Ok(len),
-            r if r > 0 => break Err(io::Error::other("the file grew while it was being read")),
+            0 => return Ok(()),
+            r if r > 0 => return Err(io::Error::other("the file grew while it was being read")),
             _ => {
                 let e = io::Error::last_os_error();
                 if e.kind() != io::ErrorKind::Interrupted {
-                    break Err(e);
+                    return Err(e);
                 }
             }
         }
-    };
-    report(outcome);
+    }
 }
 
 /// Allocates the pages of `[off, end)` of the mapping in one call (MADV_POPULATE_WRITE, Linux 5.14+)
