@@ -182,13 +182,3 @@ export async function benchDatabase(): Promise<BenchSection> {
     notes,
   };
 }
-
-if (require.main === module) {
-  benchDatabase().then(
-    (section) => process.stdout.write(`${JSON.stringify(section, null, 2)}\n`),
-    (error) => {
-      process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

@@ -307,13 +307,3 @@ export async function benchService(): Promise<BenchSection> {
     notes,
   };
 }
-
-if (require.main === module) {
-  benchService().then(
-    (section) => process.stdout.write(`${JSON.stringify(section, null, 2)}\n`),
-    (error) => {
-      process.stderr.write(`${error instanceof Error ? error.stack : String(error)}\n`);
-      process.exitCode = 1;
-    },
-  );
-}

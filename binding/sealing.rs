@@ -79,21 +79,51 @@ pub fn check_sealed_key(
     unseal(&kek, &sealed_private_key, &binding, &public_key).map(|_| ())
 }
 
-pub struct SignFileWithSealedKeyTask {
-    path: PathBuf,
+/// A sealed private key as a task carries it to the worker thread, where alone it is opened.
+struct SealedKey {
     kek: Zeroizing<Vec<u8>>,
     sealed: Vec<u8>,
     binding: KeyBinding,
     public_key: Vec<u8>,
 }
 
-impl Task for SignFileWithSealedKeyTask {
+impl SealedKey {
+    fn new(kek: Buffer, sealed: Buffer, binding: KeyBinding, public_key: Buffer) -> Self {
+        SealedKey {
+            kek: Zeroizing::new(kek.to_vec()),
+            sealed: sealed.to_vec(),
+            binding,
+            public_key: public_key.to_vec(),
+        }
+    }
+
+    fn unseal(&self) -> napi::Result<Zeroizing<[u8; 32]>> {
+        unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)
+    }
+}
+
+/// Where a version-1 signature's digest comes from: the package file (hashed here), or the caller
+/// (the signing service, which never receives the package).
+enum PackageDigest {
+    File(PathBuf),
+    Given(digest::Digest),
+}
+
+pub struct SignWithSealedKeyTask {
+    digest: PackageDigest,
+    key: SealedKey,
+}
+
+impl Task for SignWithSealedKeyTask {
     type Output = SignedDigest;
     type JsValue = SignedDigest;
 
     fn compute(&mut self) -> napi::Result<SignedDigest> {
-        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
-        let digest = digest::sha256_file(&self.path, None).or_throw()?;
+        let seed = self.key.unseal()?;
+        let digest = match &self.digest {
+            PackageDigest::File(path) => digest::sha256_file(path, None).or_throw()?,
+            PackageDigest::Given(digest) => *digest,
+        };
         Ok(signed_digest(&seed, &digest))
     }
 
@@ -110,36 +140,11 @@ pub fn sign_file_with_sealed_key(
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
-) -> AsyncTask<SignFileWithSealedKeyTask> {
-    AsyncTask::new(SignFileWithSealedKeyTask {
-        path: path.into(),
-        kek: Zeroizing::new(kek.to_vec()),
-        sealed: sealed_private_key.to_vec(),
-        binding,
-        public_key: public_key.to_vec(),
+) -> AsyncTask<SignWithSealedKeyTask> {
+    AsyncTask::new(SignWithSealedKeyTask {
+        digest: PackageDigest::File(path.into()),
+        key: SealedKey::new(kek, sealed_private_key, binding, public_key),
     })
-}
-
-pub struct SignDigestWithSealedKeyTask {
-    digest: digest::Digest,
-    kek: Zeroizing<Vec<u8>>,
-    sealed: Vec<u8>,
-    binding: KeyBinding,
-    public_key: Vec<u8>,
-}
-
-impl Task for SignDigestWithSealedKeyTask {
-    type Output = SignedDigest;
-    type JsValue = SignedDigest;
-
-    fn compute(&mut self) -> napi::Result<SignedDigest> {
-        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
-        Ok(signed_digest(&seed, &self.digest))
-    }
-
-    fn resolve(&mut self, _env: Env, output: SignedDigest) -> napi::Result<SignedDigest> {
-        Ok(output)
-    }
 }
 
 /// Signs a package digest computed elsewhere (the signing service: the package never travels) with a
@@ -151,13 +156,10 @@ pub fn sign_digest_with_sealed_key(
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
-) -> napi::Result<AsyncTask<SignDigestWithSealedKeyTask>> {
-    Ok(AsyncTask::new(SignDigestWithSealedKeyTask {
-        digest: crate::files::digest_from_hex(&package_hash)?,
-        kek: Zeroizing::new(kek.to_vec()),
-        sealed: sealed_private_key.to_vec(),
-        binding,
-        public_key: public_key.to_vec(),
+) -> napi::Result<AsyncTask<SignWithSealedKeyTask>> {
+    Ok(AsyncTask::new(SignWithSealedKeyTask {
+        digest: PackageDigest::Given(crate::files::digest_from_hex(&package_hash)?),
+        key: SealedKey::new(kek, sealed_private_key, binding, public_key),
     }))
 }
 
@@ -170,10 +172,7 @@ enum StatementDigests {
 
 pub struct SignStatementWithSealedKeyTask {
     digests: StatementDigests,
-    kek: Zeroizing<Vec<u8>>,
-    sealed: Vec<u8>,
-    binding: KeyBinding,
-    public_key: Vec<u8>,
+    key: SealedKey,
     input: StatementInput,
 }
 
@@ -182,7 +181,7 @@ impl Task for SignStatementWithSealedKeyTask {
     type JsValue = String;
 
     fn compute(&mut self) -> napi::Result<String> {
-        let seed = unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)?;
+        let seed = self.key.unseal()?;
         let statement = match &self.digests {
             StatementDigests::File(path) => {
                 let digests =
@@ -212,10 +211,7 @@ pub fn sign_statement_file_with_sealed_key(
 ) -> AsyncTask<SignStatementWithSealedKeyTask> {
     AsyncTask::new(SignStatementWithSealedKeyTask {
         digests: StatementDigests::File(path.into()),
-        kek: Zeroizing::new(kek.to_vec()),
-        sealed: sealed_private_key.to_vec(),
-        binding,
-        public_key: public_key.to_vec(),
+        key: SealedKey::new(kek, sealed_private_key, binding, public_key),
         input,
     })
 }
@@ -244,10 +240,7 @@ pub fn sign_statement_digest_with_sealed_key(
     debug_assert_eq!(digests.sha256.or(digests.blake3), Some(raw));
     Ok(AsyncTask::new(SignStatementWithSealedKeyTask {
         digests: StatementDigests::Given(digests),
-        kek: Zeroizing::new(kek.to_vec()),
-        sealed: sealed_private_key.to_vec(),
-        binding,
-        public_key: public_key.to_vec(),
+        key: SealedKey::new(kek, sealed_private_key, binding, public_key),
         input,
     }))
 }

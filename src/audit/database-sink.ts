@@ -5,28 +5,18 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/database';
 import { cacheFor } from '../db/generation-cache';
-import type { ChainHead } from './chain';
+import { type ChainHead, HASHED_COLUMNS } from './chain';
 import { appendAfter, appendChained, hasChain } from './chain-append';
 import type { AuditEvent, AuditEventType } from './events';
 import type { AuditSink } from './sink';
 
 const MAX_BATCH = 500;
-const BASE_COLUMNS: readonly (keyof AuditEvent)[] = [
-  'id',
-  'event_type',
-  'timestamp',
-  'org_id',
-  'key_id',
-  'package_path',
-  'package_hash',
-  'signer_fingerprint',
-  'signature_verified',
-  'reason',
-];
+// The columns of a row, chained or not, are the ones the row hash covers (chain.ts), in that order.
+const BASE_COLUMNS: readonly (keyof AuditEvent)[] = HASHED_COLUMNS.filter((column) => column !== 'actor');
 // A database whose schema predates the chain (a library user that opens it without migrating) gets today's
 // unchained rows; `actor` (added by the second migration) is then written only by batches that carry one,
 // so runners, which never set it, keep writing to a schema that predates that column too.
-const ACTOR_COLUMNS: readonly (keyof AuditEvent)[] = [...BASE_COLUMNS, 'actor'];
+const ACTOR_COLUMNS: readonly (keyof AuditEvent)[] = HASHED_COLUMNS;
 const columnsFor = (withActor: boolean) => (withActor ? ACTOR_COLUMNS : BASE_COLUMNS);
 const hasActor = (event: AuditEvent) => event.actor !== null && event.actor !== undefined;
 const placeholders = (columns: readonly string[]) => `(${columns.map(() => '?').join(', ')})`;

@@ -20,6 +20,20 @@ export async function rollbackFloors(db: Database, orgId: string, names: readonl
   return new Map(rows.map((row) => [row.package_name, row.highest_version]));
 }
 
+export interface VersionMark {
+  name: string;
+  highestVersion: string;
+  updatedAt: string;
+}
+
+/** Every mark of an organization, by package name. */
+export async function listVersionMarks(db: Database, orgId: string): Promise<VersionMark[]> {
+  const rows: { package_name: string; highest_version: string; updated_at: string }[] = await db.run((knex) =>
+    knex('package_versions').where({ org_id: orgId }).orderBy('package_name').select('package_name', 'highest_version', 'updated_at'),
+  );
+  return rows.map((row) => ({ name: row.package_name, highestVersion: row.highest_version, updatedAt: row.updated_at }));
+}
+
 /** Raises the mark of a package to `version` when it is higher (never lowers it). Safe under concurrent loads. */
 export async function recordLoadedVersion(db: Database, orgId: string, name: string, version: string): Promise<void> {
   await db.run((knex) =>

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::digest::to_hex;
-use crate::error::{CoreError, Result};
+use crate::error::Result;
 use crate::json::{
     expect_str, json_type, malformed, object_fields, parse_hex32, parse_signature_b64,
     parse_utc_timestamp, quoted,
@@ -46,13 +46,7 @@ impl DetachedSignature {
     /// field order; trailing whitespace allowed). Everything else is
     /// `MalformedSignature` with a message saying what is wrong. Never panics.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        if bytes.len() > MAX_SIGNATURE_FILE_BYTES {
-            return Err(malformed(format!(
-                "signature file is over {} KiB ({} bytes)",
-                MAX_SIGNATURE_FILE_BYTES / 1024,
-                bytes.len()
-            )));
-        }
+        // parse_object also enforces MAX_SIGNATURE_FILE_BYTES.
         let pairs = crate::json::parse_object(bytes, "signature file")?;
         Self::from_pairs(&pairs)
     }
@@ -120,26 +114,6 @@ impl DetachedSignature {
 
     pub fn signature_base64(&self) -> String {
         encode_signature(&self.signature)
-    }
-
-    /// Reads and strictly parses a signature file: `SignatureNotFound` when there is none,
-    /// `UnreadableFile` when it cannot be read or is not a regular file (a FIFO never blocks),
-    /// `MalformedSignature` (naming the file) when it is over 64 KiB or not a valid document.
-    pub fn read_file(path: &std::path::Path) -> Result<Self> {
-        use crate::files::{read_small, SmallFile};
-        let shown = path.display();
-        match read_small(path, MAX_SIGNATURE_FILE_BYTES)? {
-            SmallFile::Missing => Err(CoreError::SignatureNotFound(format!(
-                "no signature file at {shown}"
-            ))),
-            SmallFile::TooLarge(size) => Err(malformed(format!(
-                "{shown}: the signature file is {size} bytes; the limit is {MAX_SIGNATURE_FILE_BYTES}"
-            ))),
-            SmallFile::Read(bytes) => Self::parse(&bytes).map_err(|e| match e {
-                CoreError::MalformedSignature(m) => malformed(format!("{shown}: {m}")),
-                other => other,
-            }),
-        }
     }
 
     /// Compact JSON in canonical field order, no trailing newline.

@@ -20,10 +20,8 @@ export function packagesCommand(): Command {
         options,
         async ({ db, org }) => {
           const owner = await org(options.org);
-          const rows: { package_name: string; highest_version: string; updated_at: string }[] = await db.run((knex) =>
-            knex('package_versions').where({ org_id: owner.id }).orderBy('package_name').select('package_name', 'highest_version', 'updated_at'),
-          );
-          const marks = rows.map((row) => ({ name: row.package_name, highestVersion: row.highest_version, updatedAt: row.updated_at }));
+          const { listVersionMarks } = await import('../../trust/version-marks');
+          const marks = await listVersionMarks(db, owner.id);
           printData(
             options,
             marks,
