@@ -3,51 +3,19 @@
 // SHA-256 of the file, and cosign's .sig is its standard base64. Through the CLI (real child processes), the
 // library (publicKeyTrust, createPackageLoader, guarded load, policy, audit) and database trust (SQLite, PostgreSQL).
 import { expect } from 'chai';
-import { createHash, createPublicKey, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, createPublicKey } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { auditToStream, createPackageLoader, publicKeyTrust, SignatureSource, verifyPackageOffline } from '../src';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { describeEngines } from './db/engines';
 import { buildPackage } from './fixtures';
+import { type EcKey, ecKey, signDer, writeCosignSignature } from './fixtures/cosign-key';
 import { writePackage } from './fixtures/random-package';
 import { type CliResult, flipBit, rejectsWith, run, runCli, tempDir, throwsWith } from './helpers';
 
 /** The order n of P-256: with (r, s), (r, n - s) verifies too (the "high S" form cosign and Go accept). */
 const N = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
-
-interface EcKey {
-  /** OpenSSL's SEC1 private key (`openssl ecparam -genkey`). */
-  privateKey: string;
-  /** The SPKI PEM public key: what `cosign.pub` holds. */
-  publicKey: string;
-  /** SHA-256 (hex) of the SPKI DER. */
-  fingerprint: string;
-}
-
-function ecKey(path: string): EcKey {
-  const privateKey = `${path}.key`;
-  const publicKey = `${path}.pub`;
-  run('openssl', ['ecparam', '-name', 'prime256v1', '-genkey', '-noout', '-out', privateKey]);
-  run('openssl', ['pkey', '-in', privateKey, '-pubout', '-out', publicKey]);
-  const der = createPublicKey(readFileSync(publicKey)).export({ type: 'spki', format: 'der' });
-  return { privateKey, publicKey, fingerprint: createHash('sha256').update(der).digest('hex') };
-}
-
-/** The DER ECDSA signature OpenSSL makes over the SHA-256 of the file. */
-function signDer(file: string, key: EcKey): Buffer {
-  const out = `${file}.${randomBytes(4).toString('hex')}.der`;
-  run('openssl', ['dgst', '-sha256', '-sign', key.privateKey, '-out', out, file]);
-  const der = readFileSync(out);
-  rmSync(out);
-  return der;
-}
-
-/** What `cosign sign-blob --key cosign.key --output-signature <file>.sig` writes: standard base64 of the DER, no newline. */
-function writeCosignSignature(file: string, der: Buffer, signaturePath = `${file}.sig`): string {
-  writeFileSync(signaturePath, der.toString('base64'));
-  return signaturePath;
-}
 
 function integer(value: bigint): Buffer {
   let hex = value.toString(16);
