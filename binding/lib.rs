@@ -8,6 +8,7 @@ mod keys;
 mod loader;
 mod policy;
 mod sealing;
+mod stream_hash;
 mod verify;
 
 pub use errors::{error_samples, throw_error_sample, ErrorSample};
@@ -16,4 +17,5 @@ pub use keys::*;
 pub use loader::*;
 pub use policy::*;
 pub use sealing::*;
+pub use stream_hash::*;
 pub use verify::*;

@@ -101,12 +101,15 @@ export const nativeMethods = {
   openThroughProcPath: (cleared: Binding.ClearedPackage, open: (path: string) => void) => typed(() => cleared.openThroughProcPath(open))(),
   metadata: (pkg: Binding.NativePackage) => typed(() => pkg.metadata())(),
   hasSymbol: (pkg: Binding.NativePackage, name: string) => typed(() => pkg.hasSymbol(name))(),
+  streamHasherFinish: (hasher: Binding.StreamHasher) => typed(() => hasher.finish())(),
   executeTask: (pkg: Binding.NativePackage, task: string, context: string, capacity: number) => typed(() => pkg.executeTask(task, context, capacity))(),
 };
 
 export const NativeProgressCounter = binding.ProgressCounter;
+export const NativeStreamHasher = binding.StreamHasher;
 export const MAX_SIGNATURE_FILE_BYTES = binding.MAX_SIGNATURE_FILE_BYTES;
 export type NativeProgressCounter = Binding.ProgressCounter;
+export type NativeStreamHasher = Binding.StreamHasher;
 export type { ClearedPackage, NativePackage, PackageInfo, SealedPackage, PackageFormat } from '../binding';
 export type {
   SignatureFields,

@@ -140,6 +140,32 @@ describeEngines('the signing service as a process', (t) => {
     expect(await t.db.run((knex) => knex('audit_events').where({ package_hash: hash, event_type: 'package.uploaded' }))).to.have.length(0);
   });
 
+  it('when a package many times the hasher backlog arrives in uneven writes, the stored digest is that of the bytes in order', async () => {
+    const service = await start(['--max-upload-bytes', '256MiB']);
+    // 40 MiB: ten times the bytes the service lets wait for its hashing thread before it pauses the body.
+    const pkg = randomPackage(dir.join('large.so'), 40 * 1024 * 1024);
+    const signed = cli(transcript, ['package', 'sign', pkg, '--key-id', key.id, '--api-url', service.url], apiEnv(token));
+    expect(signed.status, signed.stderr).to.equal(0);
+    const bytes = readFileSync(pkg);
+    const upload = manualUpload(service.url, `/v1/orgs/${org.id}/packages`, {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/octet-stream',
+      'content-length': String(bytes.length),
+      'cloacina-signature': signatureHeader(pkg),
+    });
+    // Writes of 1 byte to 3 MiB, so reads straddle the service's 1 MiB batches at odd offsets.
+    const sizes = [1, 7, 65_535, 3 * 1024 * 1024 + 3, 1024 * 1024 - 1, 4097];
+    for (let offset = 0, i = 0; offset < bytes.length; i += 1) {
+      const next = Math.min(bytes.length, offset + sizes[i % sizes.length]);
+      await upload.send(bytes.subarray(offset, next));
+      offset = next;
+    }
+    upload.end();
+    const answer = await upload.answer;
+    expect(answer.status, answer.body).to.equal(201);
+    expect(JSON.parse(answer.body)).to.include({ packageHash: await hashFile(pkg), bytes: bytes.length });
+  });
+
   it('when SIGTERM arrives during an upload, new connections are refused, the upload completes and is audited, and the service exits 0', async () => {
     const service = await start();
     const pkg = await signedPackage(service, 'graceful.so');

@@ -22,6 +22,7 @@ pub mod policy;
 pub mod seal;
 pub mod signature;
 pub mod statement;
+pub mod stream_hash;
 pub mod verify;
 
 pub use error::{CoreError, Result, Violation};

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError, MalformedSignature, SignatureNotFound } from '../../errors';
+import { NativeStreamHasher, nativeMethods } from '../../native';
 import { uuidOf, normalizeName } from '../../db/organizations';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { SignatureSource } from '../../verification/signature-source';
@@ -36,10 +37,15 @@ export function signatureFromHeader(value: string | undefined): DetachedSignatur
   return DetachedSignature.parse(Buffer.from(text, 'base64'));
 }
 
-/** Hashes the body as it arrives; rejects with 413 once past `limit`, with UPLOAD_ABORTED when the connection closes first. */
+/**
+ * Hashes the body as it arrives; rejects with 413 once past `limit`, with UPLOAD_ABORTED when the connection
+ * closes first. This thread only copies each read into the native hasher, whose own thread hashes: receiving
+ * and hashing overlap instead of taking turns on one core. When the hasher falls behind, the body is paused
+ * until it catches up, so memory stays bounded whatever the client's speed.
+ */
 function hashBody(stream: IncomingMessage, limit: number, onBytes: (bytes: number) => void): Promise<{ packageHash: string; bytes: number }> {
   return new Promise((resolve, reject) => {
-    const hash = createHash('sha256');
+    const hasher = new NativeStreamHasher();
     let bytes = 0;
     let settled = false;
     const settle = (outcome: () => void) => {
@@ -51,25 +57,39 @@ function hashBody(stream: IncomingMessage, limit: number, onBytes: (bytes: numbe
       stream.off('close', onClosed);
       outcome();
     };
+    const fail = (error: Error) =>
+      settle(() => {
+        hasher.abandon();
+        reject(error);
+      });
     const onData = (chunk: Buffer) => {
       bytes += chunk.length;
       if (bytes > limit) {
         // Not read any further: the response closes the connection.
         stream.pause();
-        settle(() => reject(tooLarge(limit)));
+        fail(tooLarge(limit));
         return;
       }
-      hash.update(chunk);
       onBytes(chunk.length);
+      if (!hasher.update(chunk)) {
+        stream.pause();
+        hasher.room().then(
+          () => {
+            if (!settled) stream.resume();
+          },
+          (error: Error) => fail(error),
+        );
+      }
     };
-    const onEnd = () => settle(() => resolve({ packageHash: hash.digest('hex'), bytes }));
+    const onEnd = () =>
+      settle(() => {
+        nativeMethods.streamHasherFinish(hasher).then((packageHash) => resolve({ packageHash, bytes }), reject);
+      });
     const onClosed = () =>
-      settle(() =>
-        reject(
-          new CloacinaSignError(
-            'UPLOAD_ABORTED',
-            `the connection closed after ${bytes} bytes, before the upload ended (idle or interrupted): nothing was stored`,
-          ),
+      fail(
+        new CloacinaSignError(
+          'UPLOAD_ABORTED',
+          `the connection closed after ${bytes} bytes, before the upload ended (idle or interrupted): nothing was stored`,
         ),
       );
     stream.on('data', onData);
