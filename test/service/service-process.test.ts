@@ -58,13 +58,21 @@ describeEngines('the signing service as a process', (t) => {
     return created;
   };
   const apiEnv = (value: string) => ({ CLOACINA_API_TOKEN: value });
-  const signedPackage = async (service: ServiceProcess, name: string) => {
-    const pkg = randomPackage(dir.join(name));
+  const signedPackage = async (service: ServiceProcess, name: string, size?: number) => {
+    const pkg = randomPackage(dir.join(name), size);
     const signed = cli(transcript, ['package', 'sign', pkg, '--key-id', key.id, '--api-url', service.url], apiEnv(token));
     expect(signed.status, signed.stderr).to.equal(0);
     return pkg;
   };
   const signatureHeader = (pkg: string) => Buffer.from(readFileSync(`${pkg}.sig`, 'utf8').trimEnd()).toString('base64');
+  /** An upload of a signed package written by hand: the test decides when each piece of the body goes. */
+  const uploadBySocket = (service: ServiceProcess, pkg: string, length: number) =>
+    manualUpload(service.url, `/v1/orgs/${org.id}/packages`, {
+      authorization: `Bearer ${token}`,
+      'content-type': 'application/octet-stream',
+      'content-length': String(length),
+      'cloacina-signature': signatureHeader(pkg),
+    });
 
   before(async () => {
     org = await t.keys.createOrganization(t.unique('proc'));
@@ -143,16 +151,9 @@ describeEngines('the signing service as a process', (t) => {
   it('when a package many times the hasher backlog arrives in uneven writes, the stored digest is that of the bytes in order', async () => {
     const service = await start(['--max-upload-bytes', '256MiB']);
     // 40 MiB: ten times the bytes the service lets wait for its hashing thread before it pauses the body.
-    const pkg = randomPackage(dir.join('large.so'), 40 * 1024 * 1024);
-    const signed = cli(transcript, ['package', 'sign', pkg, '--key-id', key.id, '--api-url', service.url], apiEnv(token));
-    expect(signed.status, signed.stderr).to.equal(0);
+    const pkg = await signedPackage(service, 'large.so', 40 * 1024 * 1024);
     const bytes = readFileSync(pkg);
-    const upload = manualUpload(service.url, `/v1/orgs/${org.id}/packages`, {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/octet-stream',
-      'content-length': String(bytes.length),
-      'cloacina-signature': signatureHeader(pkg),
-    });
+    const upload = uploadBySocket(service, pkg, bytes.length);
     // Writes of 1 byte to 3 MiB, so reads straddle the service's 1 MiB batches at odd offsets.
     const sizes = [1, 7, 65_535, 3 * 1024 * 1024 + 3, 1024 * 1024 - 1, 4097];
     for (let offset = 0, i = 0; offset < bytes.length; i += 1) {
@@ -170,12 +171,7 @@ describeEngines('the signing service as a process', (t) => {
     const service = await start();
     const pkg = await signedPackage(service, 'graceful.so');
     const bytes = readFileSync(pkg);
-    const upload = manualUpload(service.url, `/v1/orgs/${org.id}/packages`, {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/octet-stream',
-      'content-length': String(bytes.length),
-      'cloacina-signature': signatureHeader(pkg),
-    });
+    const upload = uploadBySocket(service, pkg, bytes.length);
     await upload.send(bytes.subarray(0, 1000));
     // The upload is in flight once the service counts it.
     const deadline = Date.now() + 10_000;
@@ -210,12 +206,7 @@ describeEngines('the signing service as a process', (t) => {
     const pkg = await signedPackage(service, 'stalled.so');
     const bytes = readFileSync(pkg);
     const started = Date.now();
-    const upload = manualUpload(service.url, `/v1/orgs/${org.id}/packages`, {
-      authorization: `Bearer ${token}`,
-      'content-type': 'application/octet-stream',
-      'content-length': String(bytes.length),
-      'cloacina-signature': signatureHeader(pkg),
-    });
+    const upload = uploadBySocket(service, pkg, bytes.length);
     await upload.send(bytes.subarray(0, 1000));
     const answer = await upload.answer;
     expect(answer.status).to.equal(undefined);

@@ -35,10 +35,12 @@ struct Backlog {
 }
 
 impl Backlog {
-    fn add(&self, n: usize) -> usize {
-        let mut bytes = self.bytes.lock().unwrap_or_else(PoisonError::into_inner);
-        *bytes += n;
-        *bytes
+    fn add(&self, n: usize) {
+        *self.bytes.lock().unwrap_or_else(PoisonError::into_inner) += n;
+    }
+
+    fn queued(&self) -> usize {
+        *self.bytes.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn hashed(&self, n: usize) {
@@ -144,7 +146,6 @@ impl StreamSha256 {
             Hashing::Thread { batches, free, .. } => (batches, free),
         };
         let mut rest = bytes;
-        let mut room = true;
         while !rest.is_empty() {
             if self.batch.capacity() == 0 {
                 self.batch = free
@@ -155,27 +156,21 @@ impl StreamSha256 {
             self.batch.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.batch.len() >= BATCH_BYTES {
-                room = Self::hand_over(batches, &self.backlog, std::mem::take(&mut self.batch));
+                Self::hand_over(batches, &self.backlog, std::mem::take(&mut self.batch));
             }
         }
-        room && *self
-            .backlog
-            .bytes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            <= HIGH_WATER
+        self.backlog.queued() <= HIGH_WATER
     }
 
-    /// Sends a full batch to the hashing thread; `false` when the backlog is now over the high water.
-    fn hand_over(batches: &Sender<Vec<u8>>, backlog: &Backlog, batch: Vec<u8>) -> bool {
+    /// Sends a full batch to the hashing thread, counted in the backlog until it is hashed.
+    fn hand_over(batches: &Sender<Vec<u8>>, backlog: &Backlog, batch: Vec<u8>) {
         let len = batch.len();
-        let queued = backlog.add(len);
+        backlog.add(len);
         if batches.send(batch).is_err() {
             // The thread is gone (it only ends when this sender is dropped, or by a panic in the
             // hash): `finish` reports it; nothing waits for these bytes.
             backlog.hashed(len);
         }
-        queued <= HIGH_WATER
     }
 
     /// A handle that blocks until the backlog is at most `LOW_WATER` (for a thread other than the
@@ -283,7 +278,7 @@ mod tests {
             if !hasher.update(&data) {
                 asked_to_wait = true;
                 hasher.room().wait();
-                assert!(*hasher.backlog.bytes.lock().unwrap() <= LOW_WATER);
+                assert!(hasher.backlog.queued() <= LOW_WATER);
             }
         }
         assert!(
