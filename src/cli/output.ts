@@ -1,5 +1,8 @@
 // How every command reports: data on stdout (one JSON object with --json), messages on stderr.
 import { CloacinaSignError, VerificationFailure } from '../errors';
+import { terminalSafe } from '../names';
+
+export { terminalSafe };
 
 export interface OutputOptions {
   json?: boolean;
@@ -39,11 +42,14 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** `error [CODE]: message` on stderr, saying too when the failure itself could not be audited. */
+/**
+ * `error [CODE]: message` on stderr, saying too when the failure itself could not be audited. A message
+ * may quote a file, a service's answer or a database row: control characters are shown escaped.
+ */
 export function reportError(error: unknown): void {
-  say(`${red('error')} [${errorCode(error)}]: ${errorMessage(error)}`);
+  say(`${red('error')} [${terminalSafe(errorCode(error))}]: ${terminalSafe(errorMessage(error))}`);
   const cause = error instanceof Error ? error.cause : undefined;
-  if (cause instanceof CloacinaSignError && cause.code === 'AUDIT_FAILED') say(`  and this failure was not audited: ${cause.message}`);
+  if (cause instanceof CloacinaSignError && cause.code === 'AUDIT_FAILED') say(`  and this failure was not audited: ${terminalSafe(cause.message)}`);
 }
 
 export function exitCodeFor(error: unknown): number {

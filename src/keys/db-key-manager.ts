@@ -9,6 +9,7 @@ import type { Database } from '../db/database';
 import { isUniqueViolation } from '../db/errors';
 import { newId, nowIso } from '../db/ids';
 import { checkOrganizationName, findOrganization } from '../db/organizations';
+import { checkName } from '../names';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
@@ -31,12 +32,6 @@ import {
 import { rewrapAll, type RewrapResult } from './rewrap';
 
 export const SEAL_VERSION = 1;
-
-function checkName(name: string, what: string): string {
-  const trimmed = name.trim();
-  if (trimmed === '' || trimmed.length > 255) throw new CloacinaSignError('INVALID_INPUT', `${what} must be 1 to 255 characters`);
-  return trimmed;
-}
 
 export interface DbKeyManagerOptions {
   /** Where audit events go besides the database's own audit_events rows (for example auditToStream(process.stderr)). */

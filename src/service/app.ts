@@ -17,6 +17,7 @@ import { healthRoutes } from './routes/health';
 import { keysRoute } from './routes/keys';
 import { signRoute } from './routes/sign';
 import { uploadRoute } from './routes/upload';
+import { useStrictJson } from './strict-json';
 import type { Principal } from './tokens';
 
 declare module 'fastify' {
@@ -50,7 +51,7 @@ export interface ServiceOptions {
   maxUploadBytes?: number;
   /** Per API token (default 50/s, bursts of 100). */
   rateLimit?: RateLimit;
-  /** Failed authentications per client address (default 5/s, bursts of 20). */
+  /** Failed authentications per presented token (by its hash), or per client address without a usable token (default 5/s, bursts of 20). */
   authFailureLimit?: RateLimit;
   tls?: { cert: Buffer | string; key: Buffer | string };
   idleTimeoutMs?: number;
@@ -114,6 +115,8 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false } },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
   }) as unknown as FastifyInstance;
+  // A JSON body naming a member twice is refused rather than read as its last value.
+  useStrictJson(app);
   // Slow headers are cut short too (a client trickling its headers holds no connection for long).
   app.server.headersTimeout = Math.min(HEADERS_TIMEOUT_MS, requestTimeoutMs || HEADERS_TIMEOUT_MS);
 

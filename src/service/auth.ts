@@ -1,29 +1,39 @@
 // `Authorization: Bearer <token>` on every route that signs, uploads or reads keys. 401 without a token or
 // with a wrong, revoked or expired one (one message for all three: the audit row says which), then the
-// token's rate limit (429). Failed authentications are limited per client address too, before the token is
-// even looked up, so guessing costs the database nothing once a client is over its limit.
+// token's rate limit (429).
+//
+// Failed authentications are throttled where they come from, never in a valid token's way: a presented
+// token that fails counts against its own SHA-256 (over the limit it is answered 429 before it is even
+// looked up, so retrying it costs the database nothing), and a request with no usable token (none, or not
+// shaped like one) counts against the client address. A valid token has a hash of its own that only its
+// own failures fill, so no other client's failures, from the same address or a proxy's, ever refuse it.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { rateLimited, unauthorized } from './http-errors';
 import type { ServiceContext } from './context';
-import { authenticateToken, isPrincipal } from './tokens';
+import { rateLimited, unauthorized } from './http-errors';
+import { authenticateToken, isPrincipal, looksLikeToken, tokenHash } from './tokens';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const INVALID = 'the API token is not valid (unknown, revoked or expired)';
 
 export function authenticate(ctx: ServiceContext) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
-    const client = `address:${request.ip}`;
     const header = request.headers.authorization;
     const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
     if (!token) {
-      throw refuse(ctx, client, unauthorized('an API token is required: Authorization: Bearer <token> (CLOACINA_API_TOKEN for the CLI)', 'no bearer token'));
+      throw refuse(
+        ctx,
+        addressKey(request),
+        unauthorized('an API token is required: Authorization: Bearer <token> (CLOACINA_API_TOKEN for the CLI)', 'no bearer token'),
+      );
     }
-    const blocked = ctx.authLimiter.blocked(client);
+    // A token not shaped like one is never looked up: it counts against the address, as no token does.
+    const throttleKey = looksLikeToken(token) ? `token-hash:${tokenHash(token).toString('hex')}` : addressKey(request);
+    const blocked = ctx.authLimiter.blocked(throttleKey);
     if (blocked > 0) throw rateLimited(blocked);
     const result = await authenticateToken(ctx.db, token);
     if (!isPrincipal(result)) {
       if (request.audit) request.audit.actor = result.tokenId;
-      throw refuse(ctx, client, unauthorized(INVALID, result.tokenId ? `token ${result.tokenId} is ${result.reason}` : `${result.reason} token`));
+      throw refuse(ctx, throttleKey, unauthorized(INVALID, result.tokenId ? `token ${result.tokenId} is ${result.reason}` : `${result.reason} token`));
     }
     request.principal = result;
     if (request.audit) {
@@ -35,8 +45,13 @@ export function authenticate(ctx: ServiceContext) {
   };
 }
 
-/** A failed authentication counts against the client's address; over its limit the answer is 429. */
-function refuse(ctx: ServiceContext, client: string, error: Error): Error {
-  const wait = ctx.authLimiter.take(client);
+/** The client address (behind a proxy, X-Forwarded-For's client only with trustProxy). */
+function addressKey(request: FastifyRequest): string {
+  return `address:${request.ip}`;
+}
+
+/** A failed authentication counts against `key`; over its limit the answer is 429. */
+function refuse(ctx: ServiceContext, key: string, error: Error): Error {
+  const wait = ctx.authLimiter.take(key);
   return wait > 0 ? rateLimited(wait) : error;
 }

@@ -25,7 +25,7 @@ export interface ServiceContext {
   audit: ServiceAudit;
   /** Per API token. */
   limiter: RateLimiter;
-  /** Per client address, for failed authentications. */
+  /** Failed authentications: per presented token's hash, or per client address for requests without a usable token. */
   authLimiter: RateLimiter;
   maxUploadBytes: number;
   log: (level: 'info' | 'warn' | 'error', message: string, fields?: LogFields) => void;

@@ -7,6 +7,7 @@ import type { Database } from '../db/database';
 import { newId, nowIso } from '../db/ids';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
+import { checkName } from '../names';
 import type { DetachedSignature } from '../signing/detached-signature';
 
 export interface StoredPackage {
@@ -26,13 +27,14 @@ export interface StoreOptions {
 }
 
 export async function storeSignedPackage(db: Database, rows: DatabaseAuditSink, document: DetachedSignature, options: StoreOptions): Promise<StoredPackage> {
+  // Every caller's name (an upload's, the CLI's) under the one name rule, as stored.
+  const name = options.name === undefined || options.name === null ? null : checkName(options.name, 'a package name');
   return writeTransaction(db, async (trx) => {
     if (options.signingKeyId) {
       const key = await trx('signing_keys').where({ id: options.signingKeyId }).first('revoked_at');
       if (!key) throw new CloacinaSignError('NOT_FOUND', `signing key ${options.signingKeyId} not found`);
       if (key.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `signing key ${options.signingKeyId} was revoked`);
     }
-    const name = options.name ?? null;
     let pkg = await trx('packages').where({ package_hash: document.packageHash }).first('id', 'package_name');
     if (!pkg) {
       pkg = { id: newId(), package_name: name };

@@ -59,7 +59,12 @@ export const signSchema = {
         properties: {
           name: { type: 'string', minLength: 1, maxLength: 255 },
           version: { type: 'string', minLength: 1, maxLength: 255, description: 'SemVer 2.0.0' },
-          organization: { type: 'string', minLength: 1, maxLength: 255 },
+          organization: {
+            type: 'string',
+            minLength: 1,
+            maxLength: 255,
+            description: "the token's organization, by its name exactly as stored (any other is 403); absent: the statement names no organization",
+          },
           size: { type: 'integer', minimum: 0, maximum: 9007199254740991, description: 'the package size in bytes' },
           digestAlgorithm: { type: 'string', enum: ['blake3', 'sha256'], description: 'default blake3' },
           expiresAt: { type: 'string', maxLength: 64, description: 'RFC 3339 UTC' },
@@ -97,7 +102,14 @@ export const uploadSchema = {
   querystring: {
     type: 'object',
     additionalProperties: false,
-    properties: { name: { type: 'string', minLength: 1, maxLength: 1024, description: "the package's name (default: none)" } },
+    properties: {
+      name: {
+        type: 'string',
+        minLength: 1,
+        maxLength: 1024,
+        description: "the package's name (default: none): stored trimmed and NFC, 1 to 255 characters, no control or bidirectional characters",
+      },
+    },
   },
   headers: {
     type: 'object',

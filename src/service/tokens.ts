@@ -10,6 +10,7 @@ import { cacheFor, GenerationCache } from '../db/generation-cache';
 import { newId, nowIso } from '../db/ids';
 import { uuidOf } from '../db/organizations';
 import { CloacinaSignError } from '../errors';
+import { checkName } from '../names';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Row } from '../keys/records';
 
@@ -21,12 +22,6 @@ const SIGN_SCOPE = /^sign:(.+)$/;
 /** Longest lifetime `--expires` accepts: ten years. */
 const MAX_LIFETIME_MS = 10 * 365 * 24 * 3600 * 1000;
 const MAX_CACHED_LOOKUPS = 10_000;
-
-/** C0, DEL and C1 control characters. */
-const isControl = (char: string) => {
-  const cp = char.codePointAt(0)!;
-  return cp <= 0x1f || (cp >= 0x7f && cp <= 0x9f);
-};
 
 export type TokenStatus = 'active' | 'revoked' | 'expired';
 
@@ -156,9 +151,7 @@ export class TokenManager {
   async create(options: CreateTokenOptions): Promise<{ token: string; info: ApiTokenInfo }> {
     const scopes = [...new Set(options.scopes.map(normalizeScope))].sort();
     if (scopes.length === 0) throw new CloacinaSignError('INVALID_INPUT', 'a token needs at least one scope: --scope sign:<key-id> or --scope upload');
-    const name = options.name === undefined || options.name === null ? null : options.name.trim();
-    if (name !== null && (name === '' || name.length > 255)) throw new CloacinaSignError('INVALID_INPUT', 'a token name must be 1 to 255 characters');
-    if (name !== null && [...name].some(isControl)) throw new CloacinaSignError('INVALID_INPUT', 'a token name may not contain control characters');
+    const name = options.name === undefined || options.name === null ? null : checkName(options.name, 'a token name');
     const token = newTokenSecret();
     const row = {
       id: newId(),

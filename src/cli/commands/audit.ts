@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import type { ChainHead } from '../../audit/chain';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { EXIT_VERIFICATION_FAILED, green, printData, red, runAction, say } from '../output';
+import { EXIT_VERIFICATION_FAILED, green, printData, red, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
 interface VerifyOptions extends DatabaseOptions {
@@ -43,6 +43,7 @@ export function auditCommand(): Command {
           const orgId = options.org ? (await ctx.org(options.org)).id : undefined;
           const { listAuditEvents } = await import('../../audit/database-sink');
           const events = await listAuditEvents(ctx.db, { orgId, limit: options.limit });
+          // Rows hold what clients sent (names, reasons quoting them): the table escapes every cell, --json stays JSON.
           const rows = events.map((e) => [
             e.timestamp,
             e.event_type,
@@ -78,7 +79,7 @@ export function auditCommand(): Command {
             return;
           }
           const { kind, seq, id, message } = report.problem;
-          say(`${red('BROKEN')} (${kind}${seq === null ? '' : `, seq ${seq}`}${id === null ? '' : `, row ${id}`}): ${message}`);
+          say(`${red('BROKEN')} (${kind}${seq === null ? '' : `, seq ${seq}`}${id === null ? '' : `, row ${id}`}): ${terminalSafe(message)}`);
           printData(options, report, `BROKEN ${kind} seq ${seq ?? '-'} row ${id ?? '-'}`);
           process.exitCode = EXIT_VERIFICATION_FAILED;
         },

@@ -3,6 +3,7 @@
 // Rust only; the package never travels.
 import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError } from '../../errors';
+import { quoted, checkName } from '../../names';
 import { native } from '../../native';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { rfc3339Now } from '../../signing/sign';
@@ -43,6 +44,17 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       const statement = request.body.statement;
       if (statement && request.body.store)
         throw new CloacinaSignError('INVALID_INPUT', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
+      if (statement) {
+        // Signed as given (a runner compares it exactly), but only a name the name rule accepts.
+        checkName(statement.name, 'a statement name');
+        // A statement speaks for the token's organization or for none: a runner of another organization that
+        // trusts this one's keys (a grant) and expects its own name must never be handed a statement naming it.
+        if (statement.organization !== undefined && statement.organization !== principal.orgName) {
+          throw forbidden(
+            `this token belongs to organization ${quoted(principal.orgName)}: it may not sign a statement naming organization ${quoted(statement.organization)}`,
+          );
+        }
+      }
       // The canonical document, formatted in Rust from fields Rust made (for version 1, what DetachedSignature.toString() gives).
       const text = statement
         ? await native.signStatementDigestWithSealedKey(

@@ -10,6 +10,7 @@ import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError, MalformedSignature, SignatureNotFound } from '../../errors';
 import { NativeStreamHasher, nativeMethods } from '../../native';
 import { uuidOf, normalizeName } from '../../db/organizations';
+import { checkName, quoted } from '../../names';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { SignatureSource } from '../../verification/signature-source';
 import { decideDigest } from '../../verification/verifier';
@@ -120,12 +121,13 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         const started = process.hrtime.bigint();
         const principal = request.principal!;
         const audit = request.audit!;
-        audit.packagePath = request.query.name ?? null;
+        // Checked before it is recorded anywhere: a name that could forge a line or hold a NUL never reaches the audit trail.
+        audit.packagePath = request.query.name === undefined ? null : checkName(request.query.name, 'a package name');
         // By id or by name, the token's own organization only; one answer for every other.
         const org = request.params.org;
         const asId = uuidOf(org.trim());
         const own = asId ? asId === principal.orgId : normalizeName(org) === principal.orgName;
-        if (!principal.scopes.has(UPLOAD_SCOPE) || !own) throw forbidden(`this token may not upload packages to organization ${JSON.stringify(org)}`);
+        if (!principal.scopes.has(UPLOAD_SCOPE) || !own) throw forbidden(`this token may not upload packages to organization ${quoted(org)}`);
         // A missing or malformed signature is a failed verification of the upload (as in a loader), before its body is read.
         const headerStartedAt = performance.now();
         let document: DetachedSignature;
