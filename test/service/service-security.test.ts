@@ -8,6 +8,8 @@ import { auditEvent } from '../../src/audit/audit-trail';
 import { auditToDatabase } from '../../src/audit/database-sink';
 import { formatTable } from '../../src/cli/table';
 import { generateKeypair } from '../../src/keys/keypair';
+import { RateLimiter } from '../../src/service/rate-limit';
+import { duplicateMemberName } from '../../src/service/strict-json';
 import { TokenManager } from '../../src/service/tokens';
 import { DetachedSignature } from '../../src/signing/detached-signature';
 import { signPackage } from '../../src/signing/sign';
@@ -38,6 +40,38 @@ describe('terminal output of user-supplied text', () => {
     expect(table.split('\n')).to.have.length(2);
     expect(table).to.include('a\\x1b[2Jb');
     expect(table).to.include('x\\ny\\u202ez\\x00\\x9b');
+  });
+});
+
+describe('duplicate member names in JSON', () => {
+  it('when an object at any depth names a member twice (in any spelling JSON.parse decodes alike), it is found', () => {
+    expect(duplicateMemberName('{"a":1,"a":2}')).to.equal('a');
+    expect(duplicateMemberName('{"x":[{"b":1},{"c":{"d":1, "d" :2}}]}')).to.equal('d');
+    expect(duplicateMemberName('{"keyId":1,"key\\u0049d":2}')).to.equal('keyId');
+    expect(duplicateMemberName('{"a\\"b":1,"a\\u0022b":2}')).to.equal('a"b');
+  });
+
+  it('when equal names are in different objects, or braces and colons are inside strings, nothing is found', () => {
+    expect(duplicateMemberName('{"a":{"a":1},"b":[{"a":1},{"a":2}]}')).to.equal(undefined);
+    expect(duplicateMemberName('{"a":"{\\"a\\":1}","b":"a:","c":["a","a"]}')).to.equal(undefined);
+    expect(duplicateMemberName('[{"a":1},{"a":1}]')).to.equal(undefined);
+    expect(duplicateMemberName('"a"')).to.equal(undefined);
+  });
+});
+
+describe('the failed-authentication limiter', () => {
+  it('when a flood of distinct keys each fails once, the buckets that refilled are dropped and the map stays small', () => {
+    const limiter = new RateLimiter({ perSecond: 5, burst: 20 });
+    let now = 1_000_000;
+    for (let i = 0; i < 100_000; i += 1) {
+      limiter.take(`token-hash:${i}`, now);
+      if (i % 1000 === 0) now += 250;
+    }
+    expect(limiter.size).to.be.lessThan(25_000);
+    // A key over its limit is still refused: the sweep drops only buckets that are full again.
+    for (let i = 0; i < 21; i += 1) limiter.take('token-hash:retried', now);
+    for (let i = 0; i < 20_000; i += 1) limiter.take(`token-hash:more-${i}`, now);
+    expect(limiter.blocked('token-hash:retried', now)).to.be.greaterThan(0);
   });
 });
 
