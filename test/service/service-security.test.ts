@@ -3,7 +3,7 @@
 // that must not lock a valid token out, and request bodies that say one thing twice.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { auditEvent } from '../../src/audit/audit-trail';
 import { auditToDatabase } from '../../src/audit/database-sink';
 import { formatTable } from '../../src/cli/table';
@@ -141,6 +141,22 @@ describeEngines('the signing service against hostile clients', (t) => {
       expect(rows.map((row: { event_type: string }) => row.event_type)).to.deep.equal(['api.request.refused']);
       expect(rows[0]).to.include({ key_id: key.id, org_id: org.id });
       expect(rows[0].reason).to.include(JSON.stringify(other.name));
+    });
+
+    it('when the CLI signs through the service for another organization, it exits 2 API_FORBIDDEN and writes no .sig a runner of that organization could accept', async () => {
+      const pkg = randomPackage(dir.join('forged-org.so'));
+      const args = ['package', 'sign', pkg, '--key-id', key.id, '--api-url', service.url, '--format', 'v2', '--name', 'payroll', '--version', '1.0.0'];
+      const env = { CLOACINA_API_TOKEN: token, CLOACINA_DATABASE_URL: `sqlite:${dir.join('no-such.db')}` };
+      const forged = cli(transcript, [...args, '--organization', other.name, '--json'], env);
+      expect(forged.status, forged.stderr).to.equal(2);
+      expect(forged.json().error.code).to.equal('API_FORBIDDEN');
+      expect(existsSync(`${pkg}.sig`)).to.equal(false);
+      // Its own organization's statement is signed, and a runner of the other organization (trusting the key through the grant) refuses it.
+      const own = cli(transcript, [...args, '--organization', org.name], env);
+      expect(own.status, own.stderr).to.equal(0);
+      const runner = cli(transcript, ['package', 'verify', pkg, '--org', other.id, '--expect-organization', other.name, '--database', t.url, '--json']);
+      expect(runner.status, runner.stdout).to.equal(1);
+      expect(runner.json().results[0].error.code).to.equal('ORGANIZATION_MISMATCH');
     });
 
     it("when a statement names the token's own organization, or none, it is signed as asked", async () => {
