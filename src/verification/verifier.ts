@@ -1,7 +1,16 @@
 // Verification of one package against a trust source, audited as verification.success|failure.
 import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import { type Digests, type DocumentInfo, native, type NativeVerified, type StatementFields } from '../native';
+import {
+  type ClearedPackage,
+  type Digests,
+  type DocumentInfo,
+  native,
+  nativeMethods,
+  type NativeVerified,
+  type PackageFormat,
+  type StatementFields,
+} from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
@@ -55,10 +64,115 @@ export interface VerificationResult {
   statement: PackageStatement | null;
 }
 
+/**
+ * What a package's bytes must be: `elf` a loadable ELF shared library (the ELF checks and the dependency
+ * policy), `wasm` a WebAssembly module (its magic bytes), `any` whatever was signed.
+ */
+export type PackageFormatName = 'elf' | 'wasm' | 'any';
+
 export interface VerifyOptions {
   /** Where the signatures are (default SignatureSource.Auto: the `.sig` beside the package and the stored ones). */
   signature?: SignatureSource;
   progress?: ProgressCounter;
+  /**
+   * What the package must be (default `any`). Checked only once the signature verified, on the very bytes it
+   * covers (a sealed copy): NOT_A_SHARED_LIBRARY, NOT_A_WASM_MODULE.
+   */
+  format?: PackageFormatName;
+  /** Largest package accepted, checked before it is hashed (PACKAGE_TOO_LARGE). Default: no limit. */
+  maxPackageBytes?: number;
+}
+
+const NATIVE_FORMATS: Record<PackageFormatName, PackageFormat> = {
+  elf: 'SharedLibrary' as PackageFormat,
+  wasm: 'Wasm' as PackageFormat,
+  any: 'Any' as PackageFormat,
+};
+
+/** @internal The binding's name of a format. */
+export function nativeFormat(format: PackageFormatName): PackageFormat {
+  const native = NATIVE_FORMATS[format];
+  if (native === undefined) throw new CloacinaSignError('INVALID_INPUT', 'the package format must be elf, wasm or any');
+  return native;
+}
+
+/** What a sealed decision needs: whose trust, whether a signature is required, the size limit, the policy. */
+export interface SealedDecisionPolicy {
+  trust: TrustSource;
+  requireSignatures: boolean;
+  maxPackageBytes: number;
+  policy: PackagePolicy;
+}
+
+/** What was decided about sealed bytes. */
+export interface SealedDecision {
+  /** Lowercase hex digest of the sealed bytes: the one the signature covers (SHA-256 when unsigned). */
+  packageHash: string;
+  /** Null when the package was allowed unsigned. */
+  signerFingerprint: string | null;
+  /** Version 2: the signed statement. */
+  statement: PackageStatement | null;
+  /** Size of the sealed bytes. */
+  size: number;
+  /** The native verdict; null when the package was allowed unsigned. */
+  verified: NativeVerified | null;
+}
+
+/**
+ * @internal
+ * Copies the package once into sealed memory (its size checked first) and decides on exactly those bytes:
+ * trust, then signature and policy. Nothing parses the bytes here: the caller checks the format of the
+ * cleared package it gets. With signatures required, a missing or failing signature is a hard failure.
+ * Without, an unsigned package is allowed, but a signature that is present must still verify: a bad
+ * signature is never ignored. `noteHash` learns the digest as soon as it is known (for the audit).
+ */
+export async function decideSealed(
+  policy: SealedDecisionPolicy,
+  path: string,
+  source: SignatureSource,
+  noteHash: (hash: string) => void,
+): Promise<{ cleared: ClearedPackage; decision: SealedDecision }> {
+  // The documents that do not depend on the digest say which digests the sealing pass computes.
+  const before = await documentsBeforeHashing(path, source);
+  const stored = usesStoredSignatures(source, policy.trust);
+  const sealed = await native.sealPackage(path, policy.maxPackageBytes, digestsToCompute(before, stored));
+  try {
+    const digests = sealed.digests;
+    const hash = (digests.sha256 ?? digests.blake3) as string;
+    noteHash(hash);
+    const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, policy.trust);
+    if (candidates.length === 0 && !policy.requireSignatures) {
+      const decision = { packageHash: hash, signerFingerprint: null, statement: null, size: digests.size, verified: null };
+      return { cleared: nativeMethods.allowUnsigned(sealed), decision };
+    }
+    if (candidates.length === 0) throw noSignature(path, hash, policy.trust, source);
+    const cleared = nativeMethods.verifySealed(sealed, candidates, await nativePolicy(policy.policy, policy.trust, before));
+    const verified = resultOf(path, cleared.verified!, null);
+    noteHash(verified.packageHash);
+    return {
+      cleared,
+      decision: {
+        packageHash: verified.packageHash,
+        signerFingerprint: verified.signerFingerprint,
+        statement: verified.statement,
+        size: digests.size,
+        verified: cleared.verified!,
+      },
+    };
+  } finally {
+    // A cleared package owns the image now; on a refusal this releases the sealed memory at once.
+    sealed.discard();
+  }
+}
+
+/** @internal Checks a cleared package against each format in turn; releases it when one fails. */
+export async function checkFormats(cleared: ClearedPackage, formats: readonly PackageFormat[]): Promise<void> {
+  try {
+    for (const format of formats) await nativeMethods.checkFormat(cleared, format);
+  } catch (error) {
+    cleared.discard();
+    throw error;
+  }
 }
 
 export interface VerificationContext {
@@ -110,7 +224,7 @@ export function noSignature(path: string, packageHash: string, trust: TrustSourc
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature.
  */
 export async function verifyWithTrust(ctx: VerificationContext, path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
-  return audited(ctx, path, path, (attempt) => decide(ctx, path, options.signature ?? SignatureSource.Auto, options.progress, attempt));
+  return audited(ctx, path, path, (attempt) => decide(ctx, path, options, attempt));
 }
 
 export interface DigestVerifyOptions {
@@ -197,6 +311,8 @@ async function decideDigests(
 interface Attempt {
   organization: string | null;
   packageHash: string | null;
+  /** Set once a signature verified (a later check may still refuse the package). */
+  signerFingerprint?: string;
 }
 
 /** Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written). */
@@ -214,7 +330,15 @@ async function audited(
   } catch (error) {
     await recordFailure(
       ctx.trail,
-      { eventType: 'verification.failure', orgId: attempt.organization, packagePath, packageHash: attempt.packageHash, signatureVerified: false, actor },
+      {
+        eventType: 'verification.failure',
+        orgId: attempt.organization,
+        packagePath,
+        packageHash: attempt.packageHash,
+        signerFingerprint: attempt.signerFingerprint ?? null,
+        signatureVerified: attempt.signerFingerprint !== undefined,
+        actor,
+      },
       error,
     );
     throw error;
@@ -242,17 +366,23 @@ async function audited(
   return result;
 }
 
-async function decide(
-  ctx: VerificationContext,
-  path: string,
-  source: SignatureSource,
-  progress: ProgressCounter | undefined,
-  attempt: Attempt,
-): Promise<VerificationResult> {
+async function decide(ctx: VerificationContext, path: string, options: VerifyOptions, attempt: Attempt): Promise<VerificationResult> {
+  const source = options.signature ?? SignatureSource.Auto;
+  const progress = options.progress;
   const organization = await ctx.trust.organization();
   attempt.organization = organization;
-  const counter = nativeCounter(progress);
   const policy = ctx.policy ?? {};
+  const format = nativeFormat(options.format ?? 'any');
+  if (options.format !== undefined || options.maxPackageBytes !== undefined) {
+    // The format is checked on the bytes the signature covers: a sealed copy, decided first.
+    const limits = { trust: ctx.trust, requireSignatures: true, maxPackageBytes: options.maxPackageBytes ?? Number.MAX_SAFE_INTEGER, policy };
+    const { cleared, decision } = await decideSealed(limits, path, source, (hash) => (attempt.packageHash = hash));
+    attempt.signerFingerprint = decision.signerFingerprint ?? undefined;
+    await checkFormats(cleared, [format]);
+    cleared.discard();
+    return resultOf(path, decision.verified!, organization);
+  }
+  const counter = nativeCounter(progress);
   if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
