@@ -80,7 +80,13 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
   return withDatabase(options, async ({ db }) => {
     const [{ databaseTrust }, { auditToDatabase }] = await Promise.all([import('../trust/database-trust'), import('../audit/database-sink')]);
     return work(
-      createPackageLoader({ trust: databaseTrust(db, { org }), audit: [auditToDatabase(db), ...sinks], requireSignatures, policy, maxPackageBytes: options.maxSize }),
+      createPackageLoader({
+        trust: databaseTrust(db, { org }),
+        audit: [auditToDatabase(db), ...sinks],
+        requireSignatures,
+        policy,
+        maxPackageBytes: options.maxSize,
+      }),
     );
   });
 }

@@ -75,11 +75,9 @@ async function inspect(packagePath: string, options: InspectOptions): Promise<vo
 }
 
 export function addRunCommands(pkg: Command): void {
-  addPackageCheckOptions(
-    addPolicyOptions(
-      withDbOptions(
-        pkg
-          .command('run <package>')
+  addPolicyOptions(
+    withDbOptions(
+      addPackageCheckOptions(pkg.command('run <package>'), 'elf')
         .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
         .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
         .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
@@ -91,22 +89,16 @@ export function addRunCommands(pkg: Command): void {
           '--require-signatures',
           'refuse an unsigned package (also CLOACINA_REQUIRE_SIGNATURES=1; without it an unsigned package runs, a bad signature never does)',
         ),
-      ),
     ),
-    'elf',
   ).action((packagePath: string, options: RunOptions) => runAction(options, () => run(packagePath, options)));
-  addPackageCheckOptions(
-    addPolicyOptions(
-      withDbOptions(
-        pkg
-          .command('inspect <package>')
+  addPolicyOptions(
+    withDbOptions(
+      addPackageCheckOptions(pkg.command('inspect <package>'), 'elf')
         .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
         .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
         .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
         .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
         .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
-      ),
     ),
-    'elf',
   ).action((packagePath: string, options: InspectOptions) => runAction(options, () => inspect(packagePath, options)));
 }

@@ -192,11 +192,9 @@ export function packageCommand(): Command {
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
       .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
   ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
-  addPackageCheckOptions(
-    addPolicyOptions(
-      withDbOptions(
-        pkg
-          .command('verify <packages...>')
+  addPolicyOptions(
+    withDbOptions(
+      addPackageCheckOptions(pkg.command('verify <packages...>'), 'any')
         .description(
           'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
         )
@@ -211,9 +209,7 @@ export function packageCommand(): Command {
           '--signature <file.sig>',
           "the detached signature of a single package: Cloacina's JSON document or a cosign sign-blob signature (default <package>.sig, and with --org the stored signatures)",
         ),
-      ),
     ),
-    'any',
   ).action((packagePaths: string[], options: VerifyOptions) =>
     runAction(
       options,
