@@ -36,6 +36,7 @@ const CHUNK: usize = 1 << 20;
 /// Its bytes are not readable from outside this crate: only a [`crate::ClearedImage`] (a signature
 /// verified, or unsigned explicitly allowed) hands them out, so no parser — the ELF checks, the
 /// WebAssembly magic, the dependency policy — can be given bytes whose signature was not decided.
+/// (The same calls on a cleared image compile: see [`crate::ClearedImage::bytes`].)
 ///
 /// ```compile_fail
 /// # use cloacina_sign_core::digest::DigestSet;
