@@ -299,6 +299,24 @@ describe('verify first: the order of a load and the runbook checks', () => {
       }
     });
 
+    it('when the CLI refuses a package for its size or format, the audit line says nothing false about its signature', async () => {
+      const log = dir.join('rejected-audit.log');
+      cli(['package', 'verify', big, '--trust-key', publicKeyPem, '--max-size', '10MB'], { CLOACINA_AUDIT_LOG: log });
+      const fake = dir.join('audited-fake.wasm');
+      writeFileSync(fake, 'MZ\x90\0 a PE file');
+      await sign(fake);
+      cli(['package', 'verify', fake, '--trust-key', publicKeyPem], { CLOACINA_AUDIT_LOG: log });
+      const [tooLarge, notWasm] = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(tooLarge.signature_verified).to.equal(false);
+      expect(tooLarge.file.code_signature).to.deep.equal({ status: 'PACKAGE_TOO_LARGE' });
+      expect(notWasm.signature_verified).to.equal(true);
+      expect(notWasm.file.code_signature).to.include({ valid: true, status: 'VERIFIED' });
+      expect(notWasm.reason).to.match(/^NOT_A_WASM_MODULE: /);
+    });
+
     it('when --max-size is not a size, it is a usage error (exit 2)', () => {
       expect(cli(['package', 'verify', big, '--trust-key', publicKeyPem, '--max-size', '10XB']).status).to.equal(2);
     });
