@@ -8,7 +8,7 @@ import type { ClearedPackage, PackageFormat } from '../native';
 import type { TrustSource } from '../trust/trust-source';
 import type { PackagePolicy } from '../verification/policy';
 import type { SignatureSource } from '../verification/signature-source';
-import { checkFormats, decideSealed, type SealedDecision } from '../verification/verifier';
+import { checkFormats, decideSealed, type SealedDecision } from '../verification/sealed-decision';
 import { serializeLoads } from './load-lock';
 import type { LoadObserver } from './metrics';
 
