@@ -70,6 +70,7 @@ fn samples() -> Vec<(&'static str, Error)> {
     let load = vec![
         LoadError::TooLarge { size: 2, limit: 1 },
         LoadError::NotASharedLibrary(text()),
+        LoadError::NotAWasmModule(text()),
         LoadError::Unreadable {
             path: "/p".into(),
             reason: text(),
@@ -143,6 +144,7 @@ fn variant_name(variant: &Variant) -> &'static str {
         Variant::Load(e) => match e {
             L::TooLarge { .. } => "LoadError::TooLarge",
             L::NotASharedLibrary(_) => "LoadError::NotASharedLibrary",
+            L::NotAWasmModule(_) => "LoadError::NotAWasmModule",
             L::Unreadable { .. } => "LoadError::Unreadable",
             L::Unsupported(_) => "LoadError::Unsupported",
             L::Rejected(_) => "LoadError::Rejected",

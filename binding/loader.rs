@@ -1,10 +1,10 @@
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::{to_hex, DigestSet, PackageDigests};
 use cloacina_sign_loader::{
-    check_shared_library, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
+    self as loader, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
     SealedImage, TaskError, WorkflowPackage,
 };
 use napi::bindgen_prelude::{AsyncTask, Buffer, Function};
@@ -27,23 +27,21 @@ fn task_error(err: TaskError) -> napi::Error {
     coded(&code, err)
 }
 
-/// What the sealed bytes must look like before anything may map them.
+/// What the cleared bytes must be, checked only after the signature (or policy) decision.
 #[napi(string_enum)]
 pub enum PackageFormat {
     SharedLibrary,
     Wasm,
+    Any,
 }
 
-const WASM_MAGIC: &[u8] = b"\0asm";
-
-fn check_format(image: &SealedImage, format: &PackageFormat) -> napi::Result<()> {
-    match format {
-        PackageFormat::SharedLibrary => check_shared_library(image.bytes()).map_err(load_error),
-        PackageFormat::Wasm if image.bytes().starts_with(WASM_MAGIC) => Ok(()),
-        PackageFormat::Wasm => Err(coded(
-            codes::NOT_A_WASM_MODULE,
-            "not a WebAssembly module (bad magic bytes)",
-        )),
+impl From<PackageFormat> for loader::PackageFormat {
+    fn from(format: PackageFormat) -> Self {
+        match format {
+            PackageFormat::SharedLibrary => loader::PackageFormat::SharedLibrary,
+            PackageFormat::Wasm => loader::PackageFormat::Wasm,
+            PackageFormat::Any => loader::PackageFormat::Any,
+        }
     }
 }
 
@@ -128,26 +126,54 @@ impl SealedPackage {
 /// Sealed bytes whose load was decided (see `ClearedImage` in the loader crate).
 #[napi]
 pub struct ClearedPackage {
-    image: Mutex<Option<ClearedImage>>,
+    // Shared with a running format check.
+    image: Arc<Mutex<Option<ClearedImage>>>,
     verified: Option<VerifiedPackage>,
+}
+
+fn with_cleared<T>(
+    image: &Mutex<Option<ClearedImage>>,
+    f: impl FnOnce(&ClearedImage) -> napi::Result<T>,
+) -> napi::Result<T> {
+    let image = image.lock().unwrap();
+    f(image.as_ref().ok_or_else(|| {
+        coded(
+            codes::LOAD_FAILED,
+            "this cleared package was already loaded or discarded",
+        )
+    })?)
 }
 
 impl ClearedPackage {
     fn new(image: ClearedImage, verified: Option<VerifiedPackage>) -> Self {
         ClearedPackage {
-            image: Mutex::new(Some(image)),
+            image: Arc::new(Mutex::new(Some(image))),
             verified,
         }
     }
 
     fn with_image<T>(&self, f: impl FnOnce(&ClearedImage) -> napi::Result<T>) -> napi::Result<T> {
-        let image = self.image.lock().unwrap();
-        f(image.as_ref().ok_or_else(|| {
-            coded(
-                codes::LOAD_FAILED,
-                "this cleared package was already loaded or discarded",
-            )
-        })?)
+        with_cleared(&self.image, f)
+    }
+}
+
+pub struct CheckFormatTask {
+    image: Arc<Mutex<Option<ClearedImage>>>,
+    format: loader::PackageFormat,
+}
+
+impl Task for CheckFormatTask {
+    type Output = ();
+    type JsValue = ();
+
+    fn compute(&mut self) -> napi::Result<()> {
+        with_cleared(&self.image, |cleared| {
+            cleared.check_format(self.format).map_err(load_error)
+        })
+    }
+
+    fn resolve(&mut self, _env: Env, _output: ()) -> napi::Result<()> {
+        Ok(())
     }
 }
 
@@ -157,6 +183,17 @@ impl ClearedPackage {
     #[napi(getter)]
     pub fn verified(&self) -> Option<VerifiedPackage> {
         self.verified.clone()
+    }
+
+    /// Checks that the cleared bytes are what they will be used as (ELF checks and dependency
+    /// policy, or WebAssembly magic), off the JS thread: the bytes are parsed only now, after the
+    /// decision.
+    #[napi(ts_return_type = "Promise<void>")]
+    pub fn check_format(&self, format: PackageFormat) -> AsyncTask<CheckFormatTask> {
+        AsyncTask::new(CheckFormatTask {
+            image: Arc::clone(&self.image),
+            format: format.into(),
+        })
     }
 
     /// dlopen()s the sealed memory file (off the JS thread: library constructors run here).
@@ -187,7 +224,7 @@ impl ClearedPackage {
     /// A copy of the sealed bytes (for WebAssembly compilation).
     #[napi]
     pub fn bytes(&self) -> napi::Result<Buffer> {
-        self.with_image(|cleared| Ok(cleared.image().to_vec().into()))
+        self.with_image(|cleared| Ok(cleared.bytes().to_vec().into()))
     }
 
     /// Releases the sealed memory now (a load that was not audited is never performed).
@@ -200,7 +237,6 @@ impl ClearedPackage {
 pub struct SealTask {
     path: PathBuf,
     max_size: u64,
-    format: PackageFormat,
     digests: DigestSet,
 }
 
@@ -209,10 +245,8 @@ impl Task for SealTask {
     type JsValue = SealedPackage;
 
     fn compute(&mut self) -> napi::Result<SealedImage> {
-        let image =
-            SealedImage::from_path(&self.path, self.max_size, self.digests).map_err(load_error)?;
-        check_format(&image, &self.format)?;
-        Ok(image)
+        // Nothing here parses the bytes: they are only copied and hashed (see `check_format`).
+        SealedImage::from_path(&self.path, self.max_size, self.digests).map_err(load_error)
     }
 
     fn resolve(&mut self, _env: Env, image: SealedImage) -> napi::Result<SealedPackage> {
@@ -223,13 +257,12 @@ impl Task for SealTask {
     }
 }
 
-/// Copies a package once into a sealed memory file, checks its format, and computes the requested
-/// digests of the sealed bytes while copying.
+/// Copies a package once into a sealed memory file (at most `max_size` bytes: the size is checked
+/// before anything is copied) and computes the requested digests of the sealed bytes while copying.
 #[napi(ts_return_type = "Promise<SealedPackage>")]
 pub fn seal_package(
     path: String,
     max_size: f64,
-    format: PackageFormat,
     digests: DigestRequest,
 ) -> napi::Result<AsyncTask<SealTask>> {
     if !(max_size.is_finite() && max_size >= 0.0) {
@@ -241,7 +274,6 @@ pub fn seal_package(
     Ok(AsyncTask::new(SealTask {
         path: path.into(),
         max_size: max_size as u64,
-        format,
         digests: DigestSet::from(&digests),
     }))
 }

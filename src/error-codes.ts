@@ -24,6 +24,10 @@ export const VERIFICATION_FAILURE_CODES = [
   'ROLLBACK_REFUSED',
   /** The signed statement has expired. */
   'SIGNATURE_EXPIRED',
+  /** The package exceeds the size limit. */
+  'PACKAGE_TOO_LARGE',
+  /** The package is not a WebAssembly module. */
+  'NOT_A_WASM_MODULE',
 ] as const;
 
 /** Every error code. */

@@ -72,6 +72,19 @@ export class PolicyViolation extends VerificationFailure {
   }
 }
 
+/**
+ * The package is refused for what it is, whatever its signature says: larger than the size limit
+ * (`PACKAGE_TOO_LARGE`, checked before hashing) or not a WebAssembly module where one is required
+ * (`NOT_A_WASM_MODULE`, checked on the verified bytes).
+ */
+export class PackageRejected extends VerificationFailure {
+  constructor(code: VerificationFailureCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+  }
+}
+
+const rejectedPackages: ReadonlySet<string> = new Set<VerificationFailureCode>(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE']);
+
 const verificationFailures: Partial<Record<VerificationFailureCode, new (message: string, options?: ErrorOptions) => VerificationFailure>> = {
   TAMPERED_PACKAGE: TamperedPackage,
   UNTRUSTED_SIGNER: UntrustedSigner,
@@ -83,6 +96,7 @@ const verificationFailures: Partial<Record<VerificationFailureCode, new (message
 /** The typed error for a code, whichever layer (Rust or TypeScript) reported it. */
 export function errorForCode(code: ErrorCode, message: string, options?: ErrorOptions): CloacinaSignError {
   if (!(VERIFICATION_FAILURE_CODES as readonly string[]).includes(code)) return new CloacinaSignError(code, message, options);
+  if (rejectedPackages.has(code)) return new PackageRejected(code as VerificationFailureCode, message, options);
   const failure = verificationFailures[code as VerificationFailureCode];
   return failure ? new failure(message, options) : new PolicyViolation(code as VerificationFailureCode, message, options);
 }

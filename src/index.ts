@@ -32,7 +32,7 @@ export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader, DEFAULT_MAX_PACKAGE_BYTES } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
-export type { VerificationResult, VerifyOptions, PackageStatement, SignatureFormat } from './verification/verifier';
+export type { VerificationResult, VerifyOptions, PackageStatement, SignatureFormat, PackageFormatName } from './verification/verifier';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';

@@ -96,6 +96,7 @@ export const nativeMethods = {
   verifySealed: (sealed: Binding.SealedPackage, candidates: Binding.VerifyCandidate[], policy?: Binding.PolicyOptions) =>
     typed(() => sealed.verify(candidates, policy))(),
   allowUnsigned: (sealed: Binding.SealedPackage) => typed(() => sealed.allowUnsigned())(),
+  checkFormat: (cleared: Binding.ClearedPackage, format: Binding.PackageFormat) => typed(() => cleared.checkFormat(format))(),
   loadCleared: (cleared: Binding.ClearedPackage) => typed(() => cleared.load())(),
   clearedBytes: (cleared: Binding.ClearedPackage) => typed(() => cleared.bytes())(),
   openThroughProcPath: (cleared: Binding.ClearedPackage, open: (path: string) => void) => typed(() => cleared.openThroughProcPath(open))(),

@@ -45,7 +45,10 @@ export const ECS_CATEGORIZATION: Readonly<Record<AuditEventType, Categorization>
 };
 
 const UNKNOWN: Categorization = { category: [], type: ['info'], outcome: 'unknown' };
-const VERIFICATION_CODES: ReadonlySet<string> = new Set(VERIFICATION_FAILURE_CODES);
+/** Refusals of the package for what it is (its size, its format): they say nothing about its signature. */
+const REJECTED_PACKAGE_CODES: ReadonlySet<string> = new Set(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE']);
+/** Refusals that say the signature exists and did not verify (or was refused by the policy). */
+const VERIFICATION_CODES: ReadonlySet<string> = new Set(VERIFICATION_FAILURE_CODES.filter((code) => !REJECTED_PACKAGE_CODES.has(code)));
 
 /** The error code a failure's reason starts with (`CODE: message`, see failureReason). */
 function reasonCode(reason: string | null): string | undefined {

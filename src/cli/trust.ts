@@ -17,6 +17,8 @@ export interface TrustOptions extends DatabaseOptions {
   requireV2?: boolean;
   clockSkew?: number;
   rollbackProtection?: boolean;
+  /** --max-size: the loader's size limit (bytes). */
+  maxSize?: number;
 }
 
 function seconds(value: string): number {
@@ -72,11 +74,19 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
   if (!options.org) {
     if (policy.rollbackProtection) throw new CloacinaSignError('USAGE', '--rollback-protection needs --org: pinned keys keep no record of loaded versions');
     const { publicKeyTrust } = await import('../trust/public-key-trust');
-    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures, policy }));
+    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures, policy, maxPackageBytes: options.maxSize }));
   }
   const org = options.org;
   return withDatabase(options, async ({ db }) => {
     const [{ databaseTrust }, { auditToDatabase }] = await Promise.all([import('../trust/database-trust'), import('../audit/database-sink')]);
-    return work(createPackageLoader({ trust: databaseTrust(db, { org }), audit: [auditToDatabase(db), ...sinks], requireSignatures, policy }));
+    return work(
+      createPackageLoader({
+        trust: databaseTrust(db, { org }),
+        audit: [auditToDatabase(db), ...sinks],
+        requireSignatures,
+        policy,
+        maxPackageBytes: options.maxSize,
+      }),
+    );
   });
 }

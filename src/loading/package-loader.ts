@@ -4,12 +4,14 @@ import type { Registry } from 'prom-client';
 import { AuditTrail } from '../audit/audit-trail';
 import type { AuditSink } from '../audit/sink';
 import { CloacinaSignError } from '../errors';
-import { nativeMethods, type PackageFormat } from '../native';
+import { nativeMethods } from '../native';
 import { ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import type { PackagePolicy } from '../verification/policy';
 import { SignatureSource } from '../verification/signature-source';
-import { type VerificationResult, verifyWithTrust, type VerifyOptions } from '../verification/verifier';
+import { nativeFormat } from '../verification/sealed-decision';
+import type { PackageFormatName, VerificationResult, VerifyOptions } from '../verification/verifier';
+import { verifyWithTrust } from '../verification/verifier';
 import { guardedLoad, type LoadPolicy } from './guarded-load';
 import { GuardedPackage, type LoadedPackage } from './loaded-package';
 import { type LoadObserver, type LoadOperation, loaderMetrics } from './metrics';
@@ -53,6 +55,12 @@ export interface PackageLoaderOptions {
 export interface LoadOptions {
   /** Where the signatures are (default SignatureSource.Auto: the `.sig` beside the package and the stored ones). */
   signature?: SignatureSource;
+  /**
+   * `load`: what the package must also be, checked once the signature verified and before the load is
+   * audited: `wasm` refuses a package without WebAssembly magic (NOT_A_WASM_MODULE). Default `elf` (which
+   * `load` and `requireAddon` always require); `compileWasm` always requires `wasm`.
+   */
+  format?: PackageFormatName;
 }
 
 export interface PackageLoader {
@@ -67,8 +75,9 @@ export interface PackageLoader {
   compileWasm(path: string, options?: LoadOptions): Promise<WebAssembly.Module>;
 }
 
-const SHARED_LIBRARY = 'SharedLibrary' as PackageFormat;
-const WASM = 'Wasm' as PackageFormat;
+/** What each kind of load requires of the cleared bytes before it is audited and performed. */
+const SHARED_LIBRARY = [nativeFormat('elf')];
+const WASM = [nativeFormat('wasm')];
 
 /** Cleared images of loaded addons: Node never unloads an addon, so their descriptors stay open. */
 const loadedAddons = new Set<unknown>();
@@ -99,6 +108,11 @@ export function createPackageLoader(options: PackageLoaderOptions): PackageLoade
     policy: options.policy ?? {},
   };
   const source = (loadOptions: LoadOptions = {}) => loadOptions.signature ?? SignatureSource.Auto;
+  // A shared library, and first whatever else the caller requires of it.
+  const sharedLibrary = (loadOptions: LoadOptions = {}) => {
+    const format = loadOptions.format ?? 'elf';
+    return format === 'elf' || format === 'any' ? SHARED_LIBRARY : [nativeFormat(format), ...SHARED_LIBRARY];
+  };
   // Without a registry, nothing is measured: the operations run as they are, and prom-client is never loaded.
   const metrics = options.metrics === undefined ? null : loaderMetrics(options.metrics);
   const measured = <T>(operation: LoadOperation, run: (observer?: LoadObserver) => Promise<T>): Promise<T> => (metrics ? metrics.load(operation, run) : run());
@@ -120,7 +134,7 @@ export function createPackageLoader(options: PackageLoaderOptions): PackageLoade
         guardedLoad(
           policy,
           path,
-          SHARED_LIBRARY,
+          sharedLibrary(loadOptions),
           source(loadOptions),
           async (cleared, decision) => {
             const loaded = await nativeMethods.loadCleared(cleared);

@@ -7,6 +7,7 @@ import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
+import { checkFormats, decideSealed, nativeFormat } from './sealed-decision';
 import { SignatureSource } from './signature-source';
 
 /** What a version-2 signature says about the package, every field signed. */
@@ -55,10 +56,23 @@ export interface VerificationResult {
   statement: PackageStatement | null;
 }
 
+/**
+ * What a package's bytes must be: `elf` a loadable ELF shared library (the ELF checks and the dependency
+ * policy), `wasm` a WebAssembly module (its magic bytes), `any` whatever was signed.
+ */
+export type PackageFormatName = 'elf' | 'wasm' | 'any';
+
 export interface VerifyOptions {
   /** Where the signatures are (default SignatureSource.Auto: the `.sig` beside the package and the stored ones). */
   signature?: SignatureSource;
   progress?: ProgressCounter;
+  /**
+   * What the package must be (default `any`). Checked only once the signature verified, on the very bytes it
+   * covers (a sealed copy): NOT_A_SHARED_LIBRARY, NOT_A_WASM_MODULE.
+   */
+  format?: PackageFormatName;
+  /** Largest package accepted, checked before it is hashed (PACKAGE_TOO_LARGE). Default: no limit. */
+  maxPackageBytes?: number;
 }
 
 export interface VerificationContext {
@@ -110,7 +124,7 @@ export function noSignature(path: string, packageHash: string, trust: TrustSourc
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature.
  */
 export async function verifyWithTrust(ctx: VerificationContext, path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
-  return audited(ctx, path, path, (attempt) => decide(ctx, path, options.signature ?? SignatureSource.Auto, options.progress, attempt));
+  return audited(ctx, path, path, (attempt) => decide(ctx, path, options, attempt));
 }
 
 export interface DigestVerifyOptions {
@@ -197,6 +211,8 @@ async function decideDigests(
 interface Attempt {
   organization: string | null;
   packageHash: string | null;
+  /** Set once a signature verified (a later check may still refuse the package). */
+  signerFingerprint?: string;
 }
 
 /** Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written). */
@@ -214,7 +230,15 @@ async function audited(
   } catch (error) {
     await recordFailure(
       ctx.trail,
-      { eventType: 'verification.failure', orgId: attempt.organization, packagePath, packageHash: attempt.packageHash, signatureVerified: false, actor },
+      {
+        eventType: 'verification.failure',
+        orgId: attempt.organization,
+        packagePath,
+        packageHash: attempt.packageHash,
+        signerFingerprint: attempt.signerFingerprint ?? null,
+        signatureVerified: attempt.signerFingerprint !== undefined,
+        actor,
+      },
       error,
     );
     throw error;
@@ -242,17 +266,23 @@ async function audited(
   return result;
 }
 
-async function decide(
-  ctx: VerificationContext,
-  path: string,
-  source: SignatureSource,
-  progress: ProgressCounter | undefined,
-  attempt: Attempt,
-): Promise<VerificationResult> {
+async function decide(ctx: VerificationContext, path: string, options: VerifyOptions, attempt: Attempt): Promise<VerificationResult> {
+  const source = options.signature ?? SignatureSource.Auto;
+  const progress = options.progress;
   const organization = await ctx.trust.organization();
   attempt.organization = organization;
-  const counter = nativeCounter(progress);
   const policy = ctx.policy ?? {};
+  const format = nativeFormat(options.format ?? 'any');
+  if (options.format !== undefined || options.maxPackageBytes !== undefined) {
+    // The format is checked on the bytes the signature covers: a sealed copy, decided first.
+    const limits = { trust: ctx.trust, requireSignatures: true, maxPackageBytes: options.maxPackageBytes ?? Number.MAX_SAFE_INTEGER, policy };
+    const { cleared, decision } = await decideSealed(limits, path, source, (hash) => (attempt.packageHash = hash));
+    attempt.signerFingerprint = decision.signerFingerprint ?? undefined;
+    await checkFormats(cleared, [format]);
+    cleared.discard();
+    return resultOf(path, decision.verified!, organization);
+  }
+  const counter = nativeCounter(progress);
   if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;

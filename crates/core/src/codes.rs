@@ -50,9 +50,9 @@ error_codes! {
     DATABASE_UNAVAILABLE: Error, "The database did not answer within the bound.";
     AUDIT_FAILED: Error, "An event could not be audited, so what it records did not happen.";
     UNSUPPORTED_PLATFORM: Error, "The native addon does not run on this platform.";
-    PACKAGE_TOO_LARGE: Error, "The package exceeds the size limit.";
+    PACKAGE_TOO_LARGE: VerificationFailure, "The package exceeds the size limit.";
     NOT_A_SHARED_LIBRARY: Error, "The package is not a loadable ELF shared object for this machine.";
-    NOT_A_WASM_MODULE: Error, "The package is not a WebAssembly module.";
+    NOT_A_WASM_MODULE: VerificationFailure, "The package is not a WebAssembly module.";
     GUARDED_LOAD_UNSUPPORTED: Error, "The system lacks what guarded loading needs; nothing is loaded unguarded.";
     UNSAFE_DEPENDENCY: Error, "A dependency of the package could be supplied by someone other than root.";
     UNSAFE_ENVIRONMENT: Error, "LD_PRELOAD, LD_LIBRARY_PATH or LD_AUDIT is set for this process.";

@@ -14,6 +14,10 @@ pub enum LoadError {
     #[error("not a shared library: {0}")]
     NotASharedLibrary(String),
 
+    /// The cleared bytes were expected to be a WebAssembly module and are not.
+    #[error("not a WebAssembly module: {0}")]
+    NotAWasmModule(String),
+
     /// The file could not be opened/read, or is not a regular file.
     #[error("cannot read package file {path}: {reason}")]
     Unreadable { path: String, reason: String },
@@ -59,6 +63,7 @@ impl LoadError {
         match self {
             LoadError::TooLarge { .. } => codes::PACKAGE_TOO_LARGE,
             LoadError::NotASharedLibrary(_) => codes::NOT_A_SHARED_LIBRARY,
+            LoadError::NotAWasmModule(_) => codes::NOT_A_WASM_MODULE,
             LoadError::Unreadable { .. } => codes::UNREADABLE_FILE,
             LoadError::Unsupported(_) => codes::GUARDED_LOAD_UNSUPPORTED,
             LoadError::Rejected(e) => e.code(),

@@ -12,7 +12,7 @@ use cloacina_sign_core::digest::DigestSet;
 use cloacina_sign_core::digest::PackageDigests;
 
 use crate::cleared::{Clearance, ClearedImage};
-use crate::deps::{check_dependencies, Dependency};
+use crate::deps::Dependency;
 use crate::error::LoadError;
 use crate::sealed::SealedImage;
 
@@ -156,7 +156,7 @@ impl GuardedLibrary {
         path: String,
     ) -> Result<GuardedLibrary, LoadError> {
         // Keeps every already-loaded dependency loaded until the dlopen below has returned.
-        let dependency_check = check_dependencies(cleared.image().bytes())?;
+        let dependency_check = cleared.dependency_check()?;
         let clearance = cleared.clearance().clone();
         let image = cleared.into_image();
         let cpath =
@@ -237,6 +237,11 @@ impl GuardedLibrary {
         // SAFETY: `l_name` is a NUL-terminated string owned by the link map, valid while the
         // object is loaded; the result borrows `self`.
         Some(unsafe { CStr::from_ptr(lm.l_name) })
+    }
+
+    /// The bytes the library was loaded from (cleared before it was).
+    pub fn bytes(&self) -> &[u8] {
+        self.image.bytes()
     }
 
     /// The unique path the library was loaded under.

@@ -33,6 +33,26 @@ const CHUNK: usize = 1 << 20;
 /// are possible, by anyone, through any descriptor) plus a read-only mapping of it and the
 /// SHA-256 of the mapped — i.e. sealed — bytes.
 ///
+/// Its bytes are not readable from outside this crate: only a [`crate::ClearedImage`] (a signature
+/// verified, or unsigned explicitly allowed) hands them out, so no parser — the ELF checks, the
+/// WebAssembly magic, the dependency policy — can be given bytes whose signature was not decided.
+/// (The same calls on a cleared image compile: see [`crate::ClearedImage::bytes`].)
+///
+/// ```compile_fail
+/// # use cloacina_sign_core::digest::DigestSet;
+/// let image = cloacina_sign_loader::SealedImage::from_path(
+///     std::path::Path::new("pkg.so"), 1 << 20, DigestSet::SHA256).unwrap();
+/// let _ = image.bytes(); // undecided bytes: not reachable
+/// ```
+///
+/// ```compile_fail
+/// # use cloacina_sign_core::digest::DigestSet;
+/// use cloacina_sign_loader::PackageFormat;
+/// let image = cloacina_sign_loader::SealedImage::from_path(
+///     std::path::Path::new("pkg.so"), 1 << 20, DigestSet::SHA256).unwrap();
+/// let _ = image.check_format(PackageFormat::SharedLibrary); // format checks take a ClearedImage
+/// ```
+///
 /// Dropping it unmaps the bytes and closes the descriptor.
 pub struct SealedImage {
     fd: OwnedFd,
@@ -164,8 +184,10 @@ impl SealedImage {
         &self.digests
     }
 
-    /// The sealed bytes (exactly what was hashed, and what a load maps).
-    pub fn bytes(&self) -> &[u8] {
+    /// The sealed bytes (exactly what was hashed, and what a load maps). Crate-private: nothing
+    /// outside this crate reads bytes whose signature was not decided; a [`crate::ClearedImage`]
+    /// hands them out.
+    pub(crate) fn bytes(&self) -> &[u8] {
         if self.len == 0 {
             &[]
         } else {
@@ -191,16 +213,6 @@ impl SealedImage {
     /// (see [`crate::unique_proc_path`]).
     pub fn proc_path(&self) -> String {
         crate::guarded::unique_proc_path(self.fd())
-    }
-
-    /// An owned copy of the sealed bytes.
-    pub fn to_vec(&self) -> Vec<u8> {
-        self.bytes().to_vec()
-    }
-
-    /// An owned copy of the sealed bytes; releases the memfd and mapping.
-    pub fn into_vec(self) -> Vec<u8> {
-        self.to_vec()
     }
 
     /// Test hook: moves the memfd to descriptor number `target` (which must be free) so that tests

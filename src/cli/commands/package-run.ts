@@ -5,9 +5,10 @@ import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
 import { withDbOptions } from '../context';
 import { green, printData, runAction, say } from '../output';
+import { addPackageCheckOptions, formatOf, type PackageCheckOptions } from '../package-checks';
 import { addPolicyOptions, collect, requireSignaturesFrom, type TrustOptions, withLoader } from '../trust';
 
-interface InspectOptions extends TrustOptions {
+interface InspectOptions extends TrustOptions, PackageCheckOptions {
   signature?: string;
 }
 
@@ -38,7 +39,7 @@ async function withLoadedPackage<T>(
 ): Promise<T> {
   return withLoader(options, requireSignatures, async (loader) => {
     const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
-    const pkg = await loader.load(packagePath, { signature: source });
+    const pkg = await loader.load(packagePath, { signature: source, format: formatOf(packagePath, options, 'elf') });
     try {
       say(
         pkg.signerFingerprint
@@ -76,11 +77,11 @@ async function inspect(packagePath: string, options: InspectOptions): Promise<vo
 export function addRunCommands(pkg: Command): void {
   addPolicyOptions(
     withDbOptions(
-      pkg
-        .command('run <package>')
+      addPackageCheckOptions(pkg.command('run <package>'), 'elf')
         .description('verify a workflow package, load it from sealed memory and run one task; prints the task output')
         .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
         .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
+        .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
         .requiredOption('--task <name>', 'the task to run')
         .option('--context <json>', 'the input context, a JSON object', '{}')
         .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)')
@@ -92,11 +93,11 @@ export function addRunCommands(pkg: Command): void {
   ).action((packagePath: string, options: RunOptions) => runAction(options, () => run(packagePath, options)));
   addPolicyOptions(
     withDbOptions(
-      pkg
-        .command('inspect <package>')
+      addPackageCheckOptions(pkg.command('inspect <package>'), 'elf')
         .description('verify a workflow package (signature required), load it from sealed memory and print its tasks')
         .option('--org <org>', 'the organization whose trust decides (id or name), in the database')
         .option('--trust-key <pub.pem>', 'a public key you trust, instead of --org (no database); repeatable', collect)
+        .option('--public-key <pub.pem>', 'the same as --trust-key', collect)
         .option('--signature <file.sig>', 'the detached signature (default <package>.sig, and with --org the stored signatures)'),
     ),
   ).action((packagePath: string, options: InspectOptions) => runAction(options, () => inspect(packagePath, options)));

@@ -11,6 +11,7 @@ import type { VerificationResult } from '../../verification/verifier';
 import { type DatabaseOptions, withDbOptions } from '../context';
 import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say } from '../output';
 import { withProgress } from '../progress';
+import { addPackageCheckOptions, formatOf, type PackageCheckOptions } from '../package-checks';
 import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
 import { addUploadCommand } from './package-upload';
@@ -32,7 +33,7 @@ interface SignOptions extends DatabaseOptions {
   allowInsecureHttp?: boolean;
 }
 
-interface VerifyOptions extends TrustOptions {
+interface VerifyOptions extends TrustOptions, PackageCheckOptions {
   signature?: string;
 }
 
@@ -142,7 +143,10 @@ async function verify(packagePaths: string[], options: VerifyOptions): Promise<v
     let exitCode = EXIT_OK;
     for (const packagePath of packagePaths) {
       try {
-        const result = await withProgress(packagePath, (progress) => loader.verify(packagePath, { signature: source, progress }));
+        // The format is checked on the verified bytes themselves (a sealed copy), when one is required.
+        const format = formatOf(packagePath, options, 'any');
+        const checks = { format: format === 'any' ? undefined : format, maxPackageBytes: options.maxSize };
+        const result = await withProgress(packagePath, (progress) => loader.verify(packagePath, { signature: source, progress, ...checks }));
         const what = result.statement
           ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
           : '';
@@ -190,8 +194,7 @@ export function packageCommand(): Command {
   ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
   addPolicyOptions(
     withDbOptions(
-      pkg
-        .command('verify <packages...>')
+      addPackageCheckOptions(pkg.command('verify <packages...>'), 'any')
         .description(
           'verify packages against pinned public keys (--trust-key) or what an organization trusts (--org); exit 0 all verified, 1 one was rejected, 2 usage or I/O error',
         )
