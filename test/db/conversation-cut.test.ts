@@ -6,9 +6,25 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { auditToDatabase, CloacinaSignError, createPackageLoader, type Database, databaseTrust, openDatabase } from '../../src';
-import { CLI, tempDir } from '../helpers';
+import { PgListener } from '../../src/trust/pg-listener';
+import { CLI, tempDir, waitUntil } from '../helpers';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-postgres';
-import { causeChain, closeQuietly, describeChain, eventually, type Fixture, note, type Outcome, setUp, timed, verifyStored } from './stall-helpers';
+import {
+  causeChain,
+  closeQuietly,
+  describeChain,
+  eventually,
+  execRaw,
+  type Fixture,
+  note,
+  type Outcome,
+  openRawSqlite,
+  RECOVERY_MS,
+  type RawSqlite,
+  setUp,
+  timed,
+  verifyStored,
+} from './stall-helpers';
 import { openSocketsTo, StallingProxy } from './stalling-proxy';
 
 /** The bound, for the library (timeoutMs) and the CLI (CLOACINA_DATABASE_TIMEOUT, in seconds). */
@@ -256,7 +272,181 @@ describe('bounded time from the first byte: PostgreSQL goes silent after the cli
       expect(opens, 'no cut fell inside openDatabase').to.not.be.empty;
       expect(verifies, 'no cut fell inside the verification').to.not.be.empty;
       const range = (cuts: Cut[]) => `${Math.min(...cuts.map((c) => c.afterStallMs))}..${Math.max(...cuts.map((c) => c.afterStallMs))} ms`;
-      note(`${cuts.length} cut positions: ${opens.length} in openDatabase (refused ${range(opens)} after the silence), ${verifies.length} in the verification (${range(verifies)})`);
+      note(
+        `${cuts.length} cut positions: ${opens.length} in openDatabase (refused ${range(opens)} after the silence), ${verifies.length} in the verification (${range(verifies)})`,
+      );
     });
+
+    it('when PostgreSQL goes silent after any client message of openDatabase with { migrate: true } (the migration lock, the migration check), it settles within timeoutMs, refused unless only the lock’s release went unanswered, and leaves no socket', async function () {
+      this.timeout(600_000);
+      const migrating = (url: string) => openDatabase(url, { timeoutMs: TIMEOUT_MS, listen: false, migrate: true });
+      const uncut = await StallingProxy.for(scratch.url);
+      try {
+        await (await migrating(uncut.urlFor(scratch.url))).close();
+      } finally {
+        await uncut.close();
+      }
+      const cuts = positionsBeforeClosing(uncut.forwarded);
+      const results = await inParallel(cuts, async (n) => {
+        const proxy = await StallingProxy.for(scratch.url, { stallAfterClientMessages: n });
+        try {
+          const from = performance.now();
+          const opening = await timed(() => migrating(proxy.urlFor(scratch.url)));
+          const what = `cut after ${n} message(s) [${proxy.forwarded.join(',')}]: openDatabase({ migrate: true })`;
+          let outcome: { n: number; refused: boolean; afterStallMs: number };
+          if (opening.settled && opening.error === undefined) {
+            // Migrated, then the release of the migration lock went unanswered: its connection (and with it the lock) was destroyed.
+            await (opening.value as Database).close();
+            const afterStallMs = Math.round(from + opening.ms - proxy.stalledAt!);
+            expect(afterStallMs, `${what}: succeeded ${afterStallMs} ms after the database went silent`).to.be.below(TIMEOUT_MS + LIBRARY_SLACK_MS);
+            outcome = { n, refused: false, afterStallMs };
+          } else {
+            outcome = { n, refused: true, afterStallMs: expectRefusal(opening, from + opening.ms, proxy, what) };
+          }
+          expect(openSocketsTo(proxy.port), `${what}: sockets left open`).to.equal(0);
+          return outcome;
+        } finally {
+          await proxy.close();
+        }
+      });
+      const succeeded = results.filter((r) => !r.refused).map((r) => r.n);
+      // Only the last exchange of the run (the lock's release, one extended query) may go unanswered without a refusal.
+      const lastExchange = cuts.length - 6;
+      expect(
+        succeeded.filter((n) => n < lastExchange),
+        `succeeded at cut positions ${succeeded.join(',')} of ${cuts.length}`,
+      ).to.be.empty;
+      const times = results.map((r) => r.afterStallMs);
+      note(
+        `${cuts.length} cut positions while migrating (${succeeded.length} after the migration was done: ${succeeded.join(',')}); settled ${Math.min(...times)}..${Math.max(...times)} ms after the silence`,
+      );
+    });
+  });
+});
+
+describe('bounded time from the first byte: the change listener’s own connection goes silent [@postgres]', function () {
+  this.timeout(60_000);
+  let scratch: ScratchDatabase;
+
+  before(async function () {
+    this.timeout(120_000);
+    scratch = await createScratchDatabase('cloacina_cut_listen');
+  });
+
+  after(async () => {
+    await scratch?.drop();
+  });
+
+  /** The messages of one listener's set-up (start-up, LISTEN), up to its closing. */
+  async function conversation(): Promise<string[]> {
+    const proxy = await StallingProxy.for(scratch.url);
+    try {
+      const listener = new PgListener(proxy.urlFor(scratch.url), () => undefined, TIMEOUT_MS);
+      await listener.start();
+      expect(listener.listening).to.equal(true);
+      await listener.stop();
+      return [...proxy.forwarded];
+    } finally {
+      await proxy.close();
+    }
+  }
+
+  it('when PostgreSQL goes silent after any message of the listener’s set-up, start settles within the bound, the listener connects again once it answers, and stop leaves no socket', async function () {
+    this.timeout(300_000);
+    const cuts = positionsBeforeClosing(await conversation());
+    await inParallel(cuts, async (n) => {
+      const proxy = await StallingProxy.for(scratch.url, { stallAfterClientMessages: n });
+      const listener = new PgListener(proxy.urlFor(scratch.url), () => undefined, TIMEOUT_MS);
+      const what = `listener cut after ${n} message(s)`;
+      try {
+        const starting = await timed(() => listener.start());
+        expect(starting.settled, `${what}: start() still pending after ${starting.ms} ms`).to.equal(true);
+        expect(starting.ms, `${what}: start() took ${starting.ms} ms`).to.be.below(TIMEOUT_MS + LIBRARY_SLACK_MS);
+        expect(listener.listening, what).to.equal(false);
+        proxy.resume();
+        await waitUntil(() => listener.listening, `${what}: listening again after the database answered`, RECOVERY_MS);
+        const stopping = await timed(() => listener.stop());
+        expect(stopping.settled && stopping.ms < TIMEOUT_MS, `${what}: stop() took ${stopping.ms} ms`).to.equal(true);
+        expect(openSocketsTo(proxy.port), `${what}: sockets left open after stop()`).to.equal(0);
+      } finally {
+        await listener.stop();
+        await proxy.close();
+      }
+    });
+  });
+
+  it('when stopped while its set-up waits on a silent database, it stops at once and leaves no socket', async () => {
+    const proxy = await StallingProxy.for(scratch.url, { stallAfterClientMessages: 1 });
+    const listener = new PgListener(proxy.urlFor(scratch.url), () => undefined, 10 * TIMEOUT_MS);
+    try {
+      const starting = listener.start();
+      await waitUntil(() => proxy.stalledAt !== undefined, 'the listener’s LISTEN reaching the silent proxy');
+      const stopping = await timed(() => listener.stop());
+      expect(stopping.settled, `stop() still pending after ${stopping.ms} ms`).to.equal(true);
+      expect(stopping.ms, 'stop() waited for the set-up instead of tearing it down').to.be.below(TIMEOUT_MS);
+      await starting;
+      expect(openSocketsTo(proxy.port), 'sockets left open after stop()').to.equal(0);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('bounded time from the first byte: a locked SQLite database', function () {
+  this.timeout(60_000);
+  const dir = tempDir();
+  const file = dir.join('locked.db');
+  let f: Fixture;
+  let raw: RawSqlite | undefined;
+
+  before(async function () {
+    this.timeout(120_000);
+    const db = await openDatabase(`sqlite:${file}`, { timeoutMs: 5000, migrate: true });
+    try {
+      f = await setUp(db, dir, 'acme');
+    } finally {
+      await db.close();
+    }
+  });
+
+  afterEach(async () => {
+    if (raw) await new Promise<void>((resolve) => raw!.close(() => resolve()));
+    raw = undefined;
+  });
+
+  after(() => dir.cleanup());
+
+  const verify = () =>
+    runCliAsync(['package', 'verify', f.pkg, '--org', 'acme', '--database', `sqlite:${file}`, '--json'], {
+      CLOACINA_DATABASE_TIMEOUT: String(TIMEOUT_MS / 1000),
+      CLOACINA_AUDIT_LOG: 'off',
+      CLOACINA_DATABASE_URL: '',
+    });
+
+  /** Another connection takes the lock `sql` describes, and keeps it. */
+  async function holdLock(sql: string): Promise<void> {
+    raw = await openRawSqlite(file);
+    await execRaw(raw, sql);
+  }
+
+  it('when another connection holds the file in exclusive locking mode (nothing can even be read), the CLI exits 2 with DATABASE_UNAVAILABLE within the bound', async () => {
+    await holdLock('PRAGMA locking_mode = EXCLUSIVE; BEGIN EXCLUSIVE; UPDATE change_version SET version = version + 1');
+    const run = await verify();
+    const what = `exit ${run.status} after ${run.ms} ms: ${run.stderr.trim()}`;
+    expect(run.status, what).to.equal(2);
+    expect(JSON.parse(run.stdout).error, what).to.deep.include({ code: 'DATABASE_UNAVAILABLE' });
+    expect(JSON.parse(run.stdout).error.message, what).to.include(`within ${TIMEOUT_MS} ms`);
+    expect(run.ms, what).to.be.below(TIMEOUT_MS + CLI_SLACK_MS);
+  });
+
+  it('when another connection holds the write lock, the verification is refused within the bound (its audit row cannot be written) and the CLI exits 2', async () => {
+    await holdLock('BEGIN IMMEDIATE; UPDATE change_version SET version = version + 1');
+    const run = await verify();
+    const what = `exit ${run.status} after ${run.ms} ms: ${run.stderr.trim()}`;
+    expect(run.status, what).to.equal(2);
+    const error = JSON.parse(run.stdout).results[0].error;
+    expect(error.code, what).to.equal('AUDIT_FAILED');
+    expect(error.message, what).to.include(`did not answer within ${TIMEOUT_MS} ms`);
+    expect(run.ms, what).to.be.below(TIMEOUT_MS + CLI_SLACK_MS);
   });
 });

@@ -134,3 +134,18 @@ export async function successEvents(db: Database, f: Fixture): Promise<number> {
   const events = await listAuditEvents(db, { orgId: f.orgId, eventType: 'verification.success', limit: 1000 });
   return events.filter((e) => e.package_path === f.pkg).length;
 }
+
+// A raw sqlite3 connection, to hold a lock the way another process would.
+export interface RawSqlite {
+  exec(sql: string, done: (error: Error | null) => void): void;
+  close(done: (error: Error | null) => void): void;
+}
+const sqlite3 = require('sqlite3') as { Database: new (file: string, done: (error: Error | null) => void) => RawSqlite };
+
+export function openRawSqlite(file: string): Promise<RawSqlite> {
+  return new Promise((resolve, reject) => {
+    const raw: RawSqlite = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(raw)));
+  });
+}
+
+export const execRaw = (raw: RawSqlite, sql: string) => new Promise<void>((resolve, reject) => raw.exec(sql, (error) => (error ? reject(error) : resolve())));

@@ -12,9 +12,12 @@ import {
   closeQuietly,
   describeChain,
   eventually,
+  execRaw,
   type Fixture,
   note,
+  openRawSqlite,
   type Outcome,
+  type RawSqlite,
   setUp,
   sleep,
   successEvents,
@@ -229,20 +232,6 @@ describe('bounded database waits: PostgreSQL behind a stalled proxy, with idle c
 
 // ---------------------------------------------------------------------------------------------------------
 // 2a. SQLite: another connection holds the write lock.
-
-interface RawSqlite {
-  exec(sql: string, done: (error: Error | null) => void): void;
-  close(done: (error: Error | null) => void): void;
-}
-const sqlite3 = require('sqlite3') as { Database: new (file: string, done: (error: Error | null) => void) => RawSqlite };
-
-function openRawSqlite(file: string): Promise<RawSqlite> {
-  return new Promise((resolve, reject) => {
-    const raw: RawSqlite = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(raw)));
-  });
-}
-
-const execRaw = (raw: RawSqlite, sql: string) => new Promise<void>((resolve, reject) => raw.exec(sql, (error) => (error ? reject(error) : resolve())));
 
 describe('bounded database waits: SQLite, another connection holds the write lock', function () {
   this.timeout(30_000);
