@@ -450,3 +450,35 @@ describe('bounded time from the first byte: a locked SQLite database', function 
     expect(run.ms, what).to.be.below(TIMEOUT_MS + CLI_SLACK_MS);
   });
 });
+
+describe('the bound from the environment (CLOACINA_DATABASE_TIMEOUT)', () => {
+  const dir = tempDir();
+  const saved = process.env.CLOACINA_DATABASE_TIMEOUT;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.CLOACINA_DATABASE_TIMEOUT;
+    else process.env.CLOACINA_DATABASE_TIMEOUT = saved;
+  });
+  after(() => dir.cleanup());
+
+  it('when it is set in seconds and timeoutMs is not given, it is the bound of the handle', async () => {
+    process.env.CLOACINA_DATABASE_TIMEOUT = '0.75';
+    const db = await openDatabase(`sqlite:${dir.join('env.db')}`, { migrate: true });
+    try {
+      expect(db.timeoutMs).to.equal(750);
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('when it is not a positive number of seconds, openDatabase refuses with INVALID_INPUT', async () => {
+    for (const value of ['0', '-1', 'soon', '5s', '1e3']) {
+      process.env.CLOACINA_DATABASE_TIMEOUT = value;
+      const error = await openDatabase(`sqlite:${dir.join('env.db')}`, { migrate: true }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error, value).to.be.instanceOf(CloacinaSignError);
+      expect((error as CloacinaSignError).code, value).to.equal('INVALID_INPUT');
+    }
+  });
+});
