@@ -1,10 +1,16 @@
 // One open database: a knex pool for SQLite (embedded default) or PostgreSQL, plus its change feed.
-// Nothing waits on the database without bound: every query is raced against a deadline (default 5 s);
-// on PostgreSQL a query that outlives it means the path to the server is stalled, so every pooled
-// connection is torn down (the pool recovers on fresh connections once the server answers again, and
-// closing never waits on a silent server); SQLite waits at most that long for a lock. The one wait
-// allowed to last longer is for the migration lock (see migrate.ts), made of short bounded steps.
+// Nothing waits on the database without bound (default 5 s, OpenOptions.timeoutMs or
+// CLOACINA_DATABASE_TIMEOUT): every operation is raced against it, and on PostgreSQL so is every step
+// that precedes a query: the TCP connect, TLS, start-up and authentication, knex's own version query,
+// the pool's acquire. A wait that outlives the bound means the path to the server is stalled: every
+// connection, established or still being set up, is torn down (its socket destroyed, so nothing keeps
+// the process alive), and for one bound after that the database is not asked again: operations fail at
+// once, so a caller making several in a row (a verification, then its audit) is refused within one
+// bound. The pool recovers on fresh connections once the server answers again, and closing never waits
+// on a silent server. SQLite waits at most that long for a lock. The one wait allowed to last longer is
+// for the migration lock (see migrate.ts), made of short bounded steps.
 import { accessSync, constants, existsSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
@@ -13,6 +19,8 @@ import { databaseError } from './errors';
 import { type DatabaseTarget, type Engine, parseDatabaseUrl, urlSecrets } from './url';
 
 export const DEFAULT_DATABASE_TIMEOUT_MS = 5000;
+/** The bound in seconds (decimals allowed) when `timeoutMs` is not given; the CLI's way to set it. */
+export const DATABASE_TIMEOUT_ENV = 'CLOACINA_DATABASE_TIMEOUT';
 export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 60_000;
 
 export interface OpenOptions {
@@ -38,7 +46,10 @@ export interface OpenOptions {
   maxStalenessMs?: number;
   /** PostgreSQL: invalidate caches on NOTIFY (default true). */
   listen?: boolean;
-  /** Longest wait for any one database operation before it fails with DATABASE_UNAVAILABLE (default 5000 ms). */
+  /**
+   * Longest wait for any one database operation, connecting included, before it fails with
+   * DATABASE_UNAVAILABLE (default: CLOACINA_DATABASE_TIMEOUT in seconds, else 5000 ms).
+   */
   timeoutMs?: number;
 }
 
@@ -78,27 +89,42 @@ export class Database {
 
   /**
    * Runs a query, mapping driver errors (unreachable, unique violations...) to typed ones. Fails with
-   * DATABASE_UNAVAILABLE when the database has not answered within the bound.
+   * DATABASE_UNAVAILABLE when the database has not answered within the bound, or at once while a wait
+   * for it ran out less than one bound ago (PostgreSQL).
    */
   async run<T>(work: (knex: Knex) => Promise<T> | Knex.QueryBuilder | Knex.Raw, options: { timeoutMs?: number } = {}): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
+    const silentFor = this.connections?.recentSilence();
+    if (silentFor !== undefined) {
+      throw new CloacinaSignError(
+        'DATABASE_UNAVAILABLE',
+        `${this.unansweredMessage(this.timeoutMs)} (${silentFor} ms ago); it is not asked again for ${this.timeoutMs - silentFor} ms`,
+      );
+    }
+    const startedAt = Date.now();
     let timer: NodeJS.Timeout | undefined;
     const pending = Promise.resolve().then(() => work(this.knex)) as Promise<T>;
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new CloacinaSignError('DATABASE_UNAVAILABLE', `the database ${this.target.display} did not answer within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      timer = setTimeout(() => {
+        // A shorter wait chosen by the caller (a health probe) says nothing about the server as a whole.
+        if (timeoutMs >= this.timeoutMs) this.connections?.unanswered();
+        reject(new CloacinaSignError('DATABASE_UNAVAILABLE', this.unansweredMessage(timeoutMs)));
+      }, timeoutMs);
     });
     try {
       return await Promise.race([pending, deadline]);
     } catch (error) {
-      throw databaseError(error, this.target.display, this.secrets);
+      // Torn down because a wait ran out meanwhile, or timed out by the server or SQLite: say which bound.
+      throw databaseError(error, this.target.display, this.secrets, { boundMs: this.timeoutMs, stalled: this.connections?.silentSince(startedAt) });
     } finally {
       clearTimeout(timer);
       // The late outcome of a query that lost the race is nobody's business any more.
       pending.catch(() => undefined);
     }
+  }
+
+  private unansweredMessage(timeoutMs: number): string {
+    return `the database ${this.target.display} did not answer within ${timeoutMs} ms`;
   }
 
   /** Stops the change listener and destroys the pool, so the process can exit (within the bound, even when the server is silent). */
@@ -121,21 +147,89 @@ interface PgClient {
   connection: { stream: { destroy: (error?: Error) => void } };
 }
 
+/** The part of knex's client that sets up a raw connection. */
+interface KnexPgClient {
+  acquireRawConnection(): Promise<PgClient>;
+}
+
+/** A server error (it has a SQLSTATE) is an answer; a lost connection is not. */
+function isServerAnswer(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null | undefined)?.code;
+  return error === null || error === undefined || (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code));
+}
+
 /**
- * The pool's PostgreSQL connections. A query with no answer within `timeoutMs` means the path to the
- * server is stalled (a silent network, a hung proxy): then every connection is torn down at once, so
- * pending queries fail, knex discards the connections, and the next query opens a fresh one. Without
- * this, silent connections would stay in the pool, each costing a full timeout when next used, and
- * closing would wait on a server that never answers.
+ * The pool's PostgreSQL connections, from the TCP connect on. A connection not set up within `timeoutMs`
+ * (connect, TLS, start-up, authentication, knex's version query), or a query with no answer within it,
+ * means the path to the server is stalled: then every connection is torn down at once, so pending
+ * queries fail, knex discards the connections, and the next query opens a fresh one; and for one bound
+ * nothing more is asked of the server. Without this, silent connections would stay in the pool, each
+ * costing a full timeout when next used, a connection stuck in its set-up would keep its socket (and the
+ * process) alive, and closing would wait on a server that never answers.
  */
 class PgConnections {
   private readonly clients = new Set<PgClient>();
+  /** Sockets of connections still being set up. */
+  private readonly settingUp = new Set<Socket>();
+  /** The sockets the set-up in progress opens (pg opens its socket synchronously when the client is created). */
+  private opening: Socket[] | undefined;
+  /** When a wait on the server last ran out, unless it answered since. */
+  private silentAt: number | undefined;
   private readonly stallListeners: (() => void)[] = [];
 
   constructor(private readonly timeoutMs: number) {}
 
   onStall(listener: () => void): void {
     this.stallListeners.push(listener);
+  }
+
+  /** pg's `stream` option: every connection's socket, known (and destroyable) before it even connects. */
+  readonly openSocket = (): Socket => {
+    const socket = new Socket();
+    this.opening?.push(socket);
+    this.settingUp.add(socket);
+    socket.once('close', () => this.settingUp.delete(socket));
+    return socket;
+  };
+
+  /** Bounds every raw connection knex sets up for the pool. */
+  attach(knex: Knex): void {
+    const client = knex.client as KnexPgClient;
+    const acquireRaw = client.acquireRawConnection.bind(client);
+    client.acquireRawConnection = () => this.establish(acquireRaw);
+  }
+
+  private establish(acquireRaw: () => Promise<PgClient>): Promise<PgClient> {
+    const sockets: Socket[] = [];
+    this.opening = sockets;
+    let attempt: Promise<PgClient>;
+    try {
+      attempt = acquireRaw();
+    } finally {
+      this.opening = undefined;
+    }
+    let timedOut = false;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        const error = new Error(`no answer within ${this.timeoutMs} ms while connecting`);
+        for (const socket of sockets) socket.destroy(error);
+        this.stalled(error);
+        reject(error);
+      }, this.timeoutMs);
+      timer.unref();
+    });
+    attempt.then(
+      (client) => {
+        for (const socket of sockets) this.settingUp.delete(socket);
+        // Set up after the deadline: the pool was told it failed, so nobody else will close it.
+        if (timedOut) client.connection.stream.destroy();
+        else this.answered();
+      },
+      () => undefined,
+    );
+    return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
   }
 
   /** Called by the pool for every new connection. */
@@ -147,10 +241,11 @@ class PgConnections {
       const callbackIndex = args.length - 1;
       if (typeof args[callbackIndex] !== 'function') return query(...args);
       const callback = args[callbackIndex] as (...results: unknown[]) => void;
-      const timer = setTimeout(() => this.stalled(), this.timeoutMs);
+      const timer = setTimeout(() => this.stalled(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
       timer.unref();
       args[callbackIndex] = (...results: unknown[]) => {
         clearTimeout(timer);
+        if (isServerAnswer(results[0])) this.answered();
         callback(...results);
       };
       return query(...args);
@@ -171,16 +266,43 @@ class PgConnections {
     };
   }
 
-  private stalled(): void {
-    this.destroyAll(new Error(`no answer within ${this.timeoutMs} ms`));
+  /** An operation's deadline ran out: nothing is asked of the server for one bound (its connections are torn down by their own deadlines). */
+  unanswered(): void {
+    this.silentAt = Date.now();
+  }
+
+  private answered(): void {
+    this.silentAt = undefined;
+  }
+
+  /** How long ago a wait on the server ran out, while that is less than one bound ago. */
+  recentSilence(): number | undefined {
+    if (this.silentAt === undefined) return undefined;
+    const ago = Date.now() - this.silentAt;
+    return ago < this.timeoutMs ? ago : undefined;
+  }
+
+  /** Whether a wait on the server has run out since `time` (and nothing answered after it). */
+  silentSince(time: number): boolean {
+    return this.silentAt !== undefined && this.silentAt >= time;
+  }
+
+  private stalled(error: Error): void {
+    this.unanswered();
+    this.destroyAll(error);
     for (const listener of this.stallListeners) listener();
   }
 
   destroyAll(error?: Error): void {
     for (const client of this.clients) client.connection.stream.destroy(error);
     this.clients.clear();
+    for (const socket of this.settingUp) socket.destroy(error);
+    this.settingUp.clear();
   }
 }
+
+/** The part of the bound the server's statement timeout takes; the rest leaves time for its answer to arrive. */
+const SERVER_TIMEOUT_SHARE = 0.8;
 
 function knexConfig(target: DatabaseTarget, timeoutMs: number, connections: PgConnections, readOnly: boolean): Knex.Config {
   if (target.engine === 'postgres') {
@@ -189,15 +311,19 @@ function knexConfig(target: DatabaseTarget, timeoutMs: number, connections: PgCo
       client: 'pg',
       connection: {
         connectionString: target.connection,
-        connectionTimeoutMillis: timeoutMs,
-        // The server gives up too (a lock held on a table is the same case as a silent network).
-        statement_timeout: timeoutMs,
+        // The connection's set-up is bounded by PgConnections (pg's own connectionTimeoutMillis would not
+        // cover knex's version query that follows it); its sockets come from there, to be destroyed on time.
+        stream: connections.openSocket,
+        // The server gives up too (a lock held on a table), a little before the client would: a server
+        // that answers, even with its timeout, is never taken for a silent one (whose connections are torn down).
+        statement_timeout: Math.max(1, Math.floor(timeoutMs * SERVER_TIMEOUT_SHARE)),
         keepAlive: true,
         keepAliveInitialDelayMillis: 10_000,
       },
       pool: {
         min: 0,
         max: 8,
+        createTimeoutMillis: timeoutMs,
         destroyTimeoutMillis: timeoutMs,
         afterCreate: (client: PgClient, done: (error: Error | null, client: unknown) => void) => {
           connections.adopt(client);
@@ -289,13 +415,24 @@ function checkSqliteFile(target: DatabaseTarget, options: OpenOptions): void {
   }
 }
 
+/** CLOACINA_DATABASE_TIMEOUT, in ms (undefined when unset). */
+function timeoutFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
+  const text = env[DATABASE_TIMEOUT_ENV]?.trim();
+  if (!text) return undefined;
+  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
+  if (!(seconds > 0)) {
+    throw new CloacinaSignError('INVALID_INPUT', `${DATABASE_TIMEOUT_ENV} must be a positive number of seconds (e.g. 5 or 0.5), not "${text}"`);
+  }
+  return seconds * 1000;
+}
+
 /**
  * Opens the database named by `url` (default: CLOACINA_DATABASE_URL, else SQLite ./cloacina.db).
  * A missing SQLite file is refused (DATABASE_ERROR, nothing created) unless `migrate` is set.
  */
 export async function openDatabase(url?: string, options: OpenOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(url);
-  const timeoutMs = options.timeoutMs ?? DEFAULT_DATABASE_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? timeoutFromEnvironment() ?? DEFAULT_DATABASE_TIMEOUT_MS;
   if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new CloacinaSignError('INVALID_INPUT', 'timeoutMs must be a positive number of milliseconds');
   const lockTimeoutMs = options.migrationLockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS;
   if (!(Number.isFinite(lockTimeoutMs) && lockTimeoutMs >= 0)) {
@@ -306,12 +443,9 @@ export async function openDatabase(url?: string, options: OpenOptions = {}): Pro
   // Loaded here, not at the top, so commands that never touch a database do not pay for knex and its drivers.
   const createKnex: (config: Knex.Config) => Knex = require('knex');
   const connections = new PgConnections(timeoutMs);
-  const db = new Database(
-    target,
-    createKnex(knexConfig(target, timeoutMs, connections, options.readOnly === true)),
-    { ...options, timeoutMs },
-    target.engine === 'postgres' ? connections : undefined,
-  );
+  const knex = createKnex(knexConfig(target, timeoutMs, connections, options.readOnly === true));
+  if (target.engine === 'postgres') connections.attach(knex);
+  const db = new Database(target, knex, { ...options, timeoutMs }, target.engine === 'postgres' ? connections : undefined);
   try {
     await db.run((knex) => knex.raw('select 1'));
     if (options.migrate) {

@@ -1,6 +1,8 @@
 // PostgreSQL LISTEN on the change channel with a dedicated connection. When that connection is lost it
 // reconnects in the background with backoff; meanwhile the periodic version check of ChangeFeed bounds
 // staleness, and every loss or reconnect counts as a change (notifications may have been missed).
+// Setting the connection up (connect, TLS, start-up, LISTEN) is bounded as a whole by the database's
+// bound: past it, or when stopped meanwhile, its socket is destroyed, so nothing keeps the process alive.
 import { CHANGE_CHANNEL } from '../db/transaction';
 
 /** The part of pg's Client used here (pg ships no types and @types/pg is not a dependency). */
@@ -19,6 +21,8 @@ export const LISTENER_APPLICATION_NAME = 'cloacina-sign-listener';
 
 export class PgListener {
   private client: Client | undefined;
+  /** The connection being set up, torn down by `stop()` rather than waited for. */
+  private settingUp: Client | undefined;
   private starting: Promise<void> | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = FIRST_RETRY_MS;
@@ -45,8 +49,6 @@ export class PgListener {
     const { Client: PgClient } = require('pg') as { Client: new (config: object) => Client };
     const client = new PgClient({
       connectionString: this.connectionString,
-      connectionTimeoutMillis: this.timeoutMs,
-      query_timeout: this.timeoutMs,
       keepAlive: true,
       application_name: LISTENER_APPLICATION_NAME,
     });
@@ -59,13 +61,18 @@ export class PgListener {
     client.on('notification', () => this.onChange());
     client.on('error', onLost);
     client.on('end', onLost);
+    this.settingUp = client;
+    const setUpTimer = setTimeout(() => destroy(client), this.timeoutMs);
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANGE_CHANNEL}`);
     } catch {
-      await this.end(client);
+      destroy(client);
       onLost();
       return;
+    } finally {
+      clearTimeout(setUpTimer);
+      this.settingUp = undefined;
     }
     if (this.stopped || lost) {
       await this.end(client);
@@ -93,13 +100,14 @@ export class PgListener {
 
   /** Drops the current connection (a stalled one never reports itself lost); the usual backoff reconnects. */
   reconnect(): void {
-    this.client?.connection?.stream?.destroy();
+    if (this.client) destroy(this.client);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.settingUp) destroy(this.settingUp);
     await this.starting;
     const client = this.client;
     this.client = undefined;
@@ -111,11 +119,16 @@ export class PgListener {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<void>((resolve) => {
       timer = setTimeout(() => {
-        client.connection?.stream?.destroy();
+        destroy(client);
         resolve();
       }, this.timeoutMs);
     });
     await Promise.race([client.end().catch(() => undefined), timedOut]);
     clearTimeout(timer);
   }
+}
+
+/** Tears a connection down at once: its socket (TLS included) is destroyed, pending work fails. */
+function destroy(client: Client): void {
+  client.connection?.stream?.destroy();
 }

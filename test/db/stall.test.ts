@@ -5,87 +5,32 @@
 // plus a small margin, and once the database answers again the same handle works again, without reopening.
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { type AddressInfo, connect, createServer, type Server, Socket } from 'node:net';
-import {
-  auditToDatabase,
-  CloacinaSignError,
-  createPackageLoader,
-  type Database,
-  DbKeyManager,
-  DbPackageSigner,
-  DetachedSignature,
-  databaseTrust,
-  generateKeypair,
-  type LoadedPackage,
-  openDatabase,
-  type PackageLoader,
-  readPrivateKeyFile,
-  SignatureSource,
-  signPackage,
-  type VerificationResult,
-  writeKeypairFiles,
-} from '../../src';
-import { listAuditEvents } from '../../src/audit/database-sink';
-import { buildPackage } from '../fixtures';
+import { CloacinaSignError, type Database, type LoadedPackage, openDatabase, type VerificationResult } from '../../src';
 import { tempDir } from '../helpers';
-import { writePackage } from '../fixtures/random-package';
+import {
+  causeChain,
+  closeQuietly,
+  describeChain,
+  eventually,
+  execRaw,
+  type Fixture,
+  note,
+  openRawSqlite,
+  type Outcome,
+  type RawSqlite,
+  setUp,
+  sleep,
+  successEvents,
+  timed,
+  verifyStored,
+} from './stall-helpers';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-postgres';
+import { openSocketsTo, StallingProxy } from './stalling-proxy';
 
 /** The bound every handle in this file is opened with. */
 const TIMEOUT_MS = 1000;
 /** The bound plus the margin the contract allows: a refusal must have settled by then. */
 const BOUND_MS = 3 * TIMEOUT_MS;
-/** Past this an operation counts as hung (reported as such, so a regression fails instead of hanging mocha). */
-const WATCHDOG_MS = 12_000;
-/** How long a recovered database may take to be usable again through the same handle. */
-const RECOVERY_MS = 10_000;
-
-// ---------------------------------------------------------------------------------------------------------
-// Plumbing
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-interface Outcome<T> {
-  /** False when the watchdog fired first: the operation was still pending. */
-  settled: boolean;
-  ms: number;
-  value?: T;
-  error?: unknown;
-}
-
-/** Runs `work`, timing it; never waits longer than `watchdogMs` (then `settled` is false). */
-async function timed<T>(work: () => Promise<T>, watchdogMs = WATCHDOG_MS): Promise<Outcome<T>> {
-  const start = performance.now();
-  const elapsed = () => Math.round(performance.now() - start);
-  let timer: NodeJS.Timeout | undefined;
-  const watchdog = new Promise<Outcome<T>>((resolve) => {
-    timer = setTimeout(() => resolve({ settled: false, ms: elapsed() }), watchdogMs);
-  });
-  const run = Promise.resolve()
-    .then(work)
-    .then(
-      (value): Outcome<T> => ({ settled: true, ms: elapsed(), value }),
-      (error: unknown): Outcome<T> => ({ settled: true, ms: elapsed(), error }),
-    );
-  try {
-    return await Promise.race([run, watchdog]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** The error and its causes, outermost first. */
-function causeChain(error: unknown): unknown[] {
-  const chain: unknown[] = [];
-  for (let e = error; e !== undefined && e !== null && chain.length < 10; e = (e as { cause?: unknown }).cause) chain.push(e);
-  return chain;
-}
-
-function describeChain(error: unknown): string {
-  return causeChain(error)
-    .map((e) => (e instanceof CloacinaSignError ? `${e.code}: ${e.message}` : e instanceof Error ? `${e.name}: ${e.message}` : String(e)))
-    .join('  <-  ');
-}
 
 /**
  * Asserts the contract's refusal: settled within `boundMs`, rejected with DATABASE_UNAVAILABLE or with
@@ -101,154 +46,6 @@ function expectUnavailable(outcome: Outcome<unknown>, what: string, boundMs = BO
   const codes = chain.filter((e): e is CloacinaSignError => e instanceof CloacinaSignError).map((e) => e.code);
   expect(codes, detail).to.include('DATABASE_UNAVAILABLE');
   expect(outcome.ms, detail).to.be.below(boundMs);
-}
-
-/** Retries `work` until it resolves or `withinMs` has passed; each attempt is itself watched. */
-async function eventually<T>(work: () => Promise<T>, what: string, withinMs = RECOVERY_MS): Promise<{ value: T; attempts: number; ms: number }> {
-  const start = performance.now();
-  let attempts = 0;
-  let last: Outcome<T> | undefined;
-  while (performance.now() - start < withinMs) {
-    attempts += 1;
-    last = await timed(work);
-    if (last.settled && last.error === undefined) return { value: last.value as T, attempts, ms: Math.round(performance.now() - start) };
-    if (!last.settled) break;
-    await sleep(100);
-  }
-  const why = !last ? 'never tried' : last.settled ? describeChain(last.error) : `the last attempt was still pending after ${last.ms} ms`;
-  throw new Error(`${what}: not working again after ${Math.round(performance.now() - start)} ms and ${attempts} attempt(s); last: ${why}`);
-}
-
-function note(text: string): void {
-  console.log(`      (${text})`);
-}
-
-/**
- * A TCP proxy in front of PostgreSQL. It forwards normally; after `stall()` it keeps every connection
- * open (and accepts new ones) but forwards nothing in either direction, not even a close: a hung
- * middlebox. `resume()` forwards again for new connections only; the stalled ones stay silent for good.
- */
-class StallingProxy {
-  port = 0;
-  /** Connections accepted, and those of them accepted while stalled. */
-  accepted = 0;
-  acceptedWhileStalled = 0;
-  private stalled = false;
-  private readonly server: Server;
-  private readonly sockets = new Set<Socket>();
-  private readonly pairs = new Set<{ silent: boolean }>();
-
-  constructor(
-    private readonly targetHost: string,
-    private readonly targetPort: number,
-  ) {
-    this.server = createServer({ allowHalfOpen: true }, (client) => this.accept(client));
-  }
-
-  async listen(): Promise<this> {
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.port = (this.server.address() as AddressInfo).port;
-    return this;
-  }
-
-  stall(): void {
-    this.stalled = true;
-    for (const pair of this.pairs) pair.silent = true;
-  }
-
-  resume(): void {
-    this.stalled = false;
-  }
-
-  async close(): Promise<void> {
-    this.stall();
-    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
-  }
-
-  private track(socket: Socket): void {
-    this.sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => this.sockets.delete(socket));
-  }
-
-  private accept(client: Socket): void {
-    this.track(client);
-    this.accepted += 1;
-    if (this.stalled) {
-      // Accepted, read and dropped: the client's bytes go nowhere and nothing ever comes back.
-      this.acceptedWhileStalled += 1;
-      client.on('data', () => undefined);
-      return;
-    }
-    const upstream = connect({ host: this.targetHost, port: this.targetPort, allowHalfOpen: true });
-    this.track(upstream);
-    const pair = { silent: false };
-    this.pairs.add(pair);
-    const forward = (from: Socket, to: Socket) => {
-      from.on('data', (chunk: Buffer) => {
-        if (!pair.silent) to.write(chunk);
-      });
-      from.on('end', () => {
-        if (!pair.silent) to.end();
-      });
-      from.on('close', () => {
-        if (!pair.silent) to.destroy();
-        if (client.destroyed && upstream.destroyed) this.pairs.delete(pair);
-      });
-    };
-    forward(client, upstream);
-    forward(upstream, client);
-  }
-}
-
-/** Closes a handle, waiting at most `ms` (cleanup only: the close test asserts its own bound). */
-async function closeQuietly(db: Database | undefined, ms = 10_000): Promise<void> {
-  if (db) await timed(() => db.close(), ms);
-}
-
-/** What every suite sets up: an organization trusting a key (from a key file), a random package with a stored
- * signature, and a real workflow package with a `.sig` whose constructor leaves a marker file. */
-interface Fixture {
-  orgId: string;
-  fingerprint: string;
-  /** Random bytes with a stored signature (verify). */
-  pkg: string;
-  /** A workflow package, its `.sig` beside it (load). */
-  lib: string;
-  /** Left by the library's constructor: exists only if package code ran. */
-  marker: string;
-  loader: PackageLoader;
-}
-
-async function setUp(db: Database, dir: ReturnType<typeof tempDir>, name: string): Promise<Fixture> {
-  const keys = new DbKeyManager(db);
-  const org = await keys.createOrganization(name);
-  const vendor = generateKeypair();
-  const { privateKeyPath } = await writeKeypairFiles(vendor, dir.join(`${name}.pem`));
-  const privateKey = await readPrivateKeyFile(privateKeyPath);
-  const trusted = await keys.trustPublicKey(org.id, vendor.publicKey, 'vendor');
-
-  const pkg = writePackage(dir.join(`${name}-random.so`));
-  await new DbPackageSigner(keys).storeSignature(await signPackage(pkg, privateKey));
-
-  const marker = dir.join(`${name}-constructor-ran`);
-  const lib = buildPackage(dir.join(`lib${name}.so`), { markerPath: marker, identity: name });
-  await DetachedSignature.fromSignatureInfo(await signPackage(lib, privateKey)).writeToFile(`${lib}.sig`);
-
-  const loader = createPackageLoader({ trust: databaseTrust(db, { org: org.id }), audit: auditToDatabase(db), requireSignatures: true });
-  return { orgId: org.id, fingerprint: trusted.fingerprint, pkg, lib, marker, loader };
-}
-
-const verifyStored = (f: Fixture) => f.loader.verify(f.pkg, { signature: SignatureSource.Database });
-
-async function successEvents(db: Database, f: Fixture): Promise<number> {
-  const events = await listAuditEvents(db, { orgId: f.orgId, eventType: 'verification.success', limit: 1000 });
-  return events.filter((e) => e.package_path === f.pkg).length;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -366,12 +163,6 @@ describe('bounded database waits: PostgreSQL behind a proxy that stops forwardin
 // ---------------------------------------------------------------------------------------------------------
 // 1b. The same, with every pool slot holding an idle connection when the proxy stalls (a busy runner).
 
-/** Client sockets of this process still open towards `port` (open handles keep the process alive). */
-function openSocketsTo(port: number): number {
-  const handles = (process as unknown as { _getActiveHandles(): unknown[] })._getActiveHandles();
-  return handles.filter((h) => h instanceof Socket && h.remotePort === port && !h.destroyed).length;
-}
-
 describe('bounded database waits: PostgreSQL behind a stalled proxy, with idle connections in the pool [@postgres]', function () {
   this.timeout(30_000);
   const dir = tempDir();
@@ -441,20 +232,6 @@ describe('bounded database waits: PostgreSQL behind a stalled proxy, with idle c
 
 // ---------------------------------------------------------------------------------------------------------
 // 2a. SQLite: another connection holds the write lock.
-
-interface RawSqlite {
-  exec(sql: string, done: (error: Error | null) => void): void;
-  close(done: (error: Error | null) => void): void;
-}
-const sqlite3 = require('sqlite3') as { Database: new (file: string, done: (error: Error | null) => void) => RawSqlite };
-
-function openRawSqlite(file: string): Promise<RawSqlite> {
-  return new Promise((resolve, reject) => {
-    const raw: RawSqlite = new sqlite3.Database(file, (error) => (error ? reject(error) : resolve(raw)));
-  });
-}
-
-const execRaw = (raw: RawSqlite, sql: string) => new Promise<void>((resolve, reject) => raw.exec(sql, (error) => (error ? reject(error) : resolve())));
 
 describe('bounded database waits: SQLite, another connection holds the write lock', function () {
   this.timeout(30_000);
