@@ -12,13 +12,21 @@ import type { DetachedSignature } from '../signing/detached-signature';
 export interface StoredPackage {
   packageId: string;
   signatureId: string;
-  /** The package's name as stored (the first one given wins). */
+  /** The package's name as stored: the one given, unless `nameConflict: 'keep'` kept an older one. */
   name: string | null;
 }
+
+export type NameConflict = 'refuse' | 'rename' | 'keep';
 
 export interface StoreOptions {
   /** The package's name (an upload's `?name=`); stored when the package has none yet. */
   name?: string | null;
+  /**
+   * When the package is stored under another name already: `refuse` (default) with ALREADY_EXISTS, so a
+   * name given is never silently dropped; `rename` the record; `keep` the stored name (for a default name,
+   * such as the file name, that nobody asked for).
+   */
+  nameConflict?: NameConflict;
   /** The database key that made the signature: it must still be active. */
   signingKeyId?: string | null;
   /** Written in the same transaction. */
@@ -37,7 +45,13 @@ export async function storeSignedPackage(db: Database, rows: DatabaseAuditSink, 
     if (!pkg) {
       pkg = { id: newId(), package_name: name };
       await trx('packages').insert({ id: pkg.id, package_hash: document.packageHash, package_name: name, created_at: nowIso() });
-    } else if (pkg.package_name === null && name !== null) {
+    } else if (name !== null && pkg.package_name !== name && (pkg.package_name === null || options.nameConflict !== 'keep')) {
+      if (pkg.package_name !== null && options.nameConflict !== 'rename') {
+        throw new CloacinaSignError(
+          'ALREADY_EXISTS',
+          `this package (sha256 ${document.packageHash}) is stored as ${JSON.stringify(pkg.package_name)}, not ${JSON.stringify(name)}: nothing was stored; rename it explicitly or keep its name`,
+        );
+      }
       await trx('packages').where({ id: pkg.id }).update({ package_name: name });
       pkg.package_name = name;
     }

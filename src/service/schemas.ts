@@ -97,7 +97,14 @@ export const uploadSchema = {
   querystring: {
     type: 'object',
     additionalProperties: false,
-    properties: { name: { type: 'string', minLength: 1, maxLength: 1024, description: "the package's name (default: none)" } },
+    properties: {
+      name: { type: 'string', minLength: 1, maxLength: 1024, description: "the package's name (default: none)" },
+      name_conflict: {
+        type: 'string',
+        enum: ['refuse', 'rename', 'keep'],
+        description: 'when the package is stored under another name: refuse (default, 409 ALREADY_EXISTS), rename it, or keep the stored name',
+      },
+    },
   },
   headers: {
     type: 'object',

@@ -1,11 +1,11 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile } from '../../files';
-import { DetachedSignature } from '../../signing/detached-signature';
+import { DetachedSignature, type SignatureInfo } from '../../signing/detached-signature';
 import { type StatementOptions, writeSignatureDocument } from '../../signing/statement';
 import type { PackageStatement } from '../../verification/verifier';
 import { type DatabaseOptions, withDatabase } from '../context';
-import { printData, say } from '../output';
+import { type OutputOptions, printData, say } from '../output';
 import { signatureOutput } from './package';
 
 export async function signWithDatabaseKey(
@@ -23,24 +23,39 @@ export async function signWithDatabaseKey(
     async ({ keys, kek }) => {
       const signed = await new DbPackageSigner(keys).signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
       if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath, output);
-      say(
-        `Signed ${packagePath} with key ${options.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
-      );
-      printData(
-        options,
-        {
-          ...(signed.signatureId ? { id: signed.signatureId } : {}),
-          signaturePath: signaturePath ?? null,
-          packageHash: signed.packageHash,
-          keyFingerprint: signed.keyFingerprint,
-          fingerprint: signed.keyFingerprint,
-          keyId: signed.keyId,
-          signedAt: signed.signedAt,
-        },
-        signaturePath ?? signed.signatureId ?? signed.packageHash,
-      );
+      reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
     { needsKek: true },
+  );
+}
+
+/**
+ * What `package sign --key-id` (version 1) prints, the same whether this process or the signing service
+ * (--api-url) signed: the human line on stderr, the signature file (else the stored signature's id, else the
+ * digest) on stdout, or one JSON object.
+ */
+export function reportSignedWithKeyId(
+  packagePath: string,
+  signaturePath: string | undefined,
+  signed: SignatureInfo & { keyId: string; signatureId?: string },
+  options: OutputOptions,
+): void {
+  say(
+    `Signed ${packagePath} with key ${signed.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
+  );
+  printData(
+    options,
+    {
+      ...(signed.signatureId ? { id: signed.signatureId } : {}),
+      signaturePath: signaturePath ?? null,
+      packageHash: signed.packageHash,
+      keyFingerprint: signed.keyFingerprint,
+      fingerprint: signed.keyFingerprint,
+      keyId: signed.keyId,
+      signedAt: signed.signedAt,
+      stored: Boolean(signed.signatureId),
+    },
+    signaturePath ?? signed.signatureId ?? signed.packageHash,
   );
 }
 

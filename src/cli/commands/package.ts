@@ -13,7 +13,7 @@ import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, report
 import { withProgress } from '../progress';
 import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
-import { addUploadCommand } from './package-upload';
+import { addUploadCommand, API_TIMEOUT_HELP, apiTimeoutSeconds } from './package-upload';
 
 interface SignOptions extends DatabaseOptions {
   format?: string;
@@ -29,6 +29,7 @@ interface SignOptions extends DatabaseOptions {
   force?: boolean;
   allowInsecureKeyFile?: boolean;
   apiUrl?: string;
+  apiTimeout?: number;
   allowInsecureHttp?: boolean;
 }
 
@@ -65,6 +66,7 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
+  if (options.apiTimeout !== undefined && !options.apiUrl) throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   if (options.apiUrl) {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);
@@ -183,6 +185,7 @@ export function packageCommand(): Command {
       .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY (or, with --api-url, the service holds it)')
       .option('--api-url <url>', 'with --key-id: sign through the signing service (token from CLOACINA_API_TOKEN; no KEK, no database here)')
       .option('--store', 'store the signature in the database (then a file is written only with --output); with --key: needs --database')
+      .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)
       .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)')
       .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
