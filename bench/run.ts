@@ -31,7 +31,9 @@ function machine(): string {
 function sectionsAsked(args: readonly string[], known: readonly string[] = benches.map((bench) => bench.name)): string[] {
   const unknown = args.filter((name) => !known.includes(name));
   if (unknown.length > 0) {
-    throw new Error(`unknown bench section${unknown.length === 1 ? '' : 's'} ${unknown.map((name) => JSON.stringify(name)).join(', ')}: the sections are ${known.join(', ')}`);
+    throw new Error(
+      `unknown bench section${unknown.length === 1 ? '' : 's'} ${unknown.map((name) => JSON.stringify(name)).join(', ')}: the sections are ${known.join(', ')}`,
+    );
   }
   return [...args];
 }

@@ -72,7 +72,10 @@ export function expiryTime(expires: string | Date, now: Date = new Date()): stri
 export function futureExpiryTime(expires: string | Date, now: Date = new Date()): string {
   const expiresAt = expiryTime(expires, now);
   if (Date.parse(expiresAt) <= now.getTime()) {
-    throw new CloacinaSignError('INVALID_INPUT', `expiry is in the past: ${expiresAt} is not after ${now.toISOString()}, so the signature would never be valid`);
+    throw new CloacinaSignError(
+      'INVALID_INPUT',
+      `expiry is in the past: ${expiresAt} is not after ${now.toISOString()}, so the signature would never be valid`,
+    );
   }
   return expiresAt;
 }

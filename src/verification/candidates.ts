@@ -26,12 +26,15 @@ export async function besideDocuments(packagePath: string): Promise<DocumentInfo
  * signature was looked for (`<package>.sig`, the stored signatures).
  */
 export async function namedSignatureFile(path: string): Promise<DocumentInfo> {
-  try {
-    return await native.readSignatureFile(path);
-  } catch (error) {
+  return native.readSignatureFile(path).catch(namedFileError(path));
+}
+
+/** For a `.catch` where a named signature file is read: its absence becomes UNREADABLE_FILE (see namedSignatureFile). */
+export function namedFileError(path: string): (error: unknown) => never {
+  return (error) => {
     if (error instanceof SignatureNotFound) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read the signature file ${path}: it does not exist`);
     throw error;
-  }
+  };
 }
 
 /**

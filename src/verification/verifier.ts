@@ -5,7 +5,7 @@ import { type Digests, type DocumentInfo, native, type NativeVerified, type Stat
 import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
-import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
+import { candidatesFor, digestsToCompute, documentsBeforeHashing, namedFileError, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
 import { SignatureSource } from './signature-source';
 
@@ -257,8 +257,9 @@ async function decide(
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
     const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
-    const verified = await native.verifyFileWithKeys(path, signaturePath, keys, await nativePolicy(policy, ctx.trust, []), counter);
-    return resultOf(path, verified, organization);
+    let verified = native.verifyFileWithKeys(path, signaturePath, keys, await nativePolicy(policy, ctx.trust, []), counter);
+    if (source.kind === 'detached-file') verified = verified.catch(namedFileError(signaturePath));
+    return resultOf(path, await verified, organization);
   }
   // A missing or unreadable package is UNREADABLE_FILE. With Auto, the `.sig` beside it is read in the same task.
   const stored = usesStoredSignatures(source, ctx.trust);

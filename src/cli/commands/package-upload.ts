@@ -154,14 +154,16 @@ async function signStatementThroughService(
     native.hashFileDigests(packagePath, { sha256: digestAlgorithm === 'sha256', blake3: digestAlgorithm === 'blake3' }, nativeCounter(progress)),
   );
   const digest = (digestAlgorithm === 'sha256' ? digests.sha256 : digests.blake3) as string;
-  const signed = await waitingFor('the signing service to sign the statement', service, () => service.signStatement(options.keyId, digest, {
-    name: statement.name,
-    version: statement.version,
-    ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
-    size: digests.size,
-    digestAlgorithm,
-    ...(expiresAt !== undefined ? { expiresAt } : {}),
-  }));
+  const signed = await waitingFor('the signing service to sign the statement', service, () =>
+    service.signStatement(options.keyId, digest, {
+      name: statement.name,
+      version: statement.version,
+      ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
+      size: digests.size,
+      digestAlgorithm,
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+    }),
+  );
   await writeSignatureDocument(signaturePath, signed.document, output);
   say(
     `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}) through ${service.where}`,
@@ -192,7 +194,9 @@ function nameTaken(error: unknown): never {
 }
 
 function report(packagePath: string, result: ApiUploadResult, options: UploadOptions): void {
-  say(`Uploaded ${packagePath}${result.name === null ? '' : ` as ${JSON.stringify(result.name)}`} (${result.packageHash}), signed by ${result.keyFingerprint}: verified against the trust of ${options.org}, stored`);
+  say(
+    `Uploaded ${packagePath}${result.name === null ? '' : ` as ${JSON.stringify(result.name)}`} (${result.packageHash}), signed by ${result.keyFingerprint}: verified against the trust of ${options.org}, stored`,
+  );
   printData(options, result, result.packageId);
 }
 
@@ -237,7 +241,8 @@ async function uploadIntoDatabase(packagePath: string, document: DetachedSignatu
 }
 
 async function upload(packagePath: string, options: UploadOptions): Promise<void> {
-  if (options.apiTimeout !== undefined && !options.apiUrl) throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
+  if (options.apiTimeout !== undefined && !options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
   // Read (and checked) first: a missing or malformed signature is exit 1 before anything is sent or hashed; a
   // --signature file that is not there is a file that cannot be read (exit 2), most often a typo.

@@ -66,7 +66,8 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
-  if (options.apiTimeout !== undefined && !options.apiUrl) throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
+  if (options.apiTimeout !== undefined && !options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   if (options.apiUrl) {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);

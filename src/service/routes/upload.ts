@@ -167,7 +167,9 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         audit.recorded = true;
         let stored: Awaited<ReturnType<typeof storeSignedPackage>>;
         try {
-          stored = await ctx.audit.track(storeSignedPackage(ctx.db, ctx.audit.rows, document, { name: audit.packagePath, nameConflict: request.query.name_conflict, event }));
+          stored = await ctx.audit.track(
+            storeSignedPackage(ctx.db, ctx.audit.rows, document, { name: audit.packagePath, nameConflict: request.query.name_conflict, event }),
+          );
           await ctx.audit.lineOf(event);
         } catch (error) {
           audit.recorded = false;
