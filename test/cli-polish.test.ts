@@ -290,6 +290,16 @@ describe('the command line, read by a person', () => {
     });
   });
 
+  describe('database messages', () => {
+    it('when the database file does not exist, the error names `cloacina-sign db migrate`, never a library option', () => {
+      const missing = cli(['orgs', 'create', 'acme', '--database', `sqlite:${dir.join('missing.db')}`, '--json']);
+      expect(missing.status).to.equal(2);
+      expect(missing.json().error.code).to.equal('DATABASE_ERROR');
+      expect(missing.json().error.message).to.include('cloacina-sign db migrate').and.not.to.include('{ migrate');
+      expect(existsSync(dir.join('missing.db'))).to.equal(false);
+    });
+  });
+
   describe('the repository', () => {
     it('when npm runs bench with an unknown section, it exits 2 naming the sections and writes no results', () => {
       const results = join(ROOT, 'bench/RESULTS.md');
