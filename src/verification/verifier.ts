@@ -153,6 +153,8 @@ export interface DigestDecisionOptions {
   label?: string;
   /** The package's size in bytes (version-2 statements sign it). */
   size?: number;
+  /** The package's BLAKE3, when the caller computed it too (a version-2 statement naming BLAKE3 needs it). */
+  blake3?: string;
   policy?: PackagePolicy;
 }
 
@@ -174,7 +176,7 @@ export async function decideDigest(
   // Without a path there is no `.sig` beside the package: Auto is the stored signatures alone.
   const effective = source.kind === 'auto' ? SignatureSource.Database : source;
   const before = await documentsBeforeHashing(null, effective);
-  const digests = { size: options.size ?? 0, sha256: packageHash };
+  const digests = { size: options.size ?? 0, sha256: packageHash, ...(options.blake3 ? { blake3: options.blake3 } : {}) };
   return decideDigests(trust, digests, before, usesStoredSignatures(effective, trust), options.policy ?? {}, label, effective);
 }
 

@@ -4,6 +4,7 @@
 // audit rows always written while stderr carries no JSON unless asked.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { auditEvent } from '../../src/audit/audit-trail';
 import { auditToDatabase, type DatabaseAuditSink } from '../../src/audit/database-sink';
 import { nowIso } from '../../src/db/ids';
@@ -179,6 +180,78 @@ describeEngines('the command line with a database, read by a person', (t) => {
       expect(refused.status).to.equal(2);
       expect(refused.json().error.code).to.equal('UNREADABLE_FILE');
       expect(await storedName(pkg)).to.equal(undefined);
+    });
+  });
+
+  describe('version-2 documents in the database', () => {
+    const v2 = ['--format', 'v2', '--name', 'payroll', '--version', '1.4.0'];
+    const rowsOf = async (table: string, pkg: string) => {
+      const hash = await hashFile(pkg);
+      return t.db.run((knex) => knex(table).where({ package_hash: hash }));
+    };
+
+    it('when package sign --key-id --format v2 --store, it writes the .sig and keeps the statement in package_statements only', async () => {
+      const pkg = writePackage(dir.join('libv2store.so'));
+      const signedV2 = ok(['package', 'sign', pkg, '--key-id', key.id, ...v2, '--store']);
+      expect(signedV2.id).to.match(UUID);
+      expect(signedV2).to.include({ stored: true, format: 'v2' });
+      const statements = await rowsOf('package_statements', pkg);
+      expect(statements).to.have.length(1);
+      expect(statements[0]).to.include({ id: signedV2.id, name: 'payroll', version: '1.4.0', digest_algorithm: 'blake3', signing_key_id: key.id });
+      expect(`${statements[0].document}\n`).to.equal(readFileSync(`${pkg}.sig`, 'utf8'));
+      expect(await rowsOf('package_signatures', pkg)).to.have.length(0);
+      expect(await rowsOf('packages', pkg)).to.have.length(1);
+    });
+
+    it('when package sign --key <file> --format v2 --store, the statement is stored with its package.signed audit row', async () => {
+      const keyFile = dir.join('v2.pem');
+      const generated = cli(['keys', 'generate', '--name', 'v2', '--output', keyFile]);
+      expect(generated.status, generated.stderr).to.equal(0);
+      const pkg = writePackage(dir.join('libv2file.so'));
+      const signedV2 = ok(['package', 'sign', pkg, '--key', keyFile, ...v2, '--digest', 'sha256', '--store']);
+      const statements = await rowsOf('package_statements', pkg);
+      expect(statements.map((row: { id: string }) => row.id)).to.deep.equal([signedV2.id]);
+      expect(statements[0]).to.include({ digest_algorithm: 'sha256', digest: await hashFile(pkg), signing_key_id: null });
+      const events = await t.db.run((knex) => knex('audit_events').where({ event_type: 'package.signed', package_path: pkg }));
+      expect(events).to.have.length(1);
+    });
+
+    it('when a version-2 document is uploaded straight into the database, it is verified and kept in package_statements', async () => {
+      const pkg = writePackage(dir.join('libv2upload.so'));
+      ok(['package', 'sign', pkg, '--key-id', key.id, ...v2]);
+      const uploaded = ok(['package', 'upload', pkg, '--org', org.name, '--name', 'payroll']);
+      expect(uploaded).to.include({ name: 'payroll', keyFingerprint: key.fingerprint, packageHash: await hashFile(pkg) });
+      expect(await rowsOf('package_statements', pkg)).to.have.length(1);
+      expect(await rowsOf('package_signatures', pkg)).to.have.length(0);
+      const tampered = dir.join('libv2tampered.so');
+      writeFileSync(tampered, Buffer.concat([readFileSync(pkg), Buffer.from('x')]));
+      const refused = cli(['package', 'upload', tampered, '--org', org.name, '--signature', `${pkg}.sig`, '--json']);
+      expect(refused.status).to.equal(1);
+      expect(refused.json().error.code).to.equal('TAMPERED_PACKAGE');
+      expect(await rowsOf('packages', tampered)).to.have.length(0);
+    });
+
+    it('when a version-2 document is uploaded through the service, it exits 2 (USAGE) saying to upload it without --api-url', () => {
+      const pkg = writePackage(dir.join('libv2api.so'));
+      ok(['package', 'sign', pkg, '--key-id', key.id, ...v2]);
+      const refused = api(['package', 'upload', pkg, '--org', org.name, '--json']);
+      expect(refused.status).to.equal(2);
+      expect(refused.json().error.code).to.equal('USAGE');
+      expect(refused.json().error.message).to.include('without --api-url');
+    });
+
+    it('when the migrations ran, package_signatures has exactly the columns Cloacina reads', async () => {
+      const columns = await t.db.run((knex) => knex('package_signatures').columnInfo());
+      expect(Object.keys(columns).sort()).to.deep.equal([
+        'created_at',
+        'id',
+        'key_fingerprint',
+        'package_hash',
+        'package_id',
+        'signature',
+        'signed_at',
+        'signing_key_id',
+      ]);
     });
   });
 

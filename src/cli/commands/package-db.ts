@@ -1,9 +1,14 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
-import { checkOutputFile } from '../../files';
+import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
 import { DetachedSignature, type SignatureInfo } from '../../signing/detached-signature';
 import { type StatementOptions, writeSignatureDocument } from '../../signing/statement';
 import type { PackageStatement } from '../../verification/verifier';
+import type { AuditEvent } from '../../audit/events';
+import type { DatabaseAuditSink } from '../../audit/database-sink';
+import type { Database } from '../../db/database';
+import { CloacinaSignError } from '../../errors';
+import { native, type StatementFields } from '../../native';
 import { type DatabaseOptions, withDatabase } from '../context';
 import { type OutputOptions, printData, say } from '../output';
 import { signatureOutput } from './package';
@@ -59,10 +64,34 @@ export function reportSignedWithKeyId(
   );
 }
 
-/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (never stored). */
+/**
+ * `--format v2 --store`: the statement kept in package_statements (its own table: package_signatures, which
+ * Cloacina reads, stays version 1). The package is hashed once more for its SHA-256 (how packages are
+ * found); a package that changed while it was signed is refused, nothing stored.
+ */
+export async function storeStatement(
+  db: Database,
+  packagePath: string,
+  document: string,
+  options: { signingKeyId?: string; event?: AuditEvent } = {},
+): Promise<string> {
+  const [{ auditToDatabase }, { storeSignedStatement }] = await Promise.all([import('../../audit/database-sink'), import('../../service/package-store')]);
+  const info = native.parseSignatureDocument(Buffer.from(document));
+  const statement = info.statement as StatementFields;
+  const digests = await native.hashFileDigests(packagePath, { sha256: true, blake3: statement.digestAlgorithm === 'blake3' });
+  const digest = statement.digestAlgorithm === 'blake3' ? digests.blake3 : digests.sha256;
+  if (digest !== statement.digest || digests.size !== statement.size) {
+    throw new CloacinaSignError('UNREADABLE_FILE', `${packagePath} changed while it was signed: nothing was stored`);
+  }
+  const rows = auditToDatabase(db) as DatabaseAuditSink;
+  const stored = await storeSignedStatement(db, rows, info, { packageHash: digests.sha256 as string, ...options });
+  return stored.signatureId;
+}
+
+/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (and with --store kept in the database too). */
 async function signStatementWithDatabaseKey(
   packagePath: string,
-  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean },
+  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean; store?: boolean },
   statement: StatementOptions,
 ): Promise<void> {
   const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
@@ -70,16 +99,49 @@ async function signStatementWithDatabaseKey(
   await checkOutputFile(signaturePath, output);
   await withDatabase(
     options,
-    async ({ keys, kek }) => {
+    async ({ db, keys, kek }) => {
       const signed = await new DbPackageSigner(keys).signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
+      const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
       await writeSignatureDocument(signaturePath, signed.document, output);
       say(
-        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}), wrote ${signaturePath}`,
+        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
       );
-      printData(options, statementSigned(signaturePath, signed, options.keyId), signaturePath);
+      printData(
+        options,
+        { ...(id ? { id } : {}), ...statementSigned(signaturePath, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
+        signaturePath,
+      );
     },
     { needsKek: true },
   );
+}
+
+/** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */
+export async function storeStatementSignedWithKeyFile(
+  packagePath: string,
+  privateKey: Buffer,
+  statement: StatementOptions,
+  signaturePath: string,
+  output: FileOutputOptions,
+  options: DatabaseOptions,
+): Promise<void> {
+  const [{ signStatement }, { auditEvent }] = await Promise.all([import('../../signing/statement'), import('../../audit/audit-trail')]);
+  await withDatabase(options, async ({ db, lines }) => {
+    const signed = await signStatement(packagePath, privateKey, statement);
+    const event = auditEvent({
+      eventType: 'package.signed',
+      packagePath,
+      packageHash: signed.statement.digest,
+      digestAlgorithm: signed.statement.digestAlgorithm,
+      signerFingerprint: signed.keyFingerprint,
+      reason: 'signed with a key file; statement stored',
+    });
+    const id = await storeStatement(db, packagePath, signed.document, { event });
+    if (lines) await lines.write(event);
+    await writeSignatureDocument(signaturePath, signed.document, output);
+    say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}, stored, wrote ${signaturePath}`);
+    printData(options, { id, ...statementSigned(signaturePath, signed), stored: true }, signaturePath);
+  });
 }
 
 /** The `package sign --json` object of a version-2 signature. */

@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { type Command, InvalidArgumentError } from 'commander';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
-import { native } from '../../native';
+import { type DocumentInfo, native } from '../../native';
 import { nativeCounter } from '../../progress';
 import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
 import type { StatementOptions } from '../../signing/statement';
@@ -200,33 +200,53 @@ function report(packagePath: string, result: ApiUploadResult, options: UploadOpt
   printData(options, result, result.packageId);
 }
 
-/** Without --api-url: the same checks and rows as the service, straight into the database (no KEK needed). */
-async function uploadIntoDatabase(packagePath: string, document: DetachedSignature, name: string, options: UploadOptions): Promise<void> {
-  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { decideDigest }, { SignatureSource }, { storeSignedPackage }] =
-    await Promise.all([
-      import('../../audit/audit-trail'),
-      import('../../audit/database-sink'),
-      import('../../trust/database-trust'),
-      import('../../verification/verifier'),
-      import('../../verification/signature-source'),
-      import('../../service/package-store'),
-    ]);
+/**
+ * Without --api-url: the same checks and rows as the service, straight into the database (no KEK needed).
+ * A version-1 document goes to package_signatures (Cloacina's), a version-2 one to package_statements.
+ */
+async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, name: string, options: UploadOptions): Promise<void> {
+  const [
+    { auditEvent, recordFailure },
+    { auditToDatabase },
+    { databaseTrust },
+    { decideDigest },
+    { SignatureSource },
+    { storeSignedPackage, storeSignedStatement },
+  ] = await Promise.all([
+    import('../../audit/audit-trail'),
+    import('../../audit/database-sink'),
+    import('../../trust/database-trust'),
+    import('../../verification/verifier'),
+    import('../../verification/signature-source'),
+    import('../../service/package-store'),
+  ]);
   await withDatabase(options, async ({ db, keys, lines, org }) => {
     const owner = await org(options.org);
-    const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint };
+    const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint ?? null };
     let packageHash: string | null = null;
     let verified: Awaited<ReturnType<typeof decideDigest>>;
     try {
-      packageHash = await withProgress(packagePath, (progress) => hashFile(packagePath, { progress }));
-      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.toString()), { label: packagePath });
+      // SHA-256 always (packages are found by it); BLAKE3 too when the statement names it.
+      const digests = await withProgress(packagePath, (progress) =>
+        native.hashFileDigests(packagePath, { sha256: true, blake3: document.statement?.digestAlgorithm === 'blake3' }, nativeCounter(progress)),
+      );
+      packageHash = digests.sha256 as string;
+      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.canonical), {
+        label: packagePath,
+        size: digests.size,
+        blake3: digests.blake3,
+      });
     } catch (error) {
       await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
       throw error;
     }
     const event = auditEvent({ eventType: 'package.uploaded', ...fields, packageHash, signatureVerified: true });
-    const stored = await storeSignedPackage(db, auditToDatabase(db) as DatabaseAuditSink, document, { name, nameConflict: nameConflict(options), event }).catch(
-      nameTaken,
-    );
+    const rows = auditToDatabase(db) as DatabaseAuditSink;
+    const storeOptions = { name, nameConflict: nameConflict(options), event };
+    const stored = await (document.version === 2
+      ? storeSignedStatement(db, rows, document, { ...storeOptions, packageHash })
+      : storeSignedPackage(db, rows, DetachedSignature.parse(document.canonical), storeOptions)
+    ).catch(nameTaken);
     if (lines) {
       await lines.write(event).catch((error: Error) => {
         throw new CloacinaSignError('AUDIT_FAILED', `the package was stored with its audit row, but the audit line could not be written: ${error.message}`);
@@ -246,13 +266,17 @@ async function upload(packagePath: string, options: UploadOptions): Promise<void
   const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
   // Read (and checked) first: a missing or malformed signature is exit 1 before anything is sent or hashed; a
   // --signature file that is not there is a file that cannot be read (exit 2), most often a typo.
-  const document = await DetachedSignature.readFromFile(signaturePath).catch((error: unknown) => {
-    if (options.signature && error instanceof CloacinaSignError && error.code === 'SIGNATURE_NOT_FOUND')
-      throw new CloacinaSignError('UNREADABLE_FILE', `cannot read the signature file ${signaturePath}: it does not exist`);
-    throw error;
-  });
+  const { namedFileError } = await import('../../verification/candidates');
+  const read = native.readSignatureFile(signaturePath);
+  const document = await (options.signature ? read.catch(namedFileError(signaturePath)) : read);
+  if (document.kind === 'cosign')
+    throw new CloacinaSignError('USAGE', `${signaturePath} is a cosign signature: uploads store Cloacina's documents (version 1 or 2)`);
   const name = options.name ?? basename(packagePath);
-  if (options.apiUrl) return uploadThroughService(packagePath, document, name, { ...options, apiUrl: options.apiUrl });
+  if (options.apiUrl) {
+    if (document.version === 2)
+      throw new CloacinaSignError('USAGE', `${signaturePath} is a version-2 document: the signing service stores version 1; upload it without --api-url`);
+    return uploadThroughService(packagePath, DetachedSignature.parse(document.canonical), name, { ...options, apiUrl: options.apiUrl });
+  }
   return uploadIntoDatabase(packagePath, document, name, options);
 }
 

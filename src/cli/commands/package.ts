@@ -52,8 +52,8 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
   if (!options.name || !options.version) throw new CloacinaSignError('USAGE', '--format v2 needs --name <package name> and --version <semver version>');
   if (options.digest !== undefined && options.digest !== 'blake3' && options.digest !== 'sha256')
     throw new CloacinaSignError('USAGE', '--digest must be blake3 or sha256');
-  if (options.store)
-    throw new CloacinaSignError('USAGE', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
+  if (options.store && options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--format v2 --store signs here (--key or --key-id): the signing service stores version-1 signatures only');
   return {
     name: options.name,
     version: options.version,
@@ -100,10 +100,11 @@ async function signStatementWithKeyFile(packagePath: string, options: SignOption
   const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
   const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
   await checkOutputFile(signaturePath, output);
+  const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
+  if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath, output, options);
   const signed = await withProgress(packagePath, (progress) => signStatement(packagePath, privateKey, statement, { progress }));
   await writeSignatureDocument(signaturePath, signed.document, output);
   say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
-  const { statementSigned } = await import('./package-db');
   printData(options, statementSigned(signaturePath, signed), signaturePath);
 }
 
