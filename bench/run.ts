@@ -27,8 +27,26 @@ function machine(): string {
   ].join('\n');
 }
 
+/** The sections asked for (none: all); an unknown name is an error naming the sections, before anything runs or is written. */
+function sectionsAsked(args: readonly string[], known: readonly string[] = benches.map((bench) => bench.name)): string[] {
+  const unknown = args.filter((name) => !known.includes(name));
+  if (unknown.length > 0) {
+    throw new Error(
+      `unknown bench section${unknown.length === 1 ? '' : 's'} ${unknown.map((name) => JSON.stringify(name)).join(', ')}: the sections are ${known.join(', ')}`,
+    );
+  }
+  return [...args];
+}
+
 async function main(): Promise<void> {
-  const only = process.argv.slice(2);
+  let only: string[];
+  try {
+    only = sectionsAsked(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`bench: ${(error as Error).message}\n`);
+    process.exitCode = 2;
+    return;
+  }
   const sections: string[] = [];
   for (const bench of benches) {
     if (only.length && !only.includes(bench.name)) continue;

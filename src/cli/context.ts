@@ -24,13 +24,22 @@ export interface CliContext {
   org(idOrName: string): Promise<Organization>;
 }
 
-/** CLOACINA_AUDIT_LOG: a file path (appended), `stderr` (default) or `off`. Never stdout, which carries data. */
+/**
+ * CLOACINA_AUDIT_LOG: `stderr`, a file path (appended), or unset / `off` (the default: no JSON lines, only the
+ * human result line; with a database the audit_events rows are written all the same). Never stdout, which
+ * carries data.
+ */
 export function auditLines(env: NodeJS.ProcessEnv = process.env): AuditSink | undefined {
   const value = env.CLOACINA_AUDIT_LOG?.trim();
-  if (!value || value === 'stderr') return auditToStream(process.stderr);
-  if (value === 'off') return undefined;
+  if (!value || value === 'off') return undefined;
+  if (value === 'stderr') return auditToStream(process.stderr);
   return auditToFile(value);
 }
+
+export const AUDIT_LOG_HELP = `Audit events: with a database, always rows in audit_events. JSON lines (ECS) only when asked:
+  CLOACINA_AUDIT_LOG=stderr   one JSON object per event on stderr
+  CLOACINA_AUDIT_LOG=<path>   appended to that file
+By default (unset or off) no JSON lines are written; stderr carries the human result line only.`;
 
 export async function withDatabase<T>(
   options: DatabaseOptions,
@@ -46,15 +55,41 @@ export async function withDatabase<T>(
   // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
   const kek = settings.needsKek ? kekFromEnv() : undefined;
   // Migrating (`db migrate`) is the one way a missing SQLite file gets created; see db.appliedMigrations.
-  const db = await openDatabase(options.database, { migrate: settings.migrating === true, readOnly: settings.readOnly === true, listen: false });
+  const db = await openDatabase(options.database, {
+    migrate: settings.migrating === true,
+    readOnly: settings.readOnly === true,
+    listen: false,
+    commandLine: true,
+  });
   try {
     if (!settings.migrating) await assertMigrated(db);
     const lines = auditLines();
     const keys = new DbKeyManager(db, { audit: lines ? [lines] : [] });
-    return await work({ db, lines, keys, kek, org: (idOrName) => keys.getOrganization(idOrName) });
+    const typed = new Map<string, string>();
+    const org = async (idOrName: string) => {
+      const found = await keys.getOrganization(idOrName);
+      typed.set(found.id, idOrName);
+      return found;
+    };
+    return await work({ db, lines, keys, kek, org }).catch((error: unknown) => {
+      throw namingOrganizations(error, typed);
+    });
   } finally {
     await db.close();
   }
+}
+
+/**
+ * The library names organizations by id; a person typed a name (or an id). Messages that say
+ * `organization <id>` then say `organization "<as typed>" (<id>)`, so the one on the command line is recognized.
+ */
+function namingOrganizations(error: unknown, typed: ReadonlyMap<string, string>): unknown {
+  if (!(error instanceof Error)) return error;
+  for (const [id, asTyped] of typed) {
+    if (asTyped === id) continue;
+    error.message = error.message.split(`organization ${id}`).join(`organization ${JSON.stringify(asTyped)} (${id})`);
+  }
+  return error;
 }
 
 export const DATABASE_OPTION_HELP = 'sqlite:<path> or postgres://... (default: CLOACINA_DATABASE_URL, else sqlite:./cloacina.db)';

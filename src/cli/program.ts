@@ -9,6 +9,7 @@ import { dbCommand } from './commands/db';
 import { serveCommand } from './commands/serve';
 import { tokensCommand } from './commands/tokens';
 import { metricsCommand } from './commands/metrics';
+import { AUDIT_LOG_HELP } from './context';
 import { EXIT_USAGE } from './output';
 
 export function buildProgram(): Command {
@@ -28,7 +29,12 @@ export function buildProgram(): Command {
   program.addCommand(tokensCommand());
   program.addCommand(serveCommand());
   program.addCommand(metricsCommand());
-  for (const command of allCommands(program)) command.exitOverride();
+  program.addHelpText('after', `\n${AUDIT_LOG_HELP}`);
+  for (const command of allCommands(program)) {
+    command.exitOverride();
+    // The commands that sign, verify, load or upload: where a reader wonders what reaches stderr.
+    if (command.parent?.name() === 'package') command.addHelpText('after', `\n${AUDIT_LOG_HELP}`);
+  }
   return program;
 }
 

@@ -21,9 +21,12 @@ export interface TrustOptions extends DatabaseOptions {
   maxSize?: number;
 }
 
+const MAX_CLOCK_SKEW_SECONDS = 86_400 * 365;
+
 function seconds(value: string): number {
   const number = Number(value);
-  if (!Number.isInteger(number) || number < 0 || number > 86_400 * 365) throw new InvalidArgumentError('must be a whole number of seconds');
+  if (value.trim() === '' || !Number.isInteger(number) || number < 0) throw new InvalidArgumentError('must be a whole number of seconds');
+  if (number > MAX_CLOCK_SKEW_SECONDS) throw new InvalidArgumentError(`must be between 0 and ${MAX_CLOCK_SKEW_SECONDS} seconds (365 days)`);
   return number;
 }
 

@@ -51,6 +51,8 @@ export interface OpenOptions {
    * DATABASE_UNAVAILABLE (default: CLOACINA_DATABASE_TIMEOUT in seconds, else 5000 ms).
    */
   timeoutMs?: number;
+  /** Whose errors these are: the CLI's messages name its commands, never these options. */
+  commandLine?: boolean;
 }
 
 export class Database {
@@ -400,7 +402,7 @@ function checkSqliteFile(target: DatabaseTarget, options: OpenOptions): void {
     if (!options.migrate || options.mustExist || options.readOnly) {
       throw new CloacinaSignError(
         'DATABASE_ERROR',
-        `no database at ${target.display}: run \`cloacina-sign db migrate\` first (or open it with { migrate: true }); nothing was created`,
+        `no database at ${target.display}: run \`cloacina-sign db migrate\` first${options.commandLine ? '' : ' (or open it with { migrate: true })'}; nothing was created`,
       );
     }
     return;
@@ -410,7 +412,7 @@ function checkSqliteFile(target: DatabaseTarget, options: OpenOptions): void {
   if (why) {
     throw new CloacinaSignError(
       'DATABASE_ERROR',
-      `the database ${target.display} is read-only for this process: ${why}; this operation writes (reading works: open it with { readOnly: true }, as the CLI's list commands do)`,
+      `the database ${target.display} is read-only for this process: ${why}; this operation writes (${options.commandLine ? 'the list commands, which only read, work' : "reading works: open it with { readOnly: true }, as the CLI's list commands do"})`,
     );
   }
 }

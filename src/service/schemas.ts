@@ -109,6 +109,11 @@ export const uploadSchema = {
         maxLength: 1024,
         description: "the package's name (default: none): stored trimmed and NFC, 1 to 255 characters, no control or bidirectional characters",
       },
+      name_conflict: {
+        type: 'string',
+        enum: ['refuse', 'rename', 'keep'],
+        description: 'when the package is stored under another name: refuse (default, 409 ALREADY_EXISTS), rename it, or keep the stored name',
+      },
     },
   },
   headers: {

@@ -14,6 +14,9 @@ import { type SignedStatementDocument, signedStatementOf } from './statement';
 
 export const API_TOKEN_ENV = 'CLOACINA_API_TOKEN';
 export const DEFAULT_API_TIMEOUT_MS = 30_000;
+/** The answer header of a signing with `store`: the stored signature's id. */
+export const SIGNATURE_ID_HEADER = 'cloacina-signature-id';
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The most a JSON answer of the service may be. */
 const MAX_ANSWER_BYTES = 64 * 1024;
 const UPLOAD_CHUNK = 1024 * 1024;
@@ -30,6 +33,7 @@ const PASSED_ON: ReadonlySet<string> = new Set<ErrorCode>([
   'DATABASE_ERROR',
   'UPLOAD_ABORTED',
   'NOT_FOUND',
+  'ALREADY_EXISTS',
 ]);
 /** Certificate and handshake failures: API_TLS_ERROR rather than unreachable. */
 const TLS_CODE = /^(CERT_|DEPTH_ZERO|SELF_SIGNED|UNABLE_TO_|ERR_TLS_|ERR_SSL_|EPROTO$|HOSTNAME_MISMATCH)/;
@@ -49,6 +53,8 @@ export interface ApiSignResult {
   /** Exactly the bytes the service answered: what `package sign` writes, a canonical document and a newline. */
   document: string;
   signature: DetachedSignature;
+  /** With `store`: the id of the stored signature (the service's `cloacina-signature-id` header). */
+  signatureId?: string;
 }
 
 /** What a version-2 statement signed by the service says besides the digest (the service sets issued_at). */
@@ -201,7 +207,11 @@ export class SigningServiceClient {
     if (signature.packageHash !== packageHash) {
       throw new CloacinaSignError('API_ERROR', `the signing service signed ${signature.packageHash}, not the digest sent (${packageHash})`);
     }
-    return { document, signature };
+    const signatureId = options.store ? (headers.get(SIGNATURE_ID_HEADER) ?? undefined) : undefined;
+    if (options.store && (signatureId === undefined || !UUID.test(signatureId))) {
+      throw new CloacinaSignError('API_ERROR', 'the signing service did not say the id of the signature it stored');
+    }
+    return { document, signature, signatureId };
   }
 
   /**
@@ -244,7 +254,12 @@ export class SigningServiceClient {
   }
 
   /** Streams a package and its signature document to the organization; verification failures arrive typed (exit 1). */
-  async upload(org: string, packagePath: string, signatureDocument: string, options: { name?: string } = {}): Promise<ApiUploadResult> {
+  async upload(
+    org: string,
+    packagePath: string,
+    signatureDocument: string,
+    options: { name?: string; nameConflict?: 'refuse' | 'rename' | 'keep' } = {},
+  ): Promise<ApiUploadResult> {
     const file = await open(packagePath, 'r').catch((error: NodeJS.ErrnoException) => {
       throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${packagePath}: ${error.code ?? error.message}`, { cause: error });
     });
@@ -252,7 +267,11 @@ export class SigningServiceClient {
       const stat = await file.stat();
       if (!stat.isFile()) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${packagePath}: not a regular file`);
       const stream = file.createReadStream({ highWaterMark: UPLOAD_CHUNK, autoClose: false });
-      const query = options.name ? `?${new URLSearchParams({ name: options.name })}` : '';
+      const params = new URLSearchParams({
+        ...(options.name ? { name: options.name } : {}),
+        ...(options.name && options.nameConflict ? { name_conflict: options.nameConflict } : {}),
+      });
+      const query = params.size > 0 ? `?${params}` : '';
       const { status, body, headers } = await this.request(
         `v1/orgs/${encodeURIComponent(org)}/packages${query}`,
         {

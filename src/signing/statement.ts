@@ -65,6 +65,21 @@ export function expiryTime(expires: string | Date, now: Date = new Date()): stri
   return new Date(time).toISOString();
 }
 
+/**
+ * expiryTime, refusing an expiry that is not after `now`: such a statement would never be valid (said as
+ * that, not as the malformed document the signer would otherwise refuse to write).
+ */
+export function futureExpiryTime(expires: string | Date, now: Date = new Date()): string {
+  const expiresAt = expiryTime(expires, now);
+  if (Date.parse(expiresAt) <= now.getTime()) {
+    throw new CloacinaSignError(
+      'INVALID_INPUT',
+      `expiry is in the past: ${expiresAt} is not after ${now.toISOString()}, so the signature would never be valid`,
+    );
+  }
+  return expiresAt;
+}
+
 /** @internal The statement's fields for the native signer (validated there before anything is signed). */
 export function statementInput(options: StatementOptions): StatementInput {
   const issuedAt = options.issuedAt ?? new Date();
@@ -74,7 +89,7 @@ export function statementInput(options: StatementOptions): StatementInput {
     organization: options.organization,
     digestAlgorithm: options.digest ?? 'blake3',
     issuedAt: issuedAt.toISOString(),
-    expiresAt: options.expires === undefined ? undefined : expiryTime(options.expires, issuedAt),
+    expiresAt: options.expires === undefined ? undefined : futureExpiryTime(options.expires, issuedAt),
   };
 }
 

@@ -21,13 +21,30 @@ export async function besideDocuments(packagePath: string): Promise<DocumentInfo
 }
 
 /**
+ * A signature file the caller named: one that is not there is a file that cannot be read (UNREADABLE_FILE,
+ * most often a typo), not a package without a signature. SIGNATURE_NOT_FOUND stays for the places where a
+ * signature was looked for (`<package>.sig`, the stored signatures).
+ */
+export async function namedSignatureFile(path: string): Promise<DocumentInfo> {
+  return native.readSignatureFile(path).catch(namedFileError(path));
+}
+
+/** For a `.catch` where a named signature file is read: its absence becomes UNREADABLE_FILE (see namedSignatureFile). */
+export function namedFileError(path: string): (error: unknown) => never {
+  return (error) => {
+    if (error instanceof SignatureNotFound) throw new CloacinaSignError('UNREADABLE_FILE', `cannot read the signature file ${path}: it does not exist`);
+    throw error;
+  };
+}
+
+/**
  * The documents that do not depend on the package's digest: the `.sig` beside the package (Auto;
  * `beside` when the caller already read it), the named file (DetachedFile), the caller's (Memory).
  */
 export async function documentsBeforeHashing(packagePath: string | null, source: SignatureSource, beside?: DocumentInfo[]): Promise<DocumentInfo[]> {
   switch (source.kind) {
     case 'detached-file':
-      return [await native.readSignatureFile(source.path)];
+      return [await namedSignatureFile(source.path)];
     case 'memory': {
       const signature = source.signature;
       if (typeof signature === 'string' || signature instanceof Uint8Array) {

@@ -5,7 +5,7 @@ import { type Digests, type DocumentInfo, native, type NativeVerified, type Stat
 import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
-import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
+import { candidatesFor, digestsToCompute, documentsBeforeHashing, namedFileError, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
 import { checkFormats, decideSealed, nativeFormat } from './sealed-decision';
 import { SignatureSource } from './signature-source';
@@ -167,6 +167,8 @@ export interface DigestDecisionOptions {
   label?: string;
   /** The package's size in bytes (version-2 statements sign it). */
   size?: number;
+  /** The package's BLAKE3, when the caller computed it too (a version-2 statement naming BLAKE3 needs it). */
+  blake3?: string;
   policy?: PackagePolicy;
 }
 
@@ -188,7 +190,7 @@ export async function decideDigest(
   // Without a path there is no `.sig` beside the package: Auto is the stored signatures alone.
   const effective = source.kind === 'auto' ? SignatureSource.Database : source;
   const before = await documentsBeforeHashing(null, effective);
-  const digests = { size: options.size ?? 0, sha256: packageHash };
+  const digests = { size: options.size ?? 0, sha256: packageHash, ...(options.blake3 ? { blake3: options.blake3 } : {}) };
   return decideDigests(trust, digests, before, usesStoredSignatures(effective, trust), options.policy ?? {}, label, effective);
 }
 
@@ -287,8 +289,9 @@ async function decide(ctx: VerificationContext, path: string, options: VerifyOpt
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
     const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
-    const verified = await native.verifyFileWithKeys(path, signaturePath, keys, await nativePolicy(policy, ctx.trust, []), counter);
-    return resultOf(path, verified, organization);
+    let verified = native.verifyFileWithKeys(path, signaturePath, keys, await nativePolicy(policy, ctx.trust, []), counter);
+    if (source.kind === 'detached-file') verified = verified.catch(namedFileError(signaturePath));
+    return resultOf(path, await verified, organization);
   }
   // A missing or unreadable package is UNREADABLE_FILE. With Auto, the `.sig` beside it is read in the same task.
   const stored = usesStoredSignatures(source, ctx.trust);

@@ -2,7 +2,7 @@
 //! writes, the third kind of signature document (besides Cloacina's versions 1 and 2).
 //!
 //! The file holds the standard, padded base64 of a DER ECDSA P-256 signature over the SHA-256 of
-//! the signed file, optionally followed by one newline (`\n` or `\r\n`). Nothing else: no
+//! the signed file, optionally followed by one newline (`\n`). Nothing else: no carriage return, no
 //! whitespace inside or around it, no URL-safe alphabet, no missing padding or non-zero padding
 //! bits, no raw (undecoded) DER. The DER is read as Go's `ecdsa.VerifyASN1` reads it (see
 //! [`crate::ecdsa`]).
@@ -47,10 +47,14 @@ pub fn looks_like_cosign(bytes: &[u8]) -> bool {
 impl CosignSignature {
     /// Strict reader (see the module documentation); `MalformedSignature` saying what is wrong.
     pub fn parse(bytes: &[u8]) -> Result<Self> {
-        let text = bytes
-            .strip_suffix(b"\r\n")
-            .or_else(|| bytes.strip_suffix(b"\n"))
-            .unwrap_or(bytes);
+        // One `\n`, as cosign writes it; a `\r\n` (a file that went through a Windows editor) is
+        // refused like any other whitespace, so what verifies is exactly what the README allows.
+        let text = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+        if text.ends_with(b"\r") {
+            return Err(malformed(
+                "the base64 ends in a carriage return (\\r\\n): only one trailing newline (\\n) is allowed",
+            ));
+        }
         if text.is_empty() {
             return Err(malformed("empty"));
         }

@@ -34,6 +34,18 @@ impl AllowedVersions {
         })
     }
 
+    /// The allowed versions as an operator wrote them, for messages: `1.0.0, 1.1.0` or the range.
+    pub fn describe(&self) -> String {
+        match self {
+            AllowedVersions::Exact(list) => list
+                .iter()
+                .map(Version::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            AllowedVersions::Range(range) => range.to_string(),
+        }
+    }
+
     fn allows(&self, version: &Version) -> bool {
         match self {
             AllowedVersions::Exact(list) => list.contains(version),
@@ -154,8 +166,10 @@ impl Policy {
                 return Err(CoreError::PolicyRefused {
                     violation: Violation::VersionNotAllowed,
                     reason: format!(
-                        "version {} of {:?} is not an allowed version",
-                        statement.version, statement.name
+                        "version {} of {:?} is not an allowed version (allowed: {})",
+                        statement.version,
+                        statement.name,
+                        allowed.describe()
                     ),
                 });
             }

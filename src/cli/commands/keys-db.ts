@@ -15,7 +15,7 @@ export async function generateInDatabase(options: DatabaseOptions & { name: stri
     async ({ keys, org, kek }) => {
       const owner = await org(options.org);
       const key = await keys.createSigningKey(owner.id, options.name, kek!);
-      say(`Generated signing key "${key.name}" for "${owner.name}": id ${key.id}, sealed under KEK id ${key.kekId}`);
+      say(`Generated signing key "${key.name}" for "${owner.name}": id ${key.id}, fingerprint ${key.fingerprint}, sealed under KEK id ${key.kekId}`);
       printData(options, { id: key.id, orgId: key.orgId, name: key.name, fingerprint: key.fingerprint, createdAt: key.createdAt, kekId: key.kekId }, key.id);
     },
     { needsKek: true },

@@ -1,11 +1,16 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
-import { checkOutputFile } from '../../files';
-import { DetachedSignature } from '../../signing/detached-signature';
+import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
+import { DetachedSignature, type SignatureInfo } from '../../signing/detached-signature';
 import { type StatementOptions, writeSignatureDocument } from '../../signing/statement';
 import type { PackageStatement } from '../../verification/verifier';
+import type { AuditEvent } from '../../audit/events';
+import type { DatabaseAuditSink } from '../../audit/database-sink';
+import type { Database } from '../../db/database';
+import { CloacinaSignError } from '../../errors';
+import { native, type StatementFields } from '../../native';
 import { type DatabaseOptions, withDatabase } from '../context';
-import { printData, say } from '../output';
+import { type OutputOptions, printData, say } from '../output';
 import { signatureOutput } from './package';
 
 export async function signWithDatabaseKey(
@@ -23,31 +28,70 @@ export async function signWithDatabaseKey(
     async ({ keys, kek }) => {
       const signed = await new DbPackageSigner(keys).signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
       if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath, output);
-      say(
-        `Signed ${packagePath} with key ${options.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
-      );
-      printData(
-        options,
-        {
-          ...(signed.signatureId ? { id: signed.signatureId } : {}),
-          signaturePath: signaturePath ?? null,
-          packageHash: signed.packageHash,
-          keyFingerprint: signed.keyFingerprint,
-          fingerprint: signed.keyFingerprint,
-          keyId: signed.keyId,
-          signedAt: signed.signedAt,
-        },
-        signaturePath ?? signed.signatureId ?? signed.packageHash,
-      );
+      reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
     { needsKek: true },
   );
 }
 
-/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (never stored). */
+/**
+ * What `package sign --key-id` (version 1) prints, the same whether this process or the signing service
+ * (--api-url) signed: the human line on stderr, the signature file (else the stored signature's id, else the
+ * digest) on stdout, or one JSON object.
+ */
+export function reportSignedWithKeyId(
+  packagePath: string,
+  signaturePath: string | undefined,
+  signed: SignatureInfo & { keyId: string; signatureId?: string },
+  options: OutputOptions,
+): void {
+  say(
+    `Signed ${packagePath} with key ${signed.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
+  );
+  printData(
+    options,
+    {
+      ...(signed.signatureId ? { id: signed.signatureId } : {}),
+      signaturePath: signaturePath ?? null,
+      packageHash: signed.packageHash,
+      keyFingerprint: signed.keyFingerprint,
+      fingerprint: signed.keyFingerprint,
+      keyId: signed.keyId,
+      signedAt: signed.signedAt,
+      stored: Boolean(signed.signatureId),
+    },
+    signaturePath ?? signed.signatureId ?? signed.packageHash,
+  );
+}
+
+/**
+ * `--format v2 --store`: the statement kept in package_statements (its own table: package_signatures, which
+ * Cloacina reads, stays version 1). The package is hashed once more for its SHA-256 (how packages are
+ * found); a package that changed while it was signed is refused, nothing stored.
+ */
+export async function storeStatement(
+  db: Database,
+  packagePath: string,
+  document: string,
+  options: { signingKeyId?: string; event?: AuditEvent } = {},
+): Promise<string> {
+  const [{ auditToDatabase }, { storeSignedStatement }] = await Promise.all([import('../../audit/database-sink'), import('../../service/package-store')]);
+  const info = native.parseSignatureDocument(Buffer.from(document));
+  const statement = info.statement as StatementFields;
+  const digests = await native.hashFileDigests(packagePath, { sha256: true, blake3: statement.digestAlgorithm === 'blake3' });
+  const digest = statement.digestAlgorithm === 'blake3' ? digests.blake3 : digests.sha256;
+  if (digest !== statement.digest || digests.size !== statement.size) {
+    throw new CloacinaSignError('UNREADABLE_FILE', `${packagePath} changed while it was signed: nothing was stored`);
+  }
+  const rows = auditToDatabase(db) as DatabaseAuditSink;
+  const stored = await storeSignedStatement(db, rows, info, { packageHash: digests.sha256 as string, ...options });
+  return stored.signatureId;
+}
+
+/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (and with --store kept in the database too). */
 async function signStatementWithDatabaseKey(
   packagePath: string,
-  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean },
+  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean; store?: boolean },
   statement: StatementOptions,
 ): Promise<void> {
   const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
@@ -55,16 +99,49 @@ async function signStatementWithDatabaseKey(
   await checkOutputFile(signaturePath, output);
   await withDatabase(
     options,
-    async ({ keys, kek }) => {
+    async ({ db, keys, kek }) => {
       const signed = await new DbPackageSigner(keys).signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
+      const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
       await writeSignatureDocument(signaturePath, signed.document, output);
       say(
-        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}), wrote ${signaturePath}`,
+        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
       );
-      printData(options, statementSigned(signaturePath, signed, options.keyId), signaturePath);
+      printData(
+        options,
+        { ...(id ? { id } : {}), ...statementSigned(signaturePath, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
+        signaturePath,
+      );
     },
     { needsKek: true },
   );
+}
+
+/** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */
+export async function storeStatementSignedWithKeyFile(
+  packagePath: string,
+  privateKey: Buffer,
+  statement: StatementOptions,
+  signaturePath: string,
+  output: FileOutputOptions,
+  options: DatabaseOptions,
+): Promise<void> {
+  const [{ signStatement }, { auditEvent }] = await Promise.all([import('../../signing/statement'), import('../../audit/audit-trail')]);
+  await withDatabase(options, async ({ db, lines }) => {
+    const signed = await signStatement(packagePath, privateKey, statement);
+    const event = auditEvent({
+      eventType: 'package.signed',
+      packagePath,
+      packageHash: signed.statement.digest,
+      digestAlgorithm: signed.statement.digestAlgorithm,
+      signerFingerprint: signed.keyFingerprint,
+      reason: 'signed with a key file; statement stored',
+    });
+    const id = await storeStatement(db, packagePath, signed.document, { event });
+    if (lines) await lines.write(event);
+    await writeSignatureDocument(signaturePath, signed.document, output);
+    say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}, stored, wrote ${signaturePath}`);
+    printData(options, { id, ...statementSigned(signaturePath, signed), stored: true }, signaturePath);
+  });
 }
 
 /** The `package sign --json` object of a version-2 signature. */

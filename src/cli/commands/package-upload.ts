@@ -4,13 +4,15 @@
 // The token comes from CLOACINA_API_TOKEN, never from the command line.
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, InvalidArgumentError } from 'commander';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
-import { native } from '../../native';
+import { type DocumentInfo, native } from '../../native';
 import { nativeCounter } from '../../progress';
 import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
 import type { StatementOptions } from '../../signing/statement';
+import type { NameConflict } from '../../service/package-store';
 import { CloacinaSignError } from '../../errors';
+import { checkName } from '../../names';
 import { checkOutputFile, type OutputOptions } from '../../files';
 import { hashFile } from '../../hashing';
 import { DetachedSignature } from '../../signing/detached-signature';
@@ -21,7 +23,43 @@ import { signatureOutput } from './package';
 
 interface ServiceOptions {
   apiUrl: string;
+  /** --api-timeout: the longest silence of the service, in seconds (default 30). */
+  apiTimeout?: number;
   allowInsecureHttp?: boolean;
+}
+
+const DEFAULT_API_TIMEOUT_SECONDS = 30;
+const MAX_API_TIMEOUT_SECONDS = 3600;
+/** How long a person at a terminal waits in silence before being told what for. */
+const WAITING_NOTICE_MS = 2000;
+
+/** --api-timeout <seconds>: a positive number of seconds, at most an hour. */
+export function apiTimeoutSeconds(value: string): number {
+  const seconds = Number(value);
+  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_API_TIMEOUT_SECONDS) {
+    throw new InvalidArgumentError(`must be a number of seconds greater than 0 and at most ${MAX_API_TIMEOUT_SECONDS}`);
+  }
+  return seconds;
+}
+
+export const API_TIMEOUT_HELP = `with --api-url: give up when the signing service is silent this long (default ${DEFAULT_API_TIMEOUT_SECONDS} s)`;
+
+/**
+ * Runs `work` (a request to the service); when it takes longer than 2 s and a person watches stderr,
+ * says what is awaited and for how long at most, so a slow or unreachable service is no silent hang.
+ */
+async function waitingFor<T>(what: string, service: SigningServiceClient, work: () => Promise<T>): Promise<T> {
+  if (!process.stderr.isTTY) return work();
+  const seconds = service.timeoutMs / 1000;
+  const timer = setTimeout(
+    () => say(`waiting for ${what} at ${service.where} (giving up after ${seconds} s without an answer: --api-timeout)`),
+    WAITING_NOTICE_MS,
+  );
+  try {
+    return await work();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface ApiSignOptions extends ServiceOptions, DatabaseOptions {
@@ -35,13 +73,20 @@ interface UploadOptions extends DatabaseOptions {
   signature?: string;
   org: string;
   apiUrl?: string;
+  apiTimeout?: number;
   name?: string;
+  rename?: boolean;
   allowInsecureHttp?: boolean;
 }
 
 async function client(options: ServiceOptions) {
   const { apiTokenFromEnv, SigningServiceClient } = await import('../../signing/api-client');
-  return new SigningServiceClient({ url: options.apiUrl, token: apiTokenFromEnv(), allowInsecureHttp: options.allowInsecureHttp });
+  return new SigningServiceClient({
+    url: options.apiUrl,
+    token: apiTokenFromEnv(),
+    allowInsecureHttp: options.allowInsecureHttp,
+    timeoutMs: (options.apiTimeout ?? DEFAULT_API_TIMEOUT_SECONDS) * 1000,
+  });
 }
 
 /** `package sign <pkg> --key <key.pem> --store [--output <f.sig>]`: signed here, the signature stored in the database (no KEK needed). */
@@ -85,24 +130,13 @@ export async function signThroughService(packagePath: string, options: ApiSignOp
   if (signaturePath) await checkOutputFile(signaturePath, output);
   if (statement) return signStatementThroughService(packagePath, service, options, statement, signaturePath as string, output);
   const packageHash = await withProgress(packagePath, (progress) => hashFile(packagePath, { progress }));
-  const { signature } = await service.sign(options.keyId, packageHash, { store: options.store });
+  const { signature, signatureId } = await waitingFor('the signing service to sign', service, () =>
+    service.sign(options.keyId, packageHash, { store: options.store }),
+  );
   // writeToFile writes the canonical document and a newline: exactly the answer (checked by the client).
   if (signaturePath) await signature.writeToFile(signaturePath, output);
-  say(
-    `Signed ${packagePath} with key ${options.keyId} (${signature.keyFingerprint}) through ${service.where}${options.store ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
-  );
-  printData(
-    options,
-    {
-      signaturePath: signaturePath ?? null,
-      packageHash: signature.packageHash,
-      keyFingerprint: signature.keyFingerprint,
-      keyId: options.keyId,
-      signedAt: signature.signedAt,
-      stored: Boolean(options.store),
-    },
-    signaturePath ?? signature.packageHash,
-  );
+  const { reportSignedWithKeyId } = await import('./package-db');
+  reportSignedWithKeyId(packagePath, signaturePath, { ...signature, keyId: options.keyId, signatureId }, options);
 }
 
 async function signStatementThroughService(
@@ -113,22 +147,24 @@ async function signStatementThroughService(
   signaturePath: string,
   output: OutputOptions,
 ): Promise<void> {
-  const [{ expiryTime, writeSignatureDocument }, { statementSigned }] = await Promise.all([import('../../signing/statement'), import('./package-db')]);
+  const [{ futureExpiryTime, writeSignatureDocument }, { statementSigned }] = await Promise.all([import('../../signing/statement'), import('./package-db')]);
   const digestAlgorithm = statement.digest ?? 'blake3';
   // The expiry is fixed here (a duration counts from now), before the package is hashed.
-  const expiresAt = statement.expires === undefined ? undefined : expiryTime(statement.expires);
+  const expiresAt = statement.expires === undefined ? undefined : futureExpiryTime(statement.expires);
   const digests = await withProgress(packagePath, (progress) =>
     native.hashFileDigests(packagePath, { sha256: digestAlgorithm === 'sha256', blake3: digestAlgorithm === 'blake3' }, nativeCounter(progress)),
   );
   const digest = (digestAlgorithm === 'sha256' ? digests.sha256 : digests.blake3) as string;
-  const signed = await service.signStatement(options.keyId, digest, {
-    name: statement.name,
-    version: statement.version,
-    ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
-    size: digests.size,
-    digestAlgorithm,
-    ...(expiresAt !== undefined ? { expiresAt } : {}),
-  });
+  const signed = await waitingFor('the signing service to sign the statement', service, () =>
+    service.signStatement(options.keyId, digest, {
+      name: statement.name,
+      version: statement.version,
+      ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
+      size: digests.size,
+      digestAlgorithm,
+      ...(expiresAt !== undefined ? { expiresAt } : {}),
+    }),
+  );
   await writeSignatureDocument(signaturePath, signed.document, output);
   say(
     `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}) through ${service.where}`,
@@ -138,40 +174,80 @@ async function signStatementThroughService(
 
 async function uploadThroughService(packagePath: string, document: DetachedSignature, name: string, options: UploadOptions & ServiceOptions): Promise<void> {
   const service = await client(options);
-  const result = await service.upload(options.org, packagePath, document.toString(), { name });
+  const result = await waitingFor('the signing service to receive, verify and store the upload', service, () =>
+    service.upload(options.org, packagePath, document.toString(), { name, nameConflict: nameConflict(options) }),
+  ).catch(nameTaken);
   report(packagePath, result, options);
 }
 
+/** A name given with --name is honoured or refused, never dropped; the file name (the default) yields to a stored name. */
+function nameConflict(options: UploadOptions): NameConflict {
+  if (options.rename) return 'rename';
+  return options.name === undefined ? 'keep' : 'refuse';
+}
+
+/** A package stored under another name: the refusal says how to rename it. */
+function nameTaken(error: unknown): never {
+  if (error instanceof CloacinaSignError && error.code === 'ALREADY_EXISTS') {
+    throw new CloacinaSignError('ALREADY_EXISTS', `${error.message} (--rename stores it under the name given)`);
+  }
+  throw error;
+}
+
 function report(packagePath: string, result: ApiUploadResult, options: UploadOptions): void {
-  say(`Uploaded ${packagePath} (${result.packageHash}), signed by ${result.keyFingerprint}: verified against the trust of ${options.org}, stored`);
+  say(
+    `Uploaded ${packagePath}${result.name === null ? '' : ` as ${JSON.stringify(result.name)}`} (${result.packageHash}), signed by ${result.keyFingerprint}: verified against the trust of ${options.org}, stored`,
+  );
   printData(options, result, result.packageId);
 }
 
-/** Without --api-url: the same checks and rows as the service, straight into the database (no KEK needed). */
-async function uploadIntoDatabase(packagePath: string, document: DetachedSignature, name: string, options: UploadOptions): Promise<void> {
-  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { decideDigest }, { SignatureSource }, { storeSignedPackage }] =
-    await Promise.all([
-      import('../../audit/audit-trail'),
-      import('../../audit/database-sink'),
-      import('../../trust/database-trust'),
-      import('../../verification/verifier'),
-      import('../../verification/signature-source'),
-      import('../../service/package-store'),
-    ]);
+/**
+ * Without --api-url: the same checks and rows as the service, straight into the database (no KEK needed).
+ * A version-1 document goes to package_signatures (Cloacina's), a version-2 one to package_statements.
+ */
+async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, name: string, options: UploadOptions): Promise<void> {
+  const [
+    { auditEvent, recordFailure },
+    { auditToDatabase },
+    { databaseTrust },
+    { decideDigest },
+    { SignatureSource },
+    { storeSignedPackage, storeSignedStatement },
+  ] = await Promise.all([
+    import('../../audit/audit-trail'),
+    import('../../audit/database-sink'),
+    import('../../trust/database-trust'),
+    import('../../verification/verifier'),
+    import('../../verification/signature-source'),
+    import('../../service/package-store'),
+  ]);
   await withDatabase(options, async ({ db, keys, lines, org }) => {
     const owner = await org(options.org);
-    const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint };
+    const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint ?? null };
     let packageHash: string | null = null;
     let verified: Awaited<ReturnType<typeof decideDigest>>;
     try {
-      packageHash = await withProgress(packagePath, (progress) => hashFile(packagePath, { progress }));
-      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.toString()), { label: packagePath });
+      // SHA-256 always (packages are found by it); BLAKE3 too when the statement names it.
+      const digests = await withProgress(packagePath, (progress) =>
+        native.hashFileDigests(packagePath, { sha256: true, blake3: document.statement?.digestAlgorithm === 'blake3' }, nativeCounter(progress)),
+      );
+      packageHash = digests.sha256 as string;
+      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.canonical), {
+        label: packagePath,
+        size: digests.size,
+        blake3: digests.blake3,
+      });
     } catch (error) {
       await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
       throw error;
     }
     const event = auditEvent({ eventType: 'package.uploaded', ...fields, packageHash, signatureVerified: true });
-    const stored = await storeSignedPackage(db, auditToDatabase(db) as DatabaseAuditSink, document, { name, event });
+    const rows = auditToDatabase(db) as DatabaseAuditSink;
+    const storeOptions = { name, nameConflict: nameConflict(options), event };
+    const stored = await (document.version === 2
+      ? storeSignedStatement(db, rows, document, { ...storeOptions, packageHash })
+      : storeSignedPackage(db, rows, DetachedSignature.parse(document.canonical), storeOptions)
+    ).catch(nameTaken);
     if (lines) {
       await lines.write(event).catch((error: Error) => {
         throw new CloacinaSignError('AUDIT_FAILED', `the package was stored with its audit row, but the audit line could not be written: ${error.message}`);
@@ -186,11 +262,23 @@ async function uploadIntoDatabase(packagePath: string, document: DetachedSignatu
 }
 
 async function upload(packagePath: string, options: UploadOptions): Promise<void> {
+  if (options.apiTimeout !== undefined && !options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
-  // Read (and checked) first: a missing or malformed signature is exit 1 before anything is sent or hashed.
-  const document = await DetachedSignature.readFromFile(signaturePath);
-  const name = options.name ?? basename(packagePath);
-  if (options.apiUrl) return uploadThroughService(packagePath, document, name, { ...options, apiUrl: options.apiUrl });
+  // Read (and checked) first: a missing or malformed signature is exit 1 before anything is sent or hashed; a
+  // --signature file that is not there is a file that cannot be read (exit 2), most often a typo.
+  const { namedFileError } = await import('../../verification/candidates');
+  const read = native.readSignatureFile(signaturePath);
+  const document = await (options.signature ? read.catch(namedFileError(signaturePath)) : read);
+  if (document.kind === 'cosign')
+    throw new CloacinaSignError('USAGE', `${signaturePath} is a cosign signature: uploads store Cloacina's documents (version 1 or 2)`);
+  // The one name rule before the name reaches the service, the store or an audit row.
+  const name = checkName(options.name ?? basename(packagePath), 'a package name');
+  if (options.apiUrl) {
+    if (document.version === 2)
+      throw new CloacinaSignError('USAGE', `${signaturePath} is a version-2 document: the signing service stores version 1; upload it without --api-url`);
+    return uploadThroughService(packagePath, DetachedSignature.parse(document.canonical), name, { ...options, apiUrl: options.apiUrl });
+  }
   return uploadIntoDatabase(packagePath, document, name, options);
 }
 
@@ -204,7 +292,9 @@ export function addUploadCommand(pkg: Command): void {
       .requiredOption('--org <org>', 'the organization (id or name); through the service, the API token must belong to it')
       .option('--signature <file.sig>', 'the detached signature (default <package>.sig)')
       .option('--api-url <url>', 'upload through the signing service (token from CLOACINA_API_TOKEN); without it, straight into --database')
-      .option('--name <name>', "the package's name (default: its file name)")
+      .option('--name <name>', "the package's name (default: its file name); a package stored under another name is refused unless --rename")
+      .option('--rename', 'when this package is stored under another name already, rename it to --name (or its file name)')
+      .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)
       .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)'),
   ).action((packagePath: string, options: UploadOptions) => runAction(options, () => upload(packagePath, options)));
 }

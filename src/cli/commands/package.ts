@@ -14,7 +14,7 @@ import { withProgress } from '../progress';
 import { addPackageCheckOptions, formatOf, type PackageCheckOptions } from '../package-checks';
 import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../trust';
 import { addRunCommands } from './package-run';
-import { addUploadCommand } from './package-upload';
+import { addUploadCommand, API_TIMEOUT_HELP, apiTimeoutSeconds } from './package-upload';
 
 interface SignOptions extends DatabaseOptions {
   format?: string;
@@ -30,6 +30,7 @@ interface SignOptions extends DatabaseOptions {
   force?: boolean;
   allowInsecureKeyFile?: boolean;
   apiUrl?: string;
+  apiTimeout?: number;
   allowInsecureHttp?: boolean;
 }
 
@@ -52,8 +53,8 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
   if (!options.name || !options.version) throw new CloacinaSignError('USAGE', '--format v2 needs --name <package name> and --version <semver version>');
   if (options.digest !== undefined && options.digest !== 'blake3' && options.digest !== 'sha256')
     throw new CloacinaSignError('USAGE', '--digest must be blake3 or sha256');
-  if (options.store)
-    throw new CloacinaSignError('USAGE', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
+  if (options.store && options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--format v2 --store signs here (--key or --key-id): the signing service stores version-1 signatures only');
   return {
     name: options.name,
     version: options.version,
@@ -66,6 +67,8 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
 async function sign(packagePath: string, options: SignOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
+  if (options.apiTimeout !== undefined && !options.apiUrl)
+    throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   if (options.apiUrl) {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);
@@ -98,10 +101,11 @@ async function signStatementWithKeyFile(packagePath: string, options: SignOption
   const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
   const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
   await checkOutputFile(signaturePath, output);
+  const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
+  if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath, output, options);
   const signed = await withProgress(packagePath, (progress) => signStatement(packagePath, privateKey, statement, { progress }));
   await writeSignatureDocument(signaturePath, signed.document, output);
   say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
-  const { statementSigned } = await import('./package-db');
   printData(options, statementSigned(signaturePath, signed), signaturePath);
 }
 
@@ -187,6 +191,7 @@ export function packageCommand(): Command {
       .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY (or, with --api-url, the service holds it)')
       .option('--api-url <url>', 'with --key-id: sign through the signing service (token from CLOACINA_API_TOKEN; no KEK, no database here)')
       .option('--store', 'store the signature in the database (then a file is written only with --output); with --key: needs --database')
+      .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)
       .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)')
       .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')

@@ -48,8 +48,17 @@ export function packagesCommand(): Command {
         const owner = await org(options.org);
         const { resetVersion } = await import('../../trust/version-marks');
         const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
-        say(`The rollback mark of ${JSON.stringify(options.name)} in "${owner.name}" went from ${reset.previous} to ${reset.now ?? '(none)'}`);
-        printData(options, { orgId: owner.id, name: options.name, previous: reset.previous, now: reset.now }, reset.now ?? '');
+        const what = `the rollback mark of ${JSON.stringify(options.name)} in "${owner.name}"`;
+        say(
+          reset.now === null
+            ? `Removed ${what} (it was ${reset.previous}): any version may load again; audited as package.version.reset`
+            : `Lowered ${what} from ${reset.previous} to ${reset.now}: versions from ${reset.now} up may load again; audited as package.version.reset`,
+        );
+        printData(
+          options,
+          { orgId: owner.id, name: options.name, previous: reset.previous, now: reset.now },
+          `${options.name} ${reset.previous} -> ${reset.now ?? 'none'}`,
+        );
       }),
     ),
   );

@@ -77,7 +77,7 @@ async function serve(options: ServeOptions): Promise<void> {
   // The KEK is read once, then removed from the environment: no child process or later reader sees it.
   const kek = kekFromEnv();
   delete process.env[KEK_ENV];
-  const db = await openDatabase(options.database, { listen: true });
+  const db = await openDatabase(options.database, { listen: true, commandLine: true });
   try {
     const pending = await pendingMigrations(db).catch(() => [] as string[]);
     if (pending.length > 0)

@@ -10,6 +10,7 @@ import { rfc3339Now } from '../../signing/sign';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { forbidden } from '../http-errors';
+import { SIGNATURE_ID_HEADER } from '../../signing/api-client';
 import { storeSignedPackage } from '../package-store';
 import { signSchema } from '../schemas';
 
@@ -74,7 +75,8 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       audit.recorded = true;
       try {
         if (request.body.store) {
-          await ctx.audit.track(storeSignedPackage(ctx.db, ctx.audit.rows, DetachedSignature.parse(text), { signingKeyId: keyId, event }));
+          const stored = await ctx.audit.track(storeSignedPackage(ctx.db, ctx.audit.rows, DetachedSignature.parse(text), { signingKeyId: keyId, event }));
+          reply.header(SIGNATURE_ID_HEADER, stored.signatureId);
           await ctx.audit.lineOf(event);
         } else {
           await ctx.audit.record(event);

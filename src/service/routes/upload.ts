@@ -17,7 +17,7 @@ import { decideDigest } from '../../verification/verifier';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { ApiError, forbidden, tooLarge } from '../http-errors';
-import { storeSignedPackage } from '../package-store';
+import { type NameConflict, storeSignedPackage } from '../package-store';
 import { uploadSchema } from '../schemas';
 import { UPLOAD_SCOPE } from '../tokens';
 
@@ -26,7 +26,7 @@ const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 interface UploadRequest {
   Params: { org: string };
-  Querystring: { name?: string };
+  Querystring: { name?: string; name_conflict?: NameConflict };
   Headers: { 'cloacina-signature'?: string };
 }
 
@@ -169,7 +169,9 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         audit.recorded = true;
         let stored: Awaited<ReturnType<typeof storeSignedPackage>>;
         try {
-          stored = await ctx.audit.track(storeSignedPackage(ctx.db, ctx.audit.rows, document, { name: audit.packagePath, event }));
+          stored = await ctx.audit.track(
+            storeSignedPackage(ctx.db, ctx.audit.rows, document, { name: audit.packagePath, nameConflict: request.query.name_conflict, event }),
+          );
           await ctx.audit.lineOf(event);
         } catch (error) {
           audit.recorded = false;
