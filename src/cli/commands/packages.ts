@@ -1,7 +1,7 @@
 // `cloacina-sign packages ...`: rollback marks, the highest version of each package an organization loaded.
 import { Command } from 'commander';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { printData, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
 interface ResetOptions extends DatabaseOptions {
@@ -48,7 +48,7 @@ export function packagesCommand(): Command {
         const owner = await org(options.org);
         const { resetVersion } = await import('../../trust/version-marks');
         const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
-        say(`The rollback mark of ${JSON.stringify(options.name)} in "${owner.name}" went from ${reset.previous} to ${reset.now ?? '(none)'}`);
+        say(`The rollback mark of ${terminalSafe(JSON.stringify(options.name))} in "${terminalSafe(owner.name)}" went from ${reset.previous} to ${reset.now ?? '(none)'}`);
         printData(options, { orgId: owner.id, name: options.name, previous: reset.previous, now: reset.now }, reset.now ?? '');
       }),
     ),
