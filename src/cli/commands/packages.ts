@@ -48,7 +48,9 @@ export function packagesCommand(): Command {
         const owner = await org(options.org);
         const { resetVersion } = await import('../../trust/version-marks');
         const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
-        say(`The rollback mark of ${terminalSafe(JSON.stringify(options.name))} in "${terminalSafe(owner.name)}" went from ${reset.previous} to ${reset.now ?? '(none)'}`);
+        say(
+          `The rollback mark of ${terminalSafe(JSON.stringify(options.name))} in "${terminalSafe(owner.name)}" went from ${reset.previous} to ${reset.now ?? '(none)'}`,
+        );
         printData(options, { orgId: owner.id, name: options.name, previous: reset.previous, now: reset.now }, reset.now ?? '');
       }),
     ),
