@@ -22,6 +22,8 @@ export const DEFAULT_DATABASE_TIMEOUT_MS = 5000;
 /** The bound in seconds (decimals allowed) when `timeoutMs` is not given; the CLI's way to set it. */
 export const DATABASE_TIMEOUT_ENV = 'CLOACINA_DATABASE_TIMEOUT';
 export const DEFAULT_MIGRATION_LOCK_TIMEOUT_MS = 60_000;
+/** The longest bound a timer holds (a longer one would fire at once) and the pool's whole-millisecond waits. */
+const MAX_DATABASE_TIMEOUT_MS = 2 ** 31 - 1;
 
 export interface OpenOptions {
   /**
@@ -421,11 +423,14 @@ function checkSqliteFile(target: DatabaseTarget, options: OpenOptions): void {
 function timeoutFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | undefined {
   const text = env[DATABASE_TIMEOUT_ENV]?.trim();
   if (!text) return undefined;
-  const seconds = /^\d+(\.\d+)?$/.test(text) ? Number(text) : Number.NaN;
-  if (!(seconds > 0)) {
-    throw new CloacinaSignError('INVALID_INPUT', `${DATABASE_TIMEOUT_ENV} must be a positive number of seconds (e.g. 5 or 0.5), not "${text}"`);
+  const ms = /^\d+(\.\d+)?$/.test(text) ? Math.round(Number(text) * 1000) : Number.NaN;
+  if (!(ms >= 1 && ms <= MAX_DATABASE_TIMEOUT_MS)) {
+    throw new CloacinaSignError(
+      'INVALID_INPUT',
+      `${DATABASE_TIMEOUT_ENV} must be a positive number of seconds from 0.001 to ${Math.floor(MAX_DATABASE_TIMEOUT_MS / 1000)} (e.g. 5 or 0.5), not "${text}"`,
+    );
   }
-  return seconds * 1000;
+  return ms;
 }
 
 /**
@@ -435,7 +440,9 @@ function timeoutFromEnvironment(env: NodeJS.ProcessEnv = process.env): number | 
 export async function openDatabase(url?: string, options: OpenOptions = {}): Promise<Database> {
   const target = parseDatabaseUrl(url);
   const timeoutMs = options.timeoutMs ?? timeoutFromEnvironment() ?? DEFAULT_DATABASE_TIMEOUT_MS;
-  if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) throw new CloacinaSignError('INVALID_INPUT', 'timeoutMs must be a positive number of milliseconds');
+  if (!(Number.isInteger(timeoutMs) && timeoutMs >= 1 && timeoutMs <= MAX_DATABASE_TIMEOUT_MS)) {
+    throw new CloacinaSignError('INVALID_INPUT', `timeoutMs must be a whole number of milliseconds from 1 to ${MAX_DATABASE_TIMEOUT_MS}`);
+  }
   const lockTimeoutMs = options.migrationLockTimeoutMs ?? DEFAULT_MIGRATION_LOCK_TIMEOUT_MS;
   if (!(Number.isFinite(lockTimeoutMs) && lockTimeoutMs >= 0)) {
     throw new CloacinaSignError('INVALID_INPUT', 'migrationLockTimeoutMs must be a non-negative number of milliseconds');

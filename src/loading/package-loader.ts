@@ -9,7 +9,7 @@ import { ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import type { PackagePolicy } from '../verification/policy';
 import { SignatureSource } from '../verification/signature-source';
-import { nativeFormat } from '../verification/sealed-decision';
+import { checkPackageLimit, nativeFormat } from '../verification/sealed-decision';
 import type { PackageFormatName, VerificationResult, VerifyOptions } from '../verification/verifier';
 import { verifyWithTrust } from '../verification/verifier';
 import { guardedLoad, type LoadPolicy } from './guarded-load';
@@ -92,10 +92,7 @@ function checkOptions(options: PackageLoaderOptions): void {
   if (options.policy?.rollbackProtection && !options.trust.versionMarks) {
     throw new CloacinaSignError('INVALID_INPUT', 'rollback protection needs database trust (databaseTrust): pinned keys keep no record of loaded versions');
   }
-  const max = options.maxPackageBytes;
-  if (max !== undefined && !(Number.isSafeInteger(max) && max >= 0)) {
-    throw new CloacinaSignError('INVALID_INPUT', 'maxPackageBytes must be a non-negative integer');
-  }
+  checkPackageLimit(options.maxPackageBytes);
 }
 
 export function createPackageLoader(options: PackageLoaderOptions): PackageLoader {

@@ -20,8 +20,8 @@ interface Bucket {
 /** Sweep at least this often, and whenever the map has grown past its last size after a sweep, doubled. */
 const IDLE_SWEEP_MS = 60_000;
 const SWEEP_AT_SIZE = 10_000;
-/** Past this many buckets still short of full, the oldest are dropped (each then starts full again). */
-const MAX_BUCKETS = 200_000;
+/** The most buckets ever held: a sweep keeps at most half, dropping the oldest (each then starts full again). */
+export const MAX_BUCKETS = 200_000;
 
 export class RateLimiter {
   private readonly buckets = new Map<string, Bucket>();
@@ -64,8 +64,9 @@ export class RateLimiter {
     for (const [key, bucket] of this.buckets) {
       if (bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond >= this.limit.burst) this.buckets.delete(key);
     }
+    // At most half the bound is kept: the map may double before the next sweep and still be within it.
     for (const key of this.buckets.keys()) {
-      if (this.buckets.size < MAX_BUCKETS) break;
+      if (this.buckets.size <= MAX_BUCKETS / 2) break;
       this.buckets.delete(key);
     }
     // Not again before the map has doubled: a sweep is linear, so it stays amortized constant per new key.

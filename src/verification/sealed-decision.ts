@@ -22,6 +22,13 @@ export function nativeFormat(format: PackageFormatName): PackageFormat {
   return named;
 }
 
+/** @internal A size limit as given by a caller: undefined, or a non-negative integer (else INVALID_INPUT). */
+export function checkPackageLimit(max: unknown): void {
+  if (max !== undefined && !(Number.isSafeInteger(max) && (max as number) >= 0)) {
+    throw new CloacinaSignError('INVALID_INPUT', 'maxPackageBytes must be a non-negative integer');
+  }
+}
+
 /** What a sealed decision needs: whose trust, whether a signature is required, the size limit, the policy. */
 export interface SealedDecisionPolicy {
   trust: TrustSource;

@@ -7,7 +7,7 @@ import { nativeCounter, type ProgressCounter } from '../progress';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor, digestsToCompute, documentsBeforeHashing, namedFileError, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
-import { checkFormats, decideSealed, nativeFormat } from './sealed-decision';
+import { checkFormats, checkPackageLimit, decideSealed, nativeFormat } from './sealed-decision';
 import { SignatureSource } from './signature-source';
 
 /** What a version-2 signature says about the package, every field signed. */
@@ -275,6 +275,7 @@ async function decide(ctx: VerificationContext, path: string, options: VerifyOpt
   attempt.organization = organization;
   const policy = ctx.policy ?? {};
   const format = nativeFormat(options.format ?? 'any');
+  checkPackageLimit(options.maxPackageBytes);
   if (options.format !== undefined || options.maxPackageBytes !== undefined) {
     // The format is checked on the bytes the signature covers: a sealed copy, decided first.
     const limits = { trust: ctx.trust, requireSignatures: true, maxPackageBytes: options.maxPackageBytes ?? Number.MAX_SAFE_INTEGER, policy };

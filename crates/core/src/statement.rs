@@ -137,7 +137,9 @@ fn check_text(name: &str, value: &str) -> Result<()> {
             value.len()
         )));
     }
-    if value.chars().any(char::is_control) {
+    // Line and paragraph separators break a line as a newline does (the name rule of every stored name).
+    let control = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if value.chars().any(control) {
         return Err(malformed(format!(
             "field \"{name}\" contains a control character"
         )));

@@ -186,6 +186,13 @@ fn every_malformed_document_says_what_is_wrong() {
         (
             edited(
                 r#""name":"data-pipeline""#,
+                r#""name":"data\u2028pipeline""#,
+            ),
+            "control character",
+        ),
+        (
+            edited(
+                r#""name":"data-pipeline""#,
                 r#""name":"data\u202epipeline""#,
             ),
             "bidirectional",

@@ -5,7 +5,7 @@ import { publicKeyAlgorithm } from '../../keys/keypair';
 import { kekFromEnv } from '../../keys/kek';
 import { checkOutputFile, writeFileAtomic } from '../../files';
 import { type DatabaseOptions, withDatabase } from '../context';
-import { printData, say } from '../output';
+import { printData, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 import type { DbKeyManager } from '../../keys/db-key-manager';
 
@@ -15,7 +15,9 @@ export async function generateInDatabase(options: DatabaseOptions & { name: stri
     async ({ keys, org, kek }) => {
       const owner = await org(options.org);
       const key = await keys.createSigningKey(owner.id, options.name, kek!);
-      say(`Generated signing key "${key.name}" for "${owner.name}": id ${key.id}, fingerprint ${key.fingerprint}, sealed under KEK id ${key.kekId}`);
+      say(
+        `Generated signing key "${key.name}" for "${terminalSafe(owner.name)}": id ${key.id}, fingerprint ${key.fingerprint}, sealed under KEK id ${key.kekId}`,
+      );
       printData(options, { id: key.id, orgId: key.orgId, name: key.name, fingerprint: key.fingerprint, createdAt: key.createdAt, kekId: key.kekId }, key.id);
     },
     { needsKek: true },
@@ -68,7 +70,7 @@ export async function trustKey(options: DatabaseOptions & { import: string; name
     const owner = await org(options.org);
     const trusted = await keys.trustPublicKey(owner.id, publicKey, options.name);
     const algorithm = publicKeyAlgorithm(trusted.publicKey);
-    say(`"${owner.name}" now trusts ${algorithm === 'ecdsa-p256' ? 'ECDSA P-256 (cosign) key' : 'key'} ${trusted.fingerprint}`);
+    say(`"${terminalSafe(owner.name)}" now trusts ${algorithm === 'ecdsa-p256' ? 'ECDSA P-256 (cosign) key' : 'key'} ${trusted.fingerprint}`);
     printData(
       options,
       { id: trusted.id, orgId: owner.id, name: trusted.name, fingerprint: trusted.fingerprint, algorithm, createdAt: trusted.createdAt },

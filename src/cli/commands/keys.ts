@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
+import { checkName } from '../../names';
 import { type DatabaseOptions, withDbOptions } from '../context';
 import { type OutputOptions, printData, runAction, say } from '../output';
 
@@ -18,9 +19,11 @@ interface GenerateOptions extends OutputOptions, DatabaseOptions {
 
 async function generateToFiles(options: GenerateOptions): Promise<void> {
   if (!options.output) throw new CloacinaSignError('USAGE', 'keys generate needs --output <dir/key.pem> or --org <org>');
+  // The name is only printed here, never stored, but it follows the rule of every name (it reaches a terminal).
+  const name = checkName(options.name, 'a key name');
   const keypair = generateKeypair();
   const paths = await writeKeypairFiles(keypair, options.output, { force: options.force });
-  say(`Generated key "${options.name}": private key ${paths.privateKeyPath} (mode 0600), public key ${paths.publicKeyPath}`);
+  say(`Generated key "${name}": private key ${paths.privateKeyPath} (mode 0600), public key ${paths.publicKeyPath}`);
   printData(options, { fingerprint: keypair.fingerprint, ...paths }, keypair.fingerprint);
 }
 

@@ -1,7 +1,7 @@
 // `cloacina-sign orgs ...`: organizations and trust grants.
 import { Command } from 'commander';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { printData, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
 /** Listing writes nothing: it works on a SQLite file this user cannot write. */
@@ -77,7 +77,7 @@ export function orgsCommand(): Command {
       withDatabase(options, async ({ keys, org }) => {
         const [parent, child] = [await org(options.from), await org(options.to)];
         const grant = await keys.grantTrust(parent.id, child.id);
-        say(`"${parent.name}" now trusts the keys of "${child.name}"`);
+        say(`"${terminalSafe(parent.name)}" now trusts the keys of "${terminalSafe(child.name)}"`);
         printData(options, grant, grant.id);
       }),
     ),
@@ -93,7 +93,7 @@ export function orgsCommand(): Command {
       withDatabase(options, async ({ keys, org }) => {
         const [parent, child] = [await org(options.from), await org(options.to)];
         const grant = await keys.revokeTrust(parent.id, child.id);
-        say(`"${parent.name}" no longer trusts the keys of "${child.name}"`);
+        say(`"${terminalSafe(parent.name)}" no longer trusts the keys of "${terminalSafe(child.name)}"`);
         printData(options, grant, grant.id);
       }),
     ),

@@ -4,7 +4,7 @@ import { CloacinaSignError } from '../../errors';
 import type { LoadedPackage } from '../../loading/loaded-package';
 import { SignatureSource } from '../../verification/signature-source';
 import { withDbOptions } from '../context';
-import { green, printData, runAction, say } from '../output';
+import { green, printData, runAction, say, terminalSafe } from '../output';
 import { addPackageCheckOptions, formatOf, type PackageCheckOptions } from '../package-checks';
 import { addPolicyOptions, collect, requireSignaturesFrom, type TrustOptions, withLoader } from '../trust';
 
@@ -43,8 +43,8 @@ async function withLoadedPackage<T>(
     try {
       say(
         pkg.signerFingerprint
-          ? `${green('verified')} ${packagePath}: signed by ${pkg.signerFingerprint}; loaded from sealed memory`
-          : `loaded ${packagePath} unsigned (signatures are not required)`,
+          ? `${green('verified')} ${terminalSafe(packagePath)}: signed by ${pkg.signerFingerprint}; loaded from sealed memory`
+          : `loaded ${terminalSafe(packagePath)} unsigned (signatures are not required)`,
       );
       return await work(pkg);
     } finally {

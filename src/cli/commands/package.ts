@@ -9,7 +9,7 @@ import { signStatement, type StatementOptions, writeSignatureDocument } from '..
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/verifier';
 import { type DatabaseOptions, withDbOptions } from '../context';
-import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say } from '../output';
+import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, runAction, say, terminalSafe } from '../output';
 import { withProgress } from '../progress';
 import { addPackageCheckOptions, formatOf, type PackageCheckOptions } from '../package-checks';
 import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../trust';
@@ -146,6 +146,8 @@ async function verify(packagePaths: string[], options: VerifyOptions): Promise<v
     const results: Record<string, unknown>[] = [];
     let exitCode = EXIT_OK;
     for (const packagePath of packagePaths) {
+      // A file name is anyone's choice: it reaches the terminal with its control characters escaped.
+      const shownPath = terminalSafe(packagePath);
       try {
         // The format is checked on the verified bytes themselves (a sealed copy), when one is required.
         const format = formatOf(packagePath, options, 'any');
@@ -155,12 +157,12 @@ async function verify(packagePaths: string[], options: VerifyOptions): Promise<v
           ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
           : '';
         const when = result.signedAt === null ? ' (a cosign signature, ECDSA P-256)' : ` at ${result.signedAt}`;
-        say(`${green('verified')} ${packagePath}${what}: signed by ${result.signerFingerprint}${when}`);
-        if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${packagePath}\n`);
+        say(`${green('verified')} ${shownPath}${what}: signed by ${result.signerFingerprint}${when}`);
+        if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${shownPath}\n`);
         results.push(verifyResult(packagePath, result));
       } catch (error) {
         reportError(error);
-        if (!options.json) process.stdout.write(`REJECTED ${errorCode(error)}  ${packagePath}\n`);
+        if (!options.json) process.stdout.write(`REJECTED ${errorCode(error)}  ${shownPath}\n`);
         results.push(verifyResult(packagePath, undefined, error));
         exitCode = Math.max(exitCode, exitCodeFor(error));
       }

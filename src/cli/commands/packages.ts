@@ -1,7 +1,7 @@
 // `cloacina-sign packages ...`: rollback marks, the highest version of each package an organization loaded.
 import { Command } from 'commander';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { printData, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
 interface ResetOptions extends DatabaseOptions {
@@ -48,7 +48,7 @@ export function packagesCommand(): Command {
         const owner = await org(options.org);
         const { resetVersion } = await import('../../trust/version-marks');
         const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
-        const what = `the rollback mark of ${JSON.stringify(options.name)} in "${owner.name}"`;
+        const what = `the rollback mark of ${terminalSafe(JSON.stringify(options.name))} in "${terminalSafe(owner.name)}"`;
         say(
           reset.now === null
             ? `Removed ${what} (it was ${reset.previous}): any version may load again; audited as package.version.reset`

@@ -2,7 +2,7 @@
 // at creation, on stdout; only its SHA-256 is stored. Needs the database, never the KEK.
 import { Command } from 'commander';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { printData, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 import { collect } from '../trust';
 
@@ -32,7 +32,7 @@ export function tokensCommand(): Command {
         const owner = await org(options.org);
         const { token, info } = await new TokenManager(keys).create({ orgId: owner.id, scopes: options.scope ?? [], expiresAt, name: options.name });
         say(
-          `Created API token ${info.id} for "${owner.name}" with scopes ${info.scopes.join(' ')}${info.expiresAt ? `, expiring ${info.expiresAt}` : ', no expiry'}. ` +
+          `Created API token ${info.id} for "${terminalSafe(owner.name)}" with scopes ${info.scopes.join(' ')}${info.expiresAt ? `, expiring ${info.expiresAt}` : ', no expiry'}. ` +
             'It is shown this once: store it as a secret (CLOACINA_API_TOKEN).',
         );
         printData(options, { ...info, token }, token);
