@@ -28,6 +28,7 @@ const PASSED_ON: ReadonlySet<string> = new Set<ErrorCode>([
   'AUDIT_FAILED',
   'DATABASE_UNAVAILABLE',
   'DATABASE_ERROR',
+  'DATABASE_DRIVER_MISSING',
   'UPLOAD_ABORTED',
   'NOT_FOUND',
 ]);
