@@ -62,7 +62,7 @@ build_native() {
   abi=$(abi_of "$target")
   out="npm/$abi"
   ensure_rust_target "$target"
-  local flags=(--platform --release --strip --target "$target" --output-dir "$out" --no-js --dts .tmp/discarded.d.ts)
+  local flags=(--platform --release --target "$target" --output-dir "$out" --no-js --dts .tmp/discarded.d.ts)
   case "$target" in
     *-linux-gnu)
       bash scripts/napi-cross-toolchain.sh "$target"
@@ -80,7 +80,7 @@ build_native() {
         npx napi build "${flags[@]}"
       ;;
   esac
-  rm -f "$out/.tmp/discarded.d.ts" .tmp/discarded.d.ts
+  rm -rf "$out/.tmp" .tmp/discarded.d.ts
   echo "build-platforms: $out/cloacina-sign.$abi.node"
 }
 

@@ -12,6 +12,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { expect } from 'chai';
 import { buildPackage } from './fixtures';
 import { ROOT } from './helpers';
+import { type ScopedRegistry, startScopedRegistry } from './fixtures/scoped-registry';
 
 const FIXTURES = join(ROOT, 'test/fixtures/consumer');
 const CONSUMER_SOURCE = join(FIXTURES, 'consumer.mts');
@@ -80,7 +81,7 @@ describe('the package as a dependency', function () {
   this.timeout(150_000);
 
   let scratch: string;
-  let tarballs: string[];
+  let registry: ScopedRegistry | undefined;
   let tarEntries: string[];
   let platformEntries: string[];
   let consumer: string;
@@ -100,10 +101,9 @@ describe('the package as a dependency', function () {
     await execOk('bash', [join(ROOT, 'scripts/pack-platforms.sh'), packDir], ROOT, { CLOACINA_PACK_HOST_BUILD: '1' });
     version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
     const main = join(packDir, `cloacina-sign-${version}.tgz`);
-    const platform = join(packDir, `cloacina-sign-binding-linux-x64-gnu-${version}.tgz`);
-    tarballs = [main, platform];
     tarEntries = entriesOf(main);
-    platformEntries = entriesOf(platform);
+    platformEntries = entriesOf(join(packDir, `cloacina-sign-binding-linux-x64-gnu-${version}.tgz`));
+    registry = await startScopedRegistry(packDir);
 
     consumer = join(scratch, 'consumer');
     mkdirSync(join(consumer, 'cjs'), { recursive: true });
@@ -116,17 +116,18 @@ describe('the package as a dependency', function () {
     copyFileSync(CONSUMER_SOURCE, join(consumer, 'esm/consumer-require.cts'));
 
     // The versions this checkout builds with: typescript as package.json pins it (the locked one),
-    // @types/node of the supported major (20). Install scripts run as for any user; the optional
-    // dependencies (the database drivers, the platform packages published from this checkout but not
-    // in the registry) are left out: a key-pinned runner needs none of them.
+    // @types/node of the supported major (20). Only the main package is named: npm picks the platform
+    // package from its optionalDependencies (served on loopback for the scope). No install scripts run,
+    // so sqlite3 stays unbuilt: a key-pinned runner needs no database driver.
     const install = await exec(
       'npm',
       [
         'install',
-        ...tarballs,
+        main,
+        `--@cloacina-sign:registry=${registry.url}`,
+        '--ignore-scripts',
         `typescript@${installedVersion('typescript')}`,
         `@types/node@${installedVersion('@types/node')}`,
-        '--omit=optional',
         '--no-audit',
         '--no-fund',
         '--prefer-offline',
@@ -137,7 +138,8 @@ describe('the package as a dependency', function () {
     if (install.status !== 0) throw new Error(`npm install exited ${install.status}\n${installLog}`);
   });
 
-  after(() => {
+  after(async () => {
+    await registry?.close();
     if (scratch) rmSync(scratch, { recursive: true, force: true });
   });
 
@@ -146,6 +148,10 @@ describe('the package as a dependency', function () {
     expect(probe.stdout.trim()).to.equal('none');
     const node = await exec('node', ['-p', 'process.execPath'], consumer);
     expect(node.stdout.trim()).to.equal(CONSUMER_NODE);
+  });
+
+  it('when installed on linux-x64 with glibc, npm picked @cloacina-sign/binding-linux-x64-gnu and no other platform package', () => {
+    expect(readdirSync(join(consumer, 'node_modules/@cloacina-sign'))).to.deep.equal(['binding-linux-x64-gnu']);
     expect(existsSync(join(consumer, 'node_modules/@cloacina-sign/binding-linux-x64-gnu/cloacina-sign.linux-x64-gnu.node'))).to.equal(true);
   });
 
@@ -203,8 +209,11 @@ describe('the package as a dependency', function () {
     });
   });
 
-  it('when installed, npm printed no engine warning for this Node', () => {
-    expect(installLog).not.to.include('EBADENGINE');
+  it('when installed, npm warned about engines only on a Node older than the engines field allows (22)', async () => {
+    const major = Number((await exec('node', ['-p', 'process.versions.node'], consumer)).stdout.split('.')[0]);
+    const warnings = installLog.split('\n').filter((line) => line.includes('EBADENGINE'));
+    if (major >= 22) expect(warnings).to.deep.equal([]);
+    else expect(warnings.join('\n')).to.include(`package: 'cloacina-sign@${version}'`);
   });
 
   it('type-checks CommonJS and ESM consumers with skipLibCheck: false and strict: true', async () => {
@@ -251,14 +260,15 @@ describe('the package as a dependency', function () {
     expect(JSON.parse(run.stdout)).to.deep.equal({ identity: 'npx' });
   });
 
-  it('when the SQLite driver is not installed, opening a database names the package to install (exit 2)', async () => {
-    expect(existsSync(join(consumer, 'node_modules/sqlite3'))).to.equal(false);
+  it('when the SQLite driver did not build at install, opening a database names the package to install (exit 2)', async () => {
+    expect(existsSync(join(consumer, 'node_modules/sqlite3/package.json'))).to.equal(true);
     const work = mkdtempSync(join(scratch, 'db-'));
     const result = await exec('npx', ['--no-install', 'cloacina-sign', 'db', 'migrate', '--database', `sqlite:${join(work, 'x.db')}`], consumer, {
       CLOACINA_AUDIT_LOG: 'off',
     });
     expect(result.status, result.stdout).to.equal(2);
     expect(result.stderr).to.include('DATABASE_DRIVER_MISSING');
+    expect(result.stderr).to.include('needs the npm package sqlite3, which is installed but does not load on this machine');
     expect(result.stderr).to.include('npm install sqlite3');
     expect(readdirSync(work)).to.deep.equal([]);
   });
