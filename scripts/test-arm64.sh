@@ -26,11 +26,17 @@ node_arm64=$work/package/bin/node
 arm64() { qemu-aarch64 -L /usr/aarch64-linux-gnu "$node_arm64" "$@"; }
 echo "test-arm64: Node $(arm64 -p 'process.version + " " + process.arch') under qemu-aarch64"
 
+# The platform packages served on loopback as the registry will serve them: npm picks the one for
+# --cpu=arm64 --libc=glibc by itself.
+node "$root/dist/test/fixtures/scoped-registry.js" "$packages" >"$work/registry-url" &
+registry_pid=$!
+trap 'kill "$registry_pid" 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 1 50); do [ -s "$work/registry-url" ] && break; sleep 0.1; done
 mkdir -p "$work/consumer"
 cd "$work/consumer"
 echo '{ "name": "arm64-consumer", "version": "1.0.0", "private": true }' >package.json
-npm install --silent --cpu=arm64 --os=linux --libc=glibc --omit=optional --ignore-scripts --no-audit --no-fund --prefer-offline \
-  "$packages/cloacina-sign-$version.tgz" "$packages/cloacina-sign-binding-linux-arm64-gnu-$version.tgz"
+npm install --cpu=arm64 --os=linux --libc=glibc --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error \
+  "--@cloacina-sign:registry=$(cat "$work/registry-url")" "$packages/cloacina-sign-$version.tgz"
 cli() { arm64 node_modules/cloacina-sign/dist/src/cli/main.js "$@"; }
 export CLOACINA_AUDIT_LOG=off
 
@@ -63,8 +69,10 @@ expect_exit() {
   [ "$status" -eq "$want" ] || { echo "  exit $status, expected $want" >&2; cat "$work/out" >&2; return 1; }
 }
 
-check "the arm64 addon loads from @cloacina-sign/binding-linux-arm64-gnu" \
-  expect_output "arm64 native" arm64 -e 'const b = require("cloacina-sign/package.json") && require.resolve("@cloacina-sign/binding-linux-arm64-gnu"); const { generateKeypair } = require("cloacina-sign"); generateKeypair(); console.log(process.arch + " native")'
+check "npm picked @cloacina-sign/binding-linux-arm64-gnu and no other platform package" \
+  expect_output "binding-linux-arm64-gnu" ls node_modules/@cloacina-sign
+check "the arm64 addon loads and generates a key pair" \
+  expect_output "arm64 32" arm64 -e 'const { generateKeypair } = require("cloacina-sign"); console.log(process.arch, generateKeypair().publicKey.length)'
 check "keys generate writes a key pair" expect_exit 0 cli keys generate --name arm64 --output "$work/ci.pem"
 check "package sign (v1)" expect_exit 0 cli package sign "$work/libworkflow.so" --key "$work/ci.pem"
 check "package verify (v1)" expect_exit 0 cli package verify "$work/libworkflow.so" --trust-key "$work/ci.pub.pem"
