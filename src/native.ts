@@ -2,6 +2,7 @@
 // Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
 import { CloacinaSignError, errorForCode, isErrorCode } from './errors';
+import { forThisHost } from './wasi';
 
 /** The one platform the addon is built for (package.json `os`/`cpu` say the same). */
 const SUPPORTED = { platform: 'linux', arch: 'x64' } as const;
@@ -24,7 +25,7 @@ function loadBinding(): typeof Binding {
   }
 }
 
-const binding = loadBinding();
+const binding = forThisHost(loadBinding());
 
 const CODED = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/;
 
