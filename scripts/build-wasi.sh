@@ -14,6 +14,16 @@ binary=cloacina-sign
 package_dir=npm/wasm32-wasi
 artifacts=("$binary.wasm32-wasi.wasm" "$binary.wasi.cjs" wasi-worker.mjs)
 
+# The platform package must depend on exactly the runtime this module is built and tested against.
+node -e '
+  const wanted = require("./'"$package_dir"'/package.json").dependencies;
+  const installed = (name) => require(`${name}/package.json`).version;
+  const wrong = ["@napi-rs/wasm-runtime", "@emnapi/core", "@emnapi/runtime"].filter((name) => wanted[name] !== installed(name));
+  for (const name of wrong) console.error(`build-wasi: ${name} is ${installed(name)} here but '"$package_dir"'/package.json asks for ${wanted[name]}`);
+  if (installed("emnapi") !== installed("@emnapi/core")) console.error("build-wasi: emnapi and @emnapi/core differ");
+  process.exit(wrong.length || installed("emnapi") !== installed("@emnapi/core") ? 1 : 0);
+'
+
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
 
 mkdir -p .tmp
