@@ -2,6 +2,7 @@
 // Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
 import { CloacinaSignError, errorForCode, isErrorCode } from './errors';
+import { forThisHost } from './wasi';
 
 /**
  * The platform packages, one per target in package.json `napi.targets`: npm installs the one whose
@@ -43,7 +44,7 @@ function loadBinding(): typeof Binding {
   }
 }
 
-const binding = loadBinding();
+const binding = forThisHost(loadBinding());
 
 const CODED = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/;
 
