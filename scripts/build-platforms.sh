@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Builds the addon for every published target into its platform package directory, npm/<platform>/:
 # the glibc targets with napi-rs's gcc cross toolchain (glibc 2.17 sysroot, so the .node runs on any
-# glibc >= 2.17), the musl targets with zig as the C compiler and linker (musl linked dynamically,
+# glibc >= 2.17), x86_64 musl with musl-gcc and aarch64 musl with zig (both linking musl dynamically,
 # as Node on Alpine needs), and the WebAssembly fallback with `npm run build:wasi`. Then the
-# TypeScript and the generated loader (binding.js), as `npm run build` writes them.
+# TypeScript and the generated loader (binding.js), as `npm run build` writes them (first).
 # Usage: scripts/build-platforms.sh [target...]   (default: every target in package.json napi.targets)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,15 +39,19 @@ zig_bin() {
 
 # A `cc` for one zig target, as cargo and cc-rs call a linker/compiler (one executable path, no arguments).
 zig_cc_wrapper() {
-  local zig=$1 zig_target=$2 wrapper=".tmp/zig/$2-cc"
+  local zig=$1 zig_target=$2 rust_target=$3 wrapper=".tmp/zig/$2-cc" unwind
+  unwind="$(rustc --print sysroot)/lib/rustlib/$rust_target/lib/self-contained/libunwind.a"
   mkdir -p .tmp/zig
   cat >"$wrapper" <<WRAP
 #!/usr/bin/env bash
-# Rust passes flags zig's clang does not know for its own musl; drop them.
+# Rust names the unwinder -lgcc_s for a dynamic musl link; there is no musl libgcc_s here, so the
+# toolchain's self-contained libunwind.a is linked in instead (as scripts/musl-gcc-link does).
+# Flags zig's clang takes differently are dropped.
 args=()
 for arg in "\$@"; do
   case "\$arg" in
-    --target=*|-lgcc_s) ;;
+    --target=*) ;;
+    -lgcc_s) args+=("$unwind") ;;
     *) args+=("\$arg") ;;
   esac
 done
@@ -68,21 +72,26 @@ build_native() {
       bash scripts/napi-cross-toolchain.sh "$target"
       npx napi build "${flags[@]}" --use-napi-cross
       ;;
-    *-linux-musl)
-      local zig cc arch env_target
+    x86_64-unknown-linux-musl)
+      # .cargo/config.toml links it with musl-gcc (scripts/musl-gcc-link), dynamically.
+      npx napi build "${flags[@]}"
+      ;;
+    aarch64-unknown-linux-musl)
+      # Debian has no aarch64 musl cross compiler: zig (PyPI's ziglang) compiles and links for it.
+      local zig cc
       zig=$(zig_bin)
-      arch=${target%%-*}
-      cc=$(zig_cc_wrapper "$zig" "$arch-linux-musl")
-      env_target=$(echo "$target" | tr 'a-z-' 'A-Z_')
-      # A dynamically linked musl .node (crt-static would make a static binary Node cannot dlopen).
-      env "CARGO_TARGET_${env_target}_LINKER=$cc" "CC_${target//-/_}=$cc" "AR_${target//-/_}=$zig ar" \
-        "CARGO_TARGET_${env_target}_RUSTFLAGS=-C target-feature=-crt-static" \
+      cc=$(zig_cc_wrapper "$zig" aarch64-linux-musl "$target")
+      CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=$cc CC_aarch64_unknown_linux_musl=$cc \
         npx napi build "${flags[@]}"
       ;;
   esac
   rm -rf "$out/.tmp" .tmp/discarded.d.ts
   echo "build-platforms: $out/cloacina-sign.$abi.node"
 }
+
+# The host build first: binding.js (the loader that picks a platform package), binding.d.ts (which
+# the WebAssembly build is checked against) and dist/.
+npm run build
 
 for target in "${targets[@]}"; do
   case "$target" in
@@ -97,6 +106,3 @@ for target in "${targets[@]}"; do
     *) build_native "$target" ;;
   esac
 done
-
-# The host build: binding.js (the loader that picks a platform package), binding.d.ts and dist/.
-npm run build

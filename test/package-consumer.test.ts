@@ -150,8 +150,12 @@ describe('the package as a dependency', function () {
     expect(node.stdout.trim()).to.equal(CONSUMER_NODE);
   });
 
-  it('when installed on linux-x64 with glibc, npm picked @cloacina-sign/binding-linux-x64-gnu and no other platform package', () => {
-    expect(readdirSync(join(consumer, 'node_modules/@cloacina-sign'))).to.deep.equal(['binding-linux-x64-gnu']);
+  it('when installed on linux-x64 with glibc, npm picked @cloacina-sign/binding-linux-x64-gnu and no other native package', async () => {
+    // The WebAssembly fallback has no os/cpu and installs everywhere (when it was packed); the loader prefers the native package.
+    const installed = readdirSync(join(consumer, 'node_modules/@cloacina-sign'));
+    expect(installed.filter((name) => name !== 'binding-wasm32-wasi')).to.deep.equal(['binding-linux-x64-gnu']);
+    const loaded = await exec('node', ['-p', "require('cloacina-sign/package.json') && require.resolve('@cloacina-sign/binding-linux-x64-gnu')"], consumer);
+    expect(loaded.status, loaded.stderr).to.equal(0);
     expect(existsSync(join(consumer, 'node_modules/@cloacina-sign/binding-linux-x64-gnu/cloacina-sign.linux-x64-gnu.node'))).to.equal(true);
   });
 
