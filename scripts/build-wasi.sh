@@ -17,7 +17,8 @@ artifacts=("$binary.wasm32-wasi.wasm" "$binary.wasi.cjs" wasi-worker.mjs)
 # The platform package must depend on exactly the runtime this module is built and tested against.
 node -e '
   const wanted = require("./'"$package_dir"'/package.json").dependencies;
-  const installed = (name) => require(`${name}/package.json`).version;
+  // Read from node_modules: @napi-rs/wasm-runtime does not export its package.json.
+  const installed = (name) => JSON.parse(require("fs").readFileSync(`node_modules/${name}/package.json`, "utf8")).version;
   const wrong = ["@napi-rs/wasm-runtime", "@emnapi/core", "@emnapi/runtime"].filter((name) => wanted[name] !== installed(name));
   for (const name of wrong) console.error(`build-wasi: ${name} is ${installed(name)} here but '"$package_dir"'/package.json asks for ${wanted[name]}`);
   if (installed("emnapi") !== installed("@emnapi/core")) console.error("build-wasi: emnapi and @emnapi/core differ");

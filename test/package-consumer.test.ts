@@ -87,6 +87,7 @@ describe('the package as a dependency', function () {
   let consumer: string;
   let version: string;
   let installLog: string;
+  let bare: string;
 
   const entriesOf = (tarball: string) =>
     spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' })
@@ -136,6 +137,16 @@ describe('the package as a dependency', function () {
     );
     installLog = `${install.stdout}\n${install.stderr}`;
     if (install.status !== 0) throw new Error(`npm install exited ${install.status}\n${installLog}`);
+
+    // A second consumer installed without optional dependencies: no platform package, no fallback.
+    bare = join(scratch, 'bare');
+    mkdirSync(bare);
+    writeFileSync(join(bare, 'package.json'), JSON.stringify({ name: 'bare', version: '1.0.0', private: true }, null, 2));
+    await execOk(
+      'npm',
+      ['install', main, `--@cloacina-sign:registry=${registry.url}`, '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      bare,
+    );
   });
 
   after(async () => {
@@ -286,49 +297,47 @@ describe('the package as a dependency', function () {
     expect(result.status, result.stderr).to.equal(0);
     expect(result.stdout.trim().split('\n')).to.deep.equal([version, 'ERR_PACKAGE_PATH_NOT_EXPORTED']);
   });
-});
 
-describe('the package on an unsupported platform', function () {
-  this.timeout(30_000);
+  describe('installed without its optional dependencies, or on a platform with no package', () => {
+    const WASI = '@cloacina-sign/binding-wasm32-wasi';
+    const expected = (label: string) =>
+      `cloacina-sign has no native addon for ${label}, and its WebAssembly fallback ${WASI} did not load (optional dependencies skipped at install?); install ${WASI} beside cloacina-sign. Platform packages: @cloacina-sign/binding-linux-x64-gnu, @cloacina-sign/binding-linux-x64-musl, @cloacina-sign/binding-linux-arm64-gnu, @cloacina-sign/binding-linux-arm64-musl, ${WASI}`;
 
-  const WASI = '@cloacina-sign/binding-wasm32-wasi';
-  const expected = (label: string) =>
-    `cloacina-sign has no native addon for ${label}, and its WebAssembly fallback ${WASI} did not load (optional dependencies skipped at install?); install ${WASI} beside cloacina-sign. Platform packages: @cloacina-sign/binding-linux-x64-gnu, @cloacina-sign/binding-linux-x64-musl, @cloacina-sign/binding-linux-arm64-gnu, @cloacina-sign/binding-linux-arm64-musl, ${WASI}`;
+    /** Node started in the consumer with no platform package (nor the fallback) as if on another platform. */
+    function onPlatform(platform: string, arch: string, args: string[]): Promise<Exec> {
+      return exec('node', ['-r', PRETEND_PLATFORM, ...args], bare, { PRETEND_PLATFORM: platform, PRETEND_ARCH: arch });
+    }
 
-  /** Node started in this checkout (so `cloacina-sign` resolves to it by name) as if on another platform. */
-  function onPlatform(platform: string, arch: string, args: string[]): Promise<Exec> {
-    return exec(process.execPath, ['-r', PRETEND_PLATFORM, ...args], ROOT, { PRETEND_PLATFORM: platform, PRETEND_ARCH: arch });
-  }
+    it('require() fails with a message naming the platform', async () => {
+      const result = await onPlatform('darwin', 'arm64', ['-e', "require('cloacina-sign')"]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include(`CloacinaSignError: ${expected('darwin-arm64')}`);
+      expect(result.stderr).to.include("code: 'UNSUPPORTED_PLATFORM'");
+      expect(result.stderr).not.to.include('npm run build');
+    });
 
-  it('require() fails with a message naming the platform', async () => {
-    const result = await onPlatform('darwin', 'arm64', ['-e', "require('cloacina-sign')"]);
-    expect(result.status).to.equal(1);
-    expect(result.stderr).to.include(`CloacinaSignError: ${expected('darwin-arm64')}`);
-    expect(result.stderr).to.include("code: 'UNSUPPORTED_PLATFORM'");
-    expect(result.stderr).not.to.include('npm run build');
-  });
+    it('import fails with the same message', async () => {
+      const result = await onPlatform('win32', 'x64', ['--input-type=module', '-e', "import 'cloacina-sign';"]);
+      expect(result.status).to.equal(1);
+      expect(result.stderr).to.include(`CloacinaSignError: ${expected('win32-x64')}`);
+    });
 
-  it('import fails with the same message', async () => {
-    const result = await onPlatform('win32', 'x64', ['--input-type=module', '-e', "import 'cloacina-sign';"]);
-    expect(result.status).to.equal(1);
-    expect(result.stderr).to.include(`CloacinaSignError: ${expected('win32-x64')}`);
-  });
-
-  it('when the platform package of a supported platform is missing, the error names that package', async () => {
-    const script = [
-      'try {',
-      "  require('cloacina-sign');",
-      "  console.log('loaded');",
-      '} catch (error) {',
-      '  console.log(JSON.stringify({ name: error.name, code: error.code, message: error.message }));',
-      '}',
-    ].join('\n');
-    const result = await onPlatform('linux', 'arm64', ['-e', script]);
-    expect(result.status, result.stderr).to.equal(0);
-    expect(JSON.parse(result.stdout)).to.deep.equal({
-      name: 'CloacinaSignError',
-      code: 'UNSUPPORTED_PLATFORM',
-      message: `cloacina-sign's native addon for linux-arm64 (glibc) did not load: its package @cloacina-sign/binding-linux-arm64-gnu is missing or broken, and the WebAssembly fallback ${WASI} did not load either (optional dependencies skipped at install?); install @cloacina-sign/binding-linux-arm64-gnu beside cloacina-sign`,
+    it('when the platform package of a supported platform is missing, the error names that package', async () => {
+      const script = [
+        'try {',
+        "  require('cloacina-sign');",
+        "  console.log('loaded');",
+        '} catch (error) {',
+        '  console.log(JSON.stringify({ name: error.name, code: error.code, message: error.message }));',
+        '}',
+      ].join('\n');
+      const result = await onPlatform('linux', 'arm64', ['-e', script]);
+      expect(result.status, result.stderr).to.equal(0);
+      expect(JSON.parse(result.stdout)).to.deep.equal({
+        name: 'CloacinaSignError',
+        code: 'UNSUPPORTED_PLATFORM',
+        message: `cloacina-sign's native addon for linux-arm64 (glibc) did not load: its package @cloacina-sign/binding-linux-arm64-gnu is missing or broken, and the WebAssembly fallback ${WASI} did not load either (optional dependencies skipped at install?); install @cloacina-sign/binding-linux-arm64-gnu beside cloacina-sign`,
+      });
     });
   });
 });
