@@ -59,7 +59,9 @@ check() {
 expect_output() {
   local want=$1 got
   shift
-  got=$("$@" 2>"$work/stderr") || { cat "$work/stderr" >&2; return 1; }
+  local status=0
+  got=$("$@" 2>"$work/stderr") || status=$?
+  [ "$status" -eq 0 ] || { echo "  exit $status: $got" >&2; cat "$work/stderr" >&2; return 1; }
   [ "$got" = "$want" ] || { echo "  got: $got" >&2; cat "$work/stderr" >&2; return 1; }
 }
 expect_exit() {
@@ -83,8 +85,31 @@ cp "$work/libworkflow.so" "$work/libtampered.so"
 cp "$work/libworkflow.so.sig" "$work/libtampered.so.sig"
 arm64 -e 'const fs=require("fs");const f=fs.openSync(process.argv[1],"r+");const b=Buffer.alloc(1);fs.readSync(f,b,0,1,4096);b[0]^=0xff;fs.writeSync(f,b,0,1,4096)' "$work/libtampered.so"
 check "a tampered copy is refused (exit 1)" expect_exit 1 cli package verify "$work/libtampered.so" --trust-key "$work/ci.pub.pem"
-check "a guarded load of the aarch64 package runs its task" \
-  expect_output '{"identity":"arm64"}' cli package run "$work/libworkflow.so" --trust-key "$work/ci.pub.pem" --task whoami --require-signatures
+# qemu-user's -L prefix redirects readlinkat (to /usr/aarch64-linux-gnu/lib, a directory: EINVAL) but
+# not statx, which sees the host's /lib -> usr/lib symlink. The guarded loader's ownership walk of the
+# loader's search path (statx says symlink, readlink fails) then refuses, as it must for a path it
+# cannot resolve. A real arm64 machine has no such split; this probe shows whether qemu has it here.
+cat >"$work/probe.c" <<'C'
+#include <errno.h>
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { char b[256]; return readlink("/lib", b, sizeof b) < 0 && errno == EINVAL ? 1 : 0; }
+C
+aarch64-linux-gnu-gcc -o "$work/probe" "$work/probe.c"
+if [ -L /lib ] && ! qemu-aarch64 -L /usr/aarch64-linux-gnu "$work/probe"; then
+  echo "test-arm64: under qemu-user here, readlinkat(\"/lib\") fails with EINVAL (the -L prefix redirects it to a directory) while statx sees a symlink"
+  refused_for_qemu() {
+    local status=0
+    cli package run "$work/libworkflow.so" --trust-key "$work/ci.pub.pem" --task whoami --require-signatures >"$work/run" 2>&1 || status=$?
+    cat "$work/run"
+    [ "$status" -eq 2 ] && grep -q 'UNSAFE_DEPENDENCY.*/lib cannot be read (Invalid argument' "$work/run"
+  }
+  check "a guarded load under qemu-user refuses with UNSAFE_DEPENDENCY for the unreadable /lib link (the qemu artifact above)" \
+    refused_for_qemu
+else
+  check "a guarded load of the aarch64 package runs its task" \
+    expect_output '{"identity":"arm64"}' cli package run "$work/libworkflow.so" --trust-key "$work/ci.pub.pem" --task whoami --require-signatures
+fi
 
 echo "arm64: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
