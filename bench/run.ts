@@ -7,6 +7,7 @@ import { benchGuardedLoad } from './guarded-load';
 import { benchLargePackage } from './large-package';
 import { type BenchSection, renderSection } from './section';
 import { benchService } from './service';
+import { benchWasi } from './wasi';
 
 type Bench = { name: string; run: () => Promise<BenchSection> };
 
@@ -15,6 +16,7 @@ const benches: Bench[] = [
   { name: 'database', run: benchDatabase },
   { name: 'guarded-load', run: benchGuardedLoad },
   { name: 'service', run: benchService },
+  { name: 'wasi', run: benchWasi },
 ];
 
 function machine(): string {

@@ -25,7 +25,6 @@ impl<T> OrThrow<T> for Result<T, CoreError> {
 /// list a sample of it here too.
 fn samples() -> Vec<(&'static str, Error)> {
     use cloacina_sign_core::Violation;
-    use cloacina_sign_loader::{LoadError, TaskError};
     let text = || "sample".to_string();
     let core = vec![
         CoreError::UnreadableFile {
@@ -67,6 +66,33 @@ fn samples() -> Vec<(&'static str, Error)> {
             reason: text(),
         },
     ];
+    let mut all: Vec<(&'static str, Error)> = Vec::new();
+    for e in core {
+        all.push((variant_name(&Variant::Core(&e)), core_error(e)));
+    }
+    #[cfg(not(target_os = "wasi"))]
+    all.extend(guarded_load_samples());
+    // The binding's own refusals.
+    all.push((
+        "binding: cleared twice",
+        coded(codes::LOAD_FAILED, "sample"),
+    ));
+    all.push((
+        "binding: closed package",
+        coded(codes::PACKAGE_CLOSED, "sample"),
+    ));
+    all.push((
+        "binding: not WebAssembly",
+        coded(codes::NOT_A_WASM_MODULE, "sample"),
+    ));
+    all
+}
+
+/// The loader crate's errors (not linked into the WebAssembly build, which loads nothing).
+#[cfg(not(target_os = "wasi"))]
+fn guarded_load_samples() -> Vec<(&'static str, Error)> {
+    use cloacina_sign_loader::{LoadError, TaskError};
+    let text = || "sample".to_string();
     let load = vec![
         LoadError::TooLarge { size: 2, limit: 1 },
         LoadError::NotASharedLibrary(text()),
@@ -93,39 +119,26 @@ fn samples() -> Vec<(&'static str, Error)> {
         TaskError::InvalidInput(text()),
     ];
     let mut all: Vec<(&'static str, Error)> = Vec::new();
-    for e in core {
-        all.push((variant_name(&Variant::Core(&e)), core_error(e)));
-    }
     for e in load {
         all.push((variant_name(&Variant::Load(&e)), coded(e.code(), &e)));
     }
     for e in task {
         all.push((variant_name(&Variant::Task(&e)), coded(e.code(), &e)));
     }
-    // The binding's own refusals.
-    all.push((
-        "binding: cleared twice",
-        coded(codes::LOAD_FAILED, "sample"),
-    ));
-    all.push((
-        "binding: closed package",
-        coded(codes::PACKAGE_CLOSED, "sample"),
-    ));
-    all.push((
-        "binding: not WebAssembly",
-        coded(codes::NOT_A_WASM_MODULE, "sample"),
-    ));
     all
 }
 
 enum Variant<'a> {
     Core(&'a CoreError),
+    #[cfg(not(target_os = "wasi"))]
     Load(&'a cloacina_sign_loader::LoadError),
+    #[cfg(not(target_os = "wasi"))]
     Task(&'a cloacina_sign_loader::TaskError),
 }
 
 /// Exhaustive on purpose: a new variant must be named (and sampled above).
 fn variant_name(variant: &Variant) -> &'static str {
+    #[cfg(not(target_os = "wasi"))]
     use cloacina_sign_loader::{LoadError as L, TaskError as T};
     match variant {
         Variant::Core(e) => match e {
@@ -141,6 +154,7 @@ fn variant_name(variant: &Variant) -> &'static str {
             CoreError::InvalidInput(_) => "CoreError::InvalidInput",
             CoreError::PolicyRefused { .. } => "CoreError::PolicyRefused",
         },
+        #[cfg(not(target_os = "wasi"))]
         Variant::Load(e) => match e {
             L::TooLarge { .. } => "LoadError::TooLarge",
             L::NotASharedLibrary(_) => "LoadError::NotASharedLibrary",
@@ -154,6 +168,7 @@ fn variant_name(variant: &Variant) -> &'static str {
             L::UnsafeDependency(_) => "LoadError::UnsafeDependency",
             L::UnsafeEnvironment(_) => "LoadError::UnsafeEnvironment",
         },
+        #[cfg(not(target_os = "wasi"))]
         Variant::Task(e) => match e {
             T::Failed(_) => "TaskError::Failed",
             T::AbiError(_) => "TaskError::AbiError",

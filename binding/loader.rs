@@ -1,8 +1,14 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+#[cfg(target_os = "wasi")]
+use crate::guarded_unavailable::{
+    check_shared_library, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
+    SealedImage, TaskError, WorkflowPackage,
+};
 use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::{to_hex, DigestSet, PackageDigests};
+#[cfg(not(target_os = "wasi"))]
 use cloacina_sign_loader::{
     self as loader, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
     SealedImage, TaskError, WorkflowPackage,
@@ -257,14 +263,29 @@ impl Task for SealTask {
     }
 }
 
+/// The WebAssembly build refuses every guarded load here, before the file is touched, naming the host.
+#[cfg(target_os = "wasi")]
+fn guarded_loading_here(env: &Env) -> napi::Result<()> {
+    Err(load_error(crate::guarded_unavailable::unsupported_here(
+        env,
+    )))
+}
+
+#[cfg(not(target_os = "wasi"))]
+fn guarded_loading_here(_: &Env) -> napi::Result<()> {
+    Ok(())
+}
+
 /// Copies a package once into a sealed memory file (at most `max_size` bytes: the size is checked
 /// before anything is copied) and computes the requested digests of the sealed bytes while copying.
 #[napi(ts_return_type = "Promise<SealedPackage>")]
 pub fn seal_package(
+    env: Env,
     path: String,
     max_size: f64,
     digests: DigestRequest,
 ) -> napi::Result<AsyncTask<SealTask>> {
+    guarded_loading_here(&env)?;
     if !(max_size.is_finite() && max_size >= 0.0) {
         return Err(coded(
             codes::INVALID_INPUT,

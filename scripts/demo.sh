@@ -55,7 +55,9 @@ cli package run "$work/libdata_pipeline.so" --org acme --task collect_data --con
 step "8. Tamper with a copy (one byte changed): verification and loading must refuse it"
 cp "$work/libdata_pipeline.so" "$work/libtampered.so"
 cp "$work/libdata_pipeline.so.sig" "$work/libtampered.so.sig"
-printf '\x00' | dd of="$work/libtampered.so" bs=1 seek=4096 conv=notrunc status=none
+# Flip every bit of the byte at offset 4096 (writing a fixed value could leave the byte as it was).
+node -e 'const fs=require("fs");const fd=fs.openSync(process.argv[1],"r+");const b=Buffer.alloc(1);fs.readSync(fd,b,0,1,4096);b[0]^=0xff;fs.writeSync(fd,b,0,1,4096);fs.closeSync(fd)' "$work/libtampered.so"
+cmp -s "$work/libdata_pipeline.so" "$work/libtampered.so" && { echo "demo FAILED: the tampered copy equals the original" >&2; exit 1; }
 refused cli package verify "$work/libtampered.so" --org acme
 refused cli package run "$work/libtampered.so" --org acme --task collect_data --require-signatures
 

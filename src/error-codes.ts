@@ -80,6 +80,8 @@ export const ERROR_CODES = [
   'DATABASE_ERROR',
   /** The database did not answer within the bound. */
   'DATABASE_UNAVAILABLE',
+  /** The npm package that drives this kind of database (sqlite3 or pg) is not installed or does not load. */
+  'DATABASE_DRIVER_MISSING',
   /** An event could not be audited, so what it records did not happen. */
   'AUDIT_FAILED',
   /** The native addon does not run on this platform. */

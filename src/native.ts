@@ -2,29 +2,49 @@
 // Nothing here is part of the public API: native handles never leave the package.
 import type * as Binding from '../binding';
 import { CloacinaSignError, errorForCode, isErrorCode } from './errors';
+import { forThisHost } from './wasi';
 
-/** The one platform the addon is built for (package.json `os`/`cpu` say the same). */
-const SUPPORTED = { platform: 'linux', arch: 'x64' } as const;
+/**
+ * The platform packages, one per target in package.json `napi.targets`: npm installs the one whose
+ * `os`/`cpu`/`libc` match, and the generated loader (binding.js) picks it, or the WebAssembly fallback.
+ */
+export const PLATFORM_PACKAGES = [
+  { name: '@cloacina-sign/binding-linux-x64-gnu', target: 'x86_64-unknown-linux-gnu', platform: 'linux', arch: 'x64', libc: 'glibc' },
+  { name: '@cloacina-sign/binding-linux-x64-musl', target: 'x86_64-unknown-linux-musl', platform: 'linux', arch: 'x64', libc: 'musl' },
+  { name: '@cloacina-sign/binding-linux-arm64-gnu', target: 'aarch64-unknown-linux-gnu', platform: 'linux', arch: 'arm64', libc: 'glibc' },
+  { name: '@cloacina-sign/binding-linux-arm64-musl', target: 'aarch64-unknown-linux-musl', platform: 'linux', arch: 'arm64', libc: 'musl' },
+  { name: '@cloacina-sign/binding-wasm32-wasi', target: 'wasm32-wasip1-threads', platform: 'any', arch: 'any', libc: 'any' },
+] as const;
+
+/** This machine as the platform packages name it: `linux-x64 (musl)`, `darwin-arm64`. */
+function describeHost(): { label: string; libc?: string } {
+  if (process.platform !== 'linux') return { label: `${process.platform}-${process.arch}` };
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  const libc = header?.glibcVersionRuntime ? 'glibc' : 'musl';
+  return { label: `${process.platform}-${process.arch} (${libc})`, libc };
+}
+
+/** Why no binding loaded, naming this platform and the packages that exist (never a build command). */
+function unsupportedMessage(): string {
+  const host = describeHost();
+  const native = PLATFORM_PACKAGES.find((pkg) => pkg.platform === process.platform && pkg.arch === process.arch && pkg.libc === host.libc);
+  const wasi = PLATFORM_PACKAGES[PLATFORM_PACKAGES.length - 1].name;
+  const all = PLATFORM_PACKAGES.map((pkg) => pkg.name).join(', ');
+  if (native) {
+    return `cloacina-sign's native addon for ${host.label} did not load: its package ${native.name} is missing or broken, and the WebAssembly fallback ${wasi} did not load either (optional dependencies skipped at install?); install ${native.name} beside cloacina-sign`;
+  }
+  return `cloacina-sign has no native addon for ${host.label}, and its WebAssembly fallback ${wasi} did not load (optional dependencies skipped at install?); install ${wasi} beside cloacina-sign. Platform packages: ${all}`;
+}
 
 function loadBinding(): typeof Binding {
-  if (process.platform !== SUPPORTED.platform || process.arch !== SUPPORTED.arch) {
-    throw new CloacinaSignError(
-      'UNSUPPORTED_PLATFORM',
-      `cloacina-sign runs on ${SUPPORTED.platform}-${SUPPORTED.arch} (glibc) only; this is ${process.platform}-${process.arch}`,
-    );
-  }
   try {
     return require('../../binding.js');
   } catch (error) {
-    throw new CloacinaSignError(
-      'UNSUPPORTED_PLATFORM',
-      `cloacina-sign's native addon for ${process.platform}-${process.arch} could not be loaded (it needs glibc; was the package built with \`npm run build\`?)`,
-      { cause: error },
-    );
+    throw new CloacinaSignError('UNSUPPORTED_PLATFORM', unsupportedMessage(), { cause: error });
   }
 }
 
-const binding = loadBinding();
+const binding = forThisHost(loadBinding());
 
 const CODED = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/;
 

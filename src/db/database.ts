@@ -15,6 +15,7 @@ import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
 import { ChangeFeed } from '../trust/change-feed';
+import { requireDriver } from './drivers';
 import { databaseError } from './errors';
 import { type DatabaseTarget, type Engine, parseDatabaseUrl, urlSecrets } from './url';
 
@@ -449,6 +450,7 @@ export async function openDatabase(url?: string, options: OpenOptions = {}): Pro
   }
   if (options.readOnly && options.migrate) throw new CloacinaSignError('INVALID_INPUT', 'a database opened readOnly cannot be migrated');
   checkSqliteFile(target, options);
+  requireDriver(target.engine);
   // Loaded here, not at the top, so commands that never touch a database do not pay for knex and its drivers.
   const createKnex: (config: Knex.Config) => Knex = require('knex');
   const connections = new PgConnections(timeoutMs);

@@ -48,6 +48,7 @@ error_codes! {
     MISSING_KEK: Error, "No key-encryption key was given.";
     DATABASE_ERROR: Error, "The database refused an operation, or is missing or not migrated.";
     DATABASE_UNAVAILABLE: Error, "The database did not answer within the bound.";
+    DATABASE_DRIVER_MISSING: Error, "The npm package that drives this kind of database (sqlite3 or pg) is not installed or does not load.";
     AUDIT_FAILED: Error, "An event could not be audited, so what it records did not happen.";
     UNSUPPORTED_PLATFORM: Error, "The native addon does not run on this platform.";
     PACKAGE_TOO_LARGE: VerificationFailure, "The package exceeds the size limit.";

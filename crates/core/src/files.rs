@@ -1,9 +1,14 @@
 //! Opening the files we read (packages, signatures, keys): once, without ever blocking, and only
 //! regular files. The checks are made on the opened descriptor, so nothing can be swapped between a
 //! check and the read: a FIFO, a terminal, `/dev/zero`, a socket or a directory is refused at once.
+//!
+//! The same holds in the WebAssembly (WASI) build: there the file is opened through wasi-libc with
+//! `O_NONBLOCK`, which becomes WASI's `nonblock` descriptor flag, so the host opens a FIFO without
+//! waiting for a writer, and the file type comes from the descriptor's WASI `filestat`.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read};
+#[cfg(unix)]
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::Path;
 
@@ -17,6 +22,7 @@ fn unreadable(path: &Path, reason: impl Into<String>) -> CoreError {
 }
 
 /// What a file that is not a regular file is, for the error message.
+#[cfg(unix)]
 fn kind(file_type: std::fs::FileType) -> &'static str {
     if file_type.is_dir() {
         "a directory"
@@ -33,11 +39,42 @@ fn kind(file_type: std::fs::FileType) -> &'static str {
     }
 }
 
+/// What a file that is not a regular file is, for the error message. WASI knows devices and sockets
+/// but std names them only behind an unstable feature, and WASI has no file type for a FIFO (hosts
+/// report one as a socket or as unknown): all of them are special files here.
+#[cfg(target_os = "wasi")]
+fn kind(file_type: std::fs::FileType) -> &'static str {
+    if file_type.is_dir() {
+        "a directory"
+    } else {
+        "a special file (a device, FIFO or socket)"
+    }
+}
+
+#[cfg(unix)]
 fn open_nonblocking(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
+    std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)
+}
+
+/// std has no stable way to pass open flags on WASI, so wasi-libc's `open` does it (it resolves the
+/// path against the preopened directories as std does). There is no terminal to take, so no
+/// `O_NOCTTY`.
+#[cfg(target_os = "wasi")]
+#[allow(unsafe_code)]
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    let path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "the path contains a NUL byte"))?;
+    // SAFETY: `path` is a NUL-terminated string that outlives the call.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY | libc::O_NONBLOCK) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `open` just returned this descriptor, and nothing else owns it.
+    Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
 }
 
 /// Why opening failed, in words: a socket cannot be opened at all (ENXIO), so name what it is.

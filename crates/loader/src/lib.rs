@@ -33,6 +33,8 @@ mod error;
 mod guarded;
 mod package;
 mod sealed;
+#[cfg(test)]
+mod test_cc;
 
 use std::path::Path;
 

@@ -43,12 +43,27 @@ const FAR: u64 = 0x1000_0000;
 
 fn library() -> (tempfile::TempDir, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let so = build(
-        dir.path(),
-        "elf_features.c",
-        "libfeatures.so",
-        &["-Wl,--hash-style=both", "-Wl,-soname,libfeatures.so"],
-    );
+    let mut flags = vec![
+        "-Wl,--hash-style=both".to_string(),
+        "-Wl,-soname,libfeatures.so".to_string(),
+    ];
+    if cfg!(target_env = "musl") {
+        // musl's C library defines no symbol versions: take them from a versioned library.
+        let map = fixture("versioned_dep.map");
+        build(
+            dir.path(),
+            "versioned_dep.c",
+            "libversioned_dep.so",
+            &[&format!("-Wl,--version-script={}", map.display())],
+        );
+        flags.extend([
+            "-DCLOACINA_VERSIONED_DEP".to_string(),
+            format!("-L{}", dir.path().display()),
+            "-lversioned_dep".to_string(),
+        ]);
+    }
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let so = build(dir.path(), "elf_features.c", "libfeatures.so", &flags);
     let bytes = std::fs::read(so).unwrap();
     check_shared_library(&bytes).expect("the unpatched library passes");
     (dir, bytes)

@@ -1,8 +1,13 @@
 #![allow(dead_code)]
-//! Shared helpers: compile C fixtures from tests/fixtures with `cc -shared -fPIC`; re-execute the
+//! Shared helpers: compile C fixtures from tests/fixtures with `cc -shared -fPIC` (see
+//! [`c_compiler`]); re-execute the
 //! test binary without the loader variables `cargo test` sets (see `loader_env.rs`).
 
 mod loader_env;
+#[path = "../../src/test_cc.rs"]
+mod test_cc;
+
+pub use test_cc::c_compiler;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,7 +34,7 @@ fn abi_include() -> String {
 /// Compiles tests/fixtures/<src> into <dir>/<out> and returns the output path.
 pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> PathBuf {
     let out_path = dir.join(out);
-    let status = Command::new("cc")
+    let status = Command::new(c_compiler())
         .args(["-shared", "-fPIC", "-O1"])
         .arg(abi_include())
         .arg("-o")
@@ -40,6 +45,16 @@ pub fn build(dir: &Path, src: &str, out: &str, extra: &[&str]) -> PathBuf {
         .expect("running cc");
     assert!(status.success(), "cc failed for {src} {extra:?}");
     out_path
+}
+
+/// Whether `name` is how a package built by [`c_compiler`] names the C library: glibc's
+/// `libc.so.6`; for musl, Debian's `libc.so` or Alpine's `libc.musl-<arch>.so.1`.
+pub fn names_the_c_library(name: &str) -> bool {
+    if cfg!(target_env = "musl") {
+        name == "libc.so" || name.starts_with("libc.musl-")
+    } else {
+        name == "libc.so.6"
+    }
 }
 
 pub fn sha256_file(path: &Path) -> [u8; 32] {
