@@ -77,8 +77,12 @@ impl std::fmt::Display for TaskError {
     }
 }
 
-pub fn check_shared_library(_bytes: &[u8]) -> Result<(), LoadError> {
-    Err(not_here())
+/// What the sealed bytes must look like (the loader crate's formats, for the same binding code).
+#[derive(Clone, Copy)]
+pub enum PackageFormat {
+    SharedLibrary,
+    Wasm,
+    Any,
 }
 
 fn not_here() -> LoadError {
@@ -92,10 +96,6 @@ impl SealedImage {
         Err(not_here())
     }
 
-    pub fn bytes(&self) -> &[u8] {
-        match *self {}
-    }
-
     pub fn digests(&self) -> &PackageDigests {
         match *self {}
     }
@@ -105,10 +105,6 @@ impl SealedImage {
     }
 
     pub fn fd(&self) -> i32 {
-        match *self {}
-    }
-
-    pub fn to_vec(&self) -> Vec<u8> {
         match *self {}
     }
 
@@ -134,6 +130,14 @@ impl ClearedImage {
     }
 
     pub fn image(&self) -> &SealedImage {
+        match *self {}
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        match *self {}
+    }
+
+    pub fn check_format(&self, _: PackageFormat) -> Result<(), LoadError> {
         match *self {}
     }
 

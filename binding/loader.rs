@@ -3,7 +3,7 @@ use std::sync::{Arc, Mutex};
 
 #[cfg(target_os = "wasi")]
 use crate::guarded_unavailable::{
-    check_shared_library, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
+    self as loader, Clearance, ClearedImage, GuardedLibrary, LoadError, PackageMetadata,
     SealedImage, TaskError, WorkflowPackage,
 };
 use cloacina_sign_core::codes;
