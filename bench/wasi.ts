@@ -2,6 +2,7 @@
 // the WebAssembly build (NAPI_RS_FORCE_WASI=true) beside the same commands through the native addon,
 // interleaved in one run. Needs `npm run build:wasi`.
 import { existsSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DetachedSignature, generateKeypair, publicKeyToPem, signPackage } from '../src';
 import { signStatement, writeSignatureDocument } from '../src/signing/statement';
@@ -29,6 +30,7 @@ export async function benchWasi(): Promise<BenchSection> {
   const statement = await signStatement(pkg, keypair.privateKey, { name: 'large-package', version: '1.0.0' });
   await writeSignatureDocument(v2Signature, statement.document, { overwrite: true });
 
+  const loadBefore = loadavg();
   const nativeEnv: NodeJS.ProcessEnv = { ...process.env, CLOACINA_AUDIT_LOG: 'off' };
   delete nativeEnv.NAPI_RS_FORCE_WASI;
   const wasiEnv: NodeJS.ProcessEnv = { ...nativeEnv, NAPI_RS_FORCE_WASI: 'true' };
@@ -66,6 +68,8 @@ export async function benchWasi(): Promise<BenchSection> {
     Math.min(...Array.from({ length: RUNS }, () => timeCommand(process.execPath, [CLI, 'package', 'verify', small, '--trust-key', pub], env)));
   const startup = { native: fastest(nativeEnv), wasi: fastest(wasiEnv) };
 
+  const loadAfter = loadavg();
+  const load = (values: number[]) => values.map((value) => value.toFixed(2)).join(' / ');
   const reference = median(contenders.openssl);
   const peak = (values: number[]) => (values.length ? `peak RSS ${(Math.max(...values) / 1024).toFixed(1)} MiB` : 'peak RSS n/a');
   const row = (what: string, times: number[], notes = '') => [what, fmt(median(times)), ratio(median(times), reference), notes];
@@ -84,6 +88,7 @@ export async function benchWasi(): Promise<BenchSection> {
       `The WebAssembly build against the native addon, same run: version 1 ${ratio(median(contenders.wasiV1), median(contenders.nativeV1))}, version 2 ${ratio(median(contenders.wasiV2), median(contenders.nativeV2))} the time.`,
       "Why: SHA-256 in WebAssembly is portable Rust (no SHA-NI, no SIMD); BLAKE3 uses WebAssembly SIMD (128-bit, where the native build uses AVX2/AVX-512); the file is read through WASI (node:wasi), on the thread that hashes it, in 4 MiB chunks copied into the module's memory.",
       `Fixed start-up cost, fastest of ${RUNS}: CLI \`package verify\` of a 1 KiB package ${fmt(startup.native)} native, ${fmt(startup.wasi)} WebAssembly (compiling the module and starting its worker threads).`,
+      `Machine of this section: ${cpus()[0]?.model ?? 'unknown CPU'}, ${cpus().length} cores, Node ${process.version}; load average (1 / 5 / 15 min) before it ${load(loadBefore)}, after it ${load(loadAfter)}.`,
     ],
   };
 }
