@@ -31,6 +31,8 @@ export const ECS_CATEGORIZATION: Readonly<Record<AuditEventType, Categorization>
   'package.uploaded': c('package', 'change', 'success'),
   'package.upload.failure': c('package', 'change', 'failure'),
   'package.version.reset': c('configuration', 'change', 'success'),
+  'package.revoked': c('configuration', 'creation', 'success'),
+  'package.unrevoked': c('configuration', 'deletion', 'success'),
   'key.signing.created': c('configuration', 'creation', 'success'),
   'key.signing.revoked': c('configuration', 'deletion', 'success'),
   'key.signing.rewrapped': c('configuration', 'change', 'success'),
