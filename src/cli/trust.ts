@@ -102,7 +102,8 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
 
 /** The pinned revocation list and its state file (default: beside the list, `<list>.state`). */
 function revocationOptions(options: TrustOptions): { revocationList?: string; revocationState?: string } {
-  if (options.revocationState && !options.revocationList) throw new CloacinaSignError('USAGE', '--revocation-state keeps the sequence of a --revocation-list: give the list too');
+  if (options.revocationState && !options.revocationList)
+    throw new CloacinaSignError('USAGE', '--revocation-state keeps the sequence of a --revocation-list: give the list too');
   if (!options.revocationList) return {};
   return { revocationList: options.revocationList, revocationState: options.revocationState ?? `${options.revocationList}.state` };
 }

@@ -148,12 +148,14 @@ export interface IssuedRevocationList {
  * and the context string of its message keeps it apart from package signatures.
  */
 export async function issueRevocationList(keys: DbKeyManager, orgId: string, keyId: string, kek: Buffer, validSeconds: number): Promise<IssuedRevocationList> {
-  if (!Number.isSafeInteger(validSeconds) || validSeconds < 1) throw new CloacinaSignError('INVALID_INPUT', 'a revocation list is valid for a whole number of seconds, at least 1');
+  if (!Number.isSafeInteger(validSeconds) || validSeconds < 1)
+    throw new CloacinaSignError('INVALID_INPUT', 'a revocation list is valid for a whole number of seconds, at least 1');
   const { kekId } = await import('../keys/kek');
   const key = await keys.sealedSigningKey(keyId);
   if (key.orgId !== orgId) throw new CloacinaSignError('INVALID_INPUT', `signing key ${keyId} belongs to another organization`);
   if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
-  if (key.kekId !== kekId(kek)) throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
+  if (key.kekId !== kekId(kek))
+    throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
   const org = await keys.getOrganization(orgId);
   const entries = await keys.db.run((knex) => loadRevocations(knex, orgId));
   // A package revoked by several organizations (or twice by digest) is listed once.

@@ -80,9 +80,8 @@ export function pinnedRevocations(options: RevocationListOptions, ed25519Keys: r
   let last: { bytes: Buffer; fields: RevocationListFields; revoked: RevokedPackages } | undefined;
 
   const current = (): RevokedPackages => {
-    const bytes =
-      typeof options.list === 'string' ? readSmallFile(options.list, MAX_REVOCATION_LIST_BYTES, 'revocation list') : Buffer.from(options.list);
-    if (!last || !last.bytes.equals(bytes)) {
+    const bytes = typeof options.list === 'string' ? readSmallFile(options.list, MAX_REVOCATION_LIST_BYTES, 'revocation list') : Buffer.from(options.list);
+    if (!last?.bytes.equals(bytes)) {
       let fields: RevocationListFields;
       try {
         fields = native.verifyRevocationList(bytes, [...ed25519Keys]);
@@ -90,11 +89,18 @@ export function pinnedRevocations(options: RevocationListOptions, ed25519Keys: r
         if (error instanceof CloacinaSignError) throw errorForCode(error.code, `${name}: ${error.message}`, { cause: error });
         throw error;
       }
-      last = { bytes, fields, revoked: new RevokedPackages(fields.revoked.map((entry) => ({ sha256: entry.sha256 ?? null, blake3: entry.blake3 ?? null, reason: entry.reason }))) };
+      last = {
+        bytes,
+        fields,
+        revoked: new RevokedPackages(fields.revoked.map((entry) => ({ sha256: entry.sha256 ?? null, blake3: entry.blake3 ?? null, reason: entry.reason }))),
+      };
     }
     const { fields } = last;
     if (Date.now() / 1000 >= fields.expiresAtUnix!) {
-      throw errorForCode('REVOCATION_LIST_EXPIRED', `${name} (sequence ${fields.sequence} of ${JSON.stringify(fields.organization)}) expired at ${fields.expiresAt}: nothing is loaded until a current list is in place`);
+      throw errorForCode(
+        'REVOCATION_LIST_EXPIRED',
+        `${name} (sequence ${fields.sequence} of ${JSON.stringify(fields.organization)}) expired at ${fields.expiresAt}: nothing is loaded until a current list is in place`,
+      );
     }
     const stored = options.state ? readState(options.state) : {};
     const highest = Math.max(seen[fields.organization] ?? 0, stored[fields.organization] ?? 0);

@@ -69,7 +69,12 @@ describeEngines('revoked packages with database trust', (t) => {
     const { org, markerPackage } = await setup('unrelated');
     const bad = await markerPackage('bad');
     const good = await markerPackage('good');
-    await revokePackage(t.keys, org.id, { sha256: (await createPackageLoader({ trust: databaseTrust(t.db, { org: org.id }), audit: [] }).verify(bad.path)).packageHash }, 'bad');
+    await revokePackage(
+      t.keys,
+      org.id,
+      { sha256: (await createPackageLoader({ trust: databaseTrust(t.db, { org: org.id }), audit: [] }).verify(bad.path)).packageHash },
+      'bad',
+    );
     const loader = createPackageLoader({ trust: databaseTrust(t.db, { org: org.id }), audit: [] });
     await rejectsWith(loader.load(bad.path), 'PACKAGE_REVOKED');
     const loaded = await loader.load(good.path);
@@ -90,7 +95,11 @@ describeEngines('revoked packages with database trust', (t) => {
     expect(lifted.status, lifted.stderr).to.equal(0);
     expect(cli(['package', 'verify', pkg.path, '--org', org.id]).status).to.equal(0);
     const events = await t.db.run((knex) =>
-      knex('audit_events').where({ org_id: org.id }).whereIn('event_type', ['package.revoked', 'package.unrevoked']).orderBy('timestamp').select('event_type', 'reason'),
+      knex('audit_events')
+        .where({ org_id: org.id })
+        .whereIn('event_type', ['package.revoked', 'package.unrevoked'])
+        .orderBy('timestamp')
+        .select('event_type', 'reason'),
     );
     expect(events.map((row: { event_type: string }) => row.event_type)).to.deep.equal(['package.revoked', 'package.unrevoked']);
     expect(events[0].reason).to.include('suspected');

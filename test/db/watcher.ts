@@ -17,4 +17,3 @@ export function startWatcher(args: string[]) {
   };
   return { child, next };
 }
-

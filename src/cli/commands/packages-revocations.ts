@@ -114,7 +114,7 @@ export function addRevocationCommands(packages: Command): void {
       .command('revocation-list')
       .description('write the signed, expiring revocation list of an organization, for runners with pinned keys')
       .requiredOption('--org <org>', 'organization (id or name)')
-      .requiredOption('--key-id <id>', "the signing key of the organization that signs the list (runners pin its public key)")
+      .requiredOption('--key-id <id>', 'the signing key of the organization that signs the list (runners pin its public key)')
       .requiredOption('--output <file>', 'where to write the list')
       .option('--valid-days <days>', 'how long runners accept the list (default 7)', days)
       .option('--force', 'overwrite the output file'),
@@ -132,7 +132,14 @@ export function addRevocationCommands(packages: Command): void {
           say(`Wrote ${options.output}: sequence ${issued.sequence}, ${issued.revoked} revoked package(s), valid until ${issued.expiresAt}`);
           printData(
             options,
-            { path: options.output, organization: owner.name, sequence: issued.sequence, expiresAt: issued.expiresAt, revoked: issued.revoked, keyFingerprint: issued.keyFingerprint },
+            {
+              path: options.output,
+              organization: owner.name,
+              sequence: issued.sequence,
+              expiresAt: issued.expiresAt,
+              revoked: issued.revoked,
+              keyFingerprint: issued.keyFingerprint,
+            },
             options.output,
           );
         },
