@@ -3,6 +3,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { Registry } from 'prom-client';
 import { createPackageLoader, DbKeyManager, openDatabase, publicKeyToPem, publicKeyTrust } from '../src';
 import type { Database } from '../src/db/database';
 import { DbPackageSigner } from '../src/signing/db-signer';
@@ -10,6 +11,7 @@ import { DetachedSignature } from '../src/signing/detached-signature';
 import { issueRevocationList, revokePackage } from '../src/trust/package-revocations';
 import { buildPackage } from './fixtures';
 import { rejectsWith, runCli, tempDir, throwsWith } from './helpers';
+import { metric } from './service/harness';
 
 describe('the revocation list of pinned-key runners', () => {
   const dir = tempDir();
@@ -76,10 +78,14 @@ describe('the revocation list of pinned-key runners', () => {
 
   it('when the library is given the list, it refuses to load the revoked package (no constructor runs) and loads another', async () => {
     const list = await issue(dir.join('library.list'));
-    const loader = createPackageLoader({ trust: publicKeyTrust([publicKeyPath], { revocationList: list }), audit: [] });
+    const registry = new Registry();
+    const loader = createPackageLoader({ trust: publicKeyTrust([publicKeyPath], { revocationList: list }), audit: [], metrics: registry });
     const error = await rejectsWith(loader.load(bad.path), 'PACKAGE_REVOKED');
     expect(error.message).to.include('compromised build');
     expect(existsSync(bad.marker)).to.equal(false);
+    // Counted with its reason, like every refusal.
+    const text = await registry.metrics();
+    expect(metric(text, 'cloacina_sign_loads_total', { operation: 'load', outcome: 'failure', reason: 'PACKAGE_REVOKED' })).to.equal(1);
     const loaded = await loader.load(good.path);
     await loaded.close();
     expect(existsSync(good.marker)).to.equal(true);
