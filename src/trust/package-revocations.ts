@@ -54,9 +54,14 @@ function describe(digests: KnownDigests): string {
   return [digests.sha256 ? `SHA-256 ${digests.sha256}` : '', digests.blake3 ? `BLAKE3 ${digests.blake3}` : ''].filter(Boolean).join(', ');
 }
 
-/** A reason as stored: the rule of names (1 to 255 characters, no control or bidirectional character). */
+/**
+ * A reason as stored: the rule of names (no control or bidirectional character), and at most 255 bytes of
+ * UTF-8, so that every reason fits the signed revocation list.
+ */
 export function checkReason(reason: string): string {
-  return checkName(reason, 'a revocation reason');
+  const checked = checkName(reason, 'a revocation reason');
+  if (Buffer.byteLength(checked, 'utf8') > 255) throw new CloacinaSignError('INVALID_INPUT', 'a revocation reason is at most 255 bytes of UTF-8');
+  return checked;
 }
 
 /**
