@@ -11,6 +11,7 @@ mod keys;
 #[cfg_attr(target_os = "wasi", allow(unreachable_code))]
 mod loader;
 mod policy;
+mod revocation_list;
 mod sealing;
 mod stream_hash;
 mod verify;
@@ -20,6 +21,7 @@ pub use files::*;
 pub use keys::*;
 pub use loader::*;
 pub use policy::*;
+pub use revocation_list::*;
 pub use sealing::*;
 pub use stream_hash::*;
 pub use verify::*;

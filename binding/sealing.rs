@@ -80,7 +80,7 @@ pub fn check_sealed_key(
 }
 
 /// A sealed private key as a task carries it to the worker thread, where alone it is opened.
-struct SealedKey {
+pub(crate) struct SealedKey {
     kek: Zeroizing<Vec<u8>>,
     sealed: Vec<u8>,
     binding: KeyBinding,
@@ -88,7 +88,12 @@ struct SealedKey {
 }
 
 impl SealedKey {
-    fn new(kek: Buffer, sealed: Buffer, binding: KeyBinding, public_key: Buffer) -> Self {
+    pub(crate) fn new(
+        kek: Buffer,
+        sealed: Buffer,
+        binding: KeyBinding,
+        public_key: Buffer,
+    ) -> Self {
         SealedKey {
             kek: Zeroizing::new(kek.to_vec()),
             sealed: sealed.to_vec(),
@@ -97,7 +102,7 @@ impl SealedKey {
         }
     }
 
-    fn unseal(&self) -> napi::Result<Zeroizing<[u8; 32]>> {
+    pub(crate) fn unseal(&self) -> napi::Result<Zeroizing<[u8; 32]>> {
         unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)
     }
 }

@@ -28,6 +28,10 @@ export const VERIFICATION_FAILURE_CODES = [
   'PACKAGE_TOO_LARGE',
   /** The package is not a WebAssembly module. */
   'NOT_A_WASM_MODULE',
+  /** The organization revoked this exact package (its digest), whoever signed it. */
+  'PACKAGE_REVOKED',
+  /** The pinned revocation list has expired: without a current one nothing is loaded. */
+  'REVOCATION_LIST_EXPIRED',
 ] as const;
 
 /** Every error code. */
@@ -132,6 +136,10 @@ export const ERROR_CODES = [
   'API_ERROR',
   /** An upload was cut off before it completed. */
   'UPLOAD_ABORTED',
+  /** The organization revoked this exact package (its digest), whoever signed it. */
+  'PACKAGE_REVOKED',
+  /** The pinned revocation list has expired: without a current one nothing is loaded. */
+  'REVOCATION_LIST_EXPIRED',
   /** A bug: an error nobody expected. */
   'INTERNAL',
 ] as const;

@@ -75,7 +75,8 @@ export class PolicyViolation extends VerificationFailure {
 /**
  * The package is refused for what it is, whatever its signature says: larger than the size limit
  * (`PACKAGE_TOO_LARGE`, checked before hashing) or not a WebAssembly module where one is required
- * (`NOT_A_WASM_MODULE`, checked on the verified bytes).
+ * (`NOT_A_WASM_MODULE`, checked on the verified bytes), or revoked by the organization (`PACKAGE_REVOKED`, checked
+ * after the signature decision).
  */
 export class PackageRejected extends VerificationFailure {
   constructor(code: VerificationFailureCode, message: string, options?: ErrorOptions) {
@@ -83,7 +84,7 @@ export class PackageRejected extends VerificationFailure {
   }
 }
 
-const rejectedPackages: ReadonlySet<string> = new Set<VerificationFailureCode>(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE']);
+const rejectedPackages: ReadonlySet<string> = new Set<VerificationFailureCode>(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE', 'PACKAGE_REVOKED']);
 
 const verificationFailures: Partial<Record<VerificationFailureCode, new (message: string, options?: ErrorOptions) => VerificationFailure>> = {
   TAMPERED_PACKAGE: TamperedPackage,

@@ -36,7 +36,7 @@ export type { VerificationResult, VerifyOptions, PackageStatement, SignatureForm
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';
-export { publicKeyTrust } from './trust/public-key-trust';
+export { publicKeyTrust, type PublicKeyTrustOptions } from './trust/public-key-trust';
 export type { TrustSource, TrustedPublicKey } from './trust/trust-source';
 export { SignatureSource } from './verification/signature-source';
 export { verifyPackageOffline } from './verification/offline';

@@ -106,6 +106,8 @@ export const native = {
   signStatementDigestWithSealedKey: typed(binding.signStatementDigestWithSealedKey),
   sealPackage: typed(binding.sealPackage),
   compareVersions: typed(binding.compareVersions),
+  signRevocationListWithSealedKey: typed(binding.signRevocationListWithSealedKey),
+  verifyRevocationList: typed(binding.verifyRevocationList),
   // Test support: one error of every Rust variant, thrown as a failing call throws it.
   errorSamples: binding.errorSamples,
   throwErrorSample: typed(binding.throwErrorSample),
@@ -145,4 +147,5 @@ export type {
   StatementFields,
   StatementInput,
   VersionMark,
+  RevocationListFields,
 } from '../binding';

@@ -29,6 +29,8 @@ const EXPECTED: Record<AuditEventType, [category: string, type: string, outcome:
   'package.uploaded': ['package', 'change', 'success'],
   'package.upload.failure': ['package', 'change', 'failure'],
   'package.version.reset': ['configuration', 'change', 'success'],
+  'package.revoked': ['configuration', 'creation', 'success'],
+  'package.unrevoked': ['configuration', 'deletion', 'success'],
   'key.signing.created': ['configuration', 'creation', 'success'],
   'key.signing.revoked': ['configuration', 'deletion', 'success'],
   'key.signing.rewrapped': ['configuration', 'change', 'success'],

@@ -31,6 +31,8 @@ export const ECS_CATEGORIZATION: Readonly<Record<AuditEventType, Categorization>
   'package.uploaded': c('package', 'change', 'success'),
   'package.upload.failure': c('package', 'change', 'failure'),
   'package.version.reset': c('configuration', 'change', 'success'),
+  'package.revoked': c('configuration', 'creation', 'success'),
+  'package.unrevoked': c('configuration', 'deletion', 'success'),
   'key.signing.created': c('configuration', 'creation', 'success'),
   'key.signing.revoked': c('configuration', 'deletion', 'success'),
   'key.signing.rewrapped': c('configuration', 'change', 'success'),
@@ -45,8 +47,8 @@ export const ECS_CATEGORIZATION: Readonly<Record<AuditEventType, Categorization>
 };
 
 const UNKNOWN: Categorization = { category: [], type: ['info'], outcome: 'unknown' };
-/** Refusals of the package for what it is (its size, its format): they say nothing about its signature. */
-const REJECTED_PACKAGE_CODES: ReadonlySet<string> = new Set(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE']);
+/** Refusals of the package for what it is (its size, its format, revoked): they say nothing false about its signature. */
+const REJECTED_PACKAGE_CODES: ReadonlySet<string> = new Set(['PACKAGE_TOO_LARGE', 'NOT_A_WASM_MODULE', 'PACKAGE_REVOKED']);
 /** Refusals that say the signature exists and did not verify (or was refused by the policy). */
 const VERIFICATION_CODES: ReadonlySet<string> = new Set(VERIFICATION_FAILURE_CODES.filter((code) => !REJECTED_PACKAGE_CODES.has(code)));
 

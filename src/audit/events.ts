@@ -16,6 +16,8 @@ export type AuditEventType =
   | 'verification.success'
   | 'verification.failure'
   | 'package.version.reset'
+  | 'package.revoked'
+  | 'package.unrevoked'
   | 'package.uploaded'
   | 'package.upload.failure'
   | 'api.request.refused'

@@ -19,6 +19,9 @@ export interface TrustOptions extends DatabaseOptions {
   rollbackProtection?: boolean;
   /** --max-size: the loader's size limit (bytes). */
   maxSize?: number;
+  /** With pinned keys: the signed revocation list, and where the newest sequence seen is kept. */
+  revocationList?: string;
+  revocationState?: string;
 }
 
 const MAX_CLOCK_SKEW_SECONDS = 86_400 * 365;
@@ -38,7 +41,9 @@ export function addPolicyOptions(command: Command): Command {
     .option('--allowed-versions <versions>', 'exact versions (1.0.0,1.1.0) or a range (">=1.2.0, <2.0.0"); others are refused (VERSION_NOT_ALLOWED)')
     .option('--require-v2', 'refuse version-1 and cosign signatures, which sign no name, version or expiry (V2_REQUIRED)')
     .option('--clock-skew <seconds>', 'how far clocks may disagree when checking expiry (default 60)', seconds)
-    .option('--rollback-protection', 'with --org: refuse a version lower than the highest this organization loaded (ROLLBACK_REFUSED)');
+    .option('--rollback-protection', 'with --org: refuse a version lower than the highest this organization loaded (ROLLBACK_REFUSED)')
+    .option('--revocation-list <file>', 'with --trust-key: the signed list of revoked packages (packages revocation-list), signed by a pinned key')
+    .option('--revocation-state <file>', 'with --revocation-list: where the newest list sequence seen is kept (default: <list>.state)');
 }
 
 function policyFrom(options: TrustOptions): PackagePolicy {
@@ -77,7 +82,11 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
   if (!options.org) {
     if (policy.rollbackProtection) throw new CloacinaSignError('USAGE', '--rollback-protection needs --org: pinned keys keep no record of loaded versions');
     const { publicKeyTrust } = await import('../trust/public-key-trust');
-    return work(createPackageLoader({ trust: publicKeyTrust(keys), audit: sinks, requireSignatures, policy, maxPackageBytes: options.maxSize }));
+    const trust = publicKeyTrust(keys, revocationOptions(options));
+    return work(createPackageLoader({ trust, audit: sinks, requireSignatures, policy, maxPackageBytes: options.maxSize }));
+  }
+  if (options.revocationList || options.revocationState) {
+    throw new CloacinaSignError('USAGE', '--revocation-list is for pinned keys: with --org the database revokes packages (packages revoke)');
   }
   const org = options.org;
   return withDatabase(options, async ({ db }) => {
@@ -92,4 +101,12 @@ export async function withLoader<T>(options: TrustOptions, requireSignatures: bo
       }),
     );
   });
+}
+
+/** The pinned revocation list and its state file (default: beside the list, `<list>.state`). */
+function revocationOptions(options: TrustOptions): { revocationList?: string; revocationState?: string } {
+  if (options.revocationState && !options.revocationList)
+    throw new CloacinaSignError('USAGE', '--revocation-state keeps the sequence of a --revocation-list: give the list too');
+  if (!options.revocationList) return {};
+  return { revocationList: options.revocationList, revocationState: options.revocationState ?? `${options.revocationList}.state` };
 }

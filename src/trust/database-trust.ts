@@ -1,8 +1,9 @@
 // Trust from the database, read-only: what one organization trusts now (its own trusted keys and those
-// inherited through grants), with the hot-reload caches (a revocation reaches every process within 1 s).
+// inherited through grants) and the packages it revoked, with the hot-reload caches (a revocation reaches every process within 1 s).
 // No KEK and no write access are needed.
 import type { Database } from '../db/database';
 import { findOrganization } from '../db/organizations';
+import { revokedPackagesFor } from './package-revocations';
 import { recordLoadedVersion, rollbackFloors } from './version-marks';
 import { signatureCacheFor } from '../verification/signature-cache';
 import { trustCacheFor } from './trust-cache';
@@ -32,5 +33,6 @@ export function databaseTrust(db: Database, options: DatabaseTrustOptions): Trus
       floors: async (names) => rollbackFloors(db, await organization(), names),
       record: async (name, version) => recordLoadedVersion(db, await organization(), name, version),
     },
+    revokedPackages: async () => revokedPackagesFor(db, await organization()),
   };
 }

@@ -2,6 +2,7 @@
 import { CloacinaSignError } from '../errors';
 import { readSmallFile } from '../files';
 import { importPublicKey, publicKeyFingerprint } from '../keys/keypair';
+import { pinnedRevocations } from './revocation-list';
 import type { TrustedPublicKey, TrustSource } from './trust-source';
 
 const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -12,7 +13,18 @@ const MAX_KEY_FILE_BYTES = 64 * 1024;
  * verify cosign signatures. Files are read now, so a missing or invalid key fails at start-up, not at
  * the first load.
  */
-export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Uint8Array)[]): TrustSource {
+export interface PublicKeyTrustOptions {
+  /**
+   * A revocation list (`packages revocation-list`): its path (re-read before every decision) or bytes. It
+   * must be signed by one of these keys; the packages it names are refused (PACKAGE_REVOKED), an expired
+   * list refuses everything (REVOCATION_LIST_EXPIRED), and a list older than one seen is refused (ROLLBACK_REFUSED).
+   */
+  revocationList?: string | Uint8Array;
+  /** The state file keeping the newest list sequence seen, across restarts (see src/trust/revocation-list.ts). */
+  revocationState?: string;
+}
+
+export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Uint8Array)[], options: PublicKeyTrustOptions = {}): TrustSource {
   const list = typeof keys === 'string' || keys instanceof Uint8Array ? [keys] : [...keys];
   if (list.length === 0) throw new CloacinaSignError('INVALID_INPUT', 'publicKeyTrust needs at least one public key');
   const trusted = new Map<string, TrustedPublicKey>();
@@ -24,9 +36,21 @@ export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Ui
     trusted.set(publicKeyFingerprint(publicKey), { publicKey });
   });
   const ready = Promise.resolve(trusted as ReadonlyMap<string, TrustedPublicKey>);
+  if (options.revocationState !== undefined && options.revocationList === undefined) {
+    throw new CloacinaSignError('INVALID_INPUT', 'a revocation state file keeps the sequence of a revocation list: give the list too');
+  }
+  // Checked now, like the keys: a bad, expired or replayed list fails at start-up, not at the first load.
+  const revokedPackages =
+    options.revocationList === undefined
+      ? undefined
+      : pinnedRevocations(
+          { list: options.revocationList, state: options.revocationState },
+          [...trusted.values()].map((key) => key.publicKey).filter((key) => key.length === 32),
+        );
   return {
     organization: () => Promise.resolve(null),
     trustedKeys: () => ready,
+    ...(revokedPackages ? { revokedPackages } : {}),
   };
 }
 

@@ -1,5 +1,6 @@
 // What a verifier trusts, injected as a value: the keys of an organization in the database
 // (databaseTrust) or public keys pinned by the runner (publicKeyTrust).
+import type { RevokedPackages } from './revoked-packages';
 
 /** A public key trusted now, in its stored form: raw 32-byte Ed25519, or the SPKI DER of an ECDSA P-256 key. */
 export interface TrustedPublicKey {
@@ -15,6 +16,8 @@ export interface TrustSource {
   storedSignatures?(packageHash: string): Promise<readonly Buffer[]>;
   /** Rollback marks (the database has them): the highest version loaded per package name. */
   versionMarks?: VersionMarks;
+  /** The packages (exact digests) this trust revoked, whoever signed them: refused with PACKAGE_REVOKED. */
+  revokedPackages?(): Promise<RevokedPackages>;
 }
 
 /** The highest version of each package an organization has loaded (rollback protection). */

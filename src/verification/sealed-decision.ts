@@ -1,8 +1,9 @@
 // The sealed decision: copy the package once into sealed memory, decide on exactly those bytes (trust,
-// signature, policy), and only then check what the cleared bytes are. Shared by verify (when a size or
+// signature, policy, revocations), and only then check what the cleared bytes are. Shared by verify (when a size or
 // format is required) and every guarded load. Internal: its types are the binding's.
 import { CloacinaSignError } from '../errors';
 import { type ClearedPackage, native, nativeMethods, type NativeVerified, type PackageFormat } from '../native';
+import { type KnownDigests, refuseRevoked, type RevokedPackages, revokedPackagesOf } from '../trust/revoked-packages';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
@@ -68,7 +69,9 @@ export async function decideSealed(
   // The documents that do not depend on the digest say which digests the sealing pass computes.
   const before = await documentsBeforeHashing(path, source);
   const stored = usesStoredSignatures(source, policy.trust);
-  const sealed = await native.sealPackage(path, policy.maxPackageBytes, digestsToCompute(before, stored));
+  // Revocations naming one digest only need that digest computed too, whatever the signature needs.
+  const request = (await revokedPackagesOf(policy.trust)).widen(digestsToCompute(before, stored));
+  const sealed = await native.sealPackage(path, policy.maxPackageBytes, request);
   try {
     const digests = sealed.digests;
     const hash = (digests.sha256 ?? digests.blake3) as string;
@@ -76,12 +79,14 @@ export async function decideSealed(
     const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, policy.trust);
     if (candidates.length === 0 && !policy.requireSignatures) {
       const decision = { packageHash: hash, signerFingerprint: null, statement: null, size: digests.size, verified: null };
-      return { cleared: nativeMethods.allowUnsigned(sealed), decision };
+      return { cleared: unlessRevoked(nativeMethods.allowUnsigned(sealed), await revokedPackagesOf(policy.trust), digests, path), decision };
     }
     if (candidates.length === 0) throw noSignature(path, hash, policy.trust, source);
     const cleared = nativeMethods.verifySealed(sealed, candidates, await nativePolicy(policy.policy, policy.trust, before));
     const verified = resultOf(path, cleared.verified!, null);
     noteHash(verified.packageHash);
+    // After the signature decision, before anything parses the bytes: the revocations as they are now.
+    unlessRevoked(cleared, await revokedPackagesOf(policy.trust), digests, path);
     return {
       cleared,
       decision: {
@@ -96,6 +101,17 @@ export async function decideSealed(
     // A cleared package owns the image now; on a refusal this releases the sealed memory at once.
     sealed.discard();
   }
+}
+
+/** The cleared package, unless the organization revoked it (then it is released at once: PACKAGE_REVOKED). */
+function unlessRevoked(cleared: ClearedPackage, revoked: RevokedPackages, digests: KnownDigests, path: string): ClearedPackage {
+  try {
+    refuseRevoked(revoked, digests, path);
+  } catch (error) {
+    cleared.discard();
+    throw error;
+  }
+  return cleared;
 }
 
 /** @internal Checks a cleared package against each format in turn; releases it when one fails. */

@@ -4,6 +4,7 @@ import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type Digests, type DocumentInfo, native, type NativeVerified, type StatementFields } from '../native';
 import { DetachedSignature } from '../signing/detached-signature';
 import { nativeCounter, type ProgressCounter } from '../progress';
+import { refuseRevoked, revokedPackagesOf } from '../trust/revoked-packages';
 import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor, digestsToCompute, documentsBeforeHashing, namedFileError, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
@@ -206,7 +207,10 @@ async function decideDigests(
 ): Promise<NativeVerified> {
   const candidates = await candidatesFor(before, stored ? (digests.sha256 ?? null) : null, trust);
   if (candidates.length === 0) throw noSignature(label, digests.sha256 ?? digests.blake3 ?? '', trust, source);
-  return native.verifyDigests(digests, candidates, await nativePolicy(policy, trust, before));
+  const verified = await native.verifyDigests(digests, candidates, await nativePolicy(policy, trust, before));
+  // After the signature decision: a revoked package is refused whoever signed it.
+  refuseRevoked(await revokedPackagesOf(trust), digests, label);
+  return verified;
 }
 
 /** What is known of a verification so far, for its failure event. */
@@ -286,7 +290,8 @@ async function decide(ctx: VerificationContext, path: string, options: VerifyOpt
     return resultOf(path, decision.verified!, organization);
   }
   const counter = nativeCounter(progress);
-  if (!ctx.trust.storedSignatures && (source.kind === 'auto' || source.kind === 'detached-file')) {
+  const revoked = await revokedPackagesOf(ctx.trust);
+  if (!ctx.trust.storedSignatures && revoked.size === 0 && (source.kind === 'auto' || source.kind === 'detached-file')) {
     // Pinned keys and one signature file: the whole decision in one task on the worker pool.
     const signaturePath = source.kind === 'auto' ? DetachedSignature.defaultPath(path) : source.path;
     const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
@@ -298,13 +303,14 @@ async function decide(ctx: VerificationContext, path: string, options: VerifyOpt
   const stored = usesStoredSignatures(source, ctx.trust);
   let before: DocumentInfo[];
   let digests: Digests;
-  if (source.kind === 'auto') {
+  if (source.kind === 'auto' && revoked.size === 0) {
     const read = await native.hashFileWithSignature(path, DetachedSignature.defaultPath(path), counter);
     before = read.signature ? [native.parseSignatureDocument(Buffer.from(read.signature))] : [];
     digests = read.digests;
   } else {
     before = await documentsBeforeHashing(path, source);
-    digests = await native.hashFileDigests(path, digestsToCompute(before, stored), counter);
+    // Revocations naming one digest only need that digest computed too.
+    digests = await native.hashFileDigests(path, revoked.widen(digestsToCompute(before, stored)), counter);
   }
   attempt.packageHash = digests.sha256 ?? digests.blake3 ?? null;
   return resultOf(path, await decideDigests(ctx.trust, digests, before, stored, policy, path, source), organization);

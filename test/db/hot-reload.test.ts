@@ -1,28 +1,11 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { auditToDatabase, createPackageLoader, databaseTrust, DbPackageSigner, generateKeypair, signPackage, SignatureSource } from '../../src';
 import { CHANGE_CHANNEL } from '../../src/db/transaction';
 import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/trust/pg-listener';
 import { tempDir, waitUntil } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines } from './engines';
-
-const WATCHER = join(__dirname, '../fixtures/watch-verify.js');
-
-/** Starts the watcher and resolves with a function waiting for its next event line. */
-function startWatcher(args: string[]) {
-  const child = spawn(process.execPath, [WATCHER, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-  const next = async (): Promise<any> => {
-    const timeout = new Promise((_, reject) => setTimeout(() => reject(new Error('the watcher did not report within 10 s')), 10_000).unref());
-    const line = (await Promise.race([lines.next(), timeout])) as IteratorResult<string>;
-    if (line.done) throw new Error('the watcher exited without reporting');
-    return JSON.parse(line.value);
-  };
-  return { child, next };
-}
+import { startWatcher } from './watcher';
 
 describeEngines('hot reload of trust', (t) => {
   const dir = tempDir();

@@ -74,6 +74,8 @@ error_codes! {
     API_RATE_LIMITED: Error, "The signing service is rate limiting this token.";
     API_ERROR: Error, "The signing service failed.";
     UPLOAD_ABORTED: Error, "An upload was cut off before it completed.";
+    PACKAGE_REVOKED: VerificationFailure, "The organization revoked this exact package (its digest), whoever signed it.";
+    REVOCATION_LIST_EXPIRED: VerificationFailure, "The pinned revocation list has expired: without a current one nothing is loaded.";
     INTERNAL: Error, "A bug: an error nobody expected.";
 }
 

@@ -217,10 +217,19 @@ pub(crate) fn parse_utc_timestamp(name: &str, v: &Value) -> Result<String> {
 /// Parses a document's bytes as exactly one JSON object (UTF-8, no byte order mark, nothing after
 /// it but whitespace), keeping every key/value pair in order, duplicates included.
 pub(crate) fn parse_object(bytes: &[u8], what: &str) -> Result<Vec<(String, Value)>> {
-    if bytes.len() > crate::signature::MAX_SIGNATURE_FILE_BYTES {
+    parse_object_within(bytes, what, crate::signature::MAX_SIGNATURE_FILE_BYTES)
+}
+
+/// [`parse_object`] with another size limit (bytes).
+pub(crate) fn parse_object_within(
+    bytes: &[u8],
+    what: &str,
+    max_bytes: usize,
+) -> Result<Vec<(String, Value)>> {
+    if bytes.len() > max_bytes {
         return Err(malformed(format!(
             "{what} is over {} KiB ({} bytes)",
-            crate::signature::MAX_SIGNATURE_FILE_BYTES / 1024,
+            max_bytes / 1024,
             bytes.len()
         )));
     }

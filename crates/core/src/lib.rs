@@ -22,6 +22,7 @@ mod json;
 pub mod keys;
 pub mod pem;
 pub mod policy;
+pub mod revocation_list;
 pub mod seal;
 pub mod signature;
 pub mod statement;

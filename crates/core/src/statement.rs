@@ -130,7 +130,7 @@ pub struct SignedStatement {
 /// Sizes above this cannot be represented exactly by every JSON reader (JavaScript's numbers).
 const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
-fn check_text(name: &str, value: &str) -> Result<()> {
+pub(crate) fn check_text(name: &str, value: &str) -> Result<()> {
     if value.is_empty() || value.len() > MAX_FIELD_BYTES {
         return Err(malformed(format!(
             "field \"{name}\" must be 1 to {MAX_FIELD_BYTES} bytes, got {}",
@@ -166,7 +166,7 @@ fn check_version(version: &str) -> Result<()> {
 }
 
 /// Version 2 timestamps are written one way only: `YYYY-MM-DDTHH:MM:SS[.fraction]Z`, a valid UTC time.
-fn timestamp_field(name: &str, value: &Value) -> Result<String> {
+pub(crate) fn timestamp_field(name: &str, value: &Value) -> Result<String> {
     let text = parse_utc_timestamp(name, value)?;
     let b = text.as_bytes();
     let digits = |range: std::ops::Range<usize>| {
@@ -223,7 +223,7 @@ fn parse_size(value: &Value) -> Result<u64> {
     }
 }
 
-fn push_str(message: &mut Vec<u8>, text: &str) {
+pub(crate) fn push_str(message: &mut Vec<u8>, text: &str) {
     message.extend_from_slice(&(text.len() as u32).to_be_bytes());
     message.extend_from_slice(text.as_bytes());
 }
@@ -348,7 +348,7 @@ impl Statement {
 }
 
 /// Seconds since the Unix epoch of an already validated RFC 3339 timestamp.
-fn timestamp(text: &str) -> i64 {
+pub(crate) fn timestamp(text: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(text).map_or(i64::MIN, |dt| dt.timestamp())
 }
 

@@ -3,6 +3,7 @@ import { Command } from 'commander';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
+import { addRevocationCommands } from './packages-revocations';
 
 interface ResetOptions extends DatabaseOptions {
   org: string;
@@ -11,7 +12,7 @@ interface ResetOptions extends DatabaseOptions {
 }
 
 export function packagesCommand(): Command {
-  const packages = new Command('packages').description('rollback marks: the highest version of each package an organization has loaded');
+  const packages = new Command('packages').description('rollback marks and revoked packages of an organization');
   withDbOptions(
     packages.command('versions').description('list the rollback marks of an organization').requiredOption('--org <org>', 'organization (id or name)'),
   ).action((options: DatabaseOptions & { org: string }) =>
@@ -62,5 +63,6 @@ export function packagesCommand(): Command {
       }),
     ),
   );
+  addRevocationCommands(packages);
   return packages;
 }

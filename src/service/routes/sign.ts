@@ -7,6 +7,7 @@ import { quoted, checkName } from '../../names';
 import { native } from '../../native';
 import { DetachedSignature } from '../../signing/detached-signature';
 import { rfc3339Now } from '../../signing/sign';
+import { refuseRevoked, revokedPackagesOf } from '../../trust/revoked-packages';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { forbidden } from '../http-errors';
@@ -56,6 +57,9 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
           );
         }
       }
+      // Never a signature for a package the organization revoked (403 PACKAGE_REVOKED, audited as a refused signing).
+      const digestAlgorithm = statement ? (statement.digestAlgorithm ?? 'blake3') : 'sha256';
+      refuseRevoked(await revokedPackagesOf(ctx.trust(principal.orgId)), { [digestAlgorithm]: packageHash.toLowerCase() }, `package ${packageHash}`);
       // The canonical document, formatted in Rust from fields Rust made (for version 1, what DetachedSignature.toString() gives).
       const text = statement
         ? await native.signStatementDigestWithSealedKey(
