@@ -17,9 +17,14 @@ command -v qemu-aarch64 >/dev/null || apt_packages+=(qemu-user)
 command -v musl-gcc >/dev/null || apt_packages+=(musl-tools musl-dev)
 [ -e /lib/ld-musl-x86_64.so.1 ] || apt_packages+=(musl)
 command -v readelf >/dev/null || apt_packages+=(binutils)
-if [ "${#apt_packages[@]}" -gt 0 ]; then
+# arm64's own C and C++ runtimes (Debian multiarch), so that qemu-user runs arm64 programs against the
+# same /lib paths an arm64 machine has (no -L prefix, which qemu applies to some syscalls and not others).
+dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64 && apt_update_needed=1; }
+[ -e /lib/ld-linux-aarch64.so.1 ] && [ -e /usr/lib/aarch64-linux-gnu/libstdc++.so.6 ] ||
+  apt_packages+=(libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64)
+if [ "${#apt_packages[@]}" -gt 0 ] || [ -n "${apt_update_needed:-}" ]; then
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_packages[@]}"
+  [ "${#apt_packages[@]}" -eq 0 ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${apt_packages[@]}"
 fi
 for target in $(node -p 'require("./package.json").napi.targets.join(" ")'); do
   rustup target list --installed | grep -qx "$target" || rustup target add "$target"
