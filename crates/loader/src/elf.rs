@@ -138,10 +138,12 @@ const DT_AUXILIARY: u64 = 0x7fff_fffd;
 const DT_FILTER: u64 = 0x7fff_ffff;
 
 const DF_TEXTREL: u64 = 0x4;
+const STT_FUNC: u8 = 2;
 const STT_GNU_IFUNC: u8 = 10;
 const STB_LOCAL: u8 = 0;
 const STB_WEAK: u8 = 2;
 const SHN_UNDEF: u16 = 0;
+const SHN_ABS: u16 = 0xfff1;
 const SYM_SIZE: u64 = 24;
 const RELA_SIZE: u64 = 24;
 const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
@@ -329,8 +331,11 @@ impl<'a> Layout<'a> {
         (end <= seg.mem_end()).then_some(seg)
     }
 
+    /// Whether the loader may jump to `addr`: an executable segment's bytes from the file (the
+    /// zero-filled part of a segment is no code; zero bytes crash when run).
     fn executable(&self, addr: u64) -> bool {
-        self.mapped(addr, 1).is_some_and(|s| s.flags & PF_X != 0)
+        self.segment_at(addr)
+            .is_some_and(|s| s.flags & PF_X != 0 && addr - s.vaddr < s.filesz)
     }
 
     /// The file bytes the loader maps at `[addr, addr + len)`, if they come from the file.
@@ -605,6 +610,14 @@ fn parse_layout(bytes: &[u8]) -> Result<Layout<'_>, LoadError> {
             PT_LOAD => {
                 if seg.memsz == 0 {
                     return Err(bad(format!("segment {i} (PT_LOAD) is empty")));
+                }
+                // The loader zero-fills memory beyond p_filesz; zero bytes are no code (they crash
+                // when run), and linkers never give code a zero-filled tail.
+                if seg.flags & PF_X != 0 && seg.filesz != seg.memsz {
+                    return Err(bad(format!(
+                        "segment {i} (PT_LOAD) is executable but only 0x{:x} of its 0x{:x} bytes come from the file (code must not be zero-filled)",
+                        seg.filesz, seg.memsz
+                    )));
                 }
                 if seg.align > 1 {
                     if !seg.align.is_power_of_two() {
@@ -970,6 +983,12 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
                         l.phoff
                     )));
                 }
+                if l.segment_at(seg.vaddr).is_none_or(|s| s.flags & PF_R == 0) {
+                    return Err(bad(format!(
+                        "segment {i} (PT_PHDR) at {} is not in a readable segment",
+                        range(seg.vaddr, size)
+                    )));
+                }
                 protected.push((seg.vaddr, size, "the program headers"));
             }
             PT_NOTE | PT_GNU_PROPERTY => {
@@ -1000,6 +1019,21 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
         protected.push((seg.vaddr, EHDR_SIZE as u64, "the ELF header"));
     }
     let ph_size = l.phnum * PHDR_SIZE;
+    // glibc points the object's program header list, which it reads during dlopen (and
+    // `dl_iterate_phdr` later), into the first segment whose mapped pages hold the table.
+    let page = page_size();
+    if let Some(seg) = l.loads.iter().find(|s| {
+        let map_offset = s.offset - s.offset % page;
+        let map_len = (s.vaddr + s.filesz).next_multiple_of(page) - (s.vaddr - s.vaddr % page);
+        map_offset <= l.phoff && map_offset + map_len >= l.phoff + ph_size
+    }) {
+        if seg.flags & PF_R == 0 {
+            return Err(bad(format!(
+                "the program headers are loaded in segment {}, which is not readable",
+                seg.index
+            )));
+        }
+    }
     if let Some(seg) = l
         .loads
         .iter()
@@ -1219,7 +1253,7 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
         let name = l.string(&format!("symbol {i}"), s.name as u64)?;
         if s.info & 0xf == STT_GNU_IFUNC && s.shndx != SHN_UNDEF {
             let what = format!("IFUNC symbol {} resolver", String::from_utf8_lossy(&name));
-            if !l.executable(s.value) {
+            if s.shndx == SHN_ABS || !l.executable(s.value) {
                 return Err(bad(format!(
                     "{what} 0x{:x} is not in an executable segment",
                     s.value
@@ -1522,14 +1556,41 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
                 Some(SlotValue::Relative(v)) | Some(SlotValue::Relr(v)) => Some(*v),
                 Some(SlotValue::Symbol { index, addend }) => {
                     let s = sym(*index);
-                    if s.shndx == SHN_UNDEF {
+                    let kind = s.info & 0xf;
+                    let symbol = || {
+                        l.string("symbol", s.name as u64)
+                            .map(|n| String::from_utf8_lossy(&n).into_owned())
+                            .unwrap_or_default()
+                    };
+                    if kind == STT_GNU_IFUNC {
+                        // The slot gets what the resolver returns, which no check can see.
+                        return Err(bad(format!(
+                            "entry {i} of {name} refers to the IFUNC symbol {}, whose value only its resolver knows",
+                            symbol()
+                        )));
+                    }
+                    if s.shndx == SHN_ABS {
+                        // Not relative to the load address: no code of this object.
+                        return Err(bad(format!(
+                            "entry {i} of {name} refers to the absolute symbol {}, which is no code of this object",
+                            symbol()
+                        )));
+                    }
+                    if s.shndx == SHN_UNDEF && s.info >> 4 != STB_LOCAL {
                         if s.info >> 4 == STB_WEAK {
                             return Err(bad(format!(
                                 "entry {i} of {name} refers to an undefined weak symbol (it may be null)"
                             )));
                         }
+                        if kind != STT_FUNC {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the undefined symbol {}, which is not a function",
+                                symbol()
+                            )));
+                        }
                         None // defined by a dependency: code the process already trusts
                     } else {
+                        // The loader resolves a local symbol (symbol 0 included) in this object.
                         Some(s.value.wrapping_add(*addend))
                     }
                 }

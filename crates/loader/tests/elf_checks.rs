@@ -24,6 +24,7 @@ const DT_HASH: u64 = 4;
 const DT_STRTAB: u64 = 5;
 const DT_SYMTAB: u64 = 6;
 const DT_RELA: u64 = 7;
+const DT_RELASZ: u64 = 8;
 const DT_RELAENT: u64 = 9;
 const DT_STRSZ: u64 = 10;
 const DT_INIT: u64 = 12;
@@ -31,6 +32,7 @@ const DT_SONAME: u64 = 14;
 const DT_TEXTREL: u64 = 22;
 const DT_JMPREL: u64 = 23;
 const DT_INIT_ARRAY: u64 = 25;
+const DT_FINI_ARRAY: u64 = 26;
 const DT_INIT_ARRAYSZ: u64 = 27;
 const DT_FINI_ARRAYSZ: u64 = 28;
 const DT_GNU_HASH: u64 = 0x6fff_fef5;
@@ -440,5 +442,135 @@ fn without_the_checks_one_malformed_library_kills_the_process() {
         Some(libc::SIGSEGV),
         "{}",
         output_text(&out)
+    );
+}
+
+/// tests/fixtures/fuzz_init_target.c: code the loader calls (DT_INIT, DT_FINI, init and fini array
+/// entries relocated relatively and through the symbol `which`), an IFUNC symbol (`chosen`) and a
+/// dependency's data symbol (`environ`).
+fn init_library() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let so = build(
+        dir.path(),
+        "fuzz_init_target.c",
+        "libfuzz_init_target.so",
+        &[
+            "-nostartfiles",
+            "-Wl,--hash-style=both",
+            "-Wl,-soname,libfuzz_init_target.so",
+            "-Wl,--no-as-needed",
+            "-lc",
+            "-Wl,-init=which",
+            "-Wl,-fini=which",
+        ],
+    );
+    let bytes = std::fs::read(so).unwrap();
+    check_shared_library(&bytes).expect("the unpatched library passes");
+    (dir, bytes)
+}
+
+/// The index of the dynamic symbol `name` (the string table follows the symbol table).
+fn symbol_index(b: &[u8], name: &str) -> u64 {
+    let symtab = file_offset(b, dyn_entry(b, DT_SYMTAB).val);
+    let strtab = file_offset(b, dyn_entry(b, DT_STRTAB).val);
+    (0..(strtab - symtab) / 24)
+        .find(|i| {
+            let at =
+                strtab + u32::from_le_bytes(b[symtab + 24 * i..][..4].try_into().unwrap()) as usize;
+            b[at..].split(|c| *c == 0).next() == Some(name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no dynamic symbol {name}")) as u64
+}
+
+/// The file offset of the DT_RELA relocation that writes the first slot of the array `tag` and
+/// names a symbol.
+fn symbolic_array_relocation(b: &[u8], tag: u64) -> usize {
+    let array = dyn_entry(b, tag).val;
+    let size = dyn_entry(
+        b,
+        if tag == DT_INIT_ARRAY {
+            DT_INIT_ARRAYSZ
+        } else {
+            DT_FINI_ARRAYSZ
+        },
+    )
+    .val;
+    let rela = file_offset(b, dyn_entry(b, DT_RELA).val);
+    let count = dyn_entry(b, DT_RELASZ).val as usize / 24;
+    (0..count)
+        .map(|k| rela + 24 * k)
+        .find(|&at| {
+            let target = rd64(b, at);
+            target >= array && target < array + size && rd64(b, at + 8) >> 32 != 0
+        })
+        .expect("a symbolic relocation of the array")
+}
+
+#[test]
+fn when_the_code_segment_comes_partly_from_zero_fill_it_is_refused() {
+    let (dir, good) = library();
+    let text = loads(&good)
+        .into_iter()
+        .find(|p| p.p_flags & 1 != 0)
+        .unwrap();
+    for (name, filesz) in [("text-filesz-0", 0), ("text-filesz-short", 0x10)] {
+        let mut b = good.clone();
+        wr64(&mut b, text.at + 32, filesz);
+        refused(
+            dir.path(),
+            name,
+            &b,
+            &[
+                &format!("is executable but only 0x{filesz:x} of its"),
+                "code must not be zero-filled",
+            ],
+        );
+    }
+}
+
+#[test]
+fn when_an_init_array_entry_refers_to_a_dependency_s_data_it_is_refused() {
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_INIT_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff | symbol_index(&good, "environ") << 32;
+    wr64(&mut b, at + 8, info);
+    refused(
+        dir.path(),
+        "init-array-data-symbol",
+        &b,
+        &["of DT_INIT_ARRAY refers to the undefined symbol environ, which is not a function"],
+    );
+}
+
+#[test]
+fn when_a_fini_array_entry_refers_to_an_ifunc_it_is_refused() {
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_FINI_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff | symbol_index(&good, "chosen") << 32;
+    wr64(&mut b, at + 8, info);
+    refused(
+        dir.path(),
+        "fini-array-ifunc",
+        &b,
+        &["of DT_FINI_ARRAY refers to the IFUNC symbol chosen"],
+    );
+}
+
+#[test]
+fn when_an_init_array_entry_refers_to_symbol_zero_it_is_refused() {
+    // Symbol 0 is local: the loader stores the load address plus the addend (here 0).
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_INIT_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff;
+    wr64(&mut b, at + 8, info);
+    wr64(&mut b, at + 16, 0);
+    refused(
+        dir.path(),
+        "init-array-symbol-0",
+        &b,
+        &["of DT_INIT_ARRAY points to 0x0, which is not in an executable segment"],
     );
 }
