@@ -14,12 +14,14 @@
 //! - `PT_LOAD`: non-empty, inside the file, `p_filesz <= p_memsz`, inside the user address space,
 //!   `p_align` 0, 1 or a power of two (at most 1 GiB) with `p_offset % p_align == p_vaddr %
 //!   p_align`, `p_vaddr - p_offset` a multiple of the page size, sorted by address and not sharing
-//!   a page with the previous segment;
+//!   a page with the previous segment; an executable one entirely from the file (`p_filesz ==
+//!   p_memsz`: the loader zero-fills the rest, and zero bytes are no code); the segment glibc
+//!   finds the program headers in (it reads them during `dlopen`) readable;
 //! - `PT_DYNAMIC`: exactly one, non-empty, inside one `PT_LOAD` both by file offset and by address
 //!   (the same bytes), in a readable and writable segment (glibc relocates entries in place),
-//!   terminated by `DT_NULL`; `PT_PHDR` exactly where the program headers are loaded; `PT_TLS`
-//!   with its initialization image inside the file, a power-of-two alignment (glibc divides by
-//!   it) and bounded size; `PT_GNU_RELRO` inside a writable segment; `PT_NOTE` and
+//!   terminated by `DT_NULL`; `PT_PHDR` exactly where the program headers are loaded, in a
+//!   readable segment; `PT_TLS` with its initialization image inside the file, a power-of-two
+//!   alignment (glibc divides by it) and bounded size; `PT_GNU_RELRO` inside a writable segment; `PT_NOTE` and
 //!   `PT_GNU_PROPERTY` inside the segments, every note glibc parses inside its segment;
 //!   `PT_GNU_EH_FRAME` inside the segments;
 //! - dynamic entries: every address (`DT_STRTAB`, `DT_SYMTAB`, `DT_HASH`, `DT_GNU_HASH`, `DT_RELA`,
@@ -42,7 +44,10 @@
 //!   object only when it has `PT_TLS`;
 //! - everything the loader calls: `DT_INIT`, `DT_FINI`, every `DT_INIT_ARRAY`/`DT_FINI_ARRAY` slot
 //!   (as it stands after relocation: every slot must be relocated), `IRELATIVE` resolvers and
-//!   `IFUNC` symbols point into an executable segment, and not into the headers or tables.
+//!   `IFUNC` symbols point into the file-backed bytes of an executable segment, and not into the
+//!   headers or tables; an array slot bound to a symbol is bound to code: not to an `IFUNC` (its
+//!   value is whatever the resolver returns), an absolute symbol, or a dependency's symbol that is
+//!   not a function.
 //!
 //! What cannot be judged: whether the bytes at a code address are sensible code. They are the
 //! package's own (signed) bytes; running them is running the package.

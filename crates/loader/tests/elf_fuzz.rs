@@ -525,13 +525,18 @@ fn code_segments(b: &[u8]) -> Vec<Phdr> {
 /// one, with the same distance between address and file offset. Shorter or zero-filled code
 /// segments qualify (the checks must keep the loader out of the zero-filled part).
 fn code_unchanged(b: &[u8], original: &[Phdr]) -> bool {
-    code_segments(b).iter().all(|p| {
-        original.iter().any(|o| {
-            p.p_vaddr.wrapping_sub(p.p_offset) == o.p_vaddr.wrapping_sub(o.p_offset)
-                && p.p_offset >= o.p_offset
-                && p.p_offset.saturating_add(p.p_filesz) <= o.p_offset + o.p_filesz
+    // With DT_TEXTREL (or DF_TEXTREL in DT_FLAGS) relocations may rewrite the code itself.
+    let textrel = dyn_entries(b)
+        .iter()
+        .any(|e| e.tag == 22 || (e.tag == 30 && e.val & 4 != 0));
+    !textrel
+        && code_segments(b).iter().all(|p| {
+            original.iter().any(|o| {
+                p.p_vaddr.wrapping_sub(p.p_offset) == o.p_vaddr.wrapping_sub(o.p_offset)
+                    && p.p_offset >= o.p_offset
+                    && p.p_offset.saturating_add(p.p_filesz) <= o.p_offset + o.p_filesz
+            })
         })
-    })
 }
 
 struct Outcome {
