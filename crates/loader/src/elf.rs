@@ -21,9 +21,9 @@
 //!   (the same bytes), in a readable and writable segment (glibc relocates entries in place),
 //!   terminated by `DT_NULL`; `PT_PHDR` exactly where the program headers are loaded, in a
 //!   readable segment; `PT_TLS` with its initialization image inside the file, a power-of-two
-//!   alignment (glibc divides by it) and bounded size; `PT_GNU_RELRO` inside a writable segment; `PT_NOTE` and
-//!   `PT_GNU_PROPERTY` inside the segments, every note glibc parses inside its segment;
-//!   `PT_GNU_EH_FRAME` inside the segments;
+//!   alignment (glibc divides by it) and bounded size; `PT_GNU_RELRO` inside a writable segment;
+//!   `PT_NOTE` and `PT_GNU_PROPERTY` inside the segments, every note glibc parses inside its
+//!   segment; `PT_GNU_EH_FRAME` inside the segments;
 //! - dynamic entries: every address (`DT_STRTAB`, `DT_SYMTAB`, `DT_HASH`, `DT_GNU_HASH`, `DT_RELA`,
 //!   `DT_JMPREL`, `DT_RELR`, `DT_INIT`, `DT_FINI`, `DT_INIT_ARRAY`/`DT_FINI_ARRAY` with their sizes,
 //!   `DT_VERSYM`/`DT_VERNEED`/`DT_VERDEF`, `DT_PLTGOT`, ...) inside the loaded segments, and every
