@@ -574,3 +574,35 @@ fn when_an_init_array_entry_refers_to_symbol_zero_it_is_refused() {
         &["of DT_INIT_ARRAY points to 0x0, which is not in an executable segment"],
     );
 }
+
+#[test]
+fn when_the_program_headers_are_loaded_in_an_unreadable_segment_it_is_refused() {
+    // glibc reads the program headers where the first segment covering them maps them.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(build_fuzz_target(dir.path())).unwrap();
+    check_shared_library(&good).expect("the unpatched library passes");
+    let text = loads(&good)
+        .into_iter()
+        .find(|p| p.p_flags & 1 != 0)
+        .unwrap();
+    let phoff = rd64(&good, 32) as usize;
+    let phnum = u16::from_le_bytes([good[56], good[57]]) as usize;
+    let mut b = good.clone();
+    // The table copied over the start of the code segment, which the copy makes execute-only.
+    let at = text.p_offset as usize;
+    b.copy_within(phoff..phoff + 56 * phnum, at);
+    wr64(&mut b, 32, at as u64);
+    b[at + (text.at - phoff) + 4] = 1;
+    refused(
+        dir.path(),
+        "phdrs-unreadable",
+        &b,
+        &[
+            &format!(
+                "the program headers are loaded in segment {}",
+                (text.at - phoff) / 56
+            ),
+            "which is not readable",
+        ],
+    );
+}
