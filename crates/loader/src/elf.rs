@@ -143,6 +143,7 @@ const DT_AUXILIARY: u64 = 0x7fff_fffd;
 const DT_FILTER: u64 = 0x7fff_ffff;
 
 const DF_TEXTREL: u64 = 0x4;
+const STT_NOTYPE: u8 = 0;
 const STT_FUNC: u8 = 2;
 const STT_GNU_IFUNC: u8 = 10;
 const STB_LOCAL: u8 = 0;
@@ -1594,8 +1595,24 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
                             )));
                         }
                         None // defined by a dependency: code the process already trusts
-                    } else {
+                    } else if s.info >> 4 == STB_LOCAL {
                         // The loader resolves a local symbol (symbol 0 included) in this object.
+                        Some(s.value.wrapping_add(*addend))
+                    } else {
+                        // An exported symbol is looked up by name. The lookup skips types other
+                        // than code and data, and a weak reference it cannot resolve becomes 0.
+                        if kind != STT_FUNC && kind != STT_NOTYPE {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the symbol {} of type {kind}, which is not a function",
+                                symbol()
+                            )));
+                        }
+                        if s.info >> 4 == STB_WEAK {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the weak symbol {} (it may resolve to null)",
+                                symbol()
+                            )));
+                        }
                         Some(s.value.wrapping_add(*addend))
                     }
                 }

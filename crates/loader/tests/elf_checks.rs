@@ -606,3 +606,28 @@ fn when_the_program_headers_are_loaded_in_an_unreadable_segment_it_is_refused() 
         ],
     );
 }
+
+#[test]
+fn when_an_init_array_entry_refers_to_an_exported_symbol_the_lookup_skips_it_is_refused() {
+    // The loader's lookup by name ignores symbols that are neither code nor data (here: a file
+    // symbol); a weak reference it cannot resolve would leave a null entry.
+    let (dir, good) = init_library();
+    let symtab = file_offset(&good, dyn_entry(&good, DT_SYMTAB).val);
+    let which = symtab + 24 * symbol_index(&good, "which") as usize;
+    let mut b = good.clone();
+    b[which + 4] = 1 << 4 | 4; // STB_GLOBAL, STT_FILE
+    refused(
+        dir.path(),
+        "init-array-file-symbol",
+        &b,
+        &["refers to the symbol which of type 4, which is not a function"],
+    );
+    let mut b = good.clone();
+    b[which + 4] = 2 << 4 | 2; // STB_WEAK, STT_FUNC
+    refused(
+        dir.path(),
+        "init-array-weak-symbol",
+        &b,
+        &["refers to the weak symbol which (it may resolve to null)"],
+    );
+}
