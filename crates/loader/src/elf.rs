@@ -14,14 +14,16 @@
 //! - `PT_LOAD`: non-empty, inside the file, `p_filesz <= p_memsz`, inside the user address space,
 //!   `p_align` 0, 1 or a power of two (at most 1 GiB) with `p_offset % p_align == p_vaddr %
 //!   p_align`, `p_vaddr - p_offset` a multiple of the page size, sorted by address and not sharing
-//!   a page with the previous segment;
+//!   a page with the previous segment; an executable one entirely from the file (`p_filesz ==
+//!   p_memsz`: the loader zero-fills the rest, and zero bytes are no code); the segment glibc
+//!   finds the program headers in (it reads them during `dlopen`) readable;
 //! - `PT_DYNAMIC`: exactly one, non-empty, inside one `PT_LOAD` both by file offset and by address
 //!   (the same bytes), in a readable and writable segment (glibc relocates entries in place),
-//!   terminated by `DT_NULL`; `PT_PHDR` exactly where the program headers are loaded; `PT_TLS`
-//!   with its initialization image inside the file, a power-of-two alignment (glibc divides by
-//!   it) and bounded size; `PT_GNU_RELRO` inside a writable segment; `PT_NOTE` and
-//!   `PT_GNU_PROPERTY` inside the segments, every note glibc parses inside its segment;
-//!   `PT_GNU_EH_FRAME` inside the segments;
+//!   terminated by `DT_NULL`; `PT_PHDR` exactly where the program headers are loaded, in a
+//!   readable segment; `PT_TLS` with its initialization image inside the file, a power-of-two
+//!   alignment (glibc divides by it) and bounded size; `PT_GNU_RELRO` inside a writable segment;
+//!   `PT_NOTE` and `PT_GNU_PROPERTY` inside the segments, every note glibc parses inside its
+//!   segment; `PT_GNU_EH_FRAME` inside the segments;
 //! - dynamic entries: every address (`DT_STRTAB`, `DT_SYMTAB`, `DT_HASH`, `DT_GNU_HASH`, `DT_RELA`,
 //!   `DT_JMPREL`, `DT_RELR`, `DT_INIT`, `DT_FINI`, `DT_INIT_ARRAY`/`DT_FINI_ARRAY` with their sizes,
 //!   `DT_VERSYM`/`DT_VERNEED`/`DT_VERDEF`, `DT_PLTGOT`, ...) inside the loaded segments, and every
@@ -42,7 +44,10 @@
 //!   object only when it has `PT_TLS`;
 //! - everything the loader calls: `DT_INIT`, `DT_FINI`, every `DT_INIT_ARRAY`/`DT_FINI_ARRAY` slot
 //!   (as it stands after relocation: every slot must be relocated), `IRELATIVE` resolvers and
-//!   `IFUNC` symbols point into an executable segment, and not into the headers or tables.
+//!   `IFUNC` symbols point into the file-backed bytes of an executable segment, and not into the
+//!   headers or tables; an array slot bound to a symbol is bound to code: not to an `IFUNC` (its
+//!   value is whatever the resolver returns), an absolute symbol, or a dependency's symbol that is
+//!   not a function.
 //!
 //! What cannot be judged: whether the bytes at a code address are sensible code. They are the
 //! package's own (signed) bytes; running them is running the package.
@@ -138,10 +143,13 @@ const DT_AUXILIARY: u64 = 0x7fff_fffd;
 const DT_FILTER: u64 = 0x7fff_ffff;
 
 const DF_TEXTREL: u64 = 0x4;
+const STT_NOTYPE: u8 = 0;
+const STT_FUNC: u8 = 2;
 const STT_GNU_IFUNC: u8 = 10;
 const STB_LOCAL: u8 = 0;
 const STB_WEAK: u8 = 2;
 const SHN_UNDEF: u16 = 0;
+const SHN_ABS: u16 = 0xfff1;
 const SYM_SIZE: u64 = 24;
 const RELA_SIZE: u64 = 24;
 const NT_GNU_PROPERTY_TYPE_0: u32 = 5;
@@ -329,8 +337,11 @@ impl<'a> Layout<'a> {
         (end <= seg.mem_end()).then_some(seg)
     }
 
+    /// Whether the loader may jump to `addr`: an executable segment's bytes from the file (the
+    /// zero-filled part of a segment is no code; zero bytes crash when run).
     fn executable(&self, addr: u64) -> bool {
-        self.mapped(addr, 1).is_some_and(|s| s.flags & PF_X != 0)
+        self.segment_at(addr)
+            .is_some_and(|s| s.flags & PF_X != 0 && addr - s.vaddr < s.filesz)
     }
 
     /// The file bytes the loader maps at `[addr, addr + len)`, if they come from the file.
@@ -605,6 +616,14 @@ fn parse_layout(bytes: &[u8]) -> Result<Layout<'_>, LoadError> {
             PT_LOAD => {
                 if seg.memsz == 0 {
                     return Err(bad(format!("segment {i} (PT_LOAD) is empty")));
+                }
+                // The loader zero-fills memory beyond p_filesz; zero bytes are no code (they crash
+                // when run), and linkers never give code a zero-filled tail.
+                if seg.flags & PF_X != 0 && seg.filesz != seg.memsz {
+                    return Err(bad(format!(
+                        "segment {i} (PT_LOAD) is executable but only 0x{:x} of its 0x{:x} bytes come from the file (code must not be zero-filled)",
+                        seg.filesz, seg.memsz
+                    )));
                 }
                 if seg.align > 1 {
                     if !seg.align.is_power_of_two() {
@@ -970,6 +989,12 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
                         l.phoff
                     )));
                 }
+                if l.segment_at(seg.vaddr).is_none_or(|s| s.flags & PF_R == 0) {
+                    return Err(bad(format!(
+                        "segment {i} (PT_PHDR) at {} is not in a readable segment",
+                        range(seg.vaddr, size)
+                    )));
+                }
                 protected.push((seg.vaddr, size, "the program headers"));
             }
             PT_NOTE | PT_GNU_PROPERTY => {
@@ -1000,6 +1025,21 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
         protected.push((seg.vaddr, EHDR_SIZE as u64, "the ELF header"));
     }
     let ph_size = l.phnum * PHDR_SIZE;
+    // glibc points the object's program header list, which it reads during dlopen (and
+    // `dl_iterate_phdr` later), into the first segment whose mapped pages hold the table.
+    let page = page_size();
+    if let Some(seg) = l.loads.iter().find(|s| {
+        let map_offset = s.offset - s.offset % page;
+        let map_len = (s.vaddr + s.filesz).next_multiple_of(page) - (s.vaddr - s.vaddr % page);
+        map_offset <= l.phoff && map_offset + map_len >= l.phoff + ph_size
+    }) {
+        if seg.flags & PF_R == 0 {
+            return Err(bad(format!(
+                "the program headers are loaded in segment {}, which is not readable",
+                seg.index
+            )));
+        }
+    }
     if let Some(seg) = l
         .loads
         .iter()
@@ -1219,7 +1259,7 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
         let name = l.string(&format!("symbol {i}"), s.name as u64)?;
         if s.info & 0xf == STT_GNU_IFUNC && s.shndx != SHN_UNDEF {
             let what = format!("IFUNC symbol {} resolver", String::from_utf8_lossy(&name));
-            if !l.executable(s.value) {
+            if s.shndx == SHN_ABS || !l.executable(s.value) {
                 return Err(bad(format!(
                     "{what} 0x{:x} is not in an executable segment",
                     s.value
@@ -1522,14 +1562,57 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
                 Some(SlotValue::Relative(v)) | Some(SlotValue::Relr(v)) => Some(*v),
                 Some(SlotValue::Symbol { index, addend }) => {
                     let s = sym(*index);
-                    if s.shndx == SHN_UNDEF {
+                    let kind = s.info & 0xf;
+                    let symbol = || {
+                        l.string("symbol", s.name as u64)
+                            .map(|n| String::from_utf8_lossy(&n).into_owned())
+                            .unwrap_or_default()
+                    };
+                    if kind == STT_GNU_IFUNC {
+                        // The slot gets what the resolver returns, which no check can see.
+                        return Err(bad(format!(
+                            "entry {i} of {name} refers to the IFUNC symbol {}, whose value only its resolver knows",
+                            symbol()
+                        )));
+                    }
+                    if s.shndx == SHN_ABS {
+                        // Not relative to the load address: no code of this object.
+                        return Err(bad(format!(
+                            "entry {i} of {name} refers to the absolute symbol {}, which is no code of this object",
+                            symbol()
+                        )));
+                    }
+                    if s.shndx == SHN_UNDEF && s.info >> 4 != STB_LOCAL {
                         if s.info >> 4 == STB_WEAK {
                             return Err(bad(format!(
                                 "entry {i} of {name} refers to an undefined weak symbol (it may be null)"
                             )));
                         }
+                        if kind != STT_FUNC {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the undefined symbol {}, which is not a function",
+                                symbol()
+                            )));
+                        }
                         None // defined by a dependency: code the process already trusts
+                    } else if s.info >> 4 == STB_LOCAL {
+                        // The loader resolves a local symbol (symbol 0 included) in this object.
+                        Some(s.value.wrapping_add(*addend))
                     } else {
+                        // An exported symbol is looked up by name. The lookup skips types other
+                        // than code and data, and a weak reference it cannot resolve becomes 0.
+                        if kind != STT_FUNC && kind != STT_NOTYPE {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the symbol {} of type {kind}, which is not a function",
+                                symbol()
+                            )));
+                        }
+                        if s.info >> 4 == STB_WEAK {
+                            return Err(bad(format!(
+                                "entry {i} of {name} refers to the weak symbol {} (it may resolve to null)",
+                                symbol()
+                            )));
+                        }
                         Some(s.value.wrapping_add(*addend))
                     }
                 }

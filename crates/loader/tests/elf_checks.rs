@@ -24,6 +24,7 @@ const DT_HASH: u64 = 4;
 const DT_STRTAB: u64 = 5;
 const DT_SYMTAB: u64 = 6;
 const DT_RELA: u64 = 7;
+const DT_RELASZ: u64 = 8;
 const DT_RELAENT: u64 = 9;
 const DT_STRSZ: u64 = 10;
 const DT_INIT: u64 = 12;
@@ -31,6 +32,7 @@ const DT_SONAME: u64 = 14;
 const DT_TEXTREL: u64 = 22;
 const DT_JMPREL: u64 = 23;
 const DT_INIT_ARRAY: u64 = 25;
+const DT_FINI_ARRAY: u64 = 26;
 const DT_INIT_ARRAYSZ: u64 = 27;
 const DT_FINI_ARRAYSZ: u64 = 28;
 const DT_GNU_HASH: u64 = 0x6fff_fef5;
@@ -458,5 +460,192 @@ fn without_the_checks_one_malformed_library_kills_the_process() {
         Some(libc::SIGSEGV),
         "{}",
         output_text(&out)
+    );
+}
+
+/// tests/fixtures/fuzz_init_target.c: code the loader calls (DT_INIT, DT_FINI, init and fini array
+/// entries relocated relatively and through the symbol `which`), an IFUNC symbol (`chosen`) and a
+/// dependency's data symbol (`environ`).
+fn init_library() -> (tempfile::TempDir, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let so = build(
+        dir.path(),
+        "fuzz_init_target.c",
+        "libfuzz_init_target.so",
+        &[
+            "-nostartfiles",
+            "-Wl,--hash-style=both",
+            "-Wl,-soname,libfuzz_init_target.so",
+            "-Wl,--no-as-needed",
+            "-lc",
+            "-Wl,-init=which",
+            "-Wl,-fini=which",
+        ],
+    );
+    let bytes = std::fs::read(so).unwrap();
+    check_shared_library(&bytes).expect("the unpatched library passes");
+    (dir, bytes)
+}
+
+/// The index of the dynamic symbol `name` (the string table follows the symbol table).
+fn symbol_index(b: &[u8], name: &str) -> u64 {
+    let symtab = file_offset(b, dyn_entry(b, DT_SYMTAB).val);
+    let strtab = file_offset(b, dyn_entry(b, DT_STRTAB).val);
+    (0..(strtab - symtab) / 24)
+        .find(|i| {
+            let at =
+                strtab + u32::from_le_bytes(b[symtab + 24 * i..][..4].try_into().unwrap()) as usize;
+            b[at..].split(|c| *c == 0).next() == Some(name.as_bytes())
+        })
+        .unwrap_or_else(|| panic!("no dynamic symbol {name}")) as u64
+}
+
+/// The file offset of the DT_RELA relocation that writes the first slot of the array `tag` and
+/// names a symbol.
+fn symbolic_array_relocation(b: &[u8], tag: u64) -> usize {
+    let array = dyn_entry(b, tag).val;
+    let size = dyn_entry(
+        b,
+        if tag == DT_INIT_ARRAY {
+            DT_INIT_ARRAYSZ
+        } else {
+            DT_FINI_ARRAYSZ
+        },
+    )
+    .val;
+    let rela = file_offset(b, dyn_entry(b, DT_RELA).val);
+    let count = dyn_entry(b, DT_RELASZ).val as usize / 24;
+    (0..count)
+        .map(|k| rela + 24 * k)
+        .find(|&at| {
+            let target = rd64(b, at);
+            target >= array && target < array + size && rd64(b, at + 8) >> 32 != 0
+        })
+        .expect("a symbolic relocation of the array")
+}
+
+#[test]
+fn when_the_code_segment_comes_partly_from_zero_fill_it_is_refused() {
+    let (dir, good) = library();
+    let text = loads(&good)
+        .into_iter()
+        .find(|p| p.p_flags & 1 != 0)
+        .unwrap();
+    for (name, filesz) in [("text-filesz-0", 0), ("text-filesz-short", 0x10)] {
+        let mut b = good.clone();
+        wr64(&mut b, text.at + 32, filesz);
+        refused(
+            dir.path(),
+            name,
+            &b,
+            &[
+                &format!("is executable but only 0x{filesz:x} of its"),
+                "code must not be zero-filled",
+            ],
+        );
+    }
+}
+
+#[test]
+fn when_an_init_array_entry_refers_to_a_dependency_s_data_it_is_refused() {
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_INIT_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff | symbol_index(&good, "environ") << 32;
+    wr64(&mut b, at + 8, info);
+    refused(
+        dir.path(),
+        "init-array-data-symbol",
+        &b,
+        &["of DT_INIT_ARRAY refers to the undefined symbol environ, which is not a function"],
+    );
+}
+
+#[test]
+fn when_a_fini_array_entry_refers_to_an_ifunc_it_is_refused() {
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_FINI_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff | symbol_index(&good, "chosen") << 32;
+    wr64(&mut b, at + 8, info);
+    refused(
+        dir.path(),
+        "fini-array-ifunc",
+        &b,
+        &["of DT_FINI_ARRAY refers to the IFUNC symbol chosen"],
+    );
+}
+
+#[test]
+fn when_an_init_array_entry_refers_to_symbol_zero_it_is_refused() {
+    // Symbol 0 is local: the loader stores the load address plus the addend (here 0).
+    let (dir, good) = init_library();
+    let at = symbolic_array_relocation(&good, DT_INIT_ARRAY);
+    let mut b = good.clone();
+    let info = rd64(&b, at + 8) & 0xffff_ffff;
+    wr64(&mut b, at + 8, info);
+    wr64(&mut b, at + 16, 0);
+    refused(
+        dir.path(),
+        "init-array-symbol-0",
+        &b,
+        &["of DT_INIT_ARRAY points to 0x0, which is not in an executable segment"],
+    );
+}
+
+#[test]
+fn when_the_program_headers_are_loaded_in_an_unreadable_segment_it_is_refused() {
+    // glibc reads the program headers where the first segment covering them maps them.
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(build_fuzz_target(dir.path())).unwrap();
+    check_shared_library(&good).expect("the unpatched library passes");
+    let text = loads(&good)
+        .into_iter()
+        .find(|p| p.p_flags & 1 != 0)
+        .unwrap();
+    let phoff = rd64(&good, 32) as usize;
+    let phnum = u16::from_le_bytes([good[56], good[57]]) as usize;
+    let mut b = good.clone();
+    // The table copied over the start of the code segment, which the copy makes execute-only.
+    let at = text.p_offset as usize;
+    b.copy_within(phoff..phoff + 56 * phnum, at);
+    wr64(&mut b, 32, at as u64);
+    b[at + (text.at - phoff) + 4] = 1;
+    refused(
+        dir.path(),
+        "phdrs-unreadable",
+        &b,
+        &[
+            &format!(
+                "the program headers are loaded in segment {}",
+                (text.at - phoff) / 56
+            ),
+            "which is not readable",
+        ],
+    );
+}
+
+#[test]
+fn when_an_init_array_entry_refers_to_an_exported_symbol_the_lookup_skips_it_is_refused() {
+    // The loader's lookup by name ignores symbols that are neither code nor data (here: a file
+    // symbol); a weak reference it cannot resolve would leave a null entry.
+    let (dir, good) = init_library();
+    let symtab = file_offset(&good, dyn_entry(&good, DT_SYMTAB).val);
+    let which = symtab + 24 * symbol_index(&good, "which") as usize;
+    let mut b = good.clone();
+    b[which + 4] = 1 << 4 | 4; // STB_GLOBAL, STT_FILE
+    refused(
+        dir.path(),
+        "init-array-file-symbol",
+        &b,
+        &["refers to the symbol which of type 4, which is not a function"],
+    );
+    let mut b = good.clone();
+    b[which + 4] = 2 << 4 | 2; // STB_WEAK, STT_FUNC
+    refused(
+        dir.path(),
+        "init-array-weak-symbol",
+        &b,
+        &["refers to the weak symbol which (it may resolve to null)"],
     );
 }

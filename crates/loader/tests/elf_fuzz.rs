@@ -1,18 +1,23 @@
 //! Bounded fuzzing of the ELF checks: random mutations of real libraries' ELF headers, program
-//! headers and dynamic sections.
+//! headers and dynamic sections, many of them aimed at what glibc's dynamic loader maps and calls
+//! (segment sizes and placement, flags, addresses at segment boundaries, added dynamic entries).
 //!
 //! - The checks never panic, whatever the bytes.
-//! - A sample of the mutations the checks accept is loaded for real (guarded load, unsigned
-//!   allowed), each in a fresh child process: none may crash (signal), abort, hang, or make the
-//!   dynamic loader exit the process. The mutated library (tests/fixtures/fuzz_target.c) has no
-//!   code that runs on load, and its only code is `ret` instructions, so a crash could only be the
-//!   dynamic loader's. Mutations that make other bytes executable (a data segment marked
-//!   executable, the code segment moved over other file contents) are checked but not loaded:
-//!   the loader would then run bytes the package itself declared as its code.
+//! - Accepted mutations of two libraries whose only code is `ret` instructions are loaded for real
+//!   (guarded load, unsigned allowed), each in a fresh child process: none may crash (signal),
+//!   abort, hang, or make the dynamic loader exit the process. tests/fixtures/fuzz_target.c has no
+//!   code that runs on load; tests/fixtures/fuzz_init_target.c has DT_INIT, DT_FINI, init/fini
+//!   arrays and an IFUNC resolver, all pointing at `ret`s. A crash while loading a mutation whose
+//!   file-backed code is still (part of) those bytes, at the same addresses, can only mean the
+//!   loader was sent elsewhere: into zero-filled memory, outside the code, or into a table.
+//!   Mutations that make other bytes executable (a data segment marked executable, the code
+//!   segment moved over other file contents) are checked but not loaded: the loader would then
+//!   run bytes the package itself declared as its code.
 //!
 //! Knobs (environment): `CLOACINA_FUZZ_ITERATIONS` (mutations per library, default 30000),
-//! `CLOACINA_FUZZ_LOADS` (accepted mutations loaded in a child, default 300), `CLOACINA_FUZZ_SEED`.
-//! A failing mutation is saved under the target directory; the message says where.
+//! `CLOACINA_FUZZ_LOADS` (accepted mutations loaded in a child, per loaded library, default 1500),
+//! `CLOACINA_FUZZ_SEED`. A failing mutation is saved under the target directory; the message says
+//! where.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -26,9 +31,30 @@ use cloacina_sign_loader::{check_shared_library, GuardedLibrary, SealedImage};
 use common::*;
 
 const DEFAULT_ITERATIONS: u64 = 30_000;
-const DEFAULT_LOADS: u64 = 300;
+const DEFAULT_LOADS: u64 = 1500;
 const DEFAULT_SEED: u64 = 0x5eed_c10a_c1a0_0001;
 const CHILD_TIMEOUT: Duration = Duration::from_secs(20);
+const PAGE: u64 = 0x1000;
+const PHDR_SIZE: usize = 56;
+/// Dynamic tags whose value is an address (the loader reads, writes or calls there).
+const ADDRESS_TAGS: &[u64] = &[
+    3,
+    4,
+    5,
+    6,
+    7,
+    12,
+    13,
+    23,
+    25,
+    26,
+    0x6fff_fef5,
+    0x6fff_fff0,
+    0x6fff_fffc,
+    0x6fff_fffe,
+];
+/// Dynamic tags whose value is a table's size.
+const SIZE_TAGS: &[u64] = &[2, 8, 10, 27, 28, 35, 0x6fff_fff9];
 
 fn knob(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -140,7 +166,11 @@ struct Target {
     /// Byte ranges worth mutating bytewise.
     regions: Vec<(usize, usize)>,
     phdr_at: Vec<usize>,
+    /// The program headers of PT_LOAD segments.
+    load_at: Vec<usize>,
     dyn_at: Vec<usize>,
+    /// Every 16-byte slot of PT_DYNAMIC, including the unused ones after DT_NULL.
+    dyn_slots: Vec<usize>,
 }
 
 impl Target {
@@ -190,11 +220,20 @@ impl Target {
                 fields.push(rela_at + 8 * k);
             }
         }
+        let dynamic = ph.iter().find(|p| p.p_type == PT_DYNAMIC).unwrap();
         Target {
             fields,
             regions,
             phdr_at: ph.iter().map(|p| p.at).collect(),
+            load_at: ph
+                .iter()
+                .filter(|p| p.p_type == PT_LOAD)
+                .map(|p| p.at)
+                .collect(),
             dyn_at: dy.iter().map(|e| e.at).collect(),
+            dyn_slots: (0..dynamic.p_filesz as usize / 16)
+                .map(|k| dynamic.p_offset as usize + 16 * k)
+                .collect(),
             bytes,
         }
     }
@@ -229,9 +268,30 @@ impl Target {
         }
     }
 
+    /// An address at an edge of a (possibly already mutated) program header's segment: where its
+    /// file-backed bytes, its memory and their pages end, give or take a few bytes.
+    fn boundary(&self, rng: &mut Rng, b: &[u8]) -> u64 {
+        let at = if rng.below(4) == 0 {
+            rng.pick(&self.phdr_at)
+        } else {
+            rng.pick(&self.load_at)
+        };
+        let (vaddr, filesz, memsz) = (rd64(b, at + 16), rd64(b, at + 32), rd64(b, at + 40));
+        let page_end = |a: u64| a.wrapping_add(PAGE - 1) & !(PAGE - 1);
+        let edge = match rng.below(6) {
+            0 => vaddr,
+            1 => vaddr.wrapping_add(filesz),
+            2 => vaddr.wrapping_add(memsz),
+            3 => page_end(vaddr.wrapping_add(filesz)),
+            4 => page_end(vaddr.wrapping_add(memsz)),
+            _ => vaddr.wrapping_add(rng.below(memsz.max(1))),
+        };
+        edge.wrapping_add_signed(rng.pick(&[0i64, 0, -1, 1, -8, 8, -16, 16, -24]))
+    }
+
     fn mutate(&self, rng: &mut Rng, b: &mut [u8]) {
         for _ in 0..1 + rng.below(3) {
-            match rng.below(9) {
+            match rng.below(18) {
                 0 => {
                     let (s, e) = rng.pick(&self.regions);
                     b[s + rng.below((e - s) as u64) as usize] = rng.next() as u8;
@@ -264,10 +324,110 @@ impl Target {
                     let other = rd64(b, rng.pick(&self.dyn_at) + 8);
                     wr64(b, at + 8, other.wrapping_add(rng.below(5) * 8));
                 }
+                9 | 10 => {
+                    // A PT_LOAD's file or memory size cut short, grown or made equal.
+                    let at = rng.pick(&self.load_at);
+                    let (filesz_at, memsz_at) = (at + 32, at + 40);
+                    let field = if rng.below(3) == 0 {
+                        memsz_at
+                    } else {
+                        filesz_at
+                    };
+                    let other = if field == filesz_at {
+                        memsz_at
+                    } else {
+                        filesz_at
+                    };
+                    let v = rd64(b, field);
+                    let new = match rng.below(9) {
+                        0 | 1 => rng.below(v.max(1)),
+                        2 => v & !(PAGE - 1),
+                        3 => v.saturating_sub(1 + rng.below(16)),
+                        4 => rd64(b, other),
+                        5 => v.wrapping_add(1 + rng.below(16)),
+                        6 => v.wrapping_add(PAGE),
+                        7 => 0,
+                        _ => v / 2,
+                    };
+                    wr64(b, field, new);
+                    if rng.below(4) == 0 {
+                        wr64(b, other, new);
+                    }
+                }
+                11 => {
+                    // A segment moved: its file offset, its address or both, by pages or bytes.
+                    let at = rng.pick(&self.phdr_at);
+                    let d = match rng.below(4) {
+                        0 => PAGE,
+                        1 => PAGE.wrapping_neg(),
+                        2 => 8,
+                        _ => rng.below(2 * PAGE),
+                    };
+                    let which = rng.below(3);
+                    for (k, field) in [at + 8, at + 16].into_iter().enumerate() {
+                        if which == 2 || which == k as u64 {
+                            wr64(b, field, rd64(b, field).wrapping_add(d));
+                        }
+                    }
+                }
+                12 => {
+                    // A segment's permissions: R, W or X toggled.
+                    let at = rng.pick(&self.phdr_at);
+                    b[at + 4] ^= 1 << rng.below(3);
+                }
+                13 | 14 => {
+                    // An address entry pointed at a segment edge.
+                    let addresses: Vec<usize> = self
+                        .dyn_at
+                        .iter()
+                        .copied()
+                        .filter(|&at| ADDRESS_TAGS.contains(&rd64(b, at)))
+                        .collect();
+                    let at = if addresses.is_empty() {
+                        rng.pick(&self.dyn_at)
+                    } else {
+                        rng.pick(&addresses)
+                    };
+                    let v = self.boundary(rng, b);
+                    wr64(b, at + 8, v);
+                }
+                15 => {
+                    // A size entry a little off.
+                    let sizes: Vec<usize> = self
+                        .dyn_at
+                        .iter()
+                        .copied()
+                        .filter(|&at| SIZE_TAGS.contains(&rd64(b, at)))
+                        .collect();
+                    if !sizes.is_empty() {
+                        let at = rng.pick(&sizes) + 8;
+                        let v = rd64(b, at);
+                        let d = rng.pick(&[1i64, -1, 8, -8, 16, -16, 24, -24, 4096]);
+                        wr64(b, at, v.wrapping_add_signed(d));
+                    }
+                }
+                16 => {
+                    // A new entry in the dynamic section's unused room (a DT_NULL follows it).
+                    let free = self.dyn_slots[..self.dyn_slots.len().saturating_sub(1)]
+                        .iter()
+                        .copied()
+                        .find(|&at| rd64(b, at) == 0);
+                    if let Some(at) = free {
+                        let tag = rng.pick(DT_TAGS);
+                        let v = if rng.below(2) == 0 {
+                            self.boundary(rng, b)
+                        } else {
+                            let other = rd64(b, rng.pick(&self.fields));
+                            self.interesting(rng, 0, other)
+                        };
+                        wr64(b, at, tag);
+                        wr64(b, at + 8, v);
+                    }
+                }
                 _ => {
                     // Swap two program headers or two dynamic entries.
                     let (list, size) = if rng.below(2) == 0 {
-                        (&self.phdr_at, 56)
+                        (&self.phdr_at, PHDR_SIZE)
                     } else {
                         (&self.dyn_at, 16)
                     };
@@ -352,14 +512,31 @@ fn save_artifact(name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// What is mapped executable: (file offset, address, file size, memory size) of each
-/// executable PT_LOAD. The fixture's only executable bytes are `ret` instructions.
-fn executable_mapping(b: &[u8]) -> Vec<(u64, u64, u64, u64)> {
+/// The executable PT_LOADs of a library. The fixtures' only executable bytes are `ret`s.
+fn code_segments(b: &[u8]) -> Vec<Phdr> {
     phdrs(b)
         .into_iter()
         .filter(|p| p.p_type == PT_LOAD && p.p_flags & 1 != 0)
-        .map(|p| (p.p_offset, p.p_vaddr, p.p_filesz, p.p_memsz))
         .collect()
+}
+
+/// Whether every byte a mutation maps as code from the file is one of the original code bytes at
+/// its original address: the file-backed part of each executable PT_LOAD lies inside an original
+/// one, with the same distance between address and file offset. Shorter or zero-filled code
+/// segments qualify (the checks must keep the loader out of the zero-filled part).
+fn code_unchanged(b: &[u8], original: &[Phdr]) -> bool {
+    // With DT_TEXTREL (or DF_TEXTREL in DT_FLAGS) relocations may rewrite the code itself.
+    let textrel = dyn_entries(b)
+        .iter()
+        .any(|e| e.tag == 22 || (e.tag == 30 && e.val & 4 != 0));
+    !textrel
+        && code_segments(b).iter().all(|p| {
+            original.iter().any(|o| {
+                p.p_vaddr.wrapping_sub(p.p_offset) == o.p_vaddr.wrapping_sub(o.p_offset)
+                    && p.p_offset >= o.p_offset
+                    && p.p_offset.saturating_add(p.p_filesz) <= o.p_offset + o.p_filesz
+            })
+        })
 }
 
 struct Outcome {
@@ -375,7 +552,7 @@ fn fuzz(label: &str, base: Vec<u8>, seed: u64, iterations: u64, loads: u64) -> O
         check_shared_library(&base).is_ok(),
         "{label}: the unmutated library must pass"
     );
-    let code = executable_mapping(&base);
+    let code = code_segments(&base);
     let target = Target::new(base);
     let work = tempfile::tempdir().unwrap();
     // splitmix64 of the seed: distinct seeds give distinct, never-zero states.
@@ -413,7 +590,7 @@ fn fuzz(label: &str, base: Vec<u8>, seed: u64, iterations: u64, loads: u64) -> O
         if out.loaded >= loads || !seen.insert(sha256_bytes(&b)) {
             continue;
         }
-        if executable_mapping(&b) != code {
+        if !code_unchanged(&b, &code) {
             // Other bytes of the library became code (a data segment made executable, the code
             // segment moved over other file contents): the loader would then run the package's
             // own bytes as its init code, which no check can judge. Checked, not loaded.
@@ -459,25 +636,51 @@ fn fuzzed_libraries_never_crash_the_checks_or_the_loader() {
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
 
-    // The load target: accepted mutations are loaded.
+    // The load targets: accepted mutations are loaded.
     let base = std::fs::read(build_fuzz_target(dir.path())).unwrap();
-    let loaded = fuzz("fuzz_target", base, seed, iterations, loads);
+    let plain = fuzz("fuzz_target", base, seed, iterations, loads);
+    let base = std::fs::read(build(
+        dir.path(),
+        "fuzz_init_target.c",
+        "fuzz_init_target.so",
+        &[
+            "-nostartfiles",
+            "-Wl,--hash-style=both",
+            "-Wl,-soname,libfuzz_init_target.so",
+            "-Wl,--no-as-needed",
+            "-lc",
+            "-Wl,-init=which",
+            "-Wl,-fini=which",
+        ],
+    ))
+    .unwrap();
+    let init = fuzz(
+        "fuzz_init_target",
+        base,
+        seed.rotate_left(31),
+        iterations,
+        loads,
+    );
     // A complete package built the usual way (startup files, PLT, init/fini arrays): the checks
     // alone (its own code could legitimately crash if a mutation pointed the loader at it).
     let base = std::fs::read(build(dir.path(), "package.c", "package.so", &[])).unwrap();
     let checked = fuzz("package", base, seed.rotate_left(17), iterations, 0);
 
+    let summary = |o: &Outcome| {
+        format!(
+            "{} accepted ({} with other bytes made executable, not loaded), {} loaded in a child {:?}",
+            o.accepted, o.not_code, o.loaded, o.results
+        )
+    };
     eprintln!(
-        "elf fuzz (seed 0x{seed:x}, {iterations} mutations per library, {:?}): fuzz_target: {} accepted ({} with other bytes made executable, not loaded), {} loaded in a child {:?}; package: {} accepted",
+        "elf fuzz (seed 0x{seed:x}, {iterations} mutations per library, {:?}): fuzz_target: {}; fuzz_init_target: {}; package: {} accepted",
         started.elapsed(),
-        loaded.accepted,
-        loaded.not_code,
-        loaded.loaded,
-        loaded.results,
+        summary(&plain),
+        summary(&init),
         checked.accepted,
     );
     assert!(
-        loaded.loaded > 0 || loads == 0,
+        (plain.loaded > 0 && init.loaded > 0) || loads == 0,
         "no accepted mutation was loaded: the test exercised nothing"
     );
 }
