@@ -81,7 +81,7 @@ export async function benchGuardedLoad(): Promise<BenchSection> {
         `Target guarded load <= 1.3x loader.verify: ${factor <= 1.3 ? 'met' : 'MISSED'} (${factor.toFixed(2)}x).`,
         'How the copy stays off the critical path: the memfd is sized, mapped writable once by us, and sealed against grow, shrink and every other writer (F_SEAL_FUTURE_WRITE) before the first byte is copied; one thread copies the file into that mapping in 1 MiB chunks while another hashes each finished chunk; then our mapping is dropped and F_SEAL_WRITE makes the bytes immutable before anything is mapped for loading.',
         "Each chunk's pages are allocated in one call (MADV_POPULATE_WRITE) before the chunk is copied, instead of one page fault at a time during the copy: on a VM where page faults are costly, that took the copy from longer than the hash (1.32-1.44x) to about as long (1.17-1.31x). The hashing thread also copies a chunk nobody has claimed whenever the next one to hash is not ready, so the two threads share the copy. `cargo run --release -p cloacina-sign-loader --example seal_bench` measures the sealing alone.",
-        'The previous scheme (sendfile into the memfd, seal, then hash the sealed bytes) measured 1.43-1.55x: its copy ran before the hash, ~45 ms per 100 MiB of page allocation on this VM.',
+        'The previous scheme (sendfile into the memfd, seal, then hash the sealed bytes) measured 1.43-1.55x: its copy ran before the hash, ~45 ms per 100 MiB of page allocation on the machine measured.',
       ],
     };
   } finally {
