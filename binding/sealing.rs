@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
 use crate::files::{signed_digest, SignedDigest};
+use crate::pkcs11::{Kek, KekArg};
 use crate::verify::{digests_for, statement_for, Digests, StatementInput};
 
 /// Which row a sealed private key belongs to; it is the AES-GCM associated data.
@@ -81,16 +82,16 @@ pub fn check_sealed_key(
 
 /// A sealed private key as a task carries it to the worker thread, where alone it is opened.
 struct SealedKey {
-    kek: Zeroizing<Vec<u8>>,
+    kek: Kek,
     sealed: Vec<u8>,
     binding: KeyBinding,
     public_key: Vec<u8>,
 }
 
 impl SealedKey {
-    fn new(kek: Buffer, sealed: Buffer, binding: KeyBinding, public_key: Buffer) -> Self {
+    fn new(kek: KekArg, sealed: Buffer, binding: KeyBinding, public_key: Buffer) -> Self {
         SealedKey {
-            kek: Zeroizing::new(kek.to_vec()),
+            kek: Kek::from(kek),
             sealed: sealed.to_vec(),
             binding,
             public_key: public_key.to_vec(),
@@ -98,7 +99,8 @@ impl SealedKey {
     }
 
     fn unseal(&self) -> napi::Result<Zeroizing<[u8; 32]>> {
-        unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)
+        self.kek
+            .open_private_key(&self.sealed, &self.binding, &self.public_key)
     }
 }
 
@@ -136,7 +138,7 @@ impl Task for SignWithSealedKeyTask {
 #[napi(ts_return_type = "Promise<SignedDigest>")]
 pub fn sign_file_with_sealed_key(
     path: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -152,7 +154,7 @@ pub fn sign_file_with_sealed_key(
 #[napi(ts_return_type = "Promise<SignedDigest>")]
 pub fn sign_digest_with_sealed_key(
     package_hash: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -203,7 +205,7 @@ impl Task for SignStatementWithSealedKeyTask {
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_statement_file_with_sealed_key(
     path: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -221,7 +223,7 @@ pub fn sign_statement_file_with_sealed_key(
 /// algorithm and `size` its size. Resolves to the canonical document.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_statement_digest_with_sealed_key(
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
