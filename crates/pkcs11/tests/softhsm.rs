@@ -48,6 +48,7 @@ fn token() -> &'static tempfile::TempDir {
             .unwrap();
         assert!(status.status.success(), "{status:?}");
         import_known_key();
+        import_extractable_key();
         dir
     })
 }
@@ -83,6 +84,31 @@ fn import_known_key() {
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
     TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// An AES-256 key that may leave the token: never acceptable as a KEK.
+fn import_extractable_key() {
+    let context = Pkcs11::new(MODULE).unwrap();
+    context.initialize(CInitializeArgs::OsThreads).unwrap();
+    let slot = context.get_slots_with_token().unwrap()[0];
+    let session = context.open_rw_session(slot).unwrap();
+    session
+        .login(UserType::User, Some(&AuthPin::new(PIN.into())))
+        .unwrap();
+    session
+        .create_object(&[
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::AES),
+            Attribute::Value([3u8; 32].to_vec()),
+            Attribute::Label(b"extractable".to_vec()),
+            Attribute::Token(true),
+            Attribute::Sensitive(false),
+            Attribute::Extractable(true),
+            Attribute::Encrypt(true),
+            Attribute::Decrypt(true),
+            Attribute::Sign(true),
+        ])
+        .unwrap();
 }
 
 fn key(object: &str, pin: &str) -> TokenKey {
@@ -144,4 +170,13 @@ fn when_the_object_is_missing_it_is_kek_unavailable() {
     let _turn = serial();
     let err = key("absent", PIN).kek_id().unwrap_err();
     assert_eq!(err.code(), "KEK_UNAVAILABLE");
+}
+
+#[test]
+fn when_an_extractable_object_has_the_label_create_refuses_it_and_it_yields_no_kek_id() {
+    let _turn = serial();
+    let kek = key("extractable", PIN);
+    assert!(matches!(kek.create(), Err(Pkcs11Error::InvalidKey(_))));
+    assert!(matches!(kek.kek_id(), Err(Pkcs11Error::InvalidKey(_))));
+    assert!(kek.value_readable().unwrap());
 }
