@@ -37,6 +37,10 @@ describe('key-encryption key sources', () => {
     kekUri = hsm.uri('kek');
     pinFile = dir.join('pin');
     writeFileSync(pinFile, `${hsm.pin}\n`, { mode: 0o600 });
+    for (const engine of ['sqlite', 'postgres']) {
+      const made = cli(['kek', 'create', '--pkcs11', hsm.uri(`kek-${engine}`)]);
+      if (made.status !== 0) throw new Error(made.stderr);
+    }
   });
 
   after(() => {
@@ -136,7 +140,12 @@ describe('key-encryption key sources', () => {
   });
 
   describeEngines('database keys sealed under a token KEK', (t) => {
-    const onToken = { CLOACINA_KEK_PKCS11: '' as string };
+    /** Each engine's keys under a token object of its own (made in the first hook of this file). */
+    const onToken = {
+      get CLOACINA_KEK_PKCS11() {
+        return hsm.uri(`kek-${t.engine}`);
+      },
+    };
     const onVariable = { CLOACINA_KEY_ENCRYPTION_KEY: variableKek.toString('hex') };
     const db = (args: string[], env: NodeJS.ProcessEnv) => cli([...args, '--database', t.url, '--json'], { CLOACINA_DATABASE_URL: '', ...env });
     const ok = (args: string[], env: NodeJS.ProcessEnv) => {
@@ -146,12 +155,6 @@ describe('key-encryption key sources', () => {
     };
     let org: { id: string; name: string };
     const keyIds: string[] = [];
-
-    before(function () {
-      this.timeout(60_000);
-      onToken.CLOACINA_KEK_PKCS11 = hsm.uri(`kek-${t.engine}`);
-      expect(cli(['kek', 'create', '--pkcs11', onToken.CLOACINA_KEK_PKCS11]).status).to.equal(0);
-    });
 
     /** Signs a fresh package with `keyId` under `env`'s KEK, trusts the key, verifies: the key works. */
     const signsAndVerifies = (keyId: string, env: NodeJS.ProcessEnv) => {
