@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import { CloacinaSignError } from '../errors';
 import { readSmallFile } from '../files';
-import { native, type Pkcs11Kek } from '../native';
+import { native } from '../native';
 import { refuseOpenPermissions } from './key-files';
 
 export const KEK_ENV = 'CLOACINA_KEY_ENCRYPTION_KEY';
@@ -32,6 +32,15 @@ export function kekFromEnv(variable = KEK_ENV, env: NodeJS.ProcessEnv = process.
     throw new CloacinaSignError('MISSING_KEK', `no key-encryption key: set ${variable} to 32 bytes (base64 or hex)`);
   }
   return parseKek(value, variable);
+}
+
+/** Where a token KEK lives and its user PIN (the native layer's Pkcs11Kek, stated here so the public
+ * types do not reach into the binding's). */
+export interface Pkcs11Kek {
+  modulePath: string;
+  tokenLabel: string;
+  objectLabel: string;
+  pin: string;
 }
 
 /** A KEK in a PKCS#11 token: where it lives, its PIN (never printed) and its id, computed in the token. */
