@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { kekId, tokenKekSpec } from '../src/keys/kek';
+import { kekId, parsePkcs11Uri, tokenKekSpec } from '../src/keys/kek';
 import { native } from '../src/native';
 import { TokenManager } from '../src/service/tokens';
 import { describeEngines } from './db/engines';
@@ -98,6 +98,23 @@ describe('key-encryption key sources', () => {
       const refused = cli(['kek', 'id', '--json'], { CLOACINA_KEK_PKCS11: hsm.uri('kek', `&pin-source=file:${open}`), CLOACINA_PKCS11_PIN: '' });
       expect(refused.status).to.equal(2);
       expect(refused.json().error.code).to.equal('INSECURE_KEY_FILE');
+    });
+
+    it('when a pkcs11: URI has percent-encoded labels and attributes in any order, they are decoded', () => {
+      expect(parsePkcs11Uri('pkcs11:object=my%20kek;token=ops%3Bprod?pin-source=file:/run/p&module-path=/usr/lib/m.so')).to.deep.equal({
+        tokenLabel: 'ops;prod',
+        objectLabel: 'my kek',
+        modulePath: '/usr/lib/m.so',
+        pinSource: 'file:/run/p',
+      });
+    });
+
+    it('when a pkcs11: URI lacks the token, the object or the module path, it is INVALID_INPUT saying what it needs', () => {
+      for (const uri of ['pkcs11:object=kek?module-path=/m.so', 'pkcs11:token=t?module-path=/m.so', 'pkcs11:token=t;object=kek', 'token=t;object=kek']) {
+        expect(() => parsePkcs11Uri(uri), uri)
+          .to.throw()
+          .with.property('code', 'INVALID_INPUT');
+      }
     });
 
     it('when more than one KEK source is set, it is a usage error (exit 2) naming them', () => {
