@@ -123,21 +123,19 @@ async function serve(options: ServeOptions): Promise<void> {
 }
 
 export function serveCommand(): Command {
-  return withKekOptions(
-    withDbOptions(
-      new Command('serve')
-        .description('run the signing service: signs digests with database keys (the KEK stays in this process) and registers verified uploads')
-        .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
-        .option('--max-upload-bytes <size>', 'largest package an upload may send (e.g. 512MiB)', parseSize, 512 * 2 ** 20)
-        .option('--rate-limit <per-second>', 'requests per second per API token', positive, 50)
-        .option('--rate-burst <n>', 'requests a token may make at once after a quiet period (default: twice --rate-limit)', positive)
-        .option('--tls-cert <cert.pem>', 'serve HTTPS with this certificate (chain) ...')
-        .option('--tls-key <key.pem>', '... and this private key')
-        .option('--idle-timeout <ms>', 'close a connection silent this long (an upload stalled mid-body included)', positive, 30_000)
-        .option('--request-timeout <ms>', 'longest time a whole request (an upload body included) may take to arrive', positive, 600_000)
-        .option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests before closing their connections', positive, 30_000)
-        .option('--access-log', 'one JSON line per request on stderr (method, route, status, duration, token id)')
-        .option('--trust-proxy <addresses>', 'addresses of a TLS proxy in front (comma-separated; X-Forwarded-For then names the client)'),
-    ),
+  return withDbOptions(
+    withKekOptions(new Command('serve'))
+      .description('run the signing service: signs digests with database keys (the KEK stays in this process) and registers verified uploads')
+      .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
+      .option('--max-upload-bytes <size>', 'largest package an upload may send (e.g. 512MiB)', parseSize, 512 * 2 ** 20)
+      .option('--rate-limit <per-second>', 'requests per second per API token', positive, 50)
+      .option('--rate-burst <n>', 'requests a token may make at once after a quiet period (default: twice --rate-limit)', positive)
+      .option('--tls-cert <cert.pem>', 'serve HTTPS with this certificate (chain) ...')
+      .option('--tls-key <key.pem>', '... and this private key')
+      .option('--idle-timeout <ms>', 'close a connection silent this long (an upload stalled mid-body included)', positive, 30_000)
+      .option('--request-timeout <ms>', 'longest time a whole request (an upload body included) may take to arrive', positive, 600_000)
+      .option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests before closing their connections', positive, 30_000)
+      .option('--access-log', 'one JSON line per request on stderr (method, route, status, duration, token id)')
+      .option('--trust-proxy <addresses>', 'addresses of a TLS proxy in front (comma-separated; X-Forwarded-For then names the client)'),
   ).action((options: ServeOptions) => runAction(options, () => serve(options)));
 }
