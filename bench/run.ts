@@ -4,6 +4,7 @@ import { cpus, totalmem, release } from 'node:os';
 import { join, resolve } from 'node:path';
 import { benchDatabase } from './db';
 import { benchGuardedLoad } from './guarded-load';
+import { benchHsmKek } from './hsm-kek';
 import { benchLargePackage } from './large-package';
 import { type BenchSection, renderSection } from './section';
 import { benchService } from './service';
@@ -17,6 +18,7 @@ const benches: Bench[] = [
   { name: 'guarded-load', run: benchGuardedLoad },
   { name: 'service', run: benchService },
   { name: 'wasi', run: benchWasi },
+  { name: 'hsm-kek', run: benchHsmKek },
 ];
 
 function machine(): string {

@@ -10,6 +10,7 @@ mod keys;
 // In the WebAssembly build every guarded-load type is uninhabited, so what follows one is unreachable.
 #[cfg_attr(target_os = "wasi", allow(unreachable_code))]
 mod loader;
+mod pkcs11;
 mod policy;
 mod revocation_list;
 mod sealing;
@@ -20,6 +21,7 @@ pub use errors::{error_samples, throw_error_sample, ErrorSample};
 pub use files::*;
 pub use keys::*;
 pub use loader::*;
+pub use pkcs11::*;
 pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;

@@ -81,7 +81,7 @@ impl Task for SignRevocationListTask {
 /// to the canonical document.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_revocation_list_with_sealed_key(
-    kek: Buffer,
+    kek: crate::pkcs11::KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,

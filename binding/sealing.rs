@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
 use crate::files::{signed_digest, SignedDigest};
+use crate::pkcs11::{Kek, KekArg};
 use crate::verify::{digests_for, statement_for, Digests, StatementInput};
 
 /// Which row a sealed private key belongs to; it is the AES-GCM associated data.
@@ -81,7 +82,7 @@ pub fn check_sealed_key(
 
 /// A sealed private key as a task carries it to the worker thread, where alone it is opened.
 pub(crate) struct SealedKey {
-    kek: Zeroizing<Vec<u8>>,
+    kek: Kek,
     sealed: Vec<u8>,
     binding: KeyBinding,
     public_key: Vec<u8>,
@@ -89,13 +90,13 @@ pub(crate) struct SealedKey {
 
 impl SealedKey {
     pub(crate) fn new(
-        kek: Buffer,
+        kek: KekArg,
         sealed: Buffer,
         binding: KeyBinding,
         public_key: Buffer,
     ) -> Self {
         SealedKey {
-            kek: Zeroizing::new(kek.to_vec()),
+            kek: Kek::from(kek),
             sealed: sealed.to_vec(),
             binding,
             public_key: public_key.to_vec(),
@@ -103,7 +104,8 @@ impl SealedKey {
     }
 
     pub(crate) fn unseal(&self) -> napi::Result<Zeroizing<[u8; 32]>> {
-        unseal(&self.kek, &self.sealed, &self.binding, &self.public_key)
+        self.kek
+            .open_private_key(&self.sealed, &self.binding, &self.public_key)
     }
 }
 
@@ -141,7 +143,7 @@ impl Task for SignWithSealedKeyTask {
 #[napi(ts_return_type = "Promise<SignedDigest>")]
 pub fn sign_file_with_sealed_key(
     path: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -157,7 +159,7 @@ pub fn sign_file_with_sealed_key(
 #[napi(ts_return_type = "Promise<SignedDigest>")]
 pub fn sign_digest_with_sealed_key(
     package_hash: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -208,7 +210,7 @@ impl Task for SignStatementWithSealedKeyTask {
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_statement_file_with_sealed_key(
     path: String,
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,
@@ -226,7 +228,7 @@ pub fn sign_statement_file_with_sealed_key(
 /// algorithm and `size` its size. Resolves to the canonical document.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_statement_digest_with_sealed_key(
-    kek: Buffer,
+    kek: KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,

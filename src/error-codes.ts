@@ -80,6 +80,8 @@ export const ERROR_CODES = [
   'KEY_REVOKED',
   /** No key-encryption key was given. */
   'MISSING_KEK',
+  /** The key-encryption key's token cannot be reached, refuses the PIN, or lacks the key object. */
+  'KEK_UNAVAILABLE',
   /** The database refused an operation, or is missing or not migrated. */
   'DATABASE_ERROR',
   /** The database did not answer within the bound. */

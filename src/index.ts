@@ -60,6 +60,7 @@ export type { RewrapResult } from './keys/rewrap';
 export type { Organization, SigningKeyInfo, TrustedKeyInfo, TrustGrant, ExportedPublicKey } from './keys/records';
 export type { EffectiveTrustedKey } from './trust/acl';
 export { parseKek, kekFromEnv, KEK_ENV } from './keys/kek';
+export { resolveKek, kekFromFile, kekFromPkcs11, kekId, KEK_FILE_ENV, KEK_PKCS11_ENV, PKCS11_PIN_ENV, type Kek, type TokenKek } from './keys/kek';
 export { DbPackageSigner } from './signing/db-signer';
 export { resetVersion } from './trust/version-marks';
 export type { StoredSignature, DbSignResult } from './signing/db-signer';

@@ -7,11 +7,15 @@ import type { Command } from 'commander';
 import { auditToFile, auditToStream, type AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import type { DbKeyManager } from '../keys/db-key-manager';
+import type { Kek } from '../keys/kek';
 import type { Organization } from '../keys/records';
 import type { OutputOptions } from './output';
 
 export interface DatabaseOptions extends OutputOptions {
   database?: string;
+  /** --kek-file, on the commands that take it (withKekOptions). */
+  kekFile?: string;
+  allowInsecureKeyFile?: boolean;
 }
 
 export interface CliContext {
@@ -19,8 +23,8 @@ export interface CliContext {
   /** The audit lines of this command (CLOACINA_AUDIT_LOG); rows go to the database. */
   lines: AuditSink | undefined;
   keys: DbKeyManager;
-  /** The KEK from CLOACINA_KEY_ENCRYPTION_KEY, read before the database was opened. */
-  kek: Buffer | undefined;
+  /** The configured KEK (variable, file or PKCS#11 token), resolved before the database was opened. */
+  kek: Kek | undefined;
   org(idOrName: string): Promise<Organization>;
 }
 
@@ -46,14 +50,14 @@ export async function withDatabase<T>(
   work: (ctx: CliContext) => Promise<T>,
   settings: { needsKek?: boolean; migrating?: boolean; readOnly?: boolean } = {},
 ): Promise<T> {
-  const [{ kekFromEnv }, { openDatabase }, { assertMigrated }, { DbKeyManager }] = await Promise.all([
+  const [{ resolveKek }, { openDatabase }, { assertMigrated }, { DbKeyManager }] = await Promise.all([
     import('../keys/kek'),
     import('../db/database'),
     import('../db/migrate'),
     import('../keys/db-key-manager'),
   ]);
   // The KEK is checked first, so a missing or malformed one fails before anything is opened or written.
-  const kek = settings.needsKek ? kekFromEnv() : undefined;
+  const kek = settings.needsKek ? await resolveKek({ kekFile: options.kekFile, allowInsecureKeyFile: options.allowInsecureKeyFile }) : undefined;
   // Migrating (`db migrate`) is the one way a missing SQLite file gets created; see db.appliedMigrations.
   const db = await openDatabase(options.database, {
     migrate: settings.migrating === true,
@@ -93,6 +97,13 @@ function namingOrganizations(error: unknown, typed: ReadonlyMap<string, string>)
 }
 
 export const DATABASE_OPTION_HELP = 'sqlite:<path> or postgres://... (default: CLOACINA_DATABASE_URL, else sqlite:./cloacina.db)';
+
+/** Adds --kek-file and --allow-insecure-key-file, for the commands that need the KEK. */
+export function withKekOptions(command: Command): Command {
+  return command
+    .option('--kek-file <path>', 'read the KEK from this file (as CLOACINA_KEY_ENCRYPTION_KEY_FILE: 0600, owned by the user)')
+    .option('--allow-insecure-key-file', 'read a KEK or PIN file that group or others can access (refused by default)');
+}
 
 /** Adds --database and --json, which every database command takes. */
 export function withDbOptions(command: Command): Command {

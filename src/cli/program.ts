@@ -1,6 +1,7 @@
 // The command tree. Usage errors exit 2; with --json they still print exactly one JSON object.
 import { Command, CommanderError } from 'commander';
 import { keysCommand } from './commands/keys';
+import { kekCommand } from './commands/kek';
 import { packageCommand } from './commands/package';
 import { packagesCommand } from './commands/packages';
 import { orgsCommand } from './commands/orgs';
@@ -21,6 +22,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
   program.addCommand(keysCommand());
+  program.addCommand(kekCommand());
   program.addCommand(packageCommand());
   program.addCommand(packagesCommand());
   program.addCommand(orgsCommand());

@@ -15,7 +15,7 @@ import { CloacinaSignError } from '../errors';
 import { native } from '../native';
 import type { EffectiveTrustedKey } from '../trust/acl';
 import { trustCacheFor } from '../trust/trust-cache';
-import { kekId } from './kek';
+import { type Kek, kekId } from './kek';
 import { importPublicKey, type KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
 import {
   type ExportedPublicKey,
@@ -82,7 +82,7 @@ export class DbKeyManager {
   // ---- signing keys --------------------------------------------------------------------------
 
   /** Generates a key pair in Rust and stores it sealed under `kek`. ALREADY_EXISTS if the org has an active key of that name. */
-  async createSigningKey(orgId: string, name: string, kek: Buffer): Promise<SigningKeyInfo> {
+  async createSigningKey(orgId: string, name: string, kek: Kek): Promise<SigningKeyInfo> {
     const keyName = checkName(name, 'a key name');
     const kid = kekId(kek);
     const id = newId();
@@ -95,7 +95,7 @@ export class DbKeyManager {
           `the key-encryption key (id ${kid}) is not the one sealing the existing keys (id ${other.kek_id}): wrong KEK, or run \`keys rewrap\` first`,
         );
       }
-      const sealed = native.generateSealedKeypair(kek, { keyId: id, orgId });
+      const sealed = await native.generateSealedKeypairUnder(kek, { keyId: id, orgId });
       const now = nowIso();
       const inserted = {
         id,
@@ -162,7 +162,7 @@ export class DbKeyManager {
   }
 
   /** Re-seals every private key under `newKek`, one row per transaction; see rewrap.ts. */
-  async rewrap(oldKek: Buffer, newKek: Buffer): Promise<RewrapResult> {
+  async rewrap(oldKek: Kek, newKek: Kek): Promise<RewrapResult> {
     return rewrapAll(this, oldKek, newKek);
   }
 

@@ -71,7 +71,7 @@ export interface PrivateKeyFileOptions {
 }
 
 /** As ssh: a private key file must be accessible by its owner only. Checked on the descriptor that is read. */
-function refuseOpenPermissions(path: string, stat: Stats): void {
+export function refuseOpenPermissions(path: string, stat: Stats): void {
   const mode = stat.mode & 0o7777;
   if ((mode & 0o077) === 0) return;
   throw new CloacinaSignError(

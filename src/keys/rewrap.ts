@@ -1,12 +1,12 @@
 // KEK rotation: re-seal every private key under a new KEK. Every row is checked under the old KEK before
 // anything is written; then one transaction per row. Rows already under the new KEK are skipped, so an
-// interrupted run can simply be repeated. The operator switches CLOACINA_KEY_ENCRYPTION_KEY afterwards.
+// interrupted run can simply be repeated. The operator switches the configured KEK source afterwards.
 // The result names exactly the keys this run re-sealed (a row re-sealed meanwhile by a concurrent run
 // counts as already re-sealed, not as this run's).
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
 import type { DbKeyManager } from './db-key-manager';
-import { kekId } from './kek';
+import { type Kek, kekId } from './kek';
 import { signingKeyFromRow } from './records';
 
 export interface RewrapResult {
@@ -22,7 +22,7 @@ export interface RewrapResult {
   newKekId: string;
 }
 
-export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: Buffer): Promise<RewrapResult> {
+export async function rewrapAll(manager: DbKeyManager, oldKek: Kek, newKek: Kek): Promise<RewrapResult> {
   const oldId = kekId(oldKek);
   const newId = kekId(newKek);
   if (oldId === newId) throw new CloacinaSignError('INVALID_INPUT', 'the new key-encryption key is the same as the current one');
@@ -35,7 +35,7 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
         `signing key ${row.id} is sealed under KEK id ${row.kek_id}, not the current KEK (id ${oldId}): nothing was changed`,
       );
     }
-    native.checkSealedKey(oldKek, Buffer.from(row.sealed_private_key), { keyId: row.id, orgId: row.org_id }, Buffer.from(row.public_key));
+    await native.checkSealedKeyUnder(oldKek, Buffer.from(row.sealed_private_key), { keyId: row.id, orgId: row.org_id }, Buffer.from(row.public_key));
   }
   const rewrappedKeyIds: string[] = [];
   const alreadyRewrappedKeyIds: string[] = rows.filter((row) => row.kek_id === newId).map((row) => String(row.id));
@@ -45,7 +45,7 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Buffer, newKek: B
       if (!row) return [undefined, 'gone'];
       if (row.kek_id === newId) return [undefined, 'already'];
       const binding = { keyId: row.id, orgId: row.org_id };
-      const sealed = native.rewrapSealedKey(oldKek, newKek, Buffer.from(row.sealed_private_key), binding, Buffer.from(row.public_key));
+      const sealed = await native.rewrapSealedKeyBetween(oldKek, newKek, Buffer.from(row.sealed_private_key), binding, Buffer.from(row.public_key));
       const updated = await trx('signing_keys')
         .where({ id, kek_id: oldId })
         .update({ sealed_private_key: sealed, kek_id: newId, updated_at: new Date().toISOString() });

@@ -6,7 +6,7 @@ import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { auditToDatabase, type DatabaseAuditSink } from '../audit/database-sink';
 import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
-import { kekId } from '../keys/kek';
+import { type Kek, kekId } from '../keys/kek';
 import { type AuditKind, failureEvent, type RequestAudit, requestAudit, ServiceAudit } from './audit';
 import { type LogFields, type ServiceContext, signingKeyLookup, trustLookup } from './context';
 import { ApiError, type HttpError, toHttpError } from './http-errors';
@@ -47,7 +47,7 @@ const HEADERS_TIMEOUT_MS = 20_000;
 export interface ServiceOptions {
   db: Database;
   /** The key-encryption key: this process is the only one holding it. */
-  kek: Buffer;
+  kek: Kek;
   maxUploadBytes?: number;
   /** Per API token (default 50/s, bursts of 100). */
   rateLimit?: RateLimit;

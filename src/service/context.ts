@@ -1,6 +1,7 @@
 // What every route of the signing service shares: the database, the KEK (held by this process alone), the
 // audit writer, the limiters, the metrics and the caches.
 import type { Database } from '../db/database';
+import type { Kek } from '../keys/kek';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
 import { type Row, signingKeyFromRow, type SigningKeyInfo } from '../keys/records';
 import { databaseTrust } from '../trust/database-trust';
@@ -18,7 +19,7 @@ export type LogFields = Record<string, string | number | boolean | null | undefi
 
 export interface ServiceContext {
   db: Database;
-  kek: Buffer;
+  kek: Kek;
   /** The KEK's public id (kekId), compared with each key's before unsealing. */
   kekId: string;
   metrics: ServiceMetrics;

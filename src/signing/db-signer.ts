@@ -5,7 +5,7 @@ import { newId, nowIso } from '../db/ids';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
-import { kekId } from '../keys/kek';
+import { type Kek, kekId } from '../keys/kek';
 import type { Row, SigningKeyInfo } from '../keys/records';
 import { native } from '../native';
 import { DetachedSignature, type SignatureInfo } from './detached-signature';
@@ -46,7 +46,7 @@ export class DbPackageSigner {
   }
 
   /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
-  async signPackageWithDbKey(packagePath: string, keyId: string, kek: Buffer, store = false): Promise<DbSignResult> {
+  async signPackageWithDbKey(packagePath: string, keyId: string, kek: Kek, store = false): Promise<DbSignResult> {
     return this.withStoredKey(packagePath, keyId, kek, async (key, binding) => {
       const signed = await native.signFileWithSealedKey(packagePath, kek, key.sealedPrivateKey, binding, key.publicKey);
       const info: SignatureInfo = { ...signed, signedAt: rfc3339Now() };
@@ -62,7 +62,7 @@ export class DbPackageSigner {
   async signStatementWithDbKey(
     packagePath: string,
     keyId: string,
-    kek: Buffer,
+    kek: Kek,
     statement: StatementOptions,
   ): Promise<SignedStatementDocument & { keyId: string; orgId: string }> {
     return this.withStoredKey(packagePath, keyId, kek, async (key, binding) => {
@@ -76,7 +76,7 @@ export class DbPackageSigner {
   private async withStoredKey<T>(
     packagePath: string,
     keyId: string,
-    kek: Buffer,
+    kek: Kek,
     sign: (key: SigningKeyInfo & { sealedPrivateKey: Buffer }, binding: { keyId: string; orgId: string }) => Promise<{ packageHash: string; result: T }>,
   ): Promise<T> {
     let orgId: string | undefined;

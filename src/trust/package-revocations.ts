@@ -8,6 +8,7 @@ import { cacheFor, GenerationCache } from '../db/generation-cache';
 import { newId, nowIso } from '../db/ids';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
+import type { Kek } from '../keys/kek';
 import { checkName } from '../names';
 import { type Grant, inheritedOrgs } from './acl';
 import { type KnownDigests, type PackageRevocation, RevokedPackages } from './revoked-packages';
@@ -152,7 +153,7 @@ export interface IssuedRevocationList {
  * `validSeconds` from now. Key purposes do not exist: any active signing key of the organization signs it,
  * and the context string of its message keeps it apart from package signatures.
  */
-export async function issueRevocationList(keys: DbKeyManager, orgId: string, keyId: string, kek: Buffer, validSeconds: number): Promise<IssuedRevocationList> {
+export async function issueRevocationList(keys: DbKeyManager, orgId: string, keyId: string, kek: Kek, validSeconds: number): Promise<IssuedRevocationList> {
   if (!Number.isSafeInteger(validSeconds) || validSeconds < 1)
     throw new CloacinaSignError('INVALID_INPUT', 'a revocation list is valid for a whole number of seconds, at least 1');
   const { kekId } = await import('../keys/kek');

@@ -46,6 +46,7 @@ error_codes! {
     ALREADY_EXISTS: Error, "Such an organization, key, grant or record exists already.";
     KEY_REVOKED: Error, "The key was revoked.";
     MISSING_KEK: Error, "No key-encryption key was given.";
+    KEK_UNAVAILABLE: Error, "The key-encryption key's token cannot be reached, refuses the PIN, or lacks the key object.";
     DATABASE_ERROR: Error, "The database refused an operation, or is missing or not migrated.";
     DATABASE_UNAVAILABLE: Error, "The database did not answer within the bound.";
     DATABASE_DRIVER_MISSING: Error, "The npm package that drives this kind of database (sqlite3 or pg) is not installed or does not load.";

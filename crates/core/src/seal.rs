@@ -117,10 +117,15 @@ pub fn open_private_key(
     public_key: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>> {
     let plaintext = open(kek, sealed, &private_key_aad(key_id, org_id, public_key))?;
-    let seed: Zeroizing<[u8; 32]> =
-        Zeroizing::new(plaintext.as_slice().try_into().map_err(|_| {
-            CoreError::UnsealFailed("the sealed private key has the wrong length".into())
-        })?);
+    private_key_matching(&plaintext, public_key)
+}
+
+/// An opened private key (a 32-byte seed), once its public key is re-derived and equals the stored
+/// one. Shared by every KEK source, software or token.
+pub fn private_key_matching(plaintext: &[u8], public_key: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+    let seed: Zeroizing<[u8; 32]> = Zeroizing::new(plaintext.try_into().map_err(|_| {
+        CoreError::UnsealFailed("the sealed private key has the wrong length".into())
+    })?);
     if crate::keys::public_key_of(&seed).as_slice() != public_key {
         return Err(CoreError::UnsealFailed(
             "the unsealed private key does not match the stored public key".into(),

@@ -2,7 +2,7 @@
 import { CloacinaSignError } from '../../errors';
 import { readPublicKeyFile } from '../../keys/key-files';
 import { publicKeyAlgorithm } from '../../keys/keypair';
-import { kekFromEnv } from '../../keys/kek';
+import { type Kek, kekFromEnv, kekFromFile, kekFromPkcs11 } from '../../keys/kek';
 import { checkOutputFile, writeFileAtomic } from '../../files';
 import { type DatabaseOptions, withDatabase } from '../context';
 import { printData, say, terminalSafe } from '../output';
@@ -138,16 +138,34 @@ async function listEffectiveKeys(orgId: string, options: DatabaseOptions, keys: 
   printData(options, effective, formatTable(['ID', 'NAME', 'FINGERPRINT', 'TRUSTED BY', 'THROUGH', 'ALGORITHM'], rows));
 }
 
-export async function rewrapKeys(options: DatabaseOptions & { newKekEnv: string }): Promise<void> {
+/** The new KEK of `keys rewrap`: exactly one of --new-kek-env, --new-kek-file, --new-kek-pkcs11. */
+async function newKekOf(options: DatabaseOptions & { newKekEnv?: string; newKekFile?: string; newKekPkcs11?: string }): Promise<Kek> {
+  const given = [
+    ...(options.newKekEnv !== undefined ? ['--new-kek-env'] : []),
+    ...(options.newKekFile !== undefined ? ['--new-kek-file'] : []),
+    ...(options.newKekPkcs11 !== undefined ? ['--new-kek-pkcs11'] : []),
+  ];
+  if (given.length !== 1) {
+    throw new CloacinaSignError(
+      'USAGE',
+      `keys rewrap needs exactly one of --new-kek-env, --new-kek-file, --new-kek-pkcs11${given.length ? ` (got ${given.join(', ')})` : ''}`,
+    );
+  }
+  if (options.newKekEnv !== undefined) return kekFromEnv(options.newKekEnv);
+  if (options.newKekFile !== undefined) return kekFromFile(options.newKekFile, { allowInsecureKeyFile: options.allowInsecureKeyFile });
+  return kekFromPkcs11(options.newKekPkcs11 as string, { allowInsecureKeyFile: options.allowInsecureKeyFile });
+}
+
+export async function rewrapKeys(options: DatabaseOptions & { newKekEnv?: string; newKekFile?: string; newKekPkcs11?: string }): Promise<void> {
   // Both KEKs are read before anything is opened; neither value is ever printed.
-  const newKek = kekFromEnv(options.newKekEnv);
+  const newKek = await newKekOf(options);
   await withDatabase(
     options,
     async ({ keys, kek }) => {
       const result = await keys.rewrap(kek!, newKek);
       // stdout: the ids this run re-sealed, one a line (none: an empty line); stderr says how many, and how many already were.
       say(
-        `Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId}; ${result.alreadyRewrapped} already were under it; now set CLOACINA_KEY_ENCRYPTION_KEY to the new KEK`,
+        `Re-sealed ${result.rewrapped} key(s) under KEK id ${result.newKekId}; ${result.alreadyRewrapped} already were under it; now switch the configured KEK source (CLOACINA_KEY_ENCRYPTION_KEY, CLOACINA_KEY_ENCRYPTION_KEY_FILE or CLOACINA_KEK_PKCS11) to the new KEK`,
       );
       printData(options, result, result.rewrappedKeyIds.join('\n'));
     },

@@ -4,7 +4,7 @@ import { CloacinaSignError } from '../../errors';
 import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
 import { checkName } from '../../names';
-import { type DatabaseOptions, withDbOptions } from '../context';
+import { type DatabaseOptions, withDbOptions, withKekOptions } from '../context';
 import { type OutputOptions, printData, runAction, say } from '../output';
 
 // The database commands' code is loaded on use (see ../context).
@@ -36,15 +36,17 @@ async function generate(options: GenerateOptions): Promise<void> {
 export function keysCommand(): Command {
   const keys = new Command('keys').description('generate and manage Ed25519 signing keys, and trusted keys (Ed25519, or ECDSA P-256 from cosign)');
   withDbOptions(
-    keys
-      .command('generate')
+    withKekOptions(keys.command('generate'))
       .description('generate an Ed25519 key pair: into files (--output) or sealed under the KEK in the database (--org)')
       .requiredOption('--name <name>', 'a name for the key')
       .option(
         '--output <path>',
         'where to write the private key, mode 0600 (the public key goes first to <path without .pem>.pub.pem, so an interrupted run never leaves a private key alone)',
       )
-      .option('--org <org>', 'store the key in the database for this organization (id or name); needs CLOACINA_KEY_ENCRYPTION_KEY')
+      .option(
+        '--org <org>',
+        'store the key in the database for this organization (id or name); needs the KEK (CLOACINA_KEY_ENCRYPTION_KEY, --kek-file or CLOACINA_KEK_PKCS11)',
+      )
       .option('--force', 'replace existing key files (the old private key is deleted first; the public key never replaces a file holding a private key)'),
   ).action((options: GenerateOptions) => runAction(options, () => generate(options)));
   withDbOptions(
@@ -85,10 +87,13 @@ export function keysCommand(): Command {
       .option('--effective', 'instead: every key the organization trusts now, direct and inherited through grants, with the organization each comes through'),
   ).action((options: DatabaseOptions & { org: string; effective?: boolean }) => runAction(options, async () => (await keysDb()).listKeys(options)));
   withDbOptions(
-    keys
-      .command('rewrap')
-      .description('re-seal every private key under a new KEK (one transaction per key), then switch CLOACINA_KEY_ENCRYPTION_KEY')
-      .requiredOption('--new-kek-env <VAR>', 'the environment variable holding the new KEK (base64 or hex)'),
-  ).action((options: DatabaseOptions & { newKekEnv: string }) => runAction(options, async () => (await keysDb()).rewrapKeys(options)));
+    withKekOptions(keys.command('rewrap'))
+      .description('re-seal every private key under a new KEK (one transaction per key), then switch the configured KEK source to it')
+      .option('--new-kek-env <VAR>', 'the environment variable holding the new KEK (base64 or hex)')
+      .option('--new-kek-file <path>', 'a file holding the new KEK (0600, owned by the user)')
+      .option('--new-kek-pkcs11 <uri>', 'the new KEK in a PKCS#11 token (pkcs11: URI; PIN from pin-source=file: or CLOACINA_PKCS11_PIN)'),
+  ).action((options: DatabaseOptions & { newKekEnv?: string; newKekFile?: string; newKekPkcs11?: string }) =>
+    runAction(options, async () => (await keysDb()).rewrapKeys(options)),
+  );
   return keys;
 }

@@ -191,6 +191,7 @@ export function packageCommand(): Command {
       .option('--digest <blake3|sha256>', 'v2: the digest the statement names (default blake3: hashes one file on every core)')
       .option('--key <key.pem>', 'PKCS#8 PEM private key, accessible by its owner only (chmod 600)')
       .option('--key-id <id>', 'a signing key in the database; needs CLOACINA_KEY_ENCRYPTION_KEY (or, with --api-url, the service holds it)')
+      .option('--kek-file <path>', 'with --key-id: read the KEK from this file (as CLOACINA_KEY_ENCRYPTION_KEY_FILE: 0600, owned by the user)')
       .option('--api-url <url>', 'with --key-id: sign through the signing service (token from CLOACINA_API_TOKEN; no KEK, no database here)')
       .option('--store', 'store the signature in the database (then a file is written only with --output); with --key: needs --database')
       .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)

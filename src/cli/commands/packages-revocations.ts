@@ -117,7 +117,9 @@ export function addRevocationCommands(packages: Command): void {
       .requiredOption('--key-id <id>', 'the signing key of the organization that signs the list (runners pin its public key)')
       .requiredOption('--output <file>', 'where to write the list')
       .option('--valid-days <days>', 'how long runners accept the list (default 7)', days)
-      .option('--force', 'overwrite the output file'),
+      .option('--force', 'overwrite the output file')
+      .option('--kek-file <path>', 'read the KEK from this file (as CLOACINA_KEY_ENCRYPTION_KEY_FILE: 0600, owned by the user)')
+      .option('--allow-insecure-key-file', 'read a KEK or PIN file that group or others can access (refused by default)'),
   ).action((options: DatabaseOptions & { org: string; keyId: string; output: string; validDays?: number; force?: boolean }) =>
     runAction(options, async () => {
       const { checkOutputFile, writeFileAtomic } = await import('../../files');

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { CloacinaSignError } from '../../errors';
-import { type DatabaseOptions, withDbOptions, auditLines } from '../context';
+import { type DatabaseOptions, withDbOptions, withKekOptions, auditLines } from '../context';
 import { printData, runAction, say } from '../output';
 
 interface ServeOptions extends DatabaseOptions {
@@ -59,7 +59,7 @@ function nextSignal(): Promise<NodeJS.Signals> {
 }
 
 async function serve(options: ServeOptions): Promise<void> {
-  const [{ kekFromEnv, KEK_ENV }, { openDatabase }, { pendingMigrations }, { parseListen, startSigningService }] = await Promise.all([
+  const [{ resolveKek, KEK_ENV, PKCS11_PIN_ENV }, { openDatabase }, { pendingMigrations }, { parseListen, startSigningService }] = await Promise.all([
     import('../../keys/kek'),
     import('../../db/database'),
     import('../../db/migrate'),
@@ -74,9 +74,11 @@ async function serve(options: ServeOptions): Promise<void> {
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new CloacinaSignError('USAGE', '--tls-cert and --tls-key go together');
   const tls =
     options.tlsCert && options.tlsKey ? { cert: readPem(options.tlsCert, 'the TLS certificate'), key: readPem(options.tlsKey, 'the TLS key') } : undefined;
-  // The KEK is read once, then removed from the environment: no child process or later reader sees it.
-  const kek = kekFromEnv();
+  // The KEK (or the token's PIN) is read once, then removed from the environment: no child process or
+  // later reader sees it. A token KEK must answer now: its id is computed in the token.
+  const kek = await resolveKek({ kekFile: options.kekFile, allowInsecureKeyFile: options.allowInsecureKeyFile });
   delete process.env[KEK_ENV];
+  delete process.env[PKCS11_PIN_ENV];
   const db = await openDatabase(options.database, { listen: true, commandLine: true });
   try {
     const pending = await pendingMigrations(db).catch(() => [] as string[]);
@@ -122,7 +124,7 @@ async function serve(options: ServeOptions): Promise<void> {
 
 export function serveCommand(): Command {
   return withDbOptions(
-    new Command('serve')
+    withKekOptions(new Command('serve'))
       .description('run the signing service: signs digests with database keys (the KEK stays in this process) and registers verified uploads')
       .option('--listen <host:port>', 'address to listen on', '127.0.0.1:8080')
       .option('--max-upload-bytes <size>', 'largest package an upload may send (e.g. 512MiB)', parseSize, 512 * 2 ** 20)

@@ -1,7 +1,9 @@
-// GET /healthz (the process answers), GET /readyz (the database answers and is migrated; 503 otherwise),
+// GET /healthz (the process answers), GET /readyz (the database answers and is migrated, and a token KEK
+// answers; 503 otherwise),
 // GET /metrics (Prometheus text format). None needs a token; none says anything secret.
 import type { FastifyInstance } from 'fastify';
 import { pendingMigrations } from '../../db/migrate';
+import { probeKek } from '../../keys/kek';
 import type { ServiceContext } from '../context';
 import { healthSchema, metricsSchema, readySchema } from '../schemas';
 
@@ -17,6 +19,12 @@ export function healthRoutes(app: FastifyInstance, ctx: ServiceContext): void {
       const pending = await pendingMigrations(ctx.db);
       if (pending.length > 0) {
         return reply.code(503).send({ status: 'unready', reason: `${pending.length} pending migration(s): run \`cloacina-sign db migrate\`` });
+      }
+      try {
+        await probeKek(ctx.kek, READY_TIMEOUT_MS);
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? 'INTERNAL';
+        return reply.code(503).send({ status: 'unready', reason: `the key-encryption key is not available (${code})` });
       }
       return { status: 'ready' };
     } catch (error) {

@@ -3,6 +3,7 @@
 // Rust only; the package never travels.
 import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError } from '../../errors';
+import { withinTokenBound } from '../../keys/kek';
 import { quoted, checkName } from '../../names';
 import { native } from '../../native';
 import { DetachedSignature } from '../../signing/detached-signature';
@@ -62,17 +63,23 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       refuseRevoked(await revokedPackagesOf(ctx.trust(principal.orgId)), { [digestAlgorithm]: packageHash.toLowerCase() }, `package ${packageHash}`);
       // The canonical document, formatted in Rust from fields Rust made (for version 1, what DetachedSignature.toString() gives).
       const text = statement
-        ? await native.signStatementDigestWithSealedKey(
+        ? await withinTokenBound(
             ctx.kek,
-            key.sealedPrivateKey,
-            { keyId, orgId: key.orgId },
-            key.publicKey,
-            { ...statement, issuedAt: rfc3339Now() },
-            packageHash,
-            statement.size,
+            native.signStatementDigestWithSealedKey(
+              ctx.kek,
+              key.sealedPrivateKey,
+              { keyId, orgId: key.orgId },
+              key.publicKey,
+              { ...statement, issuedAt: rfc3339Now() },
+              packageHash,
+              statement.size,
+            ),
           )
         : native.formatSignature({
-            ...(await native.signDigestWithSealedKey(packageHash, ctx.kek, key.sealedPrivateKey, { keyId, orgId: key.orgId }, key.publicKey)),
+            ...(await withinTokenBound(
+              ctx.kek,
+              native.signDigestWithSealedKey(packageHash, ctx.kek, key.sealedPrivateKey, { keyId, orgId: key.orgId }, key.publicKey),
+            )),
             signedAt: rfc3339Now(),
           });
       const event = ctx.audit.event(audit, 'package.signed', { signerFingerprint: key.fingerprint, packageHash });
