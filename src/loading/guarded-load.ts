@@ -53,7 +53,13 @@ export function guardedLoad<T>(
     let decision: LoadDecision;
     try {
       orgId = await policy.trust.organization();
-      ({ cleared, decision } = await decideSealed(policy, path, source, (hash) => (packageHash = hash)));
+      ({ cleared, decision } = await decideSealed(
+        policy,
+        path,
+        source,
+        (hash) => (packageHash = hash),
+        (fingerprint) => (signerFingerprint = fingerprint),
+      ));
     } catch (error) {
       observer?.decided({ error });
       await failed(error);

@@ -58,13 +58,15 @@ export interface SealedDecision {
  * trust, then signature and policy. Nothing parses the bytes here: the caller checks the format of the
  * cleared package it gets. With signatures required, a missing or failing signature is a hard failure.
  * Without, an unsigned package is allowed, but a signature that is present must still verify: a bad
- * signature is never ignored. `noteHash` learns the digest as soon as it is known (for the audit).
+ * signature is never ignored. `noteHash` learns the digest as soon as it is known, `noteSigner` the signer
+ * once its signature verified (both for the audit).
  */
 export async function decideSealed(
   policy: SealedDecisionPolicy,
   path: string,
   source: SignatureSource,
   noteHash: (hash: string) => void,
+  noteSigner: (fingerprint: string) => void = () => {},
 ): Promise<{ cleared: ClearedPackage; decision: SealedDecision }> {
   // The documents that do not depend on the digest say which digests the sealing pass computes.
   const before = await documentsBeforeHashing(path, source);
@@ -85,6 +87,8 @@ export async function decideSealed(
     const cleared = nativeMethods.verifySealed(sealed, candidates, await nativePolicy(policy.policy, policy.trust, before));
     const verified = resultOf(path, cleared.verified!, null);
     noteHash(verified.packageHash);
+    // The verdict is known from here on: a refusal after it (a revocation, the format) still says who signed.
+    if (verified.signerFingerprint) noteSigner(verified.signerFingerprint);
     // After the signature decision, before anything parses the bytes: the revocations as they are now.
     unlessRevoked(cleared, await revokedPackagesOf(policy.trust), digests, path);
     return {

@@ -283,7 +283,13 @@ async function decide(ctx: VerificationContext, path: string, options: VerifyOpt
   if (options.format !== undefined || options.maxPackageBytes !== undefined) {
     // The format is checked on the bytes the signature covers: a sealed copy, decided first.
     const limits = { trust: ctx.trust, requireSignatures: true, maxPackageBytes: options.maxPackageBytes ?? Number.MAX_SAFE_INTEGER, policy };
-    const { cleared, decision } = await decideSealed(limits, path, source, (hash) => (attempt.packageHash = hash));
+    const { cleared, decision } = await decideSealed(
+      limits,
+      path,
+      source,
+      (hash) => (attempt.packageHash = hash),
+      (fingerprint) => (attempt.signerFingerprint = fingerprint),
+    );
     attempt.signerFingerprint = decision.signerFingerprint ?? undefined;
     await checkFormats(cleared, [format]);
     cleared.discard();

@@ -3,7 +3,7 @@
 // within a second; another package signed by the same key still loads.
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { auditToDatabase, createPackageLoader, databaseTrust, DetachedSignature, generateKeypair, signPackage, SignatureSource } from '../../src';
 import { revokePackage } from '../../src/trust/package-revocations';
@@ -65,6 +65,19 @@ describeEngines('revoked packages with database trust', (t) => {
     expect(listed.json().map((entry: { reason: string }) => entry.reason)).to.deep.equal(['compromised build']);
   });
 
+  it('when a revoked package is refused, its audit row says the signature verified and who signed it', async () => {
+    const { org, markerPackage } = await setup('revoke-audit');
+    const bad = await markerPackage('revoked-audit');
+    const signer = DetachedSignature.parse(readFileSync(`${bad.path}.sig`, 'utf8')).keyFingerprint;
+    expect(cli(['packages', 'revoke', '--org', org.name, bad.path, '--reason', 'bad release']).status).to.equal(0);
+    const loader = createPackageLoader({ trust: databaseTrust(t.db, { org: org.id }), audit: auditToDatabase(t.db) });
+    await rejectsWith(loader.load(bad.path), 'PACKAGE_REVOKED');
+    const [row] = await t.db.run((knex) => knex('audit_events').where({ event_type: 'package.load.failure', org_id: org.id }));
+    expect(row.signer_fingerprint).to.equal(signer);
+    expect(Boolean(row.signature_verified)).to.equal(true);
+    expect(existsSync(bad.marker)).to.equal(false);
+  });
+
   it('when one package is revoked, another signed by the same key still loads', async () => {
     const { org, markerPackage } = await setup('unrelated');
     const bad = await markerPackage('bad');
@@ -116,6 +129,8 @@ describeEngines('revoked packages with database trust', (t) => {
     await loader.verify(pkg.path);
     const hash = cli(['packages', 'revoke', '--org', vendorOrg.id, '--hash', (await loader.verify(pkg.path)).packageHash, '--reason', 'vendor withdrew it']);
     expect(hash.status, hash.stderr).to.equal(0);
+    // The revocation came from another process: this loader learns it through the change feed, within 1 s.
+    await refusedWithin(1000, () => loader.verify(pkg.path));
     await rejectsWith(loader.load(pkg.path), 'PACKAGE_REVOKED');
     expect(existsSync(pkg.marker)).to.equal(false);
     const listed = cli(['packages', 'revocations', '--org', parent.id]).json();
@@ -163,3 +178,18 @@ describeEngines('revoked packages with database trust', (t) => {
     expect(both.json().error.code).to.equal('USAGE');
   });
 });
+
+/** Polls until `attempt` is refused with PACKAGE_REVOKED; fails when it still passes after `boundMs`. */
+async function refusedWithin(boundMs: number, attempt: () => Promise<unknown>): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  for (;;) {
+    try {
+      await attempt();
+    } catch (error) {
+      expect((error as { code?: string }).code).to.equal('PACKAGE_REVOKED');
+      return;
+    }
+    if (Date.now() > deadline) throw new Error(`still accepted ${boundMs} ms after the revocation`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
