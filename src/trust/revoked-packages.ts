@@ -47,7 +47,7 @@ export class RevokedPackages {
     return (digests.sha256 ? this.bySha256.get(digests.sha256) : undefined) ?? (digests.blake3 ? this.byBlake3.get(digests.blake3) : undefined);
   }
 
-  /** `request` plus the digests a revocation naming one digest only needs. */
+  /** @internal `request` plus the digests a revocation naming one digest only needs. */
   widen(request: DigestRequest): DigestRequest {
     return { sha256: request.sha256 || this.needs.sha256, blake3: request.blake3 || this.needs.blake3 };
   }
