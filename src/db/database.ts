@@ -45,7 +45,7 @@ export interface OpenOptions {
    * DATABASE_ERROR. Not combinable with `migrate`. PostgreSQL: no effect.
    */
   readOnly?: boolean;
-  /** Largest staleness of cached trust, in ms (default 250; the bound the issue promises is 1000). */
+  /** Largest staleness of cached trust, in ms (default 250; the propagation bound is 1000). */
   maxStalenessMs?: number;
   /** PostgreSQL: invalidate caches on NOTIFY (default true). */
   listen?: boolean;
