@@ -167,7 +167,7 @@ describeEngines('database signing and verification', (t) => {
   });
 
   describe('when an audit destination is a stream', () => {
-    it("it writes one JSON line per event with the documented fields", async () => {
+    it('it writes one JSON line per event with the documented fields', async () => {
       const lines: string[] = [];
       const stream = new (require('node:stream').Writable)({
         write(chunk: Buffer, _: string, done: () => void) {
