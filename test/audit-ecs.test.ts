@@ -18,7 +18,7 @@ const ECS_ALLOWED: Record<string, readonly string[]> = {
   package: ['access', 'change', 'deletion', 'info', 'installation', 'start'],
 };
 
-/** The mapping the README documents, written out independently of src/audit/ecs.ts. */
+/** The mapping docs/audit.md documents, written out independently of src/audit/ecs.ts. */
 const EXPECTED: Record<AuditEventType, [category: string, type: string, outcome: 'success' | 'failure']> = {
   'verification.success': ['file', 'info', 'success'],
   'verification.failure': ['file', 'info', 'failure'],

@@ -43,7 +43,7 @@ function nodePublicKey(raw: Buffer) {
 }
 
 /**
- * The signed message of a version-2 statement, rebuilt from the document's JSON exactly as the README
+ * The signed message of a version-2 statement, rebuilt from the document's JSON exactly as docs/formats.md
  * and crates/core/src/statement.rs specify it, as a reader in another language would.
  */
 function documentedMessage(statement: Record<string, unknown>): Buffer {
