@@ -10,7 +10,7 @@ import { checkName } from '../names';
 import { futureExpiryTime } from '../time';
 import type { Database } from './database';
 import { newId, nowIso } from './ids';
-import { uuidOf } from './organizations';
+import { requireOrganization, uuidOf } from './organizations';
 import type { Row } from './rows';
 import type { AuditedWrites } from './transaction';
 
@@ -159,8 +159,7 @@ export class TokenManager {
       revoked_at: null,
     };
     await this.keys.write('', async (trx) => {
-      const org = await trx('organizations').where({ id: options.orgId }).first('id');
-      if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${options.orgId} not found`);
+      await requireOrganization(trx, options.orgId);
       for (const scope of scopes) {
         if (!scope.startsWith('sign:')) continue;
         const keyId = scope.slice('sign:'.length);
