@@ -13,7 +13,7 @@ import { Pool } from 'undici';
 import { type Database, openDatabase } from '../src/db/database';
 import { DbKeyManager } from '../src/keys/db-key-manager';
 import { native } from '../src/native';
-import { TokenManager } from '../src/service/tokens';
+import { TokenManager } from '../src/db/tokens';
 import { createScratchDatabase, POSTGRES_URL, type ScratchDatabase } from '../test/db/scratch-postgres';
 import type { BenchSection } from './section';
 

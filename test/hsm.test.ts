@@ -9,7 +9,7 @@ import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kekId, parsePkcs11Uri, tokenKekSpec } from '../src/keys/kek';
 import { native } from '../src/native';
-import { TokenManager } from '../src/service/tokens';
+import { TokenManager } from '../src/db/tokens';
 import { describeEngines } from './db/engines';
 import { writePackage } from './fixtures/random-package';
 import { type SoftHsm, softHsm } from './fixtures/softhsm';

@@ -22,7 +22,7 @@ import {
 } from '../src';
 import { ERROR_CODES } from '../src/error-codes';
 import { LOADER_METRIC_DEFINITIONS, VERIFICATION_METRICS } from '../src/loading/metrics';
-import { TokenManager } from '../src/service/tokens';
+import { TokenManager } from '../src/db/tokens';
 import { signStatement, writeSignatureDocument } from '../src/signing/statement';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, ROOT, runCli, tempDir, throwsWith } from './helpers';

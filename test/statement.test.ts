@@ -30,7 +30,8 @@ import {
 import { listAuditEvents } from '../src/audit/database-sink';
 import { native } from '../src/native';
 import { expiryTime, signedStatementOf, signStatement, type StatementOptions, writeSignatureDocument } from '../src/signing/statement';
-import { resetVersion, rollbackFloors } from '../src/trust/version-marks';
+import { rollbackFloors } from '../src/db/version-marks';
+import { resetVersion } from '../src/trust/version-reset';
 import { describeEngines } from './db/engines';
 import { buildPackage } from './fixtures';
 import { flipBit, readVector, rejectsWith, tempDir, throwsWith } from './helpers';

@@ -8,7 +8,7 @@ import { auditToFile, auditToStream, type AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Kek } from '../keys/kek';
-import type { Organization } from '../keys/records';
+import type { Organization } from '../db/organizations';
 import type { OutputOptions } from './output';
 
 export interface DatabaseOptions extends OutputOptions {

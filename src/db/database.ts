@@ -14,7 +14,7 @@ import { Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
-import { ChangeFeed } from '../trust/change-feed';
+import { ChangeFeed } from './change-feed';
 import { requireDriver } from './drivers';
 import { databaseError } from './errors';
 import { type DatabaseTarget, type Engine, parseDatabaseUrl, urlSecrets } from './url';

@@ -7,13 +7,25 @@
 // matched against names only.
 // A row named like a UUID, or not in NFC, stored before these rules, is still listed and still found by
 // its id; by name it is not found (the NOT_FOUND message points at its id when the argument was its name).
+import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
-import { organizationFromRow, type Organization } from '../keys/records';
 import { checkName, MAX_NAME_LENGTH, normalizeName, quoted } from '../names';
 import type { Database } from './database';
+import { newId, nowIso } from './ids';
+import { type Row, text } from './rows';
 
 // The name rule is shared by every name (names.ts); these stay importable from here.
 export { MAX_NAME_LENGTH, normalizeName };
+
+export interface Organization {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+export function organizationFromRow(row: Row): Organization {
+  return { id: text(row.id), name: text(row.name), createdAt: text(row.created_at) };
+}
 
 /** Every usual spelling of a UUID: hyphenated or 32 hex digits, optionally braced or as urn:uuid:. */
 const UUID_LIKE = /^(?:urn:uuid:)?\{?[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}\}?$/i;
@@ -55,4 +67,23 @@ export async function findOrganization(db: Database, idOrName: string): Promise<
   const row = await db.run((knex) => knex('organizations').where({ name: argument }).first());
   if (!row) throw new CloacinaSignError('NOT_FOUND', `organization ${quoted(argument)} not found`);
   return organizationFromRow(row);
+}
+
+/** Stores a new organization named `name` (as checkOrganizationName returns it); a duplicate name is a unique violation. */
+export async function insertOrganization(trx: Knex.Transaction, name: string): Promise<Organization> {
+  const row = { id: newId(), name, created_at: nowIso() };
+  await trx('organizations').insert(row);
+  return organizationFromRow(row);
+}
+
+/** Every organization, by name then id. */
+export async function listOrganizations(db: Database): Promise<Organization[]> {
+  const rows = await db.run((knex) => knex('organizations').select('*').orderBy(['name', 'id']));
+  return rows.map(organizationFromRow);
+}
+
+/** NOT_FOUND unless the organization exists, read inside the transaction that depends on it. */
+export async function requireOrganization(trx: Knex.Transaction, orgId: string): Promise<void> {
+  const org = await trx('organizations').where({ id: orgId }).first('id');
+  if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${orgId} not found`);
 }

@@ -17,3 +17,12 @@ export async function writeTransaction<T>(db: Database, work: (trx: Knex.Transac
   db.changes.changedLocally();
   return result;
 }
+
+/**
+ * Writes each stored with the audit event that records it, in one write transaction (DbKeyManager provides
+ * them): `work` returns [event] or [event, result]; `conflict` replaces a unique violation's message.
+ */
+export interface AuditedWrites<E> {
+  readonly db: Database;
+  write<T>(conflict: string, work: (trx: Knex.Transaction) => Promise<[E?, T?]>): Promise<T>;
+}

@@ -1,5 +1,6 @@
-// Keys, organizations and trust ACLs in the database. Private keys are generated and sealed inside Rust
-// (AES-256-GCM under the KEK, bound to key id + org id + public key) and never become JS values.
+// Keys, organizations and trust grants in the database, each change audited in its own transaction. Private
+// keys are generated and sealed inside Rust (AES-256-GCM under the KEK, bound to key id + org id + public key)
+// and never become JS values. The rows themselves are read and written by src/db/.
 import type { Knex } from 'knex';
 import { auditEvent, AuditTrail, writeAll } from '../audit/audit-trail';
 import { auditToDatabase, type DatabaseAuditSink } from '../audit/database-sink';
@@ -7,31 +8,37 @@ import type { AuditEvent, AuditEventInput } from '../audit/events';
 import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
 import { isUniqueViolation } from '../db/errors';
-import { newId, nowIso } from '../db/ids';
-import { checkOrganizationName, findOrganization } from '../db/organizations';
-import { checkName } from '../names';
+import { type TrustGrant, insertGrant, listGrants, revokeActiveGrant } from '../db/grants';
+import { newId } from '../db/ids';
+import {
+  insertSigningKey,
+  listSigningKeys,
+  otherSealingKekId,
+  readSealedSigningKey,
+  readSigningKey,
+  revokeSigningKeyRow,
+  type SealedSigningKey,
+  type SigningKeyInfo,
+} from '../db/keys';
+import { checkOrganizationName, findOrganization, insertOrganization, listOrganizations, type Organization, requireOrganization } from '../db/organizations';
 import { writeTransaction } from '../db/transaction';
+import { insertTrustedKey, listTrustedKeyRows, readTrustedKey, revokeTrustedKeyRow, type TrustedKeyInfo } from '../db/trusted-keys';
 import { CloacinaSignError } from '../errors';
+import { checkName } from '../names';
 import { native } from '../native';
 import type { EffectiveTrustedKey } from '../trust/acl';
 import { trustCacheFor } from '../trust/trust-cache';
 import { type Kek, kekId } from './kek';
 import { importPublicKey, type KeyInput, publicKeyFingerprint, publicKeyToPem } from './keypair';
-import {
-  type ExportedPublicKey,
-  grantFromRow,
-  type Organization,
-  organizationFromRow,
-  type Row,
-  type SigningKeyInfo,
-  signingKeyFromRow,
-  type TrustedKeyInfo,
-  trustedKeyFromRow,
-  type TrustGrant,
-} from './records';
 import { rewrapAll, type RewrapResult } from './rewrap';
 
-export const SEAL_VERSION = 1;
+export interface ExportedPublicKey {
+  keyId: string;
+  orgId: string;
+  fingerprint: string;
+  raw: Buffer;
+  pem: string;
+}
 
 export interface DbKeyManagerOptions {
   /** Where audit events go besides the database's own audit_events rows (for example auditToStream(process.stderr)). */
@@ -61,17 +68,12 @@ export class DbKeyManager {
    * U+200E, U+200F, U+061C) and names that parse as a UUID (ids are UUIDs; see findOrganization).
    */
   async createOrganization(name: string): Promise<Organization> {
-    const row = { id: newId(), name: checkOrganizationName(name), created_at: nowIso() };
-    await this.write(`an organization named ${JSON.stringify(row.name)} already exists`, async (trx) => {
-      await trx('organizations').insert(row);
-      return [];
-    });
-    return organizationFromRow(row);
+    const checked = checkOrganizationName(name);
+    return this.write(`an organization named ${JSON.stringify(checked)} already exists`, async (trx) => [undefined, await insertOrganization(trx, checked)]);
   }
 
   async listOrganizations(): Promise<Organization[]> {
-    const rows = await this.db.run((knex) => knex('organizations').select('*').orderBy(['name', 'id']));
-    return rows.map(organizationFromRow);
+    return listOrganizations(this.db);
   }
 
   /** An organization by id (an argument that parses as a UUID) or else by name (trimmed, NFC); NOT_FOUND otherwise. */
@@ -86,79 +88,59 @@ export class DbKeyManager {
     const keyName = checkName(name, 'a key name');
     const kid = kekId(kek);
     const id = newId();
-    const row = await this.write(`organization ${orgId} already has an active signing key named "${keyName}"`, async (trx) => {
-      await requireOrg(trx, orgId);
-      const other = await trx('signing_keys').whereNot({ kek_id: kid }).first('id', 'kek_id');
-      if (other) {
+    return this.write(`organization ${orgId} already has an active signing key named "${keyName}"`, async (trx) => {
+      await requireOrganization(trx, orgId);
+      const other = await otherSealingKekId(trx, kid);
+      if (other !== undefined) {
         throw new CloacinaSignError(
           'KEY_UNSEAL_FAILED',
-          `the key-encryption key (id ${kid}) is not the one sealing the existing keys (id ${other.kek_id}): wrong KEK, or run \`keys rewrap\` first`,
+          `the key-encryption key (id ${kid}) is not the one sealing the existing keys (id ${other}): wrong KEK, or run \`keys rewrap\` first`,
         );
       }
       const sealed = await native.generateSealedKeypairUnder(kek, { keyId: id, orgId });
-      const now = nowIso();
-      const inserted = {
+      const key = await insertSigningKey(trx, {
         id,
-        org_id: orgId,
+        orgId,
         name: keyName,
-        public_key: sealed.publicKey,
+        publicKey: sealed.publicKey,
         fingerprint: sealed.fingerprint,
-        sealed_private_key: sealed.sealedPrivateKey,
-        seal_version: SEAL_VERSION,
-        kek_id: kid,
-        created_at: now,
-        updated_at: now,
-        revoked_at: null,
-      };
-      await trx('signing_keys').insert(inserted);
-      return [
-        { eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` },
-        inserted,
-      ];
+        sealedPrivateKey: sealed.sealedPrivateKey,
+        kekId: kid,
+      });
+      return [{ eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` }, key];
     });
-    return signingKeyFromRow(row);
   }
 
   async getSigningKeyInfo(keyId: string): Promise<SigningKeyInfo> {
-    const row = await this.signingKeyRow(keyId);
-    if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
-    return signingKeyFromRow(row);
+    const key = await readSigningKey(this.db, keyId);
+    if (!key) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+    return key;
   }
 
-  /** The row with its sealed private key, for the database signing path only. */
-  async sealedSigningKey(keyId: string): Promise<SigningKeyInfo & { sealedPrivateKey: Buffer }> {
-    const row = await this.signingKeyRow(keyId);
-    if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
-    return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key as Uint8Array) };
+  /** The key with its sealed private key, for the database signing path only. */
+  async sealedSigningKey(keyId: string): Promise<SealedSigningKey> {
+    const key = await readSealedSigningKey(this.db, keyId);
+    if (!key) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+    return key;
   }
 
   async listSigningKeys(orgId: string): Promise<SigningKeyInfo[]> {
-    const rows = await this.db.run((knex) => knex('signing_keys').where({ org_id: orgId }).orderBy(['created_at', 'id']));
-    return rows.map(signingKeyFromRow);
+    return listSigningKeys(this.db, orgId);
   }
 
   async revokeSigningKey(keyId: string): Promise<SigningKeyInfo> {
-    const row = await this.write('', async (trx) => {
-      const current = await trx('signing_keys').where({ id: keyId }).first();
-      if (!current) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
-      if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} is already revoked`);
-      const now = nowIso();
-      await trx('signing_keys').where({ id: keyId }).update({ revoked_at: now, updated_at: now });
-      return [
-        { eventType: 'key.signing.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint },
-        { ...current, revoked_at: now },
-      ];
+    return this.write('', async (trx) => {
+      const key = await revokeSigningKeyRow(trx, keyId);
+      return [{ eventType: 'key.signing.revoked', orgId: key.orgId, keyId, signerFingerprint: key.fingerprint }, key];
     });
-    return signingKeyFromRow(row);
   }
 
   /** PEM, raw bytes and fingerprint of a signing key's or a trusted key's public half. */
   async exportPublicKey(keyId: string): Promise<ExportedPublicKey> {
-    const row = (await this.signingKeyRow(keyId)) ?? (await this.db.run((knex) => knex('trusted_keys').where({ id: keyId }).first()));
-    if (!row) throw new CloacinaSignError('NOT_FOUND', `key ${keyId} not found`);
-    const raw = Buffer.from(row.public_key);
-    await this.audit.record({ eventType: 'key.exported', orgId: row.org_id, keyId, signerFingerprint: row.fingerprint });
-    return { keyId, orgId: row.org_id, fingerprint: row.fingerprint, raw, pem: publicKeyToPem(raw) };
+    const key = (await readSigningKey(this.db, keyId)) ?? (await readTrustedKey(this.db, keyId));
+    if (!key) throw new CloacinaSignError('NOT_FOUND', `key ${keyId} not found`);
+    await this.audit.record({ eventType: 'key.exported', orgId: key.orgId, keyId, signerFingerprint: key.fingerprint });
+    return { keyId, orgId: key.orgId, fingerprint: key.fingerprint, raw: key.publicKey, pem: publicKeyToPem(key.publicKey) };
   }
 
   /** Re-seals every private key under `newKek`, one row per transaction; see rewrap.ts. */
@@ -177,21 +159,15 @@ export class DbKeyManager {
   async trustPublicKey(orgId: string, publicKey: KeyInput, name?: string): Promise<TrustedKeyInfo> {
     const raw = importPublicKey(publicKey);
     const fingerprint = publicKeyFingerprint(raw);
-    const row = {
-      id: newId(),
-      org_id: orgId,
-      name: name === undefined ? null : checkName(name, 'a key name'),
-      public_key: raw,
-      fingerprint,
-      created_at: nowIso(),
-      revoked_at: null,
-    };
-    await this.write(`organization ${orgId} already trusts key ${fingerprint}`, async (trx) => {
-      await requireOrg(trx, orgId);
-      await trx('trusted_keys').insert(row);
-      return [{ eventType: 'key.trusted.added', orgId, keyId: row.id, signerFingerprint: fingerprint, reason: row.name ? `trusted key "${row.name}"` : null }];
+    const keyName = name === undefined ? null : checkName(name, 'a key name');
+    return this.write(`organization ${orgId} already trusts key ${fingerprint}`, async (trx) => {
+      await requireOrganization(trx, orgId);
+      const key = await insertTrustedKey(trx, { orgId, name: keyName, publicKey: raw, fingerprint });
+      return [
+        { eventType: 'key.trusted.added', orgId, keyId: key.id, signerFingerprint: fingerprint, reason: keyName ? `trusted key "${keyName}"` : null },
+        key,
+      ];
     });
-    return trustedKeyFromRow(row);
   }
 
   async trustPublicKeyPem(orgId: string, pem: string, name?: string): Promise<TrustedKeyInfo> {
@@ -199,30 +175,21 @@ export class DbKeyManager {
   }
 
   async revokeTrustedKey(keyId: string): Promise<TrustedKeyInfo> {
-    const row = await this.write('', async (trx) => {
-      const current = await trx('trusted_keys').where({ id: keyId }).first();
-      if (!current) throw new CloacinaSignError('NOT_FOUND', `trusted key ${keyId} not found`);
-      if (current.revoked_at) throw new CloacinaSignError('KEY_REVOKED', `trusted key ${keyId} is already revoked`);
-      const now = nowIso();
-      await trx('trusted_keys').where({ id: keyId }).update({ revoked_at: now });
-      return [
-        { eventType: 'key.trusted.revoked', orgId: current.org_id, keyId, signerFingerprint: current.fingerprint },
-        { ...current, revoked_at: now },
-      ];
+    return this.write('', async (trx) => {
+      const key = await revokeTrustedKeyRow(trx, keyId);
+      return [{ eventType: 'key.trusted.revoked', orgId: key.orgId, keyId, signerFingerprint: key.fingerprint }, key];
     });
-    return trustedKeyFromRow(row);
   }
 
   /** Revokes a signing key or a trusted key, whichever the id names. */
   async revokeKey(keyId: string): Promise<{ kind: 'signing' | 'trusted'; key: SigningKeyInfo | TrustedKeyInfo }> {
-    if (await this.signingKeyRow(keyId)) return { kind: 'signing', key: await this.revokeSigningKey(keyId) };
+    if (await readSigningKey(this.db, keyId)) return { kind: 'signing', key: await this.revokeSigningKey(keyId) };
     return { kind: 'trusted', key: await this.revokeTrustedKey(keyId) };
   }
 
   /** The org's own trusted-key rows, active and revoked (not inherited ones). */
   async listTrustedKeyRows(orgId: string): Promise<TrustedKeyInfo[]> {
-    const rows = await this.db.run((knex) => knex('trusted_keys').where({ org_id: orgId }).orderBy(['created_at', 'id']));
-    return rows.map(trustedKeyFromRow);
+    return listTrustedKeyRows(this.db, orgId);
   }
 
   /**
@@ -238,46 +205,31 @@ export class DbKeyManager {
   /** From now on `parentOrg` trusts every key `childOrg` trusts (transitively). */
   async grantTrust(parentOrg: string, childOrg: string): Promise<TrustGrant> {
     if (parentOrg === childOrg) throw new CloacinaSignError('INVALID_INPUT', 'an organization cannot grant trust to itself');
-    const row = { id: newId(), parent_org_id: parentOrg, child_org_id: childOrg, created_at: nowIso(), revoked_at: null };
-    await this.write(`organization ${parentOrg} already trusts ${childOrg}'s keys`, async (trx) => {
-      await requireOrg(trx, parentOrg);
-      await requireOrg(trx, childOrg);
-      await trx('key_trust_acls').insert(row);
-      return [{ eventType: 'key.trust_acl.granted', orgId: parentOrg, reason: `trusts keys of organization ${childOrg}` }];
+    return this.write(`organization ${parentOrg} already trusts ${childOrg}'s keys`, async (trx) => {
+      await requireOrganization(trx, parentOrg);
+      await requireOrganization(trx, childOrg);
+      const grant = await insertGrant(trx, parentOrg, childOrg);
+      return [{ eventType: 'key.trust_acl.granted', orgId: parentOrg, reason: `trusts keys of organization ${childOrg}` }, grant];
     });
-    return grantFromRow(row);
   }
 
   async revokeTrust(parentOrg: string, childOrg: string): Promise<TrustGrant> {
     return this.write('', async (trx) => {
-      const current = await trx('key_trust_acls').where({ parent_org_id: parentOrg, child_org_id: childOrg }).whereNull('revoked_at').first();
-      if (!current) throw new CloacinaSignError('NOT_FOUND', `no active trust grant from ${parentOrg} to ${childOrg}`);
-      const revokedAt = nowIso();
-      await trx('key_trust_acls').where({ id: current.id }).update({ revoked_at: revokedAt });
-      return [
-        { eventType: 'key.trust_acl.revoked', orgId: parentOrg, reason: `no longer trusts keys of organization ${childOrg}` },
-        grantFromRow({ ...current, revoked_at: revokedAt }),
-      ];
+      const grant = await revokeActiveGrant(trx, parentOrg, childOrg);
+      return [{ eventType: 'key.trust_acl.revoked', orgId: parentOrg, reason: `no longer trusts keys of organization ${childOrg}` }, grant];
     });
   }
 
   async listGrants(orgId?: string): Promise<TrustGrant[]> {
-    const rows = await this.db.run((knex) => {
-      const query = knex('key_trust_acls').orderBy(['created_at', 'id']);
-      return orgId ? query.where({ parent_org_id: orgId }).orWhere({ child_org_id: orgId }) : query;
-    });
-    return rows.map(grantFromRow);
+    return listGrants(this.db, orgId);
   }
 
   // ---- plumbing ------------------------------------------------------------------------------
 
-  private signingKeyRow(keyId: string): Promise<Row | undefined> {
-    return this.db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
-  }
-
   /**
    * One write transaction with its audit rows; the JSON lines are written after the commit.
    * `work` returns [event] or [event, result]; `conflict` replaces the driver's unique-violation message.
+   * @internal
    */
   async write<T>(conflict: string, work: (trx: Knex.Transaction) => Promise<[AuditEventInput?, T?]>): Promise<T> {
     let result: T | undefined;
@@ -304,9 +256,4 @@ export class DbKeyManager {
     }
     return result as T;
   }
-}
-
-async function requireOrg(trx: Knex.Transaction, orgId: string): Promise<void> {
-  const org = await trx('organizations').where({ id: orgId }).first('id');
-  if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${orgId} not found`);
 }

@@ -3,11 +3,11 @@
 // interrupted run can simply be repeated. The operator switches the configured KEK source afterwards.
 // The result names exactly the keys this run re-sealed (a row re-sealed meanwhile by a concurrent run
 // counts as already re-sealed, not as this run's).
+import { listSealedSigningKeys, readSealedSigningKeyIn, resealSigningKey } from '../db/keys';
 import { CloacinaSignError } from '../errors';
 import { native } from '../native';
 import type { DbKeyManager } from './db-key-manager';
 import { type Kek, kekId } from './kek';
-import { signingKeyFromRow } from './records';
 
 export interface RewrapResult {
   /** How many keys this run re-sealed (= rewrappedKeyIds.length). */
@@ -26,31 +26,27 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Kek, newKek: Kek)
   const oldId = kekId(oldKek);
   const newId = kekId(newKek);
   if (oldId === newId) throw new CloacinaSignError('INVALID_INPUT', 'the new key-encryption key is the same as the current one');
-  const rows = await manager.db.run((knex) => knex('signing_keys').select('id', 'org_id', 'kek_id', 'public_key', 'sealed_private_key').orderBy('id'));
-  const todo = rows.filter((row) => row.kek_id !== newId);
-  for (const row of todo) {
-    if (row.kek_id !== oldId) {
+  const keys = await listSealedSigningKeys(manager.db);
+  const todo = keys.filter((key) => key.kekId !== newId);
+  for (const key of todo) {
+    if (key.kekId !== oldId) {
       throw new CloacinaSignError(
         'KEY_UNSEAL_FAILED',
-        `signing key ${row.id} is sealed under KEK id ${row.kek_id}, not the current KEK (id ${oldId}): nothing was changed`,
+        `signing key ${key.id} is sealed under KEK id ${key.kekId}, not the current KEK (id ${oldId}): nothing was changed`,
       );
     }
-    await native.checkSealedKeyUnder(oldKek, Buffer.from(row.sealed_private_key), { keyId: row.id, orgId: row.org_id }, Buffer.from(row.public_key));
+    await native.checkSealedKeyUnder(oldKek, key.sealedPrivateKey, { keyId: key.id, orgId: key.orgId }, key.publicKey);
   }
   const rewrappedKeyIds: string[] = [];
-  const alreadyRewrappedKeyIds: string[] = rows.filter((row) => row.kek_id === newId).map((row) => String(row.id));
+  const alreadyRewrappedKeyIds: string[] = keys.filter((key) => key.kekId === newId).map((key) => key.id);
   for (const { id } of todo) {
     const outcome = await manager.write<'rewrapped' | 'already' | 'gone'>('', async (trx) => {
-      const row = await trx('signing_keys').where({ id }).first();
-      if (!row) return [undefined, 'gone'];
-      if (row.kek_id === newId) return [undefined, 'already'];
-      const binding = { keyId: row.id, orgId: row.org_id };
-      const sealed = await native.rewrapSealedKeyBetween(oldKek, newKek, Buffer.from(row.sealed_private_key), binding, Buffer.from(row.public_key));
-      const updated = await trx('signing_keys')
-        .where({ id, kek_id: oldId })
-        .update({ sealed_private_key: sealed, kek_id: newId, updated_at: new Date().toISOString() });
-      if (updated !== 1) return [undefined, 'already'];
-      const key = signingKeyFromRow(row);
+      const key = await readSealedSigningKeyIn(trx, id);
+      if (!key) return [undefined, 'gone'];
+      if (key.kekId === newId) return [undefined, 'already'];
+      const binding = { keyId: key.id, orgId: key.orgId };
+      const sealed = await native.rewrapSealedKeyBetween(oldKek, newKek, key.sealedPrivateKey, binding, key.publicKey);
+      if (!(await resealSigningKey(trx, id, oldId, sealed, newId))) return [undefined, 'already'];
       return [
         {
           eventType: 'key.signing.rewrapped',
@@ -62,8 +58,8 @@ export async function rewrapAll(manager: DbKeyManager, oldKek: Kek, newKek: Kek)
         'rewrapped',
       ];
     });
-    if (outcome === 'rewrapped') rewrappedKeyIds.push(String(id));
-    else if (outcome === 'already') alreadyRewrappedKeyIds.push(String(id));
+    if (outcome === 'rewrapped') rewrappedKeyIds.push(id);
+    else if (outcome === 'already') alreadyRewrappedKeyIds.push(id);
   }
   alreadyRewrappedKeyIds.sort();
   return {

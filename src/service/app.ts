@@ -10,7 +10,7 @@ import { type Kek, kekId } from '../keys/kek';
 import { type AuditKind, failureEvent, type RequestAudit, requestAudit, ServiceAudit } from './audit';
 import { type LogFields, type ServiceContext, signingKeyLookup, trustLookup } from './context';
 import { ApiError, type HttpError, toHttpError } from './http-errors';
-import { ServiceMetrics } from './metrics';
+import { ServiceMetrics } from '../metrics/service-metrics';
 import { openApiRoute } from './openapi';
 import { type RateLimit, RateLimiter } from './rate-limit';
 import { healthRoutes } from './routes/health';

@@ -10,7 +10,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ServiceContext } from './context';
 import { rateLimited, unauthorized } from './http-errors';
-import { authenticateToken, isPrincipal, looksLikeToken, tokenHash } from './tokens';
+import { looksLikeToken, tokenHash } from '../db/tokens';
+import { authenticateToken, isPrincipal } from './tokens';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const INVALID = 'the API token is not valid (unknown, revoked or expired)';

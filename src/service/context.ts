@@ -3,16 +3,12 @@
 import type { Database } from '../db/database';
 import type { Kek } from '../keys/kek';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
-import { type Row, signingKeyFromRow, type SigningKeyInfo } from '../keys/records';
+import { readSealedSigningKey, type SealedSigningKey } from '../db/keys';
 import { databaseTrust } from '../trust/database-trust';
 import type { TrustSource } from '../trust/trust-source';
 import type { ServiceAudit } from './audit';
-import type { ServiceMetrics } from './metrics';
+import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { RateLimiter } from './rate-limit';
-
-export interface SealedSigningKey extends SigningKeyInfo {
-  sealedPrivateKey: Buffer;
-}
 
 /** A log line's fields (JSON on stderr). Never a token, a KEK, key material or a request body. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -36,13 +32,7 @@ export interface ServiceContext {
   trust(orgId: string): TrustSource;
 }
 
-async function loadSigningKey(db: Database, keyId: string): Promise<SealedSigningKey | null> {
-  const row: Row | undefined = await db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
-  if (!row) return null;
-  return { ...signingKeyFromRow(row), sealedPrivateKey: Buffer.from(row.sealed_private_key as Uint8Array) };
-}
-
-const createKeyCache = (db: Database) => new GenerationCache<SealedSigningKey | null>(db, (keyId) => loadSigningKey(db, keyId), 10_000);
+const createKeyCache = (db: Database) => new GenerationCache<SealedSigningKey | null>(db, (keyId) => readSealedSigningKey(db, keyId), 10_000);
 
 export function signingKeyLookup(db: Database): (keyId: string) => Promise<SealedSigningKey | null> {
   const cache = cacheFor(db, createKeyCache);

@@ -2,11 +2,12 @@
 // Signatures can be stored in package_signatures, where verification with the Database source finds them.
 import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { newId, nowIso } from '../db/ids';
+import type { SigningKeyInfo } from '../db/keys';
+import type { Row } from '../db/rows';
 import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import { type Kek, kekId } from '../keys/kek';
-import type { Row, SigningKeyInfo } from '../keys/records';
 import { native } from '../native';
 import { DetachedSignature, type SignatureInfo } from './detached-signature';
 import { rfc3339Now } from './sign';

@@ -6,7 +6,7 @@
 // cycles are harmless; Cloacina itself follows one level, and this is our deliberate extension.
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
-import { type TrustedKeyInfo, trustedKeyFromRow } from '../keys/records';
+import { type TrustedKeyInfo, trustedKeyFromRow } from '../db/trusted-keys';
 
 export interface Grant {
   parent_org_id: string;

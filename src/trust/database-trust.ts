@@ -4,7 +4,7 @@
 import type { Database } from '../db/database';
 import { findOrganization } from '../db/organizations';
 import { revokedPackagesFor } from './package-revocations';
-import { recordLoadedVersion, rollbackFloors } from './version-marks';
+import { recordLoadedVersion, rollbackFloors } from '../db/version-marks';
 import { signatureCacheFor } from '../verification/signature-cache';
 import { trustCacheFor } from './trust-cache';
 import type { TrustSource } from './trust-source';

@@ -10,7 +10,7 @@ import { auditToDatabase, type DatabaseAuditSink } from '../../src/audit/databas
 import { nowIso } from '../../src/db/ids';
 import { hashFile } from '../../src/hashing';
 import { storeSignedPackage } from '../../src/service/package-store';
-import { TokenManager } from '../../src/service/tokens';
+import { TokenManager } from '../../src/db/tokens';
 import { DetachedSignature } from '../../src/signing/detached-signature';
 import { writePackage } from '../fixtures/random-package';
 import { rejectsWith, runCli, tempDir } from '../helpers';

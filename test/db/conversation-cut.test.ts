@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { auditToDatabase, CloacinaSignError, createPackageLoader, type Database, databaseTrust, openDatabase } from '../../src';
-import { PgListener } from '../../src/trust/pg-listener';
+import { PgListener } from '../../src/db/pg-listener';
 import { CLI, tempDir, waitUntil } from '../helpers';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-postgres';
 import {

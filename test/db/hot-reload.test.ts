@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { auditToDatabase, createPackageLoader, databaseTrust, DbPackageSigner, generateKeypair, signPackage, SignatureSource } from '../../src';
 import { CHANGE_CHANNEL } from '../../src/db/transaction';
-import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/trust/pg-listener';
+import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/db/pg-listener';
 import { tempDir, waitUntil } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines } from './engines';

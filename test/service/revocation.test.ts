@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { hashFile } from '../../src/hashing';
 import { DbPackageSigner } from '../../src/signing/db-signer';
 import { DetachedSignature } from '../../src/signing/detached-signature';
-import { TokenManager } from '../../src/service/tokens';
+import { TokenManager } from '../../src/db/tokens';
 import { revokePackage } from '../../src/trust/package-revocations';
 import { tempDir } from '../helpers';
 import { describeEngines } from '../db/engines';

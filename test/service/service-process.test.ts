@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, openSync, readFileSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
-import { TokenManager } from '../../src/service/tokens';
+import { TokenManager } from '../../src/db/tokens';
 import { hashFile } from '../../src/hashing';
 import { tempDir, waitUntil } from '../helpers';
 import { describeEngines } from '../db/engines';

@@ -10,7 +10,7 @@ import { formatTable } from '../../src/cli/table';
 import { generateKeypair } from '../../src/keys/keypair';
 import { RateLimiter } from '../../src/service/rate-limit';
 import { duplicateMemberName } from '../../src/service/strict-json';
-import { TokenManager } from '../../src/service/tokens';
+import { TokenManager } from '../../src/db/tokens';
 import { DetachedSignature } from '../../src/signing/detached-signature';
 import { signPackage } from '../../src/signing/sign';
 import { rejectsWith, tempDir } from '../helpers';

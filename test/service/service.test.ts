@@ -7,7 +7,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { DetachedSignature } from '../../src/signing/detached-signature';
 import { generateKeypair, privateKeyToPem, publicKeyToPem } from '../../src/keys/keypair';
 import { signPackage } from '../../src/signing/sign';
-import { TokenManager } from '../../src/service/tokens';
+import { TokenManager } from '../../src/db/tokens';
 import { hashFile } from '../../src/hashing';
 import { tempDir } from '../helpers';
 import { describeEngines } from '../db/engines';

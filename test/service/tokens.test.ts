@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { generateKeypair } from '../../src/keys/keypair';
 import { RateLimiter } from '../../src/service/rate-limit';
 import { parseListen } from '../../src/service/server';
-import { normalizeScope, parseExpiry } from '../../src/service/tokens';
+import { normalizeScope, parseExpiry } from '../../src/db/tokens';
 import { parseSize } from '../../src/cli/commands/serve';
 import { throwsWith, tempDir } from '../helpers';
 import { describeEngines } from '../db/engines';
@@ -85,6 +85,14 @@ describeEngines('cloacina-sign tokens', (t) => {
     expect(run(['tokens', 'create', '--org', org.name, '--json']).json().error.code).to.equal('INVALID_INPUT');
     expect(run(['tokens', 'create', '--org', org.name, '--scope', 'upload', '--expires', 'soon', '--json']).json().error.code).to.equal('INVALID_INPUT');
     expect(Number(await count())).to.equal(before);
+  });
+
+  it("when a token's --expires is 2027-02-30, it is refused (INVALID_INPUT): that day does not exist", () => {
+    for (const expires of ['2027-02-30T12:00:00Z', '2027-02-30']) {
+      const result = run(['tokens', 'create', '--org', org.name, '--scope', 'upload', '--expires', expires, '--json']);
+      expect(result.status, expires).to.equal(2);
+      expect(result.json().error.code, expires).to.equal('INVALID_INPUT');
+    }
   });
 
   it('when everything above ran, no output held a token it did not print on purpose', () => {

@@ -12,7 +12,7 @@ interface MetricsOptions extends OutputOptions {
 
 async function registryFor(options: MetricsOptions): Promise<Registry> {
   if (options.service) {
-    const { ServiceMetrics } = await import('../../service/metrics');
+    const { ServiceMetrics } = await import('../../metrics/service-metrics');
     return new ServiceMetrics({ defaultMetrics: false }).registry;
   }
   const { loaderMetricsRegistry } = await import('../../loading/metrics');

@@ -21,7 +21,7 @@ export function packagesCommand(): Command {
         options,
         async ({ db, org }) => {
           const owner = await org(options.org);
-          const { listVersionMarks } = await import('../../trust/version-marks');
+          const { listVersionMarks } = await import('../../db/version-marks');
           const marks = await listVersionMarks(db, owner.id);
           printData(
             options,
@@ -47,7 +47,7 @@ export function packagesCommand(): Command {
     runAction(options, () =>
       withDatabase(options, async ({ keys, org }) => {
         const owner = await org(options.org);
-        const { resetVersion } = await import('../../trust/version-marks');
+        const { resetVersion } = await import('../../trust/version-reset');
         const reset = await resetVersion(keys, owner.id, options.name, options.to ?? null);
         const what = `the rollback mark of ${terminalSafe(JSON.stringify(options.name))} in "${terminalSafe(owner.name)}"`;
         say(

@@ -21,11 +21,11 @@ export function tokensCommand(): Command {
       .description('create a token and print it once (only its hash is stored)')
       .requiredOption('--org <org>', 'the organization the token acts for (id or name)')
       .option('--scope <scope>', 'sign:<key-id> (a signing key of the organization; repeatable) or upload', collect)
-      .option('--expires <when>', 'a duration (30d, 12h, 45m, 3600s) or an ISO 8601 time (default: never)')
+      .option('--expires <when>', 'a duration (30d, 12h, 45m, 3600s) or an RFC 3339 time such as 2027-01-31T12:00:00Z (default: never)')
       .option('--name <name>', 'what the token is for (shown by tokens list)'),
   ).action((options: CreateOptions) =>
     runAction(options, async () => {
-      const { parseExpiry, TokenManager } = await import('../../service/tokens');
+      const { parseExpiry, TokenManager } = await import('../../db/tokens');
       // Checked before the database is opened.
       const expiresAt = options.expires === undefined ? null : parseExpiry(options.expires);
       await withDatabase(options, async ({ keys, org }) => {
@@ -49,7 +49,7 @@ export function tokensCommand(): Command {
       withDatabase(
         options,
         async ({ keys, org }) => {
-          const { TokenManager } = await import('../../service/tokens');
+          const { TokenManager } = await import('../../db/tokens');
           const owner = await org(options.org);
           const list = await new TokenManager(keys).list(owner.id);
           const rows = list.map((t) => [t.id, t.name ?? '', t.scopes.join(' '), t.createdAt, t.expiresAt ?? 'never', t.status]);
@@ -63,7 +63,7 @@ export function tokensCommand(): Command {
     (tokenId: string, options: DatabaseOptions) =>
       runAction(options, () =>
         withDatabase(options, async ({ keys }) => {
-          const { TokenManager } = await import('../../service/tokens');
+          const { TokenManager } = await import('../../db/tokens');
           const revoked = await new TokenManager(keys).revoke(tokenId);
           say(`Revoked API token ${revoked.id}`);
           printData(options, revoked, revoked.id);

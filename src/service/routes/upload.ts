@@ -19,7 +19,7 @@ import type { ServiceContext } from '../context';
 import { ApiError, forbidden, tooLarge } from '../http-errors';
 import { type NameConflict, storeSignedPackage } from '../package-store';
 import { uploadSchema } from '../schemas';
-import { UPLOAD_SCOPE } from '../tokens';
+import { UPLOAD_SCOPE } from '../../db/tokens';
 
 export const SIGNATURE_HEADER = 'cloacina-signature';
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -8,7 +8,7 @@
 // The check is shared by every concurrent lookup and bounded by the database's timeout: a database that
 // stops answering fails lookups with DATABASE_UNAVAILABLE (caches are never used unchecked), and the next
 // lookup tries again.
-import type { Database } from '../db/database';
+import type { Database } from './database';
 import { PgListener } from './pg-listener';
 
 export const DEFAULT_MAX_STALENESS_MS = 250;

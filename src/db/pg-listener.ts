@@ -3,7 +3,7 @@
 // staleness, and every loss or reconnect counts as a change (notifications may have been missed).
 // Setting the connection up (connect, TLS, start-up, LISTEN) is bounded as a whole by the database's
 // bound: past it, or when stopped meanwhile, its socket is destroyed, so nothing keeps the process alive.
-import { CHANGE_CHANNEL } from '../db/transaction';
+import { CHANGE_CHANNEL } from './transaction';
 
 /** The part of pg's Client used here (pg ships no types and @types/pg is not a dependency). */
 interface Client {

@@ -1,12 +1,11 @@
-// Rollback protection with database trust: the highest version of each package an organization has
-// loaded (from verified version-2 statements). The policy refuses a lower version (ROLLBACK_REFUSED)
-// until an operator lowers the mark with `packages reset-version`, which is audited.
+// The package_versions table: the highest version of each package an organization has loaded (from
+// verified version-2 statements), the marks rollback protection compares against (trust/version-reset.ts
+// lowers one on an operator's decision).
 import type { Knex } from 'knex';
-import type { Database } from '../db/database';
-import { nowIso } from '../db/ids';
 import { CloacinaSignError } from '../errors';
-import type { DbKeyManager } from '../keys/db-key-manager';
 import { native } from '../native';
+import type { Database } from './database';
+import { nowIso } from './ids';
 
 /** The marks of these package names in an organization: name -> highest version loaded. */
 export async function rollbackFloors(db: Database, orgId: string, names: readonly string[]): Promise<Map<string, string>> {
@@ -56,27 +55,20 @@ export async function recordLoadedVersion(db: Database, orgId: string, name: str
 }
 
 /**
- * Lowers (or removes, with `to` null) the mark of a package: the operator's explicit decision to allow an
- * older version again. Audited as `package.version.reset` in the same transaction. NOT_FOUND without a mark.
+ * Lowers the mark of a package to `to`, or removes it (`to` null), inside the caller's transaction; the mark
+ * it replaced. NOT_FOUND without a mark; INVALID_INPUT when `to` is higher (a mark is raised by loading only).
  */
-export async function resetVersion(keys: DbKeyManager, orgId: string, name: string, to: string | null): Promise<{ previous: string; now: string | null }> {
-  if (to !== null) native.compareVersions(to, to); // INVALID_INPUT unless SemVer
-  return keys.write('', async (trx: Knex.Transaction) => {
-    const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
-    if (!current) throw new CloacinaSignError('NOT_FOUND', `no version of ${JSON.stringify(name)} was recorded for organization ${orgId}`);
-    // Lowering only: a mark is raised by loading, never by hand (that would refuse versions nobody loaded).
-    if (to !== null && native.compareVersions(to, current.highest_version) > 0) {
-      throw new CloacinaSignError(
-        'INVALID_INPUT',
-        `--to ${to} is higher than the mark ${current.highest_version} of ${JSON.stringify(name)}: a reset only lowers`,
-      );
-    }
-    if (to === null) await trx('package_versions').where({ org_id: orgId, package_name: name }).delete();
-    else await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: to, updated_at: nowIso() });
-    const reason = `rollback mark of ${JSON.stringify(name)} lowered from ${current.highest_version} to ${to ?? '(none)'}`;
-    return [
-      { eventType: 'package.version.reset', orgId, reason },
-      { previous: current.highest_version as string, now: to },
-    ];
-  });
+export async function lowerVersionMark(trx: Knex.Transaction, orgId: string, name: string, to: string | null): Promise<string> {
+  const current = await trx('package_versions').where({ org_id: orgId, package_name: name }).first('highest_version');
+  if (!current) throw new CloacinaSignError('NOT_FOUND', `no version of ${JSON.stringify(name)} was recorded for organization ${orgId}`);
+  // Lowering only: a mark raised by hand would refuse versions nobody loaded.
+  if (to !== null && native.compareVersions(to, current.highest_version) > 0) {
+    throw new CloacinaSignError(
+      'INVALID_INPUT',
+      `--to ${to} is higher than the mark ${current.highest_version} of ${JSON.stringify(name)}: a reset only lowers`,
+    );
+  }
+  if (to === null) await trx('package_versions').where({ org_id: orgId, package_name: name }).delete();
+  else await trx('package_versions').where({ org_id: orgId, package_name: name }).update({ highest_version: to, updated_at: nowIso() });
+  return String(current.highest_version);
 }
