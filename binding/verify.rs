@@ -251,6 +251,30 @@ pub struct VerifiedPackage {
     pub statement: Option<StatementFields>,
 }
 
+/// Pairs each signature document with the trusted keys it can be verified with (see
+/// [`verify::candidates_for`]): a version-1 or version-2 document with the key its fingerprint names (none
+/// when no trusted key has it), a cosign signature, which names no key, with every trusted ECDSA P-256 key
+/// in the given order (none when no P-256 key is trusted). Documents keep their order and their bytes; keys
+/// are given and returned in their stored form (raw 32-byte Ed25519, or P-256 SubjectPublicKeyInfo DER).
+/// MALFORMED_SIGNATURE for a document that does not parse, INVALID_KEY for a paired key that does not.
+#[napi]
+pub fn pair_with_trusted_keys(
+    documents: Vec<Buffer>,
+    trusted_keys: Vec<Buffer>,
+) -> napi::Result<Vec<VerifyCandidate>> {
+    let mut paired = Vec::new();
+    for document in &documents {
+        let signature = SignatureDocument::parse(document).or_throw()?;
+        for candidate in verify::candidates_for(&signature, &trusted_keys).or_throw()? {
+            paired.push(VerifyCandidate {
+                document: document.to_vec().into(),
+                public_key: candidate.public_key.map(|key| key.encoded().into()),
+            });
+        }
+    }
+    Ok(paired)
+}
+
 fn parse_candidate(document: &[u8], public_key: Option<&[u8]>) -> napi::Result<Candidate> {
     let signature = SignatureDocument::parse(document).or_throw()?;
     let public_key = public_key

@@ -29,7 +29,11 @@ export abstract class VerificationFailure extends CloacinaSignError {
 
 type ErrorOptions = { cause?: unknown };
 
-/** The file's SHA-256 differs from the hash the signature covers. */
+/**
+ * The package is not the one the signature covers: its SHA-256 differs from a version-1 signature's hash, or
+ * its digest (BLAKE3 or SHA-256, as the statement names) or size differs from a version-2 statement's. A cosign
+ * signature carries no digest: a modified package fails its check as InvalidSignature.
+ */
 export class TamperedPackage extends VerificationFailure {
   constructor(message: string, options?: ErrorOptions) {
     super('TAMPERED_PACKAGE', message, options);
@@ -43,7 +47,11 @@ export class UntrustedSigner extends VerificationFailure {
   }
 }
 
-/** The Ed25519 check failed. */
+/**
+ * The signature does not verify under the trusted key: the Ed25519 check of a version-1 digest or a version-2
+ * statement failed, or the ECDSA P-256 check of a cosign signature did under every trusted P-256 key (a
+ * modified package, or another key signed it).
+ */
 export class InvalidSignature extends VerificationFailure {
   constructor(message: string, options?: ErrorOptions) {
     super('INVALID_SIGNATURE', message, options);

@@ -40,7 +40,7 @@ export { publicKeyTrust, type PublicKeyTrustOptions } from './trust/public-key-t
 export type { TrustSource, TrustedPublicKey } from './trust/trust-source';
 export { SignatureSource } from './verification/signature-source';
 export { verifyPackageOffline } from './verification/offline';
-export type { VerifiedPackage } from './verification/offline';
+export type { OfflineVerification } from './verification/offline';
 export { TaskFailed, DEFAULT_RESULT_CAPACITY } from './loading/loaded-package';
 export type { LoadedPackage, PackageMetadata, TaskMetadata } from './loading/loaded-package';
 

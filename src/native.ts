@@ -96,6 +96,7 @@ export const native = {
   signFile: typed(binding.signFile),
   signStatementFile: typed(binding.signStatementFile),
   signStatementFileWithSealedKey: typed(binding.signStatementFileWithSealedKey),
+  pairWithTrustedKeys: typed(binding.pairWithTrustedKeys),
   verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),

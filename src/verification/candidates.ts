@@ -1,13 +1,11 @@
-// The signatures to try for a package, each paired with the trusted key its fingerprint names (a cosign
-// signature, which names no key, with every trusted ECDSA P-256 key).
-// Two phases: the documents that do not depend on the package's digest are read first (they say which
-// digests to compute: SHA-256 for version 1 and cosign, the statement's digest for version 2); the stored
-// ones, found by the package's SHA-256, join them once it is known.
+// The signatures to try for a package, in two phases: the documents that do not depend on the package's
+// digest are read first (they say which digests to compute: SHA-256 for version 1 and cosign, the
+// statement's digest for version 2); the stored ones, found by the package's SHA-256, join them once it is
+// known. Rust pairs each with the trusted key it can be verified with (crates/core/src/verify.rs).
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
-import { publicKeyAlgorithm } from '../keys/keypair';
 import { DetachedSignature } from '../signing/detached-signature';
-import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
+import type { TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
 
 /** The `.sig` beside a package, or none. A `.sig` that cannot be read or parsed is an error, never skipped. */
@@ -79,36 +77,21 @@ export function digestsToCompute(documents: readonly DocumentInfo[], stored: boo
   return request;
 }
 
-// Canonical documents (made in Rust) always carry the fingerprint in this form.
-const FINGERPRINT = /"key_fingerprint":"([0-9a-f]{64})"/;
-const OPEN_BRACE = 0x7b;
-
-/**
- * Pairs each canonical document with the trusted key of its fingerprint (none when untrusted, revoked
- * included). A cosign signature (canonical form: base64, never JSON) names no key: it becomes one candidate
- * per trusted ECDSA P-256 key, in the trust source's order (the first that verifies is the signer), or one
- * without a key when none is trusted (UNTRUSTED_SIGNER).
- */
-export function pairWithTrustedKeys(documents: readonly Buffer[], trusted: ReadonlyMap<string, TrustedPublicKey>): VerifyCandidate[] {
-  return documents.flatMap((document): VerifyCandidate[] => {
-    if (document[0] !== OPEN_BRACE) {
-      const keys = [...trusted.values()].filter((key) => publicKeyAlgorithm(key.publicKey) === 'ecdsa-p256');
-      return keys.length === 0 ? [{ document }] : keys.map((key) => ({ document, publicKey: key.publicKey }));
-    }
-    const fingerprint = FINGERPRINT.exec(document.toString('latin1'))?.[1];
-    const key = fingerprint ? trusted.get(fingerprint) : undefined;
-    return [key ? { document, publicKey: key.publicKey } : { document }];
-  });
-}
-
 /**
  * Every candidate for a package, in a fixed order: the documents read before hashing (the `.sig`
  * first), then, with `sha256`, the stored signatures (signed_at, then id) that are not the same
  * document. A stale or untrusted `.sig` never hides a valid stored signature: all are tried.
+ * Each document is paired with the trusted key its fingerprint names (none when untrusted, revoked
+ * included); a cosign signature, which names no key, makes one candidate per trusted ECDSA P-256 key
+ * in the trust source's order (the first that verifies is the signer), or one without a key when none
+ * is trusted (UNTRUSTED_SIGNER).
  */
 export async function candidatesFor(before: readonly DocumentInfo[], sha256: string | null, trust: TrustSource): Promise<VerifyCandidate[]> {
   const [trusted, stored] = await Promise.all([trust.trustedKeys(), sha256 && trust.storedSignatures ? trust.storedSignatures(sha256) : []]);
   const first = before.map((document) => Buffer.from(document.canonical));
   const documents = [...first, ...stored.filter((document) => !first.some((other) => other.equals(document)))];
-  return pairWithTrustedKeys(documents, trusted);
+  return native.pairWithTrustedKeys(
+    documents,
+    [...trusted.values()].map((key) => key.publicKey),
+  );
 }

@@ -5,8 +5,11 @@ import { native } from '../native';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import { resultOf } from './verifier';
 
-export interface VerifiedPackage {
+/** What an offline verification establishes: the digest the signature covers, who signed it, and when. */
+export interface OfflineVerification {
+  /** Lowercase hex digest of the package that the signature covers: SHA-256 (version 1, cosign), or the statement's digest. */
   packageHash: string;
+  /** Fingerprint of the key whose signature verified. */
   signerFingerprint: string;
   /** Null for a cosign signature (it carries no time). */
   signedAt: string | null;
@@ -23,7 +26,7 @@ export async function verifyPackageOffline(
   signaturePath: string,
   publicKey: KeyInput,
   options: { progress?: ProgressCounter } = {},
-): Promise<VerifiedPackage> {
+): Promise<OfflineVerification> {
   const key = importPublicKey(publicKey);
   // One task: the package must exist (UNREADABLE_FILE), then the signature is read (either version) and decided.
   const verified = await native.verifyFileWithKeys(packagePath, signaturePath, [key], undefined, nativeCounter(options.progress));

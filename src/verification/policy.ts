@@ -27,18 +27,6 @@ export interface PackagePolicy {
   rollbackProtection?: boolean;
 }
 
-/** Whether the policy asks for anything beyond today's verification (which already refuses expired statements). */
-export function isEmptyPolicy(policy: PackagePolicy): boolean {
-  return (
-    policy.expectName === undefined &&
-    policy.expectOrganization === undefined &&
-    policy.allowedVersions === undefined &&
-    !policy.requireV2 &&
-    policy.clockSkewSeconds === undefined &&
-    !policy.rollbackProtection
-  );
-}
-
 /** @internal The policy for Rust, with the rollback marks of the package names the documents claim (checked on the verified one). */
 export async function nativePolicy(policy: PackagePolicy, trust: TrustSource, documents: readonly DocumentInfo[]): Promise<PolicyOptions> {
   const names = documents.flatMap((document) => (document.statement ? [document.statement.name] : []));

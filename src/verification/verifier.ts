@@ -125,42 +125,7 @@ export function noSignature(path: string, packageHash: string, trust: TrustSourc
  * Throws TamperedPackage, UntrustedSigner, InvalidSignature, SignatureNotFound or MalformedSignature.
  */
 export async function verifyWithTrust(ctx: VerificationContext, path: string, options: VerifyOptions = {}): Promise<VerificationResult> {
-  return audited(ctx, path, path, (attempt) => decide(ctx, path, options, attempt));
-}
-
-export interface DigestVerifyOptions {
-  /**
-   * Where the signatures are (default SignatureSource.Database: the stored ones). Memory: a document the
-   * caller received with the digest; DetachedFile: that file. Auto means the stored signatures here (no
-   * package path, so no `.sig` beside it).
-   */
-  signature?: SignatureSource;
-  /** What the package is called in messages and in the audit event's package_path (default: none; messages name the hash). */
-  name?: string;
-  /** The actor of the audit event (the signing service: an API token's id). */
-  actor?: string | null;
-}
-
-/**
- * The same decision for a package whose SHA-256 the caller computed (a service that hashed an upload as it
- * streamed, a digest received from elsewhere), audited as verification.success|failure. Nothing is read
- * but the signatures: the caller answers for the digest being that of the bytes it will use.
- */
-export async function verifyDigestWithTrust(ctx: VerificationContext, packageHash: string, options: DigestVerifyOptions = {}): Promise<VerificationResult> {
-  const label = options.name ?? `package ${packageHash}`;
-  return audited(
-    ctx,
-    label,
-    options.name ?? null,
-    async (attempt) => {
-      const organization = await ctx.trust.organization();
-      attempt.organization = organization;
-      attempt.packageHash = packageHash;
-      const verified = await decideDigest(ctx.trust, packageHash, options.signature ?? SignatureSource.Database, { label, policy: ctx.policy });
-      return resultOf(options.name ?? packageHash, verified, organization);
-    },
-    options.actor ?? null,
-  );
+  return audited(ctx, path, (attempt) => decide(ctx, path, options, attempt));
 }
 
 export interface DigestDecisionOptions {
@@ -222,13 +187,7 @@ interface Attempt {
 }
 
 /** Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written). */
-async function audited(
-  ctx: VerificationContext,
-  label: string,
-  packagePath: string | null,
-  work: (attempt: Attempt) => Promise<VerificationResult>,
-  actor: string | null = null,
-): Promise<VerificationResult> {
+async function audited(ctx: VerificationContext, packagePath: string, work: (attempt: Attempt) => Promise<VerificationResult>): Promise<VerificationResult> {
   const attempt: Attempt = { organization: null, packageHash: null };
   let result: VerificationResult;
   try {
@@ -243,7 +202,7 @@ async function audited(
         packageHash: attempt.packageHash,
         signerFingerprint: attempt.signerFingerprint ?? null,
         signatureVerified: attempt.signerFingerprint !== undefined,
-        actor,
+        actor: null,
       },
       error,
     );
@@ -257,13 +216,13 @@ async function audited(
       packageHash: result.packageHash,
       signerFingerprint: result.signerFingerprint,
       signatureVerified: true,
-      actor,
+      actor: null,
       digestAlgorithm: result.digestAlgorithm,
     });
   } catch (error) {
     throw new CloacinaSignError(
       'AUDIT_FAILED',
-      `${label} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`,
+      `${packagePath} verified (signed by ${result.signerFingerprint}), but the verification could not be audited, so it does not count: ${(error as Error).message}`,
       {
         cause: error,
       },

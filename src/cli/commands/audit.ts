@@ -5,7 +5,7 @@ import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { EXIT_VERIFICATION_FAILED, green, printData, red, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
-interface VerifyOptions extends DatabaseOptions {
+interface AuditVerifyOptions extends DatabaseOptions {
   expectHead?: ChainHead;
 }
 
@@ -65,7 +65,7 @@ export function auditCommand(): Command {
       .command('verify')
       .description('walk the audit hash chain: exit 0 when it is intact up to its head, 1 naming the first row changed, removed or inserted out of order')
       .option('--expect-head <seq:hash>', 'a head recorded earlier (kept outside the database) that the chain must still have', recordedHead),
-  ).action((options: VerifyOptions) =>
+  ).action((options: AuditVerifyOptions) =>
     runAction(options, () =>
       withDatabase(
         options,

@@ -34,7 +34,7 @@ interface SignOptions extends DatabaseOptions {
   allowInsecureHttp?: boolean;
 }
 
-interface VerifyOptions extends TrustOptions, PackageCheckOptions {
+interface PackageVerifyOptions extends TrustOptions, PackageCheckOptions {
   signature?: string;
 }
 
@@ -138,7 +138,7 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
 }
 
 /** Verifies every package (one after another); the exit code is the worst outcome: 2, then 1, then 0. */
-async function verify(packagePaths: string[], options: VerifyOptions): Promise<void> {
+async function verify(packagePaths: string[], options: PackageVerifyOptions): Promise<void> {
   if (options.signature && packagePaths.length > 1)
     throw new CloacinaSignError('USAGE', '--signature names the signature of one package; give one package with it');
   const source = options.signature ? SignatureSource.DetachedFile(options.signature) : SignatureSource.Auto;
@@ -218,7 +218,7 @@ export function packageCommand(): Command {
           "the detached signature of a single package: Cloacina's JSON document or a cosign sign-blob signature (default <package>.sig, and with --org the stored signatures)",
         ),
     ),
-  ).action((packagePaths: string[], options: VerifyOptions) =>
+  ).action((packagePaths: string[], options: PackageVerifyOptions) =>
     runAction(
       options,
       () => verify(packagePaths, options),
