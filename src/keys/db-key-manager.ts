@@ -278,6 +278,7 @@ export class DbKeyManager {
   /**
    * One write transaction with its audit rows; the JSON lines are written after the commit.
    * `work` returns [event] or [event, result]; `conflict` replaces the driver's unique-violation message.
+   * @internal
    */
   async write<T>(conflict: string, work: (trx: Knex.Transaction) => Promise<[AuditEventInput?, T?]>): Promise<T> {
     let result: T | undefined;
