@@ -47,13 +47,22 @@ export interface FileOwnership {
 export type OwnershipCheck = (ownership: FileOwnership) => void;
 
 /**
- * The bytes of a read, once `check` accepted the file and it is within the limit. The native read reports
- * the owner and mode of the descriptor it read; the WebAssembly build cannot (WASI does not report them),
- * so there the check sees a stat of the path instead.
+ * The owner and mode of the file read. The native read reports those of the descriptor it read; the
+ * WebAssembly build cannot (WASI does not report them), so there they come from a stat of the path.
  */
+function ownershipOf(read: SmallFileRead, path: string): FileOwnership {
+  if (read.mode !== undefined && read.uid !== undefined) return { mode: read.mode, uid: read.uid };
+  try {
+    return statSync(path);
+  } catch (error) {
+    throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${reasonOf(error)}`, { cause: error });
+  }
+}
+
+/** The bytes of a read, once `check` accepted the file and it is within the limit. */
 function contentOf(read: SmallFileRead, path: string, limit: number, what: string, check?: OwnershipCheck): Buffer {
   if (read.missing) throw new FileNotFound(path);
-  if (check) check(read.mode !== undefined && read.uid !== undefined ? { mode: read.mode, uid: read.uid } : statSync(path));
+  check?.(ownershipOf(read, path));
   if (read.tooLarge !== undefined || read.bytes === undefined) throw new FileTooLarge(what, path, read.tooLarge ?? limit + 1, limit);
   return read.bytes;
 }
@@ -67,7 +76,10 @@ export async function readSmallFile(path: string, limit: number, what: string, c
   return contentOf(await native.readSmallFile(path, limit), path, limit, what, check);
 }
 
-/** As readSmallFile, on the calling thread: for the synchronous callers (a trust source built from key files, a KEK file). */
+/**
+ * As readSmallFile, on the calling thread, for the callers that are synchronous today: a trust source
+ * built from key files, KEK and PIN files (4 KiB at most), a pinned revocation list (4 MiB at most).
+ */
 export function readSmallFileSync(path: string, limit: number, what: string, check?: OwnershipCheck): Buffer {
   return contentOf(native.readSmallFileSync(path, limit), path, limit, what, check);
 }
