@@ -1,6 +1,7 @@
 //! N-API glue for cloacina-sign. No logic lives here: every function converts arguments,
 //! calls into `cloacina-sign-core` or `cloacina-sign-loader`, and converts results back.
-//! Anything that reads a file or may take more than a millisecond is an `AsyncTask`.
+//! Anything that reads a file or may take more than a millisecond is an `AsyncTask`; the one exception,
+//! `read_small_file_sync`, serves the TypeScript callers that are synchronous (bounded small files).
 
 // Test support (error samples) exists only in the addon the tests build with `--features test-hooks`.
 #[cfg(feature = "test-hooks")]

@@ -69,8 +69,8 @@ fn read(path: &std::path::Path, limit: u32) -> napi::Result<Outcome> {
     Ok(Outcome { content, mode, uid })
 }
 
-/// Reads a regular file of at most `limit` bytes on the calling thread: for the few callers that are
-/// synchronous and read files of a few kilobytes.
+/// Reads a regular file of at most `limit` bytes on the calling thread, for the callers that are
+/// synchronous: key, KEK and PIN files (kilobytes) and a pinned revocation list (4 MiB at most).
 #[napi]
 pub fn read_small_file_sync(path: String, limit: u32) -> napi::Result<SmallFileRead> {
     read(path.as_ref(), limit).map(SmallFileRead::from)
