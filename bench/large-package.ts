@@ -1,4 +1,4 @@
-// Issue: verifying a 1 GiB package must cost no more than `openssl dgst -sha256` on the same file.
+// The performance bar: verifying a 1 GiB package must cost no more than `openssl dgst -sha256` on the same file.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, openSync, statSync, writeSync, closeSync, writeFileSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';

@@ -78,7 +78,10 @@ pub fn fingerprint(public_key: Buffer) -> napi::Result<String> {
     Ok(key.fingerprint_hex())
 }
 
-/// Strict Ed25519 verification of an arbitrary message; throws INVALID_KEY or INVALID_SIGNATURE.
+/// Strict Ed25519 verification of an arbitrary message; throws INVALID_KEY or INVALID_SIGNATURE. Only
+/// the conformance vectors need it (the package verifies digests, never free-form messages), so only
+/// the test run's addon (feature `test-hooks`) has it.
+#[cfg(feature = "test-hooks")]
 #[napi]
 pub fn verify_message(public_key: Buffer, message: Buffer, signature: Buffer) -> napi::Result<()> {
     keys::verify(&public_key, &message, &signature).or_throw()

@@ -1,7 +1,11 @@
 //! N-API glue for cloacina-sign. No logic lives here: every function converts arguments,
 //! calls into `cloacina-sign-core` or `cloacina-sign-loader`, and converts results back.
-//! Anything that reads a file or may take more than a millisecond is an `AsyncTask`.
+//! Anything that reads a file or may take more than a millisecond is an `AsyncTask`; the one exception,
+//! `read_small_file_sync`, serves the TypeScript callers that are synchronous (bounded small files).
 
+// Test support (error samples) exists only in the addon the tests build with `--features test-hooks`.
+#[cfg(feature = "test-hooks")]
+mod error_samples;
 mod errors;
 mod files;
 #[cfg(target_os = "wasi")]
@@ -14,10 +18,12 @@ mod pkcs11;
 mod policy;
 mod revocation_list;
 mod sealing;
+mod small_file;
 mod stream_hash;
 mod verify;
 
-pub use errors::{error_samples, throw_error_sample, ErrorSample};
+#[cfg(feature = "test-hooks")]
+pub use error_samples::*;
 pub use files::*;
 pub use keys::*;
 pub use loader::*;
@@ -25,5 +31,6 @@ pub use pkcs11::*;
 pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
+pub use small_file::*;
 pub use stream_hash::*;
 pub use verify::*;

@@ -1,9 +1,11 @@
-// Small-file reads with a size cap, and writes that never leave a half-written file behind and never
-// clobber what they must not: an existing file (unless asked to), the package being signed, a private key.
+// Small-file reads with a size cap (through the native bounded read), and writes that never leave a
+// half-written file behind and never clobber what they must not: an existing file (unless asked to),
+// the package being signed, a private key.
 import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, promises as fs, readSync, type Stats, statSync } from 'node:fs';
+import { constants, promises as fs, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CloacinaSignError } from './errors';
+import { native, type SmallFileRead } from './native';
 
 export class FileTooLarge extends CloacinaSignError {
   constructor(what: string, path: string, size: number, limit: number) {
@@ -11,12 +13,15 @@ export class FileTooLarge extends CloacinaSignError {
   }
 }
 
-function reasonOf(error: unknown): string {
-  return (error as NodeJS.ErrnoException).code ?? String(error);
+/** There is no file at the path (a first run without a state file, say). */
+export class FileNotFound extends CloacinaSignError {
+  constructor(path: string) {
+    super('UNREADABLE_FILE', `cannot read ${path}: no such file`);
+  }
 }
 
-function unreadable(path: string, error: unknown): CloacinaSignError {
-  return new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${reasonOf(error)}`, { cause: error });
+function reasonOf(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
 }
 
 // Opening must never block: a FIFO or a terminal is refused by the fstat of the opened descriptor.
@@ -32,56 +37,51 @@ function kindOf(stat: Stats): string {
   return 'not a regular file';
 }
 
-function notRegular(path: string, stat: Stats, cause?: unknown): CloacinaSignError {
-  return new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${kindOf(stat)} is not a regular file`, { cause });
+/** The owner and permission bits of a file that was read (`st_uid`, `st_mode`). */
+export interface FileOwnership {
+  mode: number;
+  uid: number;
 }
 
-/** Why an open failed. A unix socket cannot be opened at all (ENXIO): the message then says what the path is. */
-function openFailed(path: string, error: unknown): CloacinaSignError {
-  if ((error as NodeJS.ErrnoException).code === 'ENXIO') {
-    try {
-      const stat = statSync(path);
-      if (!stat.isFile()) return notRegular(path, stat, error);
-    } catch {
-      // Gone meanwhile: the errno says enough.
-    }
+/** What a small-file read must satisfy before its bytes are used (e.g. a private key file's mode). */
+export type OwnershipCheck = (ownership: FileOwnership) => void;
+
+/**
+ * The owner and mode of the file read. The native read reports those of the descriptor it read; the
+ * WebAssembly build cannot (WASI does not report them), so there they come from a stat of the path.
+ */
+function ownershipOf(read: SmallFileRead, path: string): FileOwnership {
+  if (read.mode !== undefined && read.uid !== undefined) return { mode: read.mode, uid: read.uid };
+  try {
+    return statSync(path);
+  } catch (error) {
+    throw new CloacinaSignError('UNREADABLE_FILE', `cannot read ${path}: ${reasonOf(error)}`, { cause: error });
   }
-  return unreadable(path, error);
+}
+
+/** The bytes of a read, once `check` accepted the file and it is within the limit. */
+function contentOf(read: SmallFileRead, path: string, limit: number, what: string, check?: OwnershipCheck): Buffer {
+  if (read.missing) throw new FileNotFound(path);
+  check?.(ownershipOf(read, path));
+  if (read.tooLarge !== undefined || read.bytes === undefined) throw new FileTooLarge(what, path, read.tooLarge ?? limit + 1, limit);
+  return read.bytes;
 }
 
 /**
- * Reads a whole regular file of at most `limit` bytes (key files: small, read once at start-up). Opened
- * once without blocking; the checks are on that descriptor, so a FIFO, a device or a directory is
- * refused at once. `check` sees the fstat of that same descriptor (e.g. a private key file's mode).
- * The errno stays reachable as the error's `cause`.
+ * Reads a whole regular file of at most `limit` bytes (key files, KEK and PIN files, revocation lists),
+ * off the JS thread. Opened once without blocking (crates/core/src/files.rs `read_small`), so a FIFO, a
+ * device or a directory is refused at once; `check` sees the owner and mode of that same descriptor.
  */
-export function readSmallFile(path: string, limit: number, what: string, check?: (stat: Stats) => void): Buffer {
-  let fd: number;
-  try {
-    fd = openSync(path, READ_FLAGS);
-  } catch (error) {
-    throw openFailed(path, error);
-  }
-  try {
-    const stat = fstatSync(fd);
-    if (!stat.isFile()) throw notRegular(path, stat);
-    check?.(stat);
-    if (stat.size > limit) throw new FileTooLarge(what, path, stat.size, limit);
-    const buffer = Buffer.alloc(limit + 1);
-    let length = 0;
-    for (;;) {
-      const bytesRead = readSync(fd, buffer, length, buffer.length - length, null);
-      if (bytesRead === 0) break;
-      length += bytesRead;
-      if (length > limit) throw new FileTooLarge(what, path, length, limit);
-    }
-    return buffer.subarray(0, length);
-  } catch (error) {
-    if (error instanceof CloacinaSignError) throw error;
-    throw unreadable(path, error);
-  } finally {
-    closeSync(fd);
-  }
+export async function readSmallFile(path: string, limit: number, what: string, check?: OwnershipCheck): Promise<Buffer> {
+  return contentOf(await native.readSmallFile(path, limit), path, limit, what, check);
+}
+
+/**
+ * As readSmallFile, on the calling thread, for the callers that are synchronous today: a trust source
+ * built from key files, KEK and PIN files (4 KiB at most), a pinned revocation list (4 MiB at most).
+ */
+export function readSmallFileSync(path: string, limit: number, what: string, check?: OwnershipCheck): Buffer {
+  return contentOf(native.readSmallFileSync(path, limit), path, limit, what, check);
 }
 
 /** A file an output must never replace, even with `overwrite`: compared by device and inode. */

@@ -1,47 +1,44 @@
-// The public API of cloacina-sign: what runners, CI jobs and operators call, and nothing else.
-export * from './errors';
+// The public API of cloacina-sign: what runners, CI jobs and operators call, and nothing else. Every
+// other module stays internal to the package (its exports map exposes only this entry point).
+
+// Errors: one class; callers branch on `error.code`, never on subclasses or messages.
+export { CloacinaSignError } from './errors';
+export type { ErrorCode, VerificationFailureCode } from './errors';
 
 // Keys: Ed25519 key pairs, their encodings and key files; trusted public keys may also be ECDSA P-256 (cosign.pub).
-export {
-  generateKeypair,
-  importPrivateKey,
-  importPublicKey,
-  privateKeyToPem,
-  publicKeyAlgorithm,
-  publicKeyFingerprint,
-  publicKeyOf,
-  publicKeyToPem,
-} from './keys/keypair';
-export type { KeyAlgorithm, KeyInput, Keypair } from './keys/keypair';
-export { readPrivateKeyFile, readPublicKeyFile, writeKeypairFiles, publicKeyPathFor } from './keys/key-files';
+export { generateKeypair, importPublicKey, privateKeyToPem, publicKeyToPem } from './keys/keypair';
+export type { KeyInput, Keypair } from './keys/keypair';
+export { readPrivateKeyFile, writeKeypairFiles } from './keys/key-files';
+export type { PrivateKeyFileOptions } from './keys/key-files';
 
-// Signing (CI): the version-1 detached signature, shared with Cloacina.
-export { hashFile } from './hashing';
-export { ProgressCounter } from './progress';
+// --- Signing (CI): today's ways to sign, by key, through the signing service or with a database-held key.
+// --- Kept together so that one signPackage over a signer (key, database, service) can replace the block whole.
 export { signPackage } from './signing/sign';
+export { ProgressCounter } from './progress';
 export type { SignOptions } from './signing/sign';
 export { DetachedSignature } from './signing/detached-signature';
 export type { SignatureInfo } from './signing/detached-signature';
-// Version-2 signatures: a signed statement of name, version, size, digest and expiry.
 export { signStatement, writeSignatureDocument } from './signing/statement';
 export type { StatementOptions, SignedStatementDocument } from './signing/statement';
-// Signing through the signing service (`cloacina-sign serve`): the key stays in the service, the package never travels.
-export { SigningServiceClient, apiTokenFromEnv, API_TOKEN_ENV } from './signing/api-client';
+export { SigningServiceClient } from './signing/api-client';
 export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
+export { DbPackageSigner } from './signing/db-signer';
+export type { DbSignResult, StoredSignature } from './signing/db-signer';
+// --- End of the signing block.
 
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
-export { createPackageLoader, DEFAULT_MAX_PACKAGE_BYTES } from './loading/package-loader';
+export { createPackageLoader } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
 export type { VerificationResult, VerifyOptions, PackageStatement, SignatureFormat, PackageFormatName } from './verification/verifier';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';
-export { publicKeyTrust, type PublicKeyTrustOptions } from './trust/public-key-trust';
+export { publicKeyTrust } from './trust/public-key-trust';
+export type { PublicKeyTrustOptions } from './trust/public-key-trust';
 export type { TrustSource, TrustedPublicKey } from './trust/trust-source';
 export { SignatureSource } from './verification/signature-source';
 export { verifyPackageOffline } from './verification/offline';
 export type { OfflineVerification } from './verification/offline';
-export { TaskFailed, DEFAULT_RESULT_CAPACITY } from './loading/loaded-package';
 export type { LoadedPackage, PackageMetadata, TaskMetadata } from './loading/loaded-package';
 
 // Audit destinations.
@@ -50,10 +47,9 @@ export { auditToFile, auditToStream } from './audit/sink';
 export type { AuditSink } from './audit/sink';
 export type { AuditEvent, AuditEventType } from './audit/events';
 
-// The database (operators): organizations, keys, trust grants, stored signatures.
-export { openDatabase, DEFAULT_DATABASE_TIMEOUT_MS } from './db/database';
+// The database (operators): organizations, keys, trust grants, stored signatures. `openDatabase(url, { migrate: true })` migrates.
+export { openDatabase } from './db/database';
 export type { Database, OpenOptions } from './db/database';
-export { migrateLatest } from './db/migrate';
 export { DbKeyManager } from './keys/db-key-manager';
 export type { DbKeyManagerOptions, ExportedPublicKey } from './keys/db-key-manager';
 export type { RewrapResult } from './keys/rewrap';
@@ -62,8 +58,6 @@ export type { SigningKeyInfo } from './db/keys';
 export type { TrustedKeyInfo } from './db/trusted-keys';
 export type { TrustGrant } from './db/grants';
 export type { EffectiveTrustedKey } from './trust/acl';
-export { parseKek, kekFromEnv, KEK_ENV } from './keys/kek';
-export { resolveKek, kekFromFile, kekFromPkcs11, kekId, KEK_FILE_ENV, KEK_PKCS11_ENV, PKCS11_PIN_ENV, type Kek, type TokenKek } from './keys/kek';
-export { DbPackageSigner } from './signing/db-signer';
-export { resetVersion } from './trust/version-reset';
-export type { StoredSignature, DbSignResult } from './signing/db-signer';
+// The key-encryption key from the environment, a file or a PKCS#11 token (CLOACINA_KEY_ENCRYPTION_KEY, _FILE, CLOACINA_KEK_PKCS11).
+export { resolveKek } from './keys/kek';
+export type { Kek, KekSourceOptions, TokenKek } from './keys/kek';

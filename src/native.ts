@@ -63,7 +63,7 @@ type Fn = (...args: never[]) => unknown;
 type Translated<T extends Fn> = T extends (...args: infer A) => infer R ? (...args: A) => R : never;
 
 /** Wraps a binding function so its errors arrive typed, sync or async alike. */
-function typed<T extends Fn>(fn: T): Translated<T> {
+export function typed<T extends Fn>(fn: T): Translated<T> {
   return ((...args: Parameters<T>) => {
     let result: unknown;
     try {
@@ -85,7 +85,6 @@ export const native = {
   publicKeyToPem: typed(binding.publicKeyToPem),
   privateKeyToPem: typed(binding.privateKeyToPem),
   fingerprint: typed(binding.fingerprint),
-  verifyMessage: typed(binding.verifyMessage),
   parseSignature: typed(binding.parseSignature),
   parseSignatureDocument: typed(binding.parseSignatureDocument),
   readSignatureFile: typed(binding.readSignatureFile),
@@ -115,9 +114,8 @@ export const native = {
   compareVersions: typed(binding.compareVersions),
   signRevocationListWithSealedKey: typed(binding.signRevocationListWithSealedKey),
   verifyRevocationList: typed(binding.verifyRevocationList),
-  // Test support: one error of every Rust variant, thrown as a failing call throws it.
-  errorSamples: binding.errorSamples,
-  throwErrorSample: typed(binding.throwErrorSample),
+  readSmallFile: typed(binding.readSmallFile),
+  readSmallFileSync: typed(binding.readSmallFileSync),
 };
 
 /** Methods of native objects, with typed errors like the functions above. */
@@ -156,4 +154,5 @@ export type {
   StatementInput,
   VersionMark,
   RevocationListFields,
+  SmallFileRead,
 } from '../binding';

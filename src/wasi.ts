@@ -23,6 +23,8 @@ const PATH_ARGUMENTS = {
   hashFileDigests: 1,
   hashFileWithSignature: 2,
   readSignatureFile: 1,
+  readSmallFile: 1,
+  readSmallFileSync: 1,
   sealPackage: 1,
   signFile: 1,
   signFileWithSealedKey: 1,

@@ -1,4 +1,4 @@
-// The APX artifact-signing runbook (Cloacina design document 5, "APX artifact signing runbook"), its
+// The APX artifact-signing runbook (Cloacina's "Artifact Signing - APX Platform"), its
 // "Rejection Scenarios" as written, checked against the runner's loader configured as the runbook's
 // verifier is: strict mode (requireSignatures), an allowed-versions list, a 10 MB size limit, WASM
 // artifacts, a cosign P-256 public key. Also its metrics: unsigned artifacts blocked and unknown versions.

@@ -24,7 +24,7 @@ describe('the cloacina-sign CLI, package run and inspect', () => {
     json(['db', 'migrate']);
     json(['orgs', 'create', 'runners']);
     const key = json(['keys', 'generate', '--name', 'ci', '--org', 'runners']);
-    // The design's flow: a signing key is trusted only once its public key is (keys export, keys trust).
+    // As Cloacina's operators do it: a signing key is trusted only once its public key is (keys export, keys trust).
     json(['keys', 'export', key.id, '--format', 'pem', '--output', dir.join('ci.pub.pem')]);
     json(['keys', 'trust', '--import', dir.join('ci.pub.pem'), '--name', 'ci', '--org', 'runners']);
     pkg = buildPackage(dir.join('librun.so'), { identity: 'cli' });

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
-import { native } from '../src/native';
-import { importPublicKey, publicKeyOf } from '../src';
+import { importPublicKey } from '../src';
+import { publicKeyOf } from '../src/keys/keypair';
 import { readVector } from './helpers';
+import { testHooks } from './test-addon';
 
 describe('conformance vectors', () => {
   describe('when checking every Wycheproof Ed25519 case through our strict verify', () => {
@@ -17,7 +18,7 @@ describe('conformance vectors', () => {
       for (const test of cases) {
         let verdict = 'valid';
         try {
-          native.verifyMessage(Buffer.from(test.publicKey, 'hex'), Buffer.from(test.msg, 'hex'), Buffer.from(test.sig, 'hex'));
+          testHooks.verifyMessage(Buffer.from(test.publicKey, 'hex'), Buffer.from(test.msg, 'hex'), Buffer.from(test.sig, 'hex'));
         } catch (error: any) {
           expect(error.code).to.be.oneOf(['INVALID_SIGNATURE', 'INVALID_KEY']);
           verdict = 'invalid';
@@ -54,7 +55,7 @@ describe('conformance vectors', () => {
       it(`it derives the public key and accepts the signature of TEST ${index + 1}`, () => {
         expect(publicKeyOf(Buffer.from(vector.secret, 'hex')).toString('hex')).to.equal(vector.public);
         expect(importPublicKey(Buffer.from(vector.public, 'hex')).toString('hex')).to.equal(vector.public);
-        native.verifyMessage(Buffer.from(vector.public, 'hex'), Buffer.from(vector.message, 'hex'), Buffer.from(vector.signature, 'hex'));
+        testHooks.verifyMessage(Buffer.from(vector.public, 'hex'), Buffer.from(vector.message, 'hex'), Buffer.from(vector.signature, 'hex'));
       });
     }
   });

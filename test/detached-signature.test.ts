@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
-import { DetachedSignature, MalformedSignature } from '../src';
+import { DetachedSignature } from '../src';
+import { MalformedSignature } from '../src/errors';
 import { MAX_SIGNATURE_FILE_BYTES } from '../src/native';
 import { tempDir } from './helpers';
 

@@ -1,14 +1,15 @@
 // One error contract from Rust to TypeScript: every Rust error variant, thrown by the binding exactly as
 // a failing call throws it, arrives as the typed error of its code, with its message and its cause.
 import { expect } from 'chai';
-import { CloacinaSignError, PolicyViolation, VerificationFailure } from '../src';
+import { CloacinaSignError } from '../src';
+import { PolicyViolation, VerificationFailure } from '../src/errors';
 import { exitCodeFor } from '../src/cli/output';
 import { ERROR_CODES, VERIFICATION_FAILURE_CODES } from '../src/error-codes';
-import { native } from '../src/native';
+import { testHooks } from './test-addon';
 
 function caught(index: number): unknown {
   try {
-    native.throwErrorSample(index);
+    testHooks.throwErrorSample(index);
   } catch (error) {
     return error;
   }
@@ -16,7 +17,7 @@ function caught(index: number): unknown {
 }
 
 describe('the error contract between Rust and TypeScript', () => {
-  const samples = native.errorSamples();
+  const samples = testHooks.errorSamples();
 
   it('when the binding lists its samples, it covers every Rust error variant', () => {
     const variants = new Set(samples.map((sample) => sample.variant));

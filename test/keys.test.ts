@@ -1,19 +1,9 @@
 import { expect } from 'chai';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  DetachedSignature,
-  generateKeypair,
-  hashFile,
-  importPrivateKey,
-  importPublicKey,
-  privateKeyToPem,
-  publicKeyFingerprint,
-  publicKeyOf,
-  publicKeyToPem,
-  signPackage,
-  verifyPackageOffline,
-} from '../src';
+import { DetachedSignature, generateKeypair, importPublicKey, privateKeyToPem, publicKeyToPem, signPackage, verifyPackageOffline } from '../src';
+import { hashFile } from '../src/hashing';
+import { importPrivateKey, publicKeyFingerprint, publicKeyOf } from '../src/keys/keypair';
 import { run, tempDir, throwsWith } from './helpers';
 import { createHash } from 'node:crypto';
 

@@ -15,7 +15,6 @@ import {
   DbPackageSigner,
   DetachedSignature,
   generateKeypair,
-  hashFile,
   type Keypair,
   openDatabase,
   type PackageLoader,
@@ -24,9 +23,10 @@ import {
   publicKeyTrust,
   SignatureSource,
   signPackage,
-  VerificationFailure,
   writeKeypairFiles,
 } from '../src';
+import { VerificationFailure } from '../src/errors';
+import { hashFile } from '../src/hashing';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, ROOT, tempDir, throwsWith } from './helpers';

@@ -13,10 +13,10 @@ import {
   type PackageLoaderOptions,
   SignatureSource,
   signPackage,
-  TaskFailed,
   type Database,
   type Keypair,
 } from '../src';
+import { TaskFailed } from '../src/loading/loaded-package';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, tempDir } from './helpers';
 
@@ -28,7 +28,7 @@ describe('verify-and-load', () => {
   let signer: Keypair;
   /** Signatures required (the runner's usual policy). */
   let loader: PackageLoader;
-  /** Signatures not required (the design's default). */
+  /** Signatures not required (Cloacina's default). */
   let lenient: PackageLoader;
   const loaderWith = (options: Partial<PackageLoaderOptions>) =>
     createPackageLoader({ trust: databaseTrust(db, { org: orgId }), audit: auditToDatabase(db), requireSignatures: true, ...options });

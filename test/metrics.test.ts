@@ -11,7 +11,6 @@ import {
   DbKeyManager,
   DetachedSignature,
   generateKeypair,
-  hashFile,
   type Keypair,
   openDatabase,
   type PackageLoaderOptions,
@@ -20,6 +19,7 @@ import {
   signPackage,
   writeKeypairFiles,
 } from '../src';
+import { hashFile } from '../src/hashing';
 import { ERROR_CODES } from '../src/error-codes';
 import { LOADER_METRIC_DEFINITIONS, VERIFICATION_METRICS } from '../src/loading/metrics';
 import { TokenManager } from '../src/db/tokens';

@@ -1,17 +1,8 @@
 import { expect } from 'chai';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import {
-  DetachedSignature,
-  generateKeypair,
-  signPackage,
-  TamperedPackage,
-  UntrustedSigner,
-  verifyPackageOffline,
-  VerificationFailure,
-  SignatureNotFound,
-  InvalidSignature,
-} from '../src';
+import { DetachedSignature, generateKeypair, signPackage, verifyPackageOffline } from '../src';
+import { TamperedPackage, UntrustedSigner, VerificationFailure, SignatureNotFound, InvalidSignature } from '../src/errors';
 import { flipBit, rejectsWith, tempDir } from './helpers';
 
 describe('offline signing and verification', () => {

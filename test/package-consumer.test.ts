@@ -288,6 +288,45 @@ describe('the package as a dependency', function () {
     expect(readdirSync(work)).to.deep.equal([]);
   });
 
+  it('exports these values and no others: what runners, CI jobs and operators call', async () => {
+    const result = await exec(process.execPath, ['-p', "Object.keys(require('cloacina-sign')).sort().join('\\n')"], consumer);
+    expect(result.status, result.stderr).to.equal(0);
+    expect(result.stdout.trim().split('\n')).to.deep.equal(
+      [
+        'CloacinaSignError',
+        // Keys and key files.
+        'generateKeypair',
+        'importPublicKey',
+        'privateKeyToPem',
+        'publicKeyToPem',
+        'readPrivateKeyFile',
+        'writeKeypairFiles',
+        // Signing.
+        'signPackage',
+        'ProgressCounter',
+        'DetachedSignature',
+        'signStatement',
+        'writeSignatureDocument',
+        'SigningServiceClient',
+        'DbPackageSigner',
+        // Verification and loading.
+        'createPackageLoader',
+        'databaseTrust',
+        'publicKeyTrust',
+        'SignatureSource',
+        'verifyPackageOffline',
+        // Audit destinations.
+        'auditToDatabase',
+        'auditToFile',
+        'auditToStream',
+        // The database and its key-encryption key.
+        'openDatabase',
+        'DbKeyManager',
+        'resolveKek',
+      ].sort(),
+    );
+  });
+
   it('exposes the package root and package.json, and nothing deeper', async () => {
     const script = [
       "console.log(require('cloacina-sign/package.json').version);",

@@ -19,14 +19,13 @@ import {
   type Keypair,
   type PackageLoader,
   type PackagePolicy,
-  PolicyViolation,
   publicKeyTrust,
   SignatureSource,
   signPackage,
-  VerificationFailure,
   verifyPackageOffline,
   writeKeypairFiles,
 } from '../src';
+import { PolicyViolation, VerificationFailure } from '../src/errors';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { native } from '../src/native';
 import { expiryTime, signedStatementOf, signStatement, type StatementOptions, writeSignatureDocument } from '../src/signing/statement';

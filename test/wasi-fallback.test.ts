@@ -82,9 +82,10 @@ describe('the WebAssembly fallback (NAPI_RS_FORCE_WASI=true)', function () {
       const script = `
         const lib = require(${JSON.stringify(ROOT)});
         const target = require(${JSON.stringify(join(ROOT, 'binding.js'))}).__napiBindingTarget;
+        const { hashFile } = require(${JSON.stringify(join(ROOT, 'dist/src/hashing.js'))});
         (async () => {
           const keypair = lib.generateKeypair();
-          const hash = await lib.hashFile('liblib.so');
+          const hash = await hashFile('liblib.so');
           const signed = await lib.signPackage('liblib.so', keypair.privateKey);
           await lib.DetachedSignature.fromSignatureInfo(signed).writeToFile('liblib.so.sig');
           const verified = await lib.verifyPackageOffline('liblib.so', 'liblib.so.sig', keypair.publicKey);

@@ -57,7 +57,7 @@ export class DatabaseAuditSink implements AuditSink {
     });
   }
 
-  /** Appends the row inside the caller's transaction (key operations: the row commits with the change). */
+  /** @internal Appends the row inside the caller's transaction (key operations: the row commits with the change). */
   async insertIn(trx: Knex.Transaction, event: AuditEvent): Promise<void> {
     // Probed on the transaction itself: SQLite has one connection, which the transaction holds.
     this.chained ??= await hasChain(trx);

@@ -59,9 +59,11 @@ export interface OpenOptions {
 }
 
 export class Database {
+  /** @internal Queries go through the package's own modules; the public type has no knex handle. */
   readonly knex: Knex;
   readonly engine: Engine;
   readonly target: DatabaseTarget;
+  /** @internal */
   readonly changes: ChangeFeed;
   /** The bound on every operation, in ms. */
   readonly timeoutMs: number;
@@ -75,6 +77,7 @@ export class Database {
   private readonly secrets: readonly string[];
   private closed = false;
 
+  /** @internal openDatabase makes one. */
   constructor(
     target: DatabaseTarget,
     knex: Knex,
@@ -96,6 +99,7 @@ export class Database {
    * Runs a query, mapping driver errors (unreachable, unique violations...) to typed ones. Fails with
    * DATABASE_UNAVAILABLE when the database has not answered within the bound, or at once while a wait
    * for it ran out less than one bound ago (PostgreSQL).
+   * @internal
    */
   async run<T>(work: (knex: Knex) => Promise<T> | Knex.QueryBuilder | Knex.Raw, options: { timeoutMs?: number } = {}): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;

@@ -2,9 +2,8 @@
 // sensitive, non-extractable AES-256 key object in a PKCS#11 token, where sealing and opening run.
 // Messages never contain its value or the token's PIN.
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
 import { CloacinaSignError } from '../errors';
-import { readSmallFile } from '../files';
+import { type FileOwnership, readSmallFileSync } from '../files';
 import { native } from '../native';
 import { refuseOpenPermissions } from './key-files';
 
@@ -71,7 +70,7 @@ const MAX_SECRET_FILE_BYTES = 4096;
 /** A KEK or PIN file: a regular file of this user that group and others cannot access (the private key
  * file rule; `allowInsecure` is --allow-insecure-key-file). */
 function readSecretFile(path: string, what: string, allowInsecure: boolean): string {
-  const check = (stat: Stats) => {
+  const check = (stat: FileOwnership) => {
     if (allowInsecure) return;
     if (typeof process.getuid === 'function' && stat.uid !== process.getuid()) {
       throw new CloacinaSignError(
@@ -81,7 +80,7 @@ function readSecretFile(path: string, what: string, allowInsecure: boolean): str
     }
     refuseOpenPermissions(path, stat);
   };
-  return readSmallFile(path, MAX_SECRET_FILE_BYTES, what, check).toString('utf8');
+  return readSmallFileSync(path, MAX_SECRET_FILE_BYTES, what, check).toString('utf8');
 }
 
 /** Reads a KEK from a protected file, in the formats of the variable. */

@@ -3,7 +3,7 @@
 import { promises as fs, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { CloacinaSignError } from '../errors';
-import { checkOutputFile, readSmallFile, removeStaleTemporaries, syncDirectory, writeFileAtomic } from '../files';
+import { checkOutputFile, type FileOwnership, readSmallFile, removeStaleTemporaries, syncDirectory, writeFileAtomic } from '../files';
 import { importPrivateKey, importPublicKey, type Keypair, privateKeyToPem, publicKeyToPem } from './keypair';
 
 const MAX_KEY_FILE_BYTES = 64 * 1024;
@@ -71,7 +71,7 @@ export interface PrivateKeyFileOptions {
 }
 
 /** As ssh: a private key file must be accessible by its owner only. Checked on the descriptor that is read. */
-export function refuseOpenPermissions(path: string, stat: Stats): void {
+export function refuseOpenPermissions(path: string, stat: FileOwnership): void {
   const mode = stat.mode & 0o7777;
   if ((mode & 0o077) === 0) return;
   throw new CloacinaSignError(
@@ -82,10 +82,10 @@ export function refuseOpenPermissions(path: string, stat: Stats): void {
 
 /** The raw 32-byte seed from a key file (PKCS#8 PEM or DER, or raw), refused when group or others can access the file. */
 export async function readPrivateKeyFile(path: string, options: PrivateKeyFileOptions = {}): Promise<Buffer> {
-  const check = options.allowInsecureKeyFile ? undefined : (stat: Stats) => refuseOpenPermissions(path, stat);
-  return importPrivateKey(readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file', check));
+  const check = options.allowInsecureKeyFile ? undefined : (stat: FileOwnership) => refuseOpenPermissions(path, stat);
+  return importPrivateKey(await readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file', check));
 }
 
 export async function readPublicKeyFile(path: string): Promise<Buffer> {
-  return importPublicKey(readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
+  return importPublicKey(await readSmallFile(path, MAX_KEY_FILE_BYTES, 'key file'));
 }

@@ -32,7 +32,7 @@ export interface PackageLoaderOptions {
   /** Where every verification and load is recorded, before any package code runs: auditToDatabase(db), auditToFile(path), auditToStream(stream), or several. */
   audit: AuditSink | readonly AuditSink[];
   /**
-   * When true, only a package a trusted key signed loads. When false (the default, as in the design),
+   * When true, only a package a trusted key signed loads. When false (the default, as Cloacina's `require_signatures`),
    * an unsigned package loads, audited as such; a signature that is present must still verify.
    */
   requireSignatures?: boolean;

@@ -1,4 +1,4 @@
-// Trust resolution, as the design defines it: an organization trusts exactly the active rows of
+// Trust resolution, as Cloacina defines it: an organization trusts exactly the active rows of
 // trusted_keys of its own, plus those of every organization it reaches through active grants
 // (a grant parent -> child means the parent trusts every key the child trusts). Signing keys are
 // never trusted by being signing keys: only `keys trust` makes a public key trusted.
@@ -46,6 +46,7 @@ export function inheritedOrgs(orgId: string, grants: readonly Grant[]): Map<stri
 /**
  * Every key `orgId` trusts now, by fingerprint, nearest organization first (a key trusted both
  * directly and through a grant is reported as direct). NOT_FOUND when the organization does not exist.
+ * @internal
  */
 export async function loadTrustSet(knex: Knex, orgId: string): Promise<Map<string, EffectiveTrustedKey>> {
   const org = await knex('organizations').where({ id: orgId }).first('id');

@@ -1,6 +1,6 @@
 // Trust in public keys pinned by the runner: no database at all (no knex, sqlite3 or pg is loaded).
 import { CloacinaSignError } from '../errors';
-import { readSmallFile } from '../files';
+import { readSmallFileSync } from '../files';
 import { importPublicKey, publicKeyFingerprint } from '../keys/keypair';
 import { pinnedRevocations } from './revocation-list';
 import type { TrustedPublicKey, TrustSource } from './trust-source';
@@ -31,7 +31,7 @@ export function publicKeyTrust(keys: string | Uint8Array | readonly (string | Ui
   list.forEach((key, index) => {
     const publicKey = importNamed(
       typeof key === 'string' ? key : `key #${index + 1}`,
-      typeof key === 'string' ? readSmallFile(key, MAX_KEY_FILE_BYTES, 'key file') : key,
+      typeof key === 'string' ? readSmallFileSync(key, MAX_KEY_FILE_BYTES, 'key file') : key,
     );
     trusted.set(publicKeyFingerprint(publicKey), { publicKey });
   });

@@ -11,7 +11,7 @@ import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CloacinaSignError, errorForCode } from '../errors';
-import { readSmallFile } from '../files';
+import { FileNotFound, readSmallFileSync } from '../files';
 import { native, type RevocationListFields } from '../native';
 import { RevokedPackages } from './revoked-packages';
 
@@ -31,10 +31,10 @@ type Sequences = Record<string, number>;
 function readState(path: string): Sequences {
   let bytes: Buffer;
   try {
-    bytes = readSmallFile(path, MAX_STATE_BYTES, 'revocation state file');
+    bytes = readSmallFileSync(path, MAX_STATE_BYTES, 'revocation state file');
   } catch (error) {
     // No state yet: this runner has seen no list.
-    if (error instanceof CloacinaSignError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return {};
+    if (error instanceof FileNotFound) return {};
     throw error;
   }
   let parsed: unknown;
@@ -80,7 +80,7 @@ export function pinnedRevocations(options: RevocationListOptions, ed25519Keys: r
   let last: { bytes: Buffer; fields: RevocationListFields; revoked: RevokedPackages } | undefined;
 
   const current = (): RevokedPackages => {
-    const bytes = typeof options.list === 'string' ? readSmallFile(options.list, MAX_REVOCATION_LIST_BYTES, 'revocation list') : Buffer.from(options.list);
+    const bytes = typeof options.list === 'string' ? readSmallFileSync(options.list, MAX_REVOCATION_LIST_BYTES, 'revocation list') : Buffer.from(options.list);
     if (!last?.bytes.equals(bytes)) {
       let fields: RevocationListFields;
       try {

@@ -1,6 +1,6 @@
-// The design's integration scenarios (docs/design/4-integration-tests-task.md, and the key rotation of
-// docs/design/2-operator-guide.md), run on SQLite and PostgreSQL, once through the API and once through
-// the CLI. Each scenario is written once, against a `Driver` (what an operator does: create orgs and
+// Cloacina's package-signing integration scenarios (its "Package signing integration tests and
+// documentation"), and the key rotation of its operator guide ("Package Signing and Verification"),
+// run on SQLite and PostgreSQL, once through the API and once through the CLI. Each scenario is written once, against a `Driver` (what an operator does: create orgs and
 // keys, trust, revoke, grant, sign, verify), and the two drivers do it in their own way:
 // - the API: DbKeyManager, DbPackageSigner, and a package loader over databaseTrust, with the signature
 //   document given in memory (SignatureSource.Memory) or read from the stored signatures (Database);
@@ -84,7 +84,7 @@ function expectRejected(outcome: Outcome, code: string): void {
   expect(outcome.code, outcome.message).to.equal(code);
 }
 
-/** The design's tampering: `bytes[100] ^= 0xFF` after signing. */
+/** The scenarios' tampering: `bytes[100] ^= 0xFF` after signing. */
 function tamper(pkg: string): void {
   const bytes = readFileSync(pkg);
   bytes[100] ^= 0xff;
@@ -235,7 +235,7 @@ function cliDriver(t: EngineUnderTest, dir: ReturnType<typeof tempDir>, kek: str
   };
 }
 
-describeEngines('the design integration scenarios', (t) => {
+describeEngines('the package-signing integration scenarios', (t) => {
   const dir = tempDir();
   after(() => dir.cleanup());
   // One KEK per database: the API and the CLI seal their keys under the same one.
@@ -245,7 +245,7 @@ describeEngines('the design integration scenarios', (t) => {
 
   for (const d of drivers) {
     describe(`through the ${d.via}`, () => {
-      /** An organization with a signing key whose public key it trusts: the design's setup. */
+      /** An organization with a signing key whose public key it trusts: every scenario's setup. */
       async function trustedSigner(prefix = 'org') {
         const org = await d.createOrg(prefix);
         const key = await d.createSigningKey(org, 'release');

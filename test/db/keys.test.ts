@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
-import { DbKeyManager, importPublicKey, publicKeyFingerprint } from '../../src';
+import { DbKeyManager, importPublicKey } from '../../src';
+import { publicKeyFingerprint } from '../../src/keys/keypair';
 import { kekId } from '../../src/keys/kek';
 import { rejectsWith } from '../helpers';
 import { describeEngines } from './engines';

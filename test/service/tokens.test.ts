@@ -96,7 +96,7 @@ describeEngines('cloacina-sign tokens', (t) => {
   });
 
   it('when everything above ran, no output held a token it did not print on purpose', () => {
-    // The creating command prints the token on stdout by design; every other output is free of it.
+    // The creating command prints the token on stdout on purpose (it is shown once); every other output is free of it.
     const others = new Transcript();
     for (const entry of transcript.entries) if (!entry.startsWith('cli tokens create stdout')) others.add('entry', entry);
     others.expectFreeOf(tokens);

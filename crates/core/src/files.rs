@@ -92,7 +92,7 @@ fn open_failure(path: &Path, error: io::Error) -> CoreError {
     unreadable(path, error.to_string())
 }
 
-fn regular(path: &Path, file: File) -> Result<(File, u64)> {
+fn regular(path: &Path, file: File) -> Result<(File, std::fs::Metadata)> {
     let meta = file
         .metadata()
         .map_err(|e| unreadable(path, format!("fstat: {e}")))?;
@@ -102,14 +102,15 @@ fn regular(path: &Path, file: File) -> Result<(File, u64)> {
             format!("{} is not a regular file", kind(meta.file_type())),
         ));
     }
-    Ok((file, meta.len()))
+    Ok((file, meta))
 }
 
 /// Opens `path` for reading (O_NONBLOCK | O_NOCTTY, so opening a FIFO or a terminal cannot hang or
 /// take a controlling terminal) and returns it with its size, if it is a regular file.
 pub fn open_regular(path: &Path) -> Result<(File, u64)> {
     let file = open_nonblocking(path).map_err(|e| open_failure(path, e))?;
-    regular(path, file)
+    let (file, meta) = regular(path, file)?;
+    Ok((file, meta.len()))
 }
 
 /// The content of a small regular file, or why there is none.
@@ -124,12 +125,24 @@ pub enum SmallFile {
 /// Reads a regular file of at most `limit` bytes (one byte past the limit is read, so a file that
 /// grew after fstat is still caught).
 pub fn read_small(path: &Path, limit: usize) -> Result<SmallFile> {
+    read_small_inspecting(path, limit, |_| {})
+}
+
+/// As `read_small`, showing `inspect` the fstat of the descriptor that is read, before the read: a
+/// secret file's owner and mode are judged on the very file whose bytes are used.
+pub fn read_small_inspecting(
+    path: &Path,
+    limit: usize,
+    inspect: impl FnOnce(&std::fs::Metadata),
+) -> Result<SmallFile> {
     let file = match open_nonblocking(path) {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(SmallFile::Missing),
         Err(e) => return Err(open_failure(path, e)),
     };
-    let (file, size) = regular(path, file)?;
+    let (file, meta) = regular(path, file)?;
+    inspect(&meta);
+    let size = meta.len();
     if size > limit as u64 {
         return Ok(SmallFile::TooLarge(size));
     }

@@ -10,7 +10,7 @@ use crate::signature::DetachedSignature;
 use crate::statement::{DigestAlgorithm, SignedStatement};
 
 /// The verification decision for one version-1 signature over an already computed SHA-256 of the
-/// package, in the order of the design's verification flow:
+/// package, in the order of Cloacina's verification flow (a wrong digest is tampering, whoever signed):
 /// 1. the package hash (`TamperedPackage`),
 /// 2. the signer: the trusted key must be the one the signature names (`UntrustedSigner`),
 /// 3. the Ed25519 signature over the raw 32 digest bytes (`InvalidSignature`).
@@ -198,7 +198,7 @@ fn check_statement_hash(digests: &PackageDigests, signed: &SignedStatement) -> R
     Ok(())
 }
 
-/// The decision for one candidate, in the design's order: hash (and size), signer trusted, signature.
+/// The decision for one candidate, in that same order: hash (and size), signer trusted, signature.
 pub fn verify_candidate(digests: &PackageDigests, candidate: &Candidate) -> Result<()> {
     match &candidate.signature {
         SignatureDocument::V1(sig) => {

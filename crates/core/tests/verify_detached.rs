@@ -40,7 +40,7 @@ fn ok_path_and_message_is_raw_digest() {
 fn hash_checked_first_then_signer() {
     let (_, pk, digest, sig) = setup();
     let other = keys::public_key_of(&[4u8; 32]);
-    // The design's order: with a wrong digest the package is tampered, whoever signed it.
+    // Cloacina's verification order: with a wrong digest the package is tampered, whoever signed it.
     let e = verify_detached(&[0u8; 32], &sig, &key(&other)).unwrap_err();
     assert_eq!(e.code(), "TAMPERED_PACKAGE");
     // With the right digest, a signer other than the trusted key is reported.
