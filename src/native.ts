@@ -113,6 +113,7 @@ export const native = {
   sealPackage: typed(binding.sealPackage),
   compareVersions: typed(binding.compareVersions),
   signRevocationListWithSealedKey: typed(binding.signRevocationListWithSealedKey),
+  signNoteWithSealedKey: typed(binding.signNoteWithSealedKey),
   verifyRevocationList: typed(binding.verifyRevocationList),
   // Test support: one error of every Rust variant, thrown as a failing call throws it.
   errorSamples: binding.errorSamples,
