@@ -11,7 +11,7 @@
 // text is signed inside Rust (crates/core/src/signed_note.rs), which signs nothing but such texts; here it is
 // written, read strictly and verified.
 import { createHash, createPublicKey, verify } from 'node:crypto';
-import { CloacinaSignError } from '../errors';
+import { errorForCode } from '../errors';
 import { type ChainHead, isHash } from './chain';
 
 export const ORIGIN_PREFIX = 'cloacina-sign/audit/';
@@ -66,7 +66,7 @@ function hasForbiddenCharacter(note: string): boolean {
   return false;
 }
 
-const malformed = (message: string) => new CloacinaSignError('MALFORMED_SIGNATURE', `not a checkpoint note: ${message}`);
+const malformed = (message: string) => errorForCode('MALFORMED_SIGNATURE', `not a checkpoint note: ${message}`);
 
 /** Reads a checkpoint note strictly: MALFORMED_SIGNATURE for anything else. The signatures are not checked here. */
 export function parseCheckpoint(note: string): ParsedCheckpoint {
@@ -119,13 +119,13 @@ export function verifyCheckpointSignatures(checkpoint: ParsedCheckpoint, trusted
     for (const signature of checkpoint.signatures) {
       if (!noteKeyId(signature.keyName, key).equals(signature.keyId)) continue;
       if (signature.signature.length !== 64 || !verify(null, Buffer.from(checkpoint.text, 'utf8'), publicKey, signature.signature)) {
-        throw new CloacinaSignError('INVALID_SIGNATURE', `the signature of ${signature.keyName} on the checkpoint at size ${checkpoint.size} does not verify`);
+        throw errorForCode('INVALID_SIGNATURE', `the signature of ${signature.keyName} on the checkpoint at size ${checkpoint.size} does not verify`);
       }
       signers.push(key);
     }
   }
   if (signers.length === 0) {
-    throw new CloacinaSignError('UNTRUSTED_SIGNER', `the checkpoint at size ${checkpoint.size} (${checkpoint.origin}) is signed by no trusted key`);
+    throw errorForCode('UNTRUSTED_SIGNER', `the checkpoint at size ${checkpoint.size} (${checkpoint.origin}) is signed by no trusted key`);
   }
   return signers;
 }
