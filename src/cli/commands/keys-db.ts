@@ -99,15 +99,15 @@ export async function listKeys(options: DatabaseOptions & { org: string; effecti
       const owner = await org(options.org);
       if (options.effective) return listEffectiveKeys(owner.id, options, keys);
       const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ ...k, kind: 'signing' }));
-      const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted', purpose: null }));
+      const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted', purpose: undefined }));
       const all = [...signing, ...trusted].map((k) => ({
         id: k.id,
         kind: k.kind,
         name: k.name,
         fingerprint: k.fingerprint,
         algorithm: publicKeyAlgorithm(k.publicKey),
-        // What a signing key signs (package or audit-checkpoint); null for a trusted key.
-        purpose: k.purpose,
+        // What a signing key signs (package or audit-checkpoint); a trusted key has no such field.
+        ...(k.purpose ? { purpose: k.purpose } : {}),
         createdAt: k.createdAt,
         status: k.revokedAt ? 'revoked' : 'active',
         revokedAt: k.revokedAt,
