@@ -19,6 +19,7 @@ mod policy;
 mod revocation_list;
 mod sealing;
 mod small_file;
+mod signed_note;
 mod stream_hash;
 mod verify;
 
@@ -32,5 +33,6 @@ pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
 pub use small_file::*;
+pub use signed_note::*;
 pub use stream_hash::*;
 pub use verify::*;

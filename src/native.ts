@@ -113,6 +113,7 @@ export const native = {
   sealPackage: typed(binding.sealPackage),
   compareVersions: typed(binding.compareVersions),
   signRevocationListWithSealedKey: typed(binding.signRevocationListWithSealedKey),
+  signNoteWithSealedKey: typed(binding.signNoteWithSealedKey),
   verifyRevocationList: typed(binding.verifyRevocationList),
   readSmallFile: typed(binding.readSmallFile),
   readSmallFileSync: typed(binding.readSmallFileSync),

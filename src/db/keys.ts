@@ -9,6 +9,17 @@ import { bytes, optionalText, type Row, text } from './rows';
 /** The version of the sealing format rows are written in. */
 export const SEAL_VERSION = 1;
 
+/**
+ * What a signing key signs: `package` keys sign packages and revocation lists, `audit-checkpoint` keys sign
+ * checkpoints of the audit chain. Each signing path refuses a key of the other purpose.
+ */
+export const KEY_PURPOSES = ['package', 'audit-checkpoint'] as const;
+export type KeyPurpose = (typeof KEY_PURPOSES)[number];
+
+export function isKeyPurpose(value: unknown): value is KeyPurpose {
+  return (KEY_PURPOSES as readonly unknown[]).includes(value);
+}
+
 export interface SigningKeyInfo {
   id: string;
   orgId: string;
@@ -21,6 +32,7 @@ export interface SigningKeyInfo {
   /** Identifier of the KEK that seals the private key (not the KEK). */
   kekId: string;
   sealVersion: number;
+  purpose: KeyPurpose;
 }
 
 /** A signing key with its sealed private key: for the paths that sign, never returned by the API. */
@@ -37,6 +49,7 @@ export interface NewSigningKey {
   fingerprint: string;
   sealedPrivateKey: Buffer;
   kekId: string;
+  purpose: KeyPurpose;
 }
 
 export function signingKeyFromRow(row: Row): SigningKeyInfo {
@@ -50,7 +63,25 @@ export function signingKeyFromRow(row: Row): SigningKeyInfo {
     revokedAt: optionalText(row.revoked_at),
     kekId: text(row.kek_id),
     sealVersion: Number(row.seal_version),
+    purpose: purposeOf(row.purpose),
   };
+}
+
+/** A stored purpose; a value no writer stores signs nothing. */
+function purposeOf(value: unknown): KeyPurpose {
+  if (isKeyPurpose(value)) return value;
+  throw new CloacinaSignError('INVALID_KEY', `a signing key has the purpose ${JSON.stringify(value)}, which is neither package nor audit-checkpoint`);
+}
+
+/** INVALID_KEY unless the key has this purpose: a key signs only what its purpose names. */
+export function requirePurpose<K extends SigningKeyInfo>(key: K, purpose: KeyPurpose): K {
+  if (key.purpose !== purpose) {
+    throw new CloacinaSignError(
+      'INVALID_KEY',
+      `signing key ${key.id} has the purpose ${key.purpose}, not ${purpose}: it ${key.purpose === 'package' ? 'signs packages' : 'signs audit checkpoints'} only`,
+    );
+  }
+  return key;
 }
 
 function sealedFromRow(row: Row): SealedSigningKey {
@@ -63,10 +94,20 @@ export async function readSigningKey(db: Database, keyId: string): Promise<Signi
   return row ? signingKeyFromRow(row) : undefined;
 }
 
-/** The signing key with this id and its sealed private key (the one loader every signing path uses); null when there is none. */
+/**
+ * The package signing key with this id and its sealed private key (the one loader every package signing path
+ * uses); null when there is none, INVALID_KEY when it is a key of another purpose.
+ */
 export async function readSealedSigningKey(db: Database, keyId: string): Promise<SealedSigningKey | null> {
   const row: Row | undefined = await db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
-  return row ? sealedFromRow(row) : null;
+  return row ? requirePurpose(sealedFromRow(row), 'package') : null;
+}
+
+/** The audit-checkpoint key with this id and its sealed private key: NOT_FOUND without it, INVALID_KEY for a key of another purpose. */
+export async function readSealedCheckpointKey(db: Database, keyId: string): Promise<SealedSigningKey> {
+  const row: Row | undefined = await db.run((knex) => knex('signing_keys').where({ id: keyId }).first());
+  if (!row) throw new CloacinaSignError('NOT_FOUND', `signing key ${keyId} not found`);
+  return requirePurpose(sealedFromRow(row), 'audit-checkpoint');
 }
 
 /** An organization's signing keys, active and revoked, oldest first. */
@@ -93,6 +134,7 @@ export async function insertSigningKey(trx: Knex.Transaction, key: NewSigningKey
     sealed_private_key: key.sealedPrivateKey,
     seal_version: SEAL_VERSION,
     kek_id: key.kekId,
+    purpose: key.purpose,
     created_at: now,
     updated_at: now,
     revoked_at: null,

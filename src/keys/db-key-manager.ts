@@ -12,6 +12,7 @@ import { type TrustGrant, insertGrant, listGrants, revokeActiveGrant } from '../
 import { newId } from '../db/ids';
 import {
   insertSigningKey,
+  type KeyPurpose,
   listSigningKeys,
   otherSealingKekId,
   readSealedSigningKey,
@@ -83,8 +84,11 @@ export class DbKeyManager {
 
   // ---- signing keys --------------------------------------------------------------------------
 
-  /** Generates a key pair in Rust and stores it sealed under `kek`. ALREADY_EXISTS if the org has an active key of that name. */
-  async createSigningKey(orgId: string, name: string, kek: Kek): Promise<SigningKeyInfo> {
+  /**
+   * Generates a key pair in Rust and stores it sealed under `kek`, for `purpose` (package signing unless
+   * told). ALREADY_EXISTS if the org has an active key of that name.
+   */
+  async createSigningKey(orgId: string, name: string, kek: Kek, purpose: KeyPurpose = 'package'): Promise<SigningKeyInfo> {
     const keyName = checkName(name, 'a key name');
     const kid = kekId(kek);
     const id = newId();
@@ -106,8 +110,10 @@ export class DbKeyManager {
         fingerprint: sealed.fingerprint,
         sealedPrivateKey: sealed.sealedPrivateKey,
         kekId: kid,
+        purpose,
       });
-      return [{ eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason: `signing key "${keyName}" created` }, key];
+      const reason = `signing key "${keyName}" created${purpose === 'package' ? '' : ` for ${purpose}`}`;
+      return [{ eventType: 'key.signing.created', orgId, keyId: id, signerFingerprint: sealed.fingerprint, reason }, key];
     });
   }
 

@@ -25,6 +25,7 @@ pub mod policy;
 pub mod revocation_list;
 pub mod seal;
 pub mod signature;
+pub mod signed_note;
 pub mod statement;
 pub mod stream_hash;
 pub mod verify;

@@ -1,12 +1,29 @@
-// `cloacina-sign audit list|verify`
+// `cloacina-sign audit list|verify|checkpoint`
 import { Command, InvalidArgumentError } from 'commander';
 import type { ChainHead } from '../../audit/chain';
-import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
+import type { ChainReport } from '../../audit/chain-verify';
+import type { CheckedCheckpoint } from '../../audit/checkpoint-verify';
+import { MAX_NOTE_BYTES } from '../../audit/checkpoint-note';
+import { CloacinaSignError } from '../../errors';
+import { checkOutputFile, readSmallFile, writeFileAtomic } from '../../files';
+import { type DatabaseOptions, withDatabase, withDbOptions, withKekOptions } from '../context';
 import { EXIT_VERIFICATION_FAILED, green, printData, red, runAction, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 
 interface AuditVerifyOptions extends DatabaseOptions {
   expectHead?: ChainHead;
+  checkpoint?: string[];
+  trustKey?: string[];
+}
+
+interface CheckpointOptions extends DatabaseOptions {
+  keyId: string;
+  output?: string;
+  force?: boolean;
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
 }
 
 interface ListOptions extends DatabaseOptions {
@@ -64,17 +81,32 @@ export function auditCommand(): Command {
     audit
       .command('verify')
       .description('walk the audit hash chain: exit 0 when it is intact up to its head, 1 naming the first row changed, removed or inserted out of order')
-      .option('--expect-head <seq:hash>', 'a head recorded earlier (kept outside the database) that the chain must still have', recordedHead),
+      .option('--expect-head <seq:hash>', 'a head recorded earlier (kept outside the database) that the chain must still have', recordedHead)
+      .option(
+        '--checkpoint <note>',
+        'a checkpoint file (from `audit checkpoint`, kept outside the database): the chain must still start with the rows it covered; repeatable',
+        collect,
+      )
+      .option('--trust-key <pub>', 'an Ed25519 public key (PEM, DER or raw) a --checkpoint must be signed with; repeatable', collect),
   ).action((options: AuditVerifyOptions) =>
-    runAction(options, () =>
-      withDatabase(
+    runAction(options, async () => {
+      if (options.trustKey && !options.checkpoint) throw new CloacinaSignError('USAGE', '--trust-key checks a --checkpoint: give one');
+      if (options.expectHead && options.checkpoint) throw new CloacinaSignError('USAGE', '--expect-head and --checkpoint each name a head: give one of them');
+      const notes = await Promise.all((options.checkpoint ?? []).map(async (path) => (await readSmallFile(path, MAX_NOTE_BYTES, 'checkpoint file')).toString('utf8')));
+      const { readPublicKeyFile } = await import('../../keys/key-files');
+      const trustedKeys = await Promise.all((options.trustKey ?? []).map(readPublicKeyFile));
+      await withDatabase(
         options,
         async (ctx) => {
           const { verifyAuditChain } = await import('../../audit/chain-verify');
-          const report = await verifyAuditChain(ctx.db, { expectHead: options.expectHead });
+          const { verifyAgainstCheckpoints } = await import('../../audit/checkpoint-verify');
+          const report: ChainReport & { checkpoints?: CheckedCheckpoint[] } =
+            notes.length > 0 ? await verifyAgainstCheckpoints(ctx.db, notes, trustedKeys) : await verifyAuditChain(ctx.db, { expectHead: options.expectHead });
           if (report.problem === null) {
             const backfilled = report.backfilledRows ? `, the first ${report.backfilledRows} chained when the chain started (${report.startedAt})` : '';
-            say(`${green('intact')}: ${report.rows} row(s) verified up to the head (seq ${report.headSeq}, ${report.headHash})${backfilled}`);
+            const sizes = (report.checkpoints ?? []).map((checkpoint) => checkpoint.size);
+            const covered = sizes.length > 0 ? `; it still starts with the rows of the checkpoint(s) at ${sizes.join(', ')} row(s)` : '';
+            say(`${green('intact')}: ${report.rows} row(s) verified up to the head (seq ${report.headSeq}, ${report.headHash})${backfilled}${covered}`);
             printData(options, report, `intact ${report.rows} ${report.headHash}`);
             return;
           }
@@ -85,8 +117,34 @@ export function auditCommand(): Command {
         },
         // Reads only: it works on a SQLite file this user cannot write.
         { readOnly: true },
-      ),
-    ),
+      );
+    }),
+  );
+
+  withDbOptions(
+    withKekOptions(audit.command('checkpoint'))
+      .description('sign the head of the intact audit chain as a checkpoint (a C2SP signed note), kept in the database and printed or written to --output')
+      .requiredOption('--key-id <id>', 'the signing key: one generated with --purpose audit-checkpoint')
+      .option('--output <file>', 'write the checkpoint note to this file; an existing file is kept unless --force')
+      .option('--force', 'with --output: replace an existing file'),
+  ).action((options: CheckpointOptions) =>
+    runAction(options, async () => {
+      const output = { overwrite: Boolean(options.force), protectPrivateKeys: true };
+      if (options.output) await checkOutputFile(options.output, output);
+      await withDatabase(
+        options,
+        async (ctx) => {
+          const { issueCheckpoint } = await import('../../audit/checkpoint-issue');
+          const checkpoint = await issueCheckpoint(ctx.db, ctx.kek!, options.keyId);
+          if (options.output) await writeFileAtomic(options.output, checkpoint.note, { ...output, mode: 0o644 });
+          say(
+            `Checkpoint of ${checkpoint.origin}: ${checkpoint.size} row(s), head ${checkpoint.headHash}${options.output ? `, written to ${options.output}` : ''}`,
+          );
+          printData(options, checkpoint, options.output ? checkpoint.id : checkpoint.note.trimEnd());
+        },
+        { needsKek: true },
+      );
+    }),
   );
   return audit;
 }

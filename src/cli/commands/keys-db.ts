@@ -1,4 +1,5 @@
 // The database variants of `cloacina-sign keys ...`: keys live sealed in the database, per organization.
+import type { KeyPurpose } from '../../db/keys';
 import { CloacinaSignError } from '../../errors';
 import { readPublicKeyFile } from '../../keys/key-files';
 import { publicKeyAlgorithm } from '../../keys/keypair';
@@ -9,16 +10,20 @@ import { printData, say, terminalSafe } from '../output';
 import { formatTable } from '../table';
 import type { DbKeyManager } from '../../keys/db-key-manager';
 
-export async function generateInDatabase(options: DatabaseOptions & { name: string; org: string }): Promise<void> {
+export async function generateInDatabase(options: DatabaseOptions & { name: string; org: string; purpose: KeyPurpose }): Promise<void> {
   await withDatabase(
     options,
     async ({ keys, org, kek }) => {
       const owner = await org(options.org);
-      const key = await keys.createSigningKey(owner.id, options.name, kek!);
+      const key = await keys.createSigningKey(owner.id, options.name, kek!, options.purpose);
       say(
-        `Generated signing key "${key.name}" for "${terminalSafe(owner.name)}": id ${key.id}, fingerprint ${key.fingerprint}, sealed under KEK id ${key.kekId}`,
+        `Generated ${key.purpose} signing key "${key.name}" for "${terminalSafe(owner.name)}": id ${key.id}, fingerprint ${key.fingerprint}, sealed under KEK id ${key.kekId}`,
       );
-      printData(options, { id: key.id, orgId: key.orgId, name: key.name, fingerprint: key.fingerprint, createdAt: key.createdAt, kekId: key.kekId }, key.id);
+      printData(
+        options,
+        { id: key.id, orgId: key.orgId, name: key.name, fingerprint: key.fingerprint, purpose: key.purpose, createdAt: key.createdAt, kekId: key.kekId },
+        key.id,
+      );
     },
     { needsKek: true },
   );
@@ -94,19 +99,21 @@ export async function listKeys(options: DatabaseOptions & { org: string; effecti
       const owner = await org(options.org);
       if (options.effective) return listEffectiveKeys(owner.id, options, keys);
       const signing = (await keys.listSigningKeys(owner.id)).map((k) => ({ ...k, kind: 'signing' }));
-      const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted' }));
+      const trusted = (await keys.listTrustedKeyRows(owner.id)).map((k) => ({ ...k, kind: 'trusted', purpose: undefined }));
       const all = [...signing, ...trusted].map((k) => ({
         id: k.id,
         kind: k.kind,
         name: k.name,
         fingerprint: k.fingerprint,
         algorithm: publicKeyAlgorithm(k.publicKey),
+        // What a signing key signs (package or audit-checkpoint); a trusted key has no such field.
+        ...(k.purpose ? { purpose: k.purpose } : {}),
         createdAt: k.createdAt,
         status: k.revokedAt ? 'revoked' : 'active',
         revokedAt: k.revokedAt,
       }));
-      const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind, k.algorithm]);
-      printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND', 'ALGORITHM'], rows));
+      const rows = all.map((k) => [k.id, k.name ?? '', k.fingerprint, k.createdAt, k.status, k.kind, k.algorithm, k.purpose ?? '']);
+      printData(options, all, formatTable(['ID', 'NAME', 'FINGERPRINT', 'CREATED', 'STATUS', 'KIND', 'ALGORITHM', 'PURPOSE'], rows));
     },
     // Listing writes nothing: it works on a SQLite file this user cannot write.
     { readOnly: true },

@@ -1,5 +1,6 @@
 // `cloacina-sign keys ...`: offline key files (--output) or sealed keys in the database (--org).
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import { isKeyPurpose, KEY_PURPOSES, type KeyPurpose } from '../../db/keys';
 import { CloacinaSignError } from '../../errors';
 import { writeKeypairFiles } from '../../keys/key-files';
 import { generateKeypair } from '../../keys/keypair';
@@ -15,6 +16,12 @@ interface GenerateOptions extends OutputOptions, DatabaseOptions {
   output?: string;
   org?: string;
   force?: boolean;
+  purpose?: KeyPurpose;
+}
+
+function keyPurpose(value: string): KeyPurpose {
+  if (!isKeyPurpose(value)) throw new InvalidArgumentError(`must be one of ${KEY_PURPOSES.join(', ')}`);
+  return value;
 }
 
 async function generateToFiles(options: GenerateOptions): Promise<void> {
@@ -29,7 +36,8 @@ async function generateToFiles(options: GenerateOptions): Promise<void> {
 
 async function generate(options: GenerateOptions): Promise<void> {
   if (options.org && options.output) throw new CloacinaSignError('USAGE', 'keys generate takes --output (a key file) or --org (a database key), not both');
-  if (options.org) return (await keysDb()).generateInDatabase({ ...options, org: options.org });
+  if (options.org) return (await keysDb()).generateInDatabase({ ...options, org: options.org, purpose: options.purpose ?? 'package' });
+  if (options.purpose) throw new CloacinaSignError('USAGE', 'keys generate --purpose is for a database key (--org); a key file signs packages');
   return generateToFiles(options);
 }
 
@@ -46,6 +54,11 @@ export function keysCommand(): Command {
       .option(
         '--org <org>',
         'store the key in the database for this organization (id or name); needs the KEK (CLOACINA_KEY_ENCRYPTION_KEY, --kek-file or CLOACINA_KEK_PKCS11)',
+      )
+      .option(
+        '--purpose <purpose>',
+        'with --org: what the key signs, package (packages and revocation lists; the default) or audit-checkpoint (checkpoints of the audit chain only)',
+        keyPurpose,
       )
       .option('--force', 'replace existing key files (the old private key is deleted first; the public key never replaces a file holding a private key)'),
   ).action((options: GenerateOptions) => runAction(options, () => generate(options)));
