@@ -8,6 +8,7 @@ import { benchHsmKek } from './hsm-kek';
 import { benchLargePackage } from './large-package';
 import { type BenchSection, renderSection } from './section';
 import { benchService } from './service';
+import { benchStartup } from './startup';
 import { benchWasi } from './wasi';
 
 type Bench = { name: string; run: () => Promise<BenchSection> };
@@ -19,6 +20,7 @@ const benches: Bench[] = [
   { name: 'service', run: benchService },
   { name: 'wasi', run: benchWasi },
   { name: 'hsm-kek', run: benchHsmKek },
+  { name: 'startup', run: benchStartup },
 ];
 
 function machine(): string {

@@ -151,3 +151,29 @@ describe('the cloacina-sign CLI, offline', () => {
     });
   });
 });
+
+describe('the command tree', () => {
+  it('when built for one command, it holds that command only; for anything else, every command', () => {
+    const { buildProgram } = require('../src/cli/program') as typeof import('../src/cli/program');
+    const names = (only?: string) => buildProgram(only).commands.map((command) => command.name());
+    expect(names('package')).to.deep.equal(['package']);
+    expect(names()).to.deep.equal(['keys', 'kek', 'package', 'packages', 'orgs', 'audit', 'db', 'tokens', 'serve', 'metrics']);
+    expect(names('--help')).to.deep.equal(names());
+  });
+
+  it('when `package verify` runs, the modules of the other commands, knex and fastify are not loaded', () => {
+    // The modules loaded once the command has run (its help: no package needed), printed after a marker.
+    const script = `process.argv = [process.execPath, 'cloacina-sign', 'package', 'verify', '--help'];
+      process.on('exit', () => process.stdout.write('\\nLOADED ' + JSON.stringify(Object.keys(require.cache))));
+      require(${JSON.stringify(CLI)});`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const loaded = JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
+    expect(loaded.some((file) => file.endsWith('/cli/commands/package.js'))).to.equal(true);
+    for (const other of ['keys', 'orgs', 'audit', 'db', 'serve', 'tokens', 'metrics'])
+      expect(
+        loaded.some((file) => file.endsWith(`/cli/commands/${other}.js`)),
+        other,
+      ).to.equal(false);
+    expect(loaded.some((file) => /node_modules\/(knex|fastify)\//.test(file))).to.equal(false);
+  });
+});

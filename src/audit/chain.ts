@@ -18,7 +18,7 @@
 // Every column of the row is covered (prev_hash and seq directly, row_hash is the result); strings exactly as
 // stored, never trimmed or normalized. The fixed order, the type tags and the length prefixes make the
 // encoding unambiguous: two different rows never encode to the same bytes.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditEvent } from './events';
 
 /** The prev_hash of seq 1. */
@@ -54,31 +54,29 @@ export function isHash(value: unknown): value is string {
   return typeof value === 'string' && HEX64.test(value);
 }
 
+// Every row is encoded into this one buffer, grown when a row needs more: hashing runs once per audited
+// operation, and a fresh buffer per string and per row cost more than the SHA-256 itself.
+let scratch = Buffer.allocUnsafe(4096);
+/** The most bytes a string of `length` UTF-16 code units encodes to (3 per unit; a surrogate pair takes 4 for 2). */
+const maxUtf8 = (length: number) => 3 * length;
+
 /** The row hash of `row` at `seq` after `prevHash` (see the top of this file). */
 export function rowHash(prevHash: string, seq: number, row: HashedValues): string {
+  if (!isHash(prevHash)) throw new Error('prev_hash must be 64 lowercase hex digits');
   let size = DOMAIN.length + 32 + 8;
-  const texts: (Buffer | null)[] = [];
   for (const column of HASHED_COLUMNS) {
     const value = row[column];
-    if (value === null || value === undefined) {
-      texts.push(null);
-      size += 1;
-    } else if (typeof value === 'boolean') {
-      texts.push(null);
-      size += 2;
-    } else {
-      const bytes = Buffer.from(value, 'utf8');
-      texts.push(bytes);
-      size += 5 + bytes.length;
-    }
+    size += typeof value === 'string' ? 5 + maxUtf8(value.length) : 2;
   }
-  const out = Buffer.allocUnsafe(size);
-  if (!isHash(prevHash)) throw new Error('prev_hash must be 64 lowercase hex digits');
+  if (size > scratch.length) scratch = Buffer.allocUnsafe(Math.max(size, 2 * scratch.length));
+  const out = scratch;
   let offset = DOMAIN.copy(out, 0);
   offset += out.write(prevHash, offset, 32, 'hex');
-  out.writeBigUInt64BE(BigInt(seq), offset);
+  // u64be without a BigInt: seq is a safe integer, below 2^53.
+  out.writeUInt32BE(Math.floor(seq / 0x1_0000_0000), offset);
+  out.writeUInt32BE(seq % 0x1_0000_0000, offset + 4);
   offset += 8;
-  HASHED_COLUMNS.forEach((column, index) => {
+  for (const column of HASHED_COLUMNS) {
     const value = row[column];
     if (value === null || value === undefined) {
       out[offset++] = 0x00;
@@ -86,13 +84,14 @@ export function rowHash(prevHash: string, seq: number, row: HashedValues): strin
       out[offset++] = 0x02;
       out[offset++] = value ? 0x01 : 0x00;
     } else {
-      const bytes = texts[index] as Buffer;
-      out[offset++] = 0x01;
-      offset = out.writeUInt32BE(bytes.length, offset);
-      offset += bytes.copy(out, offset);
+      // The UTF-8 first, after room for its tag and length, then the length it took.
+      const length = out.write(value, offset + 5, 'utf8');
+      out[offset] = 0x01;
+      out.writeUInt32BE(length, offset + 1);
+      offset += 5 + length;
     }
-  });
-  return createHash('sha256').update(out).digest('hex');
+  }
+  return hash('sha256', out.subarray(0, offset), 'hex');
 }
 
 /**

@@ -102,9 +102,10 @@ export class DatabaseAuditSink implements AuditSink {
   }
 
   private async flushLoop(): Promise<void> {
-    // Let the events of the same tick join the batch.
-    await new Promise((resolve) => setImmediate(resolve));
     while (this.queue.length > 0) {
+      // Before each batch, one turn of the event loop: the events that the I/O finished meanwhile brings
+      // (verifications whose hashing completed while the last batch committed) join this one.
+      await new Promise((resolve) => setImmediate(resolve));
       const batch = this.queue.splice(0, MAX_BATCH);
       try {
         await this.append(batch.map((item) => item.event));

@@ -1,19 +1,28 @@
 // The command tree. Usage errors exit 2; with --json they still print exactly one JSON object.
 import { Command, CommanderError } from 'commander';
-import { keysCommand } from './commands/keys';
-import { kekCommand } from './commands/kek';
-import { packageCommand } from './commands/package';
-import { packagesCommand } from './commands/packages';
-import { orgsCommand } from './commands/orgs';
-import { auditCommand } from './commands/audit';
-import { dbCommand } from './commands/db';
-import { serveCommand } from './commands/serve';
-import { tokensCommand } from './commands/tokens';
-import { metricsCommand } from './commands/metrics';
 import { AUDIT_LOG_HELP } from './context';
 import { EXIT_USAGE } from './output';
 
-export function buildProgram(): Command {
+// Each command's module is required only when the program is built with it: a run of one command (the
+// `package verify` of every CI job) loads that command's code, not the other nine and what they import.
+const COMMANDS: readonly (readonly [name: string, build: () => Command])[] = [
+  ['keys', () => (require('./commands/keys') as typeof import('./commands/keys')).keysCommand()],
+  ['kek', () => (require('./commands/kek') as typeof import('./commands/kek')).kekCommand()],
+  ['package', () => (require('./commands/package') as typeof import('./commands/package')).packageCommand()],
+  ['packages', () => (require('./commands/packages') as typeof import('./commands/packages')).packagesCommand()],
+  ['orgs', () => (require('./commands/orgs') as typeof import('./commands/orgs')).orgsCommand()],
+  ['audit', () => (require('./commands/audit') as typeof import('./commands/audit')).auditCommand()],
+  ['db', () => (require('./commands/db') as typeof import('./commands/db')).dbCommand()],
+  ['tokens', () => (require('./commands/tokens') as typeof import('./commands/tokens')).tokensCommand()],
+  ['serve', () => (require('./commands/serve') as typeof import('./commands/serve')).serveCommand()],
+  ['metrics', () => (require('./commands/metrics') as typeof import('./commands/metrics')).metricsCommand()],
+];
+
+/**
+ * The command tree: every command, or only `only` when it names one (what `main` runs needs nothing else;
+ * the program's own help and version, and anything not a command name, take the whole tree).
+ */
+export function buildProgram(only?: string): Command {
   const program = new Command('cloacina-sign')
     .description('Sign and verify Cloacina workflow packages; load only what a trusted organization signed')
     .version(require('../../../package.json').version)
@@ -21,16 +30,8 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .exitOverride()
     .showHelpAfterError('(add --help for usage)');
-  program.addCommand(keysCommand());
-  program.addCommand(kekCommand());
-  program.addCommand(packageCommand());
-  program.addCommand(packagesCommand());
-  program.addCommand(orgsCommand());
-  program.addCommand(auditCommand());
-  program.addCommand(dbCommand());
-  program.addCommand(tokensCommand());
-  program.addCommand(serveCommand());
-  program.addCommand(metricsCommand());
+  const named = COMMANDS.filter(([name]) => name === only);
+  for (const [, build] of named.length > 0 ? named : COMMANDS) program.addCommand(build());
   program.addHelpText('after', `\n${AUDIT_LOG_HELP}`);
   for (const command of allCommands(program)) {
     command.exitOverride();
@@ -45,7 +46,8 @@ function allCommands(command: Command): Command[] {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram();
+  // argv[2]: the first word after `node <script>`, the command when it is one.
+  const program = buildProgram(argv[2]);
   try {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

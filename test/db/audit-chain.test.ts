@@ -367,6 +367,19 @@ describeEngines('the audit hash chain', (t) => {
     expect(report).to.include({ intact: true, rows: 9 });
   });
 
+  it('when events carry a lone UTF-16 surrogate, quotes and backslashes, their rows store what the row hash covers and audit verify passes', async () => {
+    const url = await freshUrl();
+    const db = await open(url, true);
+    const trail = new AuditTrail(auditToDatabase(db));
+    const paths = ['/pkg/lone-\ud800.so', '/pkg/"quoted"\\ud800\\.so', '/pkg/pair-\ud83d\ude00.so', '/pkg/tab\tnewline\n.so'];
+    await Promise.all(paths.map((packagePath) => trail.record({ eventType: 'verification.success', packagePath, signatureVerified: true })));
+    const stored = (await db.knex('audit_events').orderBy('seq').select('package_path')).map((row: { package_path: string }) => row.package_path);
+    expect(stored).to.deep.equal(['/pkg/lone-\ufffd.so', '/pkg/"quoted"\\ud800\\.so', '/pkg/pair-\ud83d\ude00.so', '/pkg/tab\tnewline\n.so']);
+    const { status, stderr, report } = auditVerify(url);
+    expect(status, stderr).to.equal(0);
+    expect(report).to.include({ intact: true, rows: paths.length });
+  });
+
   it('when 8 processes append 50 events each at once, the chain holds every row and verifies', async function () {
     this.timeout(180_000);
     const url = await freshUrl();
