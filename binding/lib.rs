@@ -14,6 +14,7 @@ mod pkcs11;
 mod policy;
 mod revocation_list;
 mod sealing;
+mod sign;
 mod stream_hash;
 mod verify;
 
@@ -25,5 +26,6 @@ pub use pkcs11::*;
 pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
+pub use sign::*;
 pub use stream_hash::*;
 pub use verify::*;

@@ -18,13 +18,24 @@ export { readPrivateKeyFile, readPublicKeyFile, writeKeypairFiles, publicKeyPath
 // Signing (CI): the version-1 detached signature, shared with Cloacina.
 export { hashFile } from './hashing';
 export { ProgressCounter } from './progress';
-export { signPackage } from './signing/sign';
-export type { SignOptions } from './signing/sign';
-export { DetachedSignature } from './signing/detached-signature';
-export type { SignatureInfo } from './signing/detached-signature';
+export { signPackage, signStatement } from './signing/sign';
+export type { SignOptions, V1SignOptions, V2SignOptions, SignedPackage, SignedStatement } from './signing/sign';
+export type { Signer, SignRequest, SignResponse, DocumentRequest, PackageToSign, PackageDigests, StatementRequest } from './signing/signer';
+export { keySigner, type KeySignerOptions } from './signing/signers/key-signer';
+export {
+  databaseSigner,
+  type DatabaseSigner,
+  type DatabaseSignerOptions,
+  type SealedKeySource,
+  type SealedSigningKey,
+} from './signing/signers/database-signer';
+export { serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
+export { DetachedSignature } from './formats/v1';
+export type { SignatureInfo } from './formats/v1';
 // Version-2 signatures: a signed statement of name, version, size, digest and expiry.
-export { signStatement, writeSignatureDocument } from './signing/statement';
-export type { StatementOptions, SignedStatementDocument } from './signing/statement';
+export { writeSignatureDocument } from './formats/v2';
+export type { SignedStatementDocument } from './formats/v2';
+export type { StatementOptions } from './signing/statement';
 // Signing through the signing service (`cloacina-sign serve`): the key stays in the service, the package never travels.
 export { SigningServiceClient, apiTokenFromEnv, API_TOKEN_ENV } from './signing/api-client';
 export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
@@ -63,4 +74,5 @@ export { parseKek, kekFromEnv, KEK_ENV } from './keys/kek';
 export { resolveKek, kekFromFile, kekFromPkcs11, kekId, KEK_FILE_ENV, KEK_PKCS11_ENV, PKCS11_PIN_ENV, type Kek, type TokenKek } from './keys/kek';
 export { DbPackageSigner } from './signing/db-signer';
 export { resetVersion } from './trust/version-marks';
-export type { StoredSignature, DbSignResult } from './signing/db-signer';
+export type { DbSignResult } from './signing/db-signer';
+export type { StoredSignature } from './db/packages';

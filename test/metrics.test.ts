@@ -23,7 +23,8 @@ import {
 import { ERROR_CODES } from '../src/error-codes';
 import { LOADER_METRIC_DEFINITIONS, VERIFICATION_METRICS } from '../src/loading/metrics';
 import { TokenManager } from '../src/service/tokens';
-import { signStatement, writeSignatureDocument } from '../src/signing/statement';
+import { writeSignatureDocument } from '../src/formats/v2';
+import { signStatement } from '../src/signing/sign';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, ROOT, runCli, tempDir, throwsWith } from './helpers';
 import { http, metric, type ServiceProcess, startService, Transcript } from './service/harness';

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import {
   DetachedSignature,
   generateKeypair,
+  keySigner,
   signPackage,
   TamperedPackage,
   UntrustedSigner,
@@ -23,7 +24,7 @@ describe('offline signing and verification', () => {
 
   before(async () => {
     writeFileSync(packagePath, content);
-    const info = await signPackage(packagePath, keypair.privateKey, keypair.publicKey);
+    const info = await signPackage(packagePath, keySigner(keypair.privateKey, { publicKey: keypair.publicKey }));
     await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath);
   });
   after(() => dir.cleanup());
@@ -139,7 +140,7 @@ describe('offline signing and verification', () => {
 
   describe('when the public key passed to signPackage belongs to another key', () => {
     it('it refuses to sign', async () => {
-      await rejectsWith(signPackage(packagePath, keypair.privateKey, generateKeypair().publicKey), 'INVALID_KEY');
+      await rejectsWith(signPackage(packagePath, keySigner(keypair.privateKey, { publicKey: generateKeypair().publicKey })), 'INVALID_KEY');
     });
   });
 });

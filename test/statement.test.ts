@@ -29,7 +29,9 @@ import {
 } from '../src';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { native } from '../src/native';
-import { expiryTime, signedStatementOf, signStatement, type StatementOptions, writeSignatureDocument } from '../src/signing/statement';
+import { signedStatementOf, writeSignatureDocument } from '../src/formats/v2';
+import { signStatement } from '../src/signing/sign';
+import { expiryTime, type StatementOptions } from '../src/signing/statement';
 import { resetVersion, rollbackFloors } from '../src/trust/version-marks';
 import { describeEngines } from './db/engines';
 import { buildPackage } from './fixtures';

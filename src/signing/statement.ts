@@ -1,11 +1,7 @@
-// Version-2 signatures: a signed statement naming the package, its version, optionally its organization
-// and an expiry, its size and its digest (BLAKE3 by default, SHA-256 on request). The statement's exact
-// encoding is specified in the README and in crates/core/src/statement.rs.
+// What a version-2 signature is asked to say: the package, its version, optionally its organization and
+// an expiry (BLAKE3 by default, SHA-256 on request); the document itself is ../formats/v2.
 import { CloacinaSignError } from '../errors';
-import { type OutputOptions, writeFileAtomic } from '../files';
-import { native, type StatementInput } from '../native';
-import { nativeCounter, type ProgressCounter } from '../progress';
-import { type PackageStatement, statementOf } from '../verification/verifier';
+import type { StatementRequest } from './signer';
 
 export interface StatementOptions {
   /** The package name (1 to 255 bytes, no control characters). */
@@ -20,13 +16,6 @@ export interface StatementOptions {
   expires?: string | Date;
   /** The signing time (default now). */
   issuedAt?: Date;
-}
-
-/** A version-2 signature: the canonical document (what the `.sig` holds, without its newline) and what it says. */
-export interface SignedStatementDocument {
-  document: string;
-  statement: PackageStatement;
-  keyFingerprint: string;
 }
 
 const DURATION = /^(\d{1,6})([dhms])$/;
@@ -80,8 +69,8 @@ export function futureExpiryTime(expires: string | Date, now: Date = new Date())
   return expiresAt;
 }
 
-/** @internal The statement's fields for the native signer (validated there before anything is signed). */
-export function statementInput(options: StatementOptions): StatementInput {
+/** @internal The statement's fields for a signer (validated in Rust before anything is signed). */
+export function statementRequest(options: StatementOptions): StatementRequest {
   const issuedAt = options.issuedAt ?? new Date();
   return {
     name: options.name,
@@ -91,27 +80,4 @@ export function statementInput(options: StatementOptions): StatementInput {
     issuedAt: issuedAt.toISOString(),
     expiresAt: options.expires === undefined ? undefined : futureExpiryTime(options.expires, issuedAt),
   };
-}
-
-/** What a canonical version-2 document says (its fields as parsed; verified only by a verifier). */
-export function signedStatementOf(document: string): SignedStatementDocument {
-  const info = native.parseSignatureDocument(Buffer.from(document));
-  if (!info.statement) throw new CloacinaSignError('INVALID_INPUT', 'not a version-2 signature document');
-  return { document: info.canonical, statement: statementOf(info.statement), keyFingerprint: info.keyFingerprint as string };
-}
-
-/** Hashes the package and signs a version-2 statement about it with a private key held by the caller. */
-export async function signStatement(
-  packagePath: string,
-  privateKey: Uint8Array | string,
-  options: StatementOptions,
-  signOptions: { progress?: ProgressCounter } = {},
-): Promise<SignedStatementDocument> {
-  const key = typeof privateKey === 'string' ? Buffer.from(privateKey, 'utf8') : Buffer.from(privateKey);
-  return signedStatementOf(await native.signStatementFile(packagePath, key, statementInput(options), nativeCounter(signOptions.progress)));
-}
-
-/** Writes a signature document as its `.sig` file: the canonical JSON and a newline, atomically, under the output rules. */
-export async function writeSignatureDocument(path: string, document: string, options: OutputOptions = {}): Promise<void> {
-  await writeFileAtomic(path, `${document}\n`, { ...options, mode: 0o644 });
 }

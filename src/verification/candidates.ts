@@ -6,7 +6,7 @@
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
 import { publicKeyAlgorithm } from '../keys/keypair';
-import { DetachedSignature } from '../signing/detached-signature';
+import { DetachedSignature } from '../formats/v1';
 import type { TrustedPublicKey, TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
 

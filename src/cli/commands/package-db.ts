@@ -1,8 +1,9 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
-import { DetachedSignature, type SignatureInfo } from '../../signing/detached-signature';
-import { type StatementOptions, writeSignatureDocument } from '../../signing/statement';
+import { DetachedSignature, type SignatureInfo } from '../../formats/v1';
+import { writeSignatureDocument } from '../../formats/v2';
+import type { StatementOptions } from '../../signing/statement';
 import type { PackageStatement } from '../../verification/verifier';
 import type { AuditEvent } from '../../audit/events';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
@@ -75,7 +76,7 @@ export async function storeStatement(
   document: string,
   options: { signingKeyId?: string; event?: AuditEvent } = {},
 ): Promise<string> {
-  const [{ auditToDatabase }, { storeSignedStatement }] = await Promise.all([import('../../audit/database-sink'), import('../../service/package-store')]);
+  const [{ auditToDatabase }, { storeStatement: store }] = await Promise.all([import('../../audit/database-sink'), import('../../db/packages')]);
   const info = native.parseSignatureDocument(Buffer.from(document));
   const statement = info.statement as StatementFields;
   const digests = await native.hashFileDigests(packagePath, { sha256: true, blake3: statement.digestAlgorithm === 'blake3' });
@@ -83,8 +84,8 @@ export async function storeStatement(
   if (digest !== statement.digest || digests.size !== statement.size) {
     throw new CloacinaSignError('UNREADABLE_FILE', `${packagePath} changed while it was signed: nothing was stored`);
   }
-  const rows = auditToDatabase(db) as DatabaseAuditSink;
-  const stored = await storeSignedStatement(db, rows, info, { packageHash: digests.sha256 as string, ...options });
+  const audit = options.event ? { rows: auditToDatabase(db) as DatabaseAuditSink, event: options.event } : undefined;
+  const stored = await store(db, info, { packageHash: digests.sha256 as string, signingKeyId: options.signingKeyId, audit });
   return stored.signatureId;
 }
 
@@ -125,9 +126,13 @@ export async function storeStatementSignedWithKeyFile(
   output: FileOutputOptions,
   options: DatabaseOptions,
 ): Promise<void> {
-  const [{ signStatement }, { auditEvent }] = await Promise.all([import('../../signing/statement'), import('../../audit/audit-trail')]);
+  const [{ signPackage }, { keySigner }, { auditEvent }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/key-signer'),
+    import('../../audit/audit-trail'),
+  ]);
   await withDatabase(options, async ({ db, lines }) => {
-    const signed = await signStatement(packagePath, privateKey, statement);
+    const signed = await signPackage(packagePath, keySigner(privateKey), { format: 'v2', statement });
     const event = auditEvent({
       eventType: 'package.signed',
       packagePath,
