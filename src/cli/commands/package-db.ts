@@ -14,20 +14,36 @@ import { type DatabaseOptions, withDatabase } from '../context';
 import { type OutputOptions, printData, say } from '../output';
 import { signatureOutput } from './package';
 
+/** `package sign --key-id <id>`: signed inside Rust with the sealed key, version 1 or (with a statement) 2; --store keeps it in the database. */
 export async function signWithDatabaseKey(
   packagePath: string,
   options: DatabaseOptions & { keyId: string; store?: boolean; output?: string; force?: boolean },
   statement?: StatementOptions,
 ): Promise<void> {
-  if (statement) return signStatementWithDatabaseKey(packagePath, options, statement);
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  // A version-1 signature with --store is written only with --output; a statement always travels as its file.
+  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
   const output = signatureOutput(packagePath, options);
   // Before the database is opened: a refused output never leaves a stored signature behind.
   if (signaturePath) await checkOutputFile(signaturePath, output);
   await withDatabase(
     options,
-    async ({ keys, kek }) => {
-      const signed = await new DbPackageSigner(keys).signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
+    async ({ db, keys, kek }) => {
+      const signer = new DbPackageSigner(keys);
+      if (statement) {
+        const signed = await signer.signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
+        const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
+        await writeSignatureDocument(signaturePath as string, signed.document, output);
+        say(
+          `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
+        );
+        printData(
+          options,
+          { ...(id ? { id } : {}), ...statementSigned(signaturePath as string, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
+          signaturePath as string,
+        );
+        return;
+      }
+      const signed = await signer.signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
       if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath, output);
       reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
@@ -87,34 +103,6 @@ export async function storeStatement(
   const audit = options.event ? { rows: auditToDatabase(db) as DatabaseAuditSink, event: options.event } : undefined;
   const stored = await store(db, info, { packageHash: digests.sha256 as string, signingKeyId: options.signingKeyId, audit });
   return stored.signatureId;
-}
-
-/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (and with --store kept in the database too). */
-async function signStatementWithDatabaseKey(
-  packagePath: string,
-  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean; store?: boolean },
-  statement: StatementOptions,
-): Promise<void> {
-  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
-  const output = signatureOutput(packagePath, options);
-  await checkOutputFile(signaturePath, output);
-  await withDatabase(
-    options,
-    async ({ db, keys, kek }) => {
-      const signed = await new DbPackageSigner(keys).signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
-      const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
-      await writeSignatureDocument(signaturePath, signed.document, output);
-      say(
-        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
-      );
-      printData(
-        options,
-        { ...(id ? { id } : {}), ...statementSigned(signaturePath, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
-        signaturePath,
-      );
-    },
-    { needsKek: true },
-  );
 }
 
 /** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */

@@ -75,40 +75,33 @@ async function sign(packagePath: string, options: SignOptions): Promise<void> {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);
   }
-  if (statement && options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
-  if (statement) return signStatementWithKeyFile(packagePath, options, statement);
-  if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
-  return signWithKeyFile(packagePath, options);
+  if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
+  return signWithKeyFile(packagePath, options, statement);
 }
 
-async function signWithKeyFile(packagePath: string, options: SignOptions): Promise<void> {
+/** `package sign --key <key.pem>`: signed here, version 1 or (with a statement) 2; with --store kept in the database too. */
+async function signWithKeyFile(packagePath: string, options: SignOptions, statement?: StatementOptions): Promise<void> {
   if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
   const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
-  // With --store (the signature kept in the database), a file is written only with --output, as with --key-id.
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  // With --store (the signature kept in the database), a version-1 file is written only with --output, as with --key-id.
+  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
   const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
   // Checked before hashing, so a refused output costs nothing; checked again when written.
   if (signaturePath) await checkOutputFile(signaturePath, output);
+  if (statement) {
+    const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
+    if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath as string, output, options);
+    const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { format: 'v2', statement, progress }));
+    await writeSignatureDocument(signaturePath as string, signed.document, output);
+    say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
+    printData(options, statementSigned(signaturePath as string, signed), signaturePath as string);
+    return;
+  }
   if (options.store) return (await import('./package-upload')).signAndStore(packagePath, privateKey, signaturePath, output, options);
-  if (!signaturePath) return;
   const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
-  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
+  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath as string, output);
   say(`Signed ${packagePath} with key ${info.keyFingerprint}`);
-  printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath);
-}
-
-async function signStatementWithKeyFile(packagePath: string, options: SignOptions, statement: StatementOptions): Promise<void> {
-  if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
-  const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
-  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
-  const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
-  await checkOutputFile(signaturePath, output);
-  const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
-  if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath, output, options);
-  const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { format: 'v2', statement, progress }));
-  await writeSignatureDocument(signaturePath, signed.document, output);
-  say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
-  printData(options, statementSigned(signaturePath, signed), signaturePath);
+  printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath as string);
 }
 
 /**
