@@ -92,6 +92,7 @@ export async function storeSignature(db: Database, info: SignatureInfo, options:
 }
 
 /**
+ * @internal
  * Stores a version-2 document (a signed statement) in package_statements beside the package record.
  * `packageHash` is the package's SHA-256 (how packages are found), whatever digest the statement names.
  */
@@ -170,6 +171,7 @@ async function packageRow(
 }
 
 /**
+ * @internal
  * Stores an uploaded (already verified) signature document with its package's record: version 1 in
  * package_signatures, version 2 in package_statements. The CLI's upload and the service's route both store here.
  */

@@ -18,7 +18,7 @@ import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../tru
 import { addRunCommands } from './package-run';
 import { addUploadCommand, API_TIMEOUT_HELP, apiTimeoutSeconds } from './package-upload';
 
-interface SignOptions extends DatabaseOptions {
+interface SignCommandOptions extends DatabaseOptions {
   format?: string;
   name?: string;
   version?: string;
@@ -41,7 +41,7 @@ interface VerifyOptions extends TrustOptions, PackageCheckOptions {
 }
 
 /** The version-2 statement the options describe; undefined for version 1 (where its options are refused). */
-function statementFrom(options: SignOptions): StatementOptions | undefined {
+function statementFrom(options: SignCommandOptions): StatementOptions | undefined {
   const format = options.format ?? 'v1';
   if (format !== 'v1' && format !== 'v2') throw new CloacinaSignError('USAGE', '--format must be v1 or v2');
   const statementFlags = (['name', 'version', 'organization', 'expires', 'digest'] as const).filter((flag) => options[flag] !== undefined);
@@ -66,7 +66,7 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
   };
 }
 
-async function sign(packagePath: string, options: SignOptions): Promise<void> {
+async function sign(packagePath: string, options: SignCommandOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
   if (options.apiTimeout !== undefined && !options.apiUrl)
@@ -80,7 +80,7 @@ async function sign(packagePath: string, options: SignOptions): Promise<void> {
 }
 
 /** `package sign --key <key.pem>`: signed here, version 1 or (with a statement) 2; with --store kept in the database too. */
-async function signWithKeyFile(packagePath: string, options: SignOptions, statement?: StatementOptions): Promise<void> {
+async function signWithKeyFile(packagePath: string, options: SignCommandOptions, statement?: StatementOptions): Promise<void> {
   if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
   const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
   // With --store (the signature kept in the database), a version-1 file is written only with --output, as with --key-id.
@@ -194,7 +194,7 @@ export function packageCommand(): Command {
       .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
       .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
-  ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
+  ).action((packagePath: string, options: SignCommandOptions) => runAction(options, () => sign(packagePath, options)));
   addPolicyOptions(
     withDbOptions(
       addPackageCheckOptions(pkg.command('verify <packages...>'), 'any')

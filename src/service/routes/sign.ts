@@ -4,9 +4,10 @@
 import type { FastifyInstance } from 'fastify';
 import { storeSignature } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
+import { DetachedSignature } from '../../formats/v1';
 import { quoted, checkName } from '../../names';
 import { SIGNATURE_ID_HEADER } from '../../signing/api-client';
-import { type SignedPackage, signPackage } from '../../signing/sign';
+import { signPackage } from '../../signing/sign';
 import { databaseSigner } from '../../signing/signers/database-signer';
 import { refuseRevoked, revokedPackagesOf } from '../../trust/revoked-packages';
 import { authenticate } from '../auth';
@@ -72,13 +73,12 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
             },
           })
         : await signPackage(target, signer);
-      const text = signed.document;
       const event = ctx.audit.event(audit, 'package.signed', { signerFingerprint: key.fingerprint, packageHash });
       audit.recorded = true;
       try {
         if (request.body.store) {
           const stored = await ctx.audit.track(
-            storeSignature(ctx.db, signed as SignedPackage, { signingKeyId: keyId, audit: { rows: ctx.audit.rows, event } }),
+            storeSignature(ctx.db, DetachedSignature.parse(signed.document), { signingKeyId: keyId, audit: { rows: ctx.audit.rows, event } }),
           );
           reply.header(SIGNATURE_ID_HEADER, stored.signatureId);
           await ctx.audit.lineOf(event);
@@ -92,7 +92,7 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       }
       ctx.metrics.signatures.inc({ outcome: 'signed' });
       ctx.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      return reply.type('application/json').send(`${text}\n`);
+      return reply.type('application/json').send(`${signed.document}\n`);
     },
   );
 }
