@@ -11,8 +11,7 @@ use cloacina_sign_core::digest::{self, DigestSet, PackageDigests};
 use cloacina_sign_core::keys;
 use cloacina_sign_core::pem;
 use cloacina_sign_core::signature::{encode_signature, DetachedSignature};
-use cloacina_sign_core::statement::{DigestAlgorithm, Statement};
-use cloacina_sign_core::verify;
+use cloacina_sign_core::statement::{DigestAlgorithm, SignedStatement, Statement};
 use napi::bindgen_prelude::{AsyncTask, Buffer, Either};
 use napi::{Env, Task};
 use napi_derive::napi;
@@ -123,30 +122,71 @@ impl Document {
         }
     }
 
-    fn sign(&self, seed: &[u8; 32], digests: &PackageDigests) -> napi::Result<String> {
+    /// What is signed for a package of these digests (INVALID_INPUT when a needed digest is missing).
+    fn prepare(&self, digests: &PackageDigests) -> napi::Result<Prepared> {
         match self {
-            Document::V1 { signed_at } => {
-                let package_hash = digests.sha256.ok_or_else(|| {
+            Document::V1 { signed_at } => Ok(Prepared::V1 {
+                package_hash: digests.sha256.ok_or_else(|| {
                     coded(
                         codes::INVALID_INPUT,
                         "a version-1 signature needs the package's SHA-256",
                     )
-                })?;
+                })?,
+                signed_at: signed_at.clone(),
+            }),
+            Document::V2(input) => Ok(Prepared::V2(statement_for(input, digests)?)),
+        }
+    }
+
+    fn sign(&self, seed: &[u8; 32], digests: &PackageDigests) -> napi::Result<String> {
+        let prepared = self.prepare(digests)?;
+        let signature = keys::sign(seed, &prepared.message());
+        prepared.document(&keys::public_key_of(seed), &signature)
+    }
+}
+
+/// A document about one package, but for its signature.
+enum Prepared {
+    V1 {
+        package_hash: digest::Digest,
+        signed_at: String,
+    },
+    V2(Statement),
+}
+
+impl Prepared {
+    /// The exact bytes the signature covers: the raw SHA-256 (version 1), the statement's message (version 2).
+    fn message(&self) -> Vec<u8> {
+        match self {
+            Prepared::V1 { package_hash, .. } => package_hash.to_vec(),
+            Prepared::V2(statement) => statement.signed_message(),
+        }
+    }
+
+    /// The canonical document with the signature of `public_key`'s key.
+    fn document(self, public_key: &[u8; 32], signature: &[u8; 64]) -> napi::Result<String> {
+        match self {
+            Prepared::V1 {
+                package_hash,
+                signed_at,
+            } => {
                 // Built from its encoded fields, each validated as a reader would: nothing is
                 // written that could not be read back.
                 let document = DetachedSignature::from_fields(
                     &digest::to_hex(&package_hash),
-                    &keys::fingerprint(&keys::public_key_of(seed)),
-                    &encode_signature(&verify::sign_digest(seed, &package_hash)),
-                    signed_at,
+                    &keys::fingerprint(public_key),
+                    &encode_signature(signature),
+                    &signed_at,
                 )
                 .or_throw()?;
                 Ok(document.to_json())
             }
-            Document::V2(input) => Ok(statement_for(input, digests)?
-                .sign(seed)
-                .or_throw()?
-                .to_json()),
+            Prepared::V2(statement) => Ok(SignedStatement {
+                statement,
+                key_fingerprint: digest::sha256(public_key),
+                signature: *signature,
+            }
+            .to_json()),
         }
     }
 }
@@ -244,4 +284,33 @@ pub fn sign_package(
         key: SigningKey::from_arg(key)?,
         progress: counter(progress),
     }))
+}
+
+/// The bytes a document's signature covers, for a key that signs outside this process (a hardware
+/// token's): the package's raw SHA-256 (version 1) or the statement's signed message (version 2).
+#[napi]
+pub fn signature_message(digests: Digests, request: SignatureRequest) -> napi::Result<Buffer> {
+    let prepared = Document::from_request(request)?.prepare(&digests.to_core()?)?;
+    Ok(prepared.message().into())
+}
+
+/// The canonical document around a signature made outside this process (over `signature_message` of
+/// the same digests and request) by the raw Ed25519 `public_key`. The signature is verified first
+/// (INVALID_SIGNATURE otherwise): nothing is written that would not verify.
+#[napi]
+pub fn signature_document(
+    digests: Digests,
+    request: SignatureRequest,
+    public_key: Buffer,
+    signature: Buffer,
+) -> napi::Result<String> {
+    let prepared = Document::from_request(request)?.prepare(&digests.to_core()?)?;
+    keys::verify(&public_key, &prepared.message(), &signature).or_throw()?;
+    let public_key: [u8; 32] = public_key[..]
+        .try_into()
+        .map_err(|_| coded(codes::INVALID_KEY, "an Ed25519 public key is 32 bytes"))?;
+    let signature: [u8; 64] = signature[..]
+        .try_into()
+        .map_err(|_| coded(codes::INVALID_SIGNATURE, "an Ed25519 signature is 64 bytes"))?;
+    prepared.document(&public_key, &signature)
 }

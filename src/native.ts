@@ -94,6 +94,8 @@ export const native = {
   hashFileDigests: typed(binding.hashFileDigests),
   hashFileWithSignature: typed(binding.hashFileWithSignature),
   signPackage: typed(binding.signPackage),
+  signatureMessage: typed(binding.signatureMessage),
+  signatureDocument: typed(binding.signatureDocument),
   verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),
@@ -147,6 +149,7 @@ export type {
   PolicyOptions,
   StatementFields,
   StatementInput,
+  SignatureRequest,
   VersionMark,
   RevocationListFields,
 } from '../binding';

@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
 import { DetachedSignature, generateKeypair, hashFile, keySigner, type Signer, signPackage, verifyPackageOffline } from '../src';
 import { signedStatementOf } from '../src/formats/v2';
+import { signElsewhere } from '../src/signing/native-signing';
 import { rejectsWith, tempDir } from './helpers';
 
 describe('signers', () => {
@@ -43,5 +44,34 @@ describe('signers', () => {
       signPackage({ digests: { size: 4096, sha256 } }, keySigner(keypair.privateKey), { format: 'v2', statement: { name: 'signer', version: '1.0.0' } }),
       'INVALID_INPUT',
     );
+  });
+
+  describe('when the key is held elsewhere (a token signs the message prepared here)', () => {
+    const held = generateKeyPairSync('ed25519');
+    const rawPublicKey = held.publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+    const heldSigner = (sign: (message: Buffer) => Promise<Uint8Array>): Signer => ({
+      sign: async (request) => ({ document: await signElsewhere(request, rawPublicKey, sign) }),
+    });
+    const tokenSigns = async (message: Buffer) => cryptoSign(null, message, held.privateKey);
+
+    it('it makes version-1 and version-2 documents that verify against its public key', async () => {
+      for (const options of [{}, { format: 'v2', statement: { name: 'held', version: '2.0.0' } }] as const) {
+        const signed = await signPackage(packagePath, heldSigner(tokenSigns), options);
+        const signaturePath = dir.join(`held-${'format' in options ? 'v2' : 'v1'}.sig`);
+        writeFileSync(signaturePath, `${signed.document}\n`);
+        const verified = await verifyPackageOffline(packagePath, signaturePath, rawPublicKey);
+        expect(verified.signerFingerprint).to.equal(createHash('sha256').update(rawPublicKey).digest('hex'));
+      }
+    });
+
+    it('when the token answers a signature that does not verify, nothing is made and it is INVALID_SIGNATURE', async () => {
+      await rejectsWith(
+        signPackage(
+          packagePath,
+          heldSigner(async () => randomBytes(64)),
+        ),
+        'INVALID_SIGNATURE',
+      );
+    });
   });
 });

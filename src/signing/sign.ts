@@ -45,6 +45,7 @@ export interface SignedStatement extends SignedStatementDocument {
  */
 export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options?: V1SignOptions): Promise<SignedPackage>;
 export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options: V2SignOptions): Promise<SignedStatement>;
+export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options: SignOptions): Promise<SignedPackage | SignedStatement>;
 export async function signPackage(
   target: string | PackageToSign,
   signer: Signer | KeyInput,

@@ -1,9 +1,8 @@
 // The signing service (`cloacina-sign serve`): the package is hashed here and only its digest travels; the
 // key stays in the service. The service sets the signing time; its answer is checked before it is used.
-import { native } from '../../native';
-import { nativeCounter } from '../../progress';
 import { SigningServiceClient, type SigningServiceClientOptions } from '../api-client';
-import type { PackageDigests, PackageToSign, Signer } from '../signer';
+import { digestsOf } from '../native-signing';
+import type { Signer } from '../signer';
 
 export interface ServiceSignerOptions {
   /** The service, as a client or as where to reach it. */
@@ -16,23 +15,18 @@ export interface ServiceSignerOptions {
   waiting?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
-async function digestsOf(pkg: PackageToSign, algorithm: 'sha256' | 'blake3'): Promise<PackageDigests> {
-  if ('digests' in pkg) return pkg.digests;
-  return native.hashFileDigests(pkg.path, { sha256: algorithm === 'sha256', blake3: algorithm === 'blake3' }, nativeCounter(pkg.progress));
-}
-
 export function serviceSigner(options: ServiceSignerOptions): Signer {
   const client = options.service instanceof SigningServiceClient ? options.service : new SigningServiceClient(options.service);
   const waiting = options.waiting ?? ((work) => work());
   return {
     async sign({ package: pkg, document }) {
+      const digests = await digestsOf(pkg, document);
       if (document.version === 1) {
-        const packageHash = (await digestsOf(pkg, 'sha256')).sha256 as string;
+        const packageHash = digests.sha256 as string;
         const answer = await waiting(() => client.sign(options.keyId, packageHash, { store: options.store }));
         return { document: answer.signature.toString(), signatureId: answer.signatureId };
       }
       const { statement } = document;
-      const digests = await digestsOf(pkg, statement.digestAlgorithm);
       const signed = await waiting(() =>
         client.signStatement(options.keyId, digests[statement.digestAlgorithm] as string, {
           name: statement.name,
