@@ -12,7 +12,7 @@ import { type Database, openDatabase } from '../src/db/database';
 import { DbKeyManager } from '../src/keys/db-key-manager';
 import { generateKeypair } from '../src/keys/keypair';
 import { DbPackageSigner } from '../src/signing/db-signer';
-import { DetachedSignature } from '../src/signing/detached-signature';
+import { DetachedSignature } from '../src/formats/v1';
 import { signPackage } from '../src/signing/sign';
 import { createPackageLoader } from '../src/loading/package-loader';
 import { databaseTrust } from '../src/trust/database-trust';

@@ -9,7 +9,7 @@ import { DbKeyManager } from '../src/keys/db-key-manager';
 import { generateKeypair } from '../src/keys/keypair';
 import type { LoadedPackage } from '../src/loading/loaded-package';
 import { createPackageLoader } from '../src/loading/package-loader';
-import { DetachedSignature } from '../src/signing/detached-signature';
+import { DetachedSignature } from '../src/formats/v1';
 import { signPackage } from '../src/signing/sign';
 import { databaseTrust } from '../src/trust/database-trust';
 import { SignatureSource } from '../src/verification/signature-source';

@@ -17,7 +17,12 @@ async function signaturesPerSecond(kek: Kek): Promise<number> {
   const binding = { keyId: 'bench-key', orgId: 'bench-org' };
   const sealed = await native.generateSealedKeypairUnder(kek, binding);
   const hash = randomBytes(32).toString('hex');
-  const sign = () => native.signDigestWithSealedKey(hash, kek, sealed.sealedPrivateKey, binding, sealed.publicKey);
+  const sign = () =>
+    native.signPackage(
+      { size: 0, sha256: hash },
+      { kek, sealedPrivateKey: sealed.sealedPrivateKey, binding, publicKey: sealed.publicKey },
+      { version: 1, signedAt: new Date().toISOString() },
+    );
   for (let i = 0; i < 200; i++) await sign();
   let left = SIGNATURES;
   const started = process.hrtime.bigint();

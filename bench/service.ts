@@ -1,7 +1,7 @@
 // Signing service benchmark: signs per second through the HTTP API (`cloacina-sign serve` as a child
 // process; 64 concurrent keep-alive clients; every request authenticates its token and writes its audit
 // row), on SQLite and PostgreSQL, with p50/p99 latency, against the same run's in-process ceiling
-// (native.signDigestWithSealedKey alone). And uploading a 100 MiB package vs hashing it locally, with the
+// (native.signPackage with a given digest and a sealed key, alone). And uploading a 100 MiB package vs hashing it locally, with the
 // service's RSS sampled during the upload.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -135,7 +135,11 @@ async function apiSigns(setup: Setup, url: string): Promise<Throughput & { audit
 async function ceiling(setup: Setup): Promise<Throughput> {
   const binding = { keyId: setup.keyId, orgId: setup.orgId };
   return load(async () => {
-    await native.signDigestWithSealedKey(randomBytes(32).toString('hex'), setup.kek, setup.sealed, binding, setup.publicKey);
+    await native.signPackage(
+      { size: 0, sha256: randomBytes(32).toString('hex') },
+      { kek: setup.kek, sealedPrivateKey: setup.sealed, binding, publicKey: setup.publicKey },
+      { version: 1, signedAt: new Date().toISOString() },
+    );
   });
 }
 
@@ -262,7 +266,7 @@ export async function benchService(): Promise<BenchSection> {
   const rows: string[][] = [];
   const notes: string[] = [
     `Signing: \`cloacina-sign serve\` as a child process; the bench process drives it with ${CLIENTS} concurrent clients over a keep-alive pool of ${CLIENTS} connections (undici), each request \`POST /v1/sign\` of a fresh digest: token authenticated (SHA-256 lookup, cached while the change generation is current), scope and rate limit checked, the sealed key unsealed and used inside Rust, the \`package.signed\` audit row written before the answer. ${WARM_UP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s measured. "Audit rows" counts the token's package.signed rows written meanwhile, warm-up included: one per request answered.`,
-    `Ceiling: \`native.signDigestWithSealedKey\` alone in the bench process, ${CLIENTS} in flight (AES-256-GCM unseal, public-key re-derivation check, Ed25519 signing on libuv worker threads). Targets: >= ${TARGET_SIGNS.toLocaleString('en-US')} signs/s with p99 <= ${TARGET_P99_MS} ms.`,
+    `Ceiling: \`native.signPackage\` (a given digest, a sealed key) alone in the bench process, ${CLIENTS} in flight (AES-256-GCM unseal, public-key re-derivation check, Ed25519 signing on libuv worker threads). Targets: >= ${TARGET_SIGNS.toLocaleString('en-US')} signs/s with p99 <= ${TARGET_P99_MS} ms.`,
     `Upload: a ${UPLOAD_BYTES / 2 ** 20} MiB package streamed from disk to \`POST /v1/orgs/:org/packages\` (hashed by the service as it arrives, verified, stored with its audit row), one warm-up then the median of ${UPLOAD_RUNS} over one keep-alive connection; against \`native.hashFile\` of the same page-cached file in the bench process (one warm-up, median of ${UPLOAD_RUNS}); target <= ${TARGET_UPLOAD_RATIO}x. The service's RSS is sampled every 10 ms from /proc during each upload: the largest peak minus the baseline before it. "CLI" is \`cloacina-sign package upload --api-url\` end to end (Node start-up included).`,
   ];
   notes.push(

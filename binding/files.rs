@@ -4,13 +4,9 @@ use std::sync::Arc;
 
 use cloacina_sign_core::codes;
 use cloacina_sign_core::digest::{self, Digest};
-use cloacina_sign_core::keys;
-use cloacina_sign_core::pem;
-use cloacina_sign_core::verify;
-use napi::bindgen_prelude::{AsyncTask, Buffer};
+use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
-use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
 
@@ -69,60 +65,6 @@ pub fn hash_file(path: String, progress: Option<&ProgressCounter>) -> AsyncTask<
         path: path.into(),
         progress: counter(progress),
     })
-}
-
-/// What a signing produced; the caller adds `signed_at` when it writes the document.
-#[napi(object)]
-pub struct SignedDigest {
-    pub package_hash: String,
-    pub key_fingerprint: String,
-    /// Standard base64 of the 64-byte Ed25519 signature.
-    pub signature: String,
-}
-
-pub(crate) fn signed_digest(seed: &[u8; 32], digest: &Digest) -> SignedDigest {
-    let public_key = keys::public_key_of(seed);
-    let signature = verify::sign_digest(seed, digest);
-    SignedDigest {
-        package_hash: digest::to_hex(digest),
-        key_fingerprint: keys::fingerprint(&public_key),
-        signature: cloacina_sign_core::signature::encode_signature(&signature),
-    }
-}
-
-pub struct SignFileTask {
-    path: PathBuf,
-    seed: Zeroizing<[u8; 32]>,
-    progress: Option<Arc<AtomicU64>>,
-}
-
-impl Task for SignFileTask {
-    type Output = SignedDigest;
-    type JsValue = SignedDigest;
-
-    fn compute(&mut self) -> napi::Result<SignedDigest> {
-        let digest = hash(&self.path, &self.progress)?;
-        Ok(signed_digest(&self.seed, &digest))
-    }
-
-    fn resolve(&mut self, _env: Env, output: SignedDigest) -> napi::Result<SignedDigest> {
-        Ok(output)
-    }
-}
-
-/// Hashes a file and signs the raw 32-byte digest with an Ed25519 private key (raw seed, DER or PEM).
-#[napi(ts_return_type = "Promise<SignedDigest>")]
-pub fn sign_file(
-    path: String,
-    private_key: Buffer,
-    progress: Option<&ProgressCounter>,
-) -> napi::Result<AsyncTask<SignFileTask>> {
-    let seed = pem::private_key_from_any(&private_key).or_throw()?;
-    Ok(AsyncTask::new(SignFileTask {
-        path: path.into(),
-        seed,
-        progress: counter(progress),
-    }))
 }
 
 pub(crate) fn digest_from_hex(hex_digest: &str) -> napi::Result<Digest> {

@@ -20,6 +20,7 @@ mod revocation_list;
 mod sealing;
 mod small_file;
 mod signed_note;
+mod sign;
 mod stream_hash;
 mod verify;
 
@@ -34,5 +35,6 @@ pub use revocation_list::*;
 pub use sealing::*;
 pub use small_file::*;
 pub use signed_note::*;
+pub use sign::*;
 pub use stream_hash::*;
 pub use verify::*;

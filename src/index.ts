@@ -11,20 +11,21 @@ export type { KeyInput, Keypair } from './keys/keypair';
 export { readPrivateKeyFile, writeKeypairFiles } from './keys/key-files';
 export type { PrivateKeyFileOptions } from './keys/key-files';
 
-// --- Signing (CI): today's ways to sign, by key, through the signing service or with a database-held key.
-// --- Kept together so that one signPackage over a signer (key, database, service) can replace the block whole.
-export { signPackage } from './signing/sign';
+// Signing (CI): one signPackage over a signer — a key (file or bytes), a database key opened only inside
+// Rust, or the signing service (the key stays in the service, the package never travels).
 export { ProgressCounter } from './progress';
-export type { SignOptions } from './signing/sign';
-export { DetachedSignature } from './signing/detached-signature';
-export type { SignatureInfo } from './signing/detached-signature';
-export { signStatement, writeSignatureDocument } from './signing/statement';
-export type { StatementOptions, SignedStatementDocument } from './signing/statement';
+export { signPackage } from './signing/sign';
+export type { SignOptions, V1SignOptions, V2SignOptions, SignedPackage, SignedStatement } from './signing/sign';
+export type { Signer, SignRequest, SignResponse, DocumentRequest, PackageToSign, PackageDigests, StatementRequest } from './signing/signer';
+export { keySigner, type KeySignerOptions } from './signing/signers/key-signer';
+export { databaseSigner, type DatabaseSigner, type DatabaseSignerOptions, type SealedKeySource, type SealedSigningKey } from './signing/signers/database-signer';
+export { serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
+export { writeSignatureDocument } from './formats/v2';
+export type { SignatureInfo } from './formats/v1';
+export type { SignedStatementDocument } from './formats/v2';
+export type { StatementOptions } from './signing/statement';
 export { SigningServiceClient } from './signing/api-client';
 export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
-export { DbPackageSigner } from './signing/db-signer';
-export type { DbSignResult, StoredSignature } from './signing/db-signer';
-// --- End of the signing block.
 
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader } from './loading/package-loader';

@@ -26,10 +26,7 @@ const PATH_ARGUMENTS = {
   readSmallFile: 1,
   readSmallFileSync: 1,
   sealPackage: 1,
-  signFile: 1,
-  signFileWithSealedKey: 1,
-  signStatementFile: 1,
-  signStatementFileWithSealedKey: 1,
+  signPackage: 1,
   verifyFileWithKeys: 2,
 } as const satisfies Partial<Record<keyof BindingModule, number>>;
 

@@ -8,7 +8,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { generateKeypair } from '../src/keys/keypair';
 import { createPackageLoader } from '../src/loading/package-loader';
-import { signStatement } from '../src/signing/statement';
+import { signStatement } from '../src/signing/sign';
 import { publicKeyTrust } from '../src/trust/public-key-trust';
 import { SignatureSource } from '../src/verification/signature-source';
 import { ecKey, signDer } from './fixtures/cosign-key';

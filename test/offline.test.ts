@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { DetachedSignature, generateKeypair, signPackage, verifyPackageOffline } from '../src';
+import { generateKeypair, keySigner, signPackage, verifyPackageOffline } from '../src';
 import { TamperedPackage, UntrustedSigner, VerificationFailure, SignatureNotFound, InvalidSignature } from '../src/errors';
+import { DetachedSignature } from '../src/formats/v1';
 import { flipBit, rejectsWith, tempDir } from './helpers';
 
 describe('offline signing and verification', () => {
@@ -14,7 +15,7 @@ describe('offline signing and verification', () => {
 
   before(async () => {
     writeFileSync(packagePath, content);
-    const info = await signPackage(packagePath, keypair.privateKey, keypair.publicKey);
+    const info = await signPackage(packagePath, keySigner(keypair.privateKey, { publicKey: keypair.publicKey }));
     await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath);
   });
   after(() => dir.cleanup());
@@ -130,7 +131,7 @@ describe('offline signing and verification', () => {
 
   describe('when the public key passed to signPackage belongs to another key', () => {
     it('it refuses to sign', async () => {
-      await rejectsWith(signPackage(packagePath, keypair.privateKey, generateKeypair().publicKey), 'INVALID_KEY');
+      await rejectsWith(signPackage(packagePath, keySigner(keypair.privateKey, { publicKey: generateKeypair().publicKey })), 'INVALID_KEY');
     });
   });
 });

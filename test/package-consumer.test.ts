@@ -303,12 +303,12 @@ describe('the package as a dependency', function () {
         'writeKeypairFiles',
         // Signing.
         'signPackage',
+        'keySigner',
+        'databaseSigner',
+        'serviceSigner',
         'ProgressCounter',
-        'DetachedSignature',
-        'signStatement',
         'writeSignatureDocument',
         'SigningServiceClient',
-        'DbPackageSigner',
         // Verification and loading.
         'createPackageLoader',
         'databaseTrust',

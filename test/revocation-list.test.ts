@@ -7,7 +7,7 @@ import { Registry } from 'prom-client';
 import { createPackageLoader, DbKeyManager, openDatabase, publicKeyToPem, publicKeyTrust } from '../src';
 import type { Database } from '../src/db/database';
 import { DbPackageSigner } from '../src/signing/db-signer';
-import { DetachedSignature } from '../src/signing/detached-signature';
+import { DetachedSignature } from '../src/formats/v1';
 import { issueRevocationList, revokePackage } from '../src/trust/package-revocations';
 import { buildPackage } from './fixtures';
 import { rejectsWith, runCli, tempDir, throwsWith } from './helpers';

@@ -28,7 +28,10 @@ import {
 import { PolicyViolation, VerificationFailure } from '../src/errors';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { native } from '../src/native';
-import { expiryTime, signedStatementOf, signStatement, type StatementOptions, writeSignatureDocument } from '../src/signing/statement';
+import { signedStatementOf, writeSignatureDocument } from '../src/formats/v2';
+import { signStatement } from '../src/signing/sign';
+import type { StatementOptions } from '../src/signing/statement';
+import { expiryTime } from '../src/time';
 import { rollbackFloors } from '../src/db/version-marks';
 import { resetVersion } from '../src/trust/version-reset';
 import { describeEngines } from './db/engines';

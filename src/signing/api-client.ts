@@ -9,8 +9,8 @@ import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { CloacinaSignError, type ErrorCode, errorForCode, type VerificationFailureCode } from '../errors';
 import { VERIFICATION_FAILURE_CODES } from '../error-codes';
-import { DetachedSignature } from './detached-signature';
-import { type SignedStatementDocument, signedStatementOf } from './statement';
+import { DetachedSignature } from '../formats/v1';
+import { type SignedStatementDocument, signedStatementOf } from '../formats/v2';
 
 export const API_TOKEN_ENV = 'CLOACINA_API_TOKEN';
 export const DEFAULT_API_TIMEOUT_MS = 30_000;

@@ -1,29 +1,84 @@
-// Offline signing with a private key held by the caller.
-import { CloacinaSignError } from '../errors';
-import { importPublicKey, type KeyInput, publicKeyFingerprint } from '../keys/keypair';
-import { native } from '../native';
-import { nativeCounter, type ProgressCounter } from '../progress';
-import type { SignatureInfo } from './detached-signature';
+// Signing a package, version 1 or 2, with any signer: a key file's key, a database key or the signing service.
+import { nowIso } from '../db/ids';
+import { DetachedSignature, type SignatureInfo } from '../formats/v1';
+import { type SignedStatementDocument, signedStatementOf } from '../formats/v2';
+import type { KeyInput } from '../keys/keypair';
+import type { ProgressCounter } from '../progress';
+import type { PackageToSign, Signer } from './signer';
+import { keySigner } from './signers/key-signer';
+import { type StatementOptions, statementRequest } from './statement';
 
-export interface SignOptions {
+interface CommonSignOptions {
   /** Filled with the bytes hashed so far, for progress reporting. */
   progress?: ProgressCounter;
 }
 
-/** RFC 3339 UTC, as Cloacina writes it. */
-export function rfc3339Now(): string {
-  return new Date().toISOString();
+export interface V1SignOptions extends CommonSignOptions {
+  /** Version 1 (default): Cloacina's document, the SHA-256 digest alone. */
+  format?: 'v1';
+}
+
+export interface V2SignOptions extends CommonSignOptions {
+  /** Version 2: a signed statement of name, version, size, digest and expiry. */
+  format: 'v2';
+  statement: StatementOptions;
+}
+
+export type SignOptions = V1SignOptions | V2SignOptions;
+
+/** A version-1 signature: its fields and its canonical document. */
+export interface SignedPackage extends SignatureInfo {
+  document: string;
+  /** Set when the signer stored the signature too (the signing service, asked to store it). */
+  signatureId?: string;
+}
+
+export interface SignedStatement extends SignedStatementDocument {
+  /** Set when the signer stored the signature too. */
+  signatureId?: string;
 }
 
 /**
- * Signs the raw SHA-256 digest of the package. When `publicKey` is given it must belong to
- * `privateKey`: that catches a mismatched key pair before a useless signature is published.
+ * Signs a package with `signer` (or with a private key, as keySigner(key) would): version 1 unless
+ * `options.format` is `v2`. The package is its file's path, or its digests computed elsewhere (the
+ * signing service never receives the package). Resolves to the canonical document and what it says.
  */
-export async function signPackage(packagePath: string, privateKey: KeyInput, publicKey?: KeyInput, options: SignOptions = {}): Promise<SignatureInfo> {
-  const key = typeof privateKey === 'string' ? Buffer.from(privateKey, 'utf8') : Buffer.from(privateKey);
-  const signed = await native.signFile(packagePath, key, nativeCounter(options.progress));
-  if (publicKey !== undefined && publicKeyFingerprint(importPublicKey(publicKey)) !== signed.keyFingerprint) {
-    throw new CloacinaSignError('INVALID_KEY', 'the public key does not belong to the private key');
+export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options?: V1SignOptions): Promise<SignedPackage>;
+export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options: V2SignOptions): Promise<SignedStatement>;
+export async function signPackage(target: string | PackageToSign, signer: Signer | KeyInput, options: SignOptions): Promise<SignedPackage | SignedStatement>;
+export async function signPackage(
+  target: string | PackageToSign,
+  signer: Signer | KeyInput,
+  options: SignOptions = {},
+): Promise<SignedPackage | SignedStatement> {
+  const by = isSigner(signer) ? signer : keySigner(signer);
+  const pkg = typeof target === 'string' ? { path: target, progress: options.progress } : target;
+  if (options.format === 'v2') {
+    const { document, signatureId } = await by.sign({ package: pkg, document: { version: 2, statement: statementRequest(options.statement) } });
+    return { ...signedStatementOf(document), ...(signatureId ? { signatureId } : {}) };
   }
-  return { ...signed, signedAt: rfc3339Now() };
+  const { document, signatureId } = await by.sign({ package: pkg, document: { version: 1, signedAt: nowIso() } });
+  const signature = DetachedSignature.parse(document);
+  return {
+    packageHash: signature.packageHash,
+    keyFingerprint: signature.keyFingerprint,
+    signature: signature.signature,
+    signedAt: signature.signedAt,
+    document: signature.toString(),
+    ...(signatureId ? { signatureId } : {}),
+  };
+}
+
+/** signPackage(packagePath, signer, { format: 'v2', statement, progress }). */
+export function signStatement(
+  packagePath: string,
+  signer: Signer | KeyInput,
+  statement: StatementOptions,
+  options: CommonSignOptions = {},
+): Promise<SignedStatement> {
+  return signPackage(packagePath, signer, { ...options, format: 'v2', statement });
+}
+
+function isSigner(value: Signer | KeyInput): value is Signer {
+  return typeof value === 'object' && value !== null && typeof (value as Signer).sign === 'function';
 }

@@ -4,7 +4,7 @@
 // known. Rust pairs each with the trusted key it can be verified with (crates/core/src/verify.rs).
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
-import { DetachedSignature } from '../signing/detached-signature';
+import { DetachedSignature } from '../formats/v1';
 import type { TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
 

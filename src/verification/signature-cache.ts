@@ -1,8 +1,8 @@
 // Stored signature documents by package hash, cached like trust: only while the change generation is current.
 import type { Database } from '../db/database';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
-import { DetachedSignature } from '../signing/detached-signature';
-import { findSignatures } from '../signing/db-signer';
+import { DetachedSignature } from '../formats/v1';
+import { findSignatures } from '../db/packages';
 
 const MAX_ENTRIES = 10_000;
 

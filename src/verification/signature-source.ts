@@ -1,5 +1,5 @@
 // Where verification finds a package's signatures.
-import type { SignatureInfo } from '../signing/detached-signature';
+import type { SignatureInfo } from '../formats/v1';
 
 export type SignatureSource =
   /** `<package>.sig` when it exists, else the signatures stored in the database. */

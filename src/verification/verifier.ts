@@ -2,7 +2,7 @@
 import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type Digests, type DocumentInfo, native, type NativeVerified, type StatementFields } from '../native';
-import { DetachedSignature } from '../signing/detached-signature';
+import { DetachedSignature } from '../formats/v1';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import { refuseRevoked, revokedPackagesOf } from '../trust/revoked-packages';
 import type { TrustSource } from '../trust/trust-source';

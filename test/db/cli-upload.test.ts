@@ -9,9 +9,9 @@ import { auditEvent } from '../../src/audit/audit-trail';
 import { auditToDatabase, type DatabaseAuditSink } from '../../src/audit/database-sink';
 import { nowIso } from '../../src/db/ids';
 import { hashFile } from '../../src/hashing';
-import { storeSignedPackage } from '../../src/service/package-store';
+import { storeSignature } from '../../src/db/packages';
 import { TokenManager } from '../../src/db/tokens';
-import { DetachedSignature } from '../../src/signing/detached-signature';
+import { DetachedSignature } from '../../src/formats/v1';
 import { writePackage } from '../fixtures/random-package';
 import { rejectsWith, runCli, tempDir } from '../helpers';
 import { type ServiceProcess, startService } from '../service/harness';
@@ -161,10 +161,10 @@ describeEngines('the command line with a database, read by a person', (t) => {
       const document = await DetachedSignature.readFromFile(`${pkg}.sig`);
       const rows = auditToDatabase(t.db) as DatabaseAuditSink;
       const store = (name: string, nameConflict?: 'refuse' | 'rename' | 'keep') =>
-        storeSignedPackage(t.db, rows, document, {
+        storeSignature(t.db, document, {
           name,
           nameConflict,
-          event: auditEvent({ eventType: 'package.uploaded', packageHash: document.packageHash }),
+          audit: { rows, event: auditEvent({ eventType: 'package.uploaded', packageHash: document.packageHash }) },
         });
       expect((await store('one')).name).to.equal('one');
       const error = await rejectsWith(store('two'), 'ALREADY_EXISTS');

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { hashFile } from '../../src/hashing';
 import { DbPackageSigner } from '../../src/signing/db-signer';
-import { DetachedSignature } from '../../src/signing/detached-signature';
+import { DetachedSignature } from '../../src/formats/v1';
 import { TokenManager } from '../../src/db/tokens';
 import { revokePackage } from '../../src/trust/package-revocations';
 import { tempDir } from '../helpers';

@@ -11,7 +11,7 @@ import { generateKeypair } from '../../src/keys/keypair';
 import { RateLimiter } from '../../src/service/rate-limit';
 import { duplicateMemberName } from '../../src/service/strict-json';
 import { TokenManager } from '../../src/db/tokens';
-import { DetachedSignature } from '../../src/signing/detached-signature';
+import { DetachedSignature } from '../../src/formats/v1';
 import { signPackage } from '../../src/signing/sign';
 import { rejectsWith, tempDir } from '../helpers';
 import { describeEngines } from '../db/engines';

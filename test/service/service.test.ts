@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
-import { DetachedSignature } from '../../src/signing/detached-signature';
+import { DetachedSignature } from '../../src/formats/v1';
 import { generateKeypair, privateKeyToPem, publicKeyToPem } from '../../src/keys/keypair';
 import { signPackage } from '../../src/signing/sign';
 import { TokenManager } from '../../src/db/tokens';

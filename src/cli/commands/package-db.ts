@@ -1,8 +1,9 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
-import { DetachedSignature, type SignatureInfo } from '../../signing/detached-signature';
-import { type StatementOptions, writeSignatureDocument } from '../../signing/statement';
+import { DetachedSignature, type SignatureInfo } from '../../formats/v1';
+import { writeSignatureDocument } from '../../formats/v2';
+import type { StatementOptions } from '../../signing/statement';
 import type { PackageStatement } from '../../verification/verifier';
 import type { AuditEvent } from '../../audit/events';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
@@ -13,20 +14,36 @@ import { type DatabaseOptions, withDatabase } from '../context';
 import { type OutputOptions, printData, say } from '../output';
 import { signatureOutput } from './package';
 
+/** `package sign --key-id <id>`: signed inside Rust with the sealed key, version 1 or (with a statement) 2; --store keeps it in the database. */
 export async function signWithDatabaseKey(
   packagePath: string,
   options: DatabaseOptions & { keyId: string; store?: boolean; output?: string; force?: boolean },
   statement?: StatementOptions,
 ): Promise<void> {
-  if (statement) return signStatementWithDatabaseKey(packagePath, options, statement);
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  // A version-1 signature with --store is written only with --output; a statement always travels as its file.
+  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
   const output = signatureOutput(packagePath, options);
   // Before the database is opened: a refused output never leaves a stored signature behind.
   if (signaturePath) await checkOutputFile(signaturePath, output);
   await withDatabase(
     options,
-    async ({ keys, kek }) => {
-      const signed = await new DbPackageSigner(keys).signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
+    async ({ db, keys, kek }) => {
+      const signer = new DbPackageSigner(keys);
+      if (statement) {
+        const signed = await signer.signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
+        const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
+        await writeSignatureDocument(signaturePath as string, signed.document, output);
+        say(
+          `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
+        );
+        printData(
+          options,
+          { ...(id ? { id } : {}), ...statementSigned(signaturePath as string, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
+          signaturePath as string,
+        );
+        return;
+      }
+      const signed = await signer.signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
       if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath, output);
       reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
@@ -75,7 +92,7 @@ export async function storeStatement(
   document: string,
   options: { signingKeyId?: string; event?: AuditEvent } = {},
 ): Promise<string> {
-  const [{ auditToDatabase }, { storeSignedStatement }] = await Promise.all([import('../../audit/database-sink'), import('../../service/package-store')]);
+  const [{ auditToDatabase }, { storeStatement: store }] = await Promise.all([import('../../audit/database-sink'), import('../../db/packages')]);
   const info = native.parseSignatureDocument(Buffer.from(document));
   const statement = info.statement as StatementFields;
   const digests = await native.hashFileDigests(packagePath, { sha256: true, blake3: statement.digestAlgorithm === 'blake3' });
@@ -83,37 +100,9 @@ export async function storeStatement(
   if (digest !== statement.digest || digests.size !== statement.size) {
     throw new CloacinaSignError('UNREADABLE_FILE', `${packagePath} changed while it was signed: nothing was stored`);
   }
-  const rows = auditToDatabase(db) as DatabaseAuditSink;
-  const stored = await storeSignedStatement(db, rows, info, { packageHash: digests.sha256 as string, ...options });
+  const audit = options.event ? { rows: auditToDatabase(db) as DatabaseAuditSink, event: options.event } : undefined;
+  const stored = await store(db, info, { packageHash: digests.sha256 as string, signingKeyId: options.signingKeyId, audit });
   return stored.signatureId;
-}
-
-/** Version 2 with a database key: the statement signed inside Rust, written as the `.sig` (and with --store kept in the database too). */
-async function signStatementWithDatabaseKey(
-  packagePath: string,
-  options: DatabaseOptions & { keyId: string; output?: string; force?: boolean; store?: boolean },
-  statement: StatementOptions,
-): Promise<void> {
-  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
-  const output = signatureOutput(packagePath, options);
-  await checkOutputFile(signaturePath, output);
-  await withDatabase(
-    options,
-    async ({ db, keys, kek }) => {
-      const signed = await new DbPackageSigner(keys).signStatementWithDbKey(packagePath, options.keyId, kek!, statement);
-      const id = options.store ? await storeStatement(db, packagePath, signed.document, { signingKeyId: options.keyId }) : undefined;
-      await writeSignatureDocument(signaturePath, signed.document, output);
-      say(
-        `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint})${id ? ', stored' : ''}, wrote ${signaturePath}`,
-      );
-      printData(
-        options,
-        { ...(id ? { id } : {}), ...statementSigned(signaturePath, signed, options.keyId), ...(options.store ? { stored: true } : {}) },
-        signaturePath,
-      );
-    },
-    { needsKek: true },
-  );
 }
 
 /** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */
@@ -125,9 +114,13 @@ export async function storeStatementSignedWithKeyFile(
   output: FileOutputOptions,
   options: DatabaseOptions,
 ): Promise<void> {
-  const [{ signStatement }, { auditEvent }] = await Promise.all([import('../../signing/statement'), import('../../audit/audit-trail')]);
+  const [{ signPackage }, { keySigner }, { auditEvent }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/key-signer'),
+    import('../../audit/audit-trail'),
+  ]);
   await withDatabase(options, async ({ db, lines }) => {
-    const signed = await signStatement(packagePath, privateKey, statement);
+    const signed = await signPackage(packagePath, keySigner(privateKey), { format: 'v2', statement });
     const event = auditEvent({
       eventType: 'package.signed',
       packagePath,

@@ -10,12 +10,12 @@ import { type DocumentInfo, native } from '../../native';
 import { nativeCounter } from '../../progress';
 import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
 import type { StatementOptions } from '../../signing/statement';
-import type { NameConflict } from '../../service/package-store';
+import type { NameConflict } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
 import { checkName } from '../../names';
 import { checkOutputFile, type OutputOptions } from '../../files';
-import { hashFile } from '../../hashing';
-import { DetachedSignature } from '../../signing/detached-signature';
+import { DetachedSignature } from '../../formats/v1';
+import { writeSignatureDocument } from '../../formats/v2';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
 import { printData, runAction, say } from '../output';
 import { withProgress } from '../progress';
@@ -97,10 +97,14 @@ export async function signAndStore(
   output: OutputOptions,
   options: DatabaseOptions,
 ): Promise<void> {
-  const [{ signPackage }, { DbPackageSigner }] = await Promise.all([import('../../signing/sign'), import('../../signing/db-signer')]);
-  await withDatabase(options, async ({ keys }) => {
-    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, privateKey, undefined, { progress }));
-    const stored = await new DbPackageSigner(keys).storeSignature(info, { packagePath });
+  const [{ signPackage }, { keySigner }, { storeSignature }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/key-signer'),
+    import('../../db/packages'),
+  ]);
+  await withDatabase(options, async ({ db, keys }) => {
+    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
+    const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep' });
     await keys.audit.record({
       eventType: 'package.signed',
       packagePath,
@@ -128,48 +132,26 @@ export async function signThroughService(packagePath: string, options: ApiSignOp
   const output = signatureOutput(packagePath, options);
   // Before anything is hashed or signed: a refused output costs nothing.
   if (signaturePath) await checkOutputFile(signaturePath, output);
-  if (statement) return signStatementThroughService(packagePath, service, options, statement, signaturePath as string, output);
-  const packageHash = await withProgress(packagePath, (progress) => hashFile(packagePath, { progress }));
-  const { signature, signatureId } = await waitingFor('the signing service to sign', service, () =>
-    service.sign(options.keyId, packageHash, { store: options.store }),
-  );
-  // writeToFile writes the canonical document and a newline: exactly the answer (checked by the client).
-  if (signaturePath) await signature.writeToFile(signaturePath, output);
-  const { reportSignedWithKeyId } = await import('./package-db');
-  reportSignedWithKeyId(packagePath, signaturePath, { ...signature, keyId: options.keyId, signatureId }, options);
-}
-
-async function signStatementThroughService(
-  packagePath: string,
-  service: SigningServiceClient,
-  options: ApiSignOptions,
-  statement: StatementOptions,
-  signaturePath: string,
-  output: OutputOptions,
-): Promise<void> {
-  const [{ futureExpiryTime, writeSignatureDocument }, { statementSigned }] = await Promise.all([import('../../signing/statement'), import('./package-db')]);
-  const digestAlgorithm = statement.digest ?? 'blake3';
-  // The expiry is fixed here (a duration counts from now), before the package is hashed.
-  const expiresAt = statement.expires === undefined ? undefined : futureExpiryTime(statement.expires);
-  const digests = await withProgress(packagePath, (progress) =>
-    native.hashFileDigests(packagePath, { sha256: digestAlgorithm === 'sha256', blake3: digestAlgorithm === 'blake3' }, nativeCounter(progress)),
-  );
-  const digest = (digestAlgorithm === 'sha256' ? digests.sha256 : digests.blake3) as string;
-  const signed = await waitingFor('the signing service to sign the statement', service, () =>
-    service.signStatement(options.keyId, digest, {
-      name: statement.name,
-      version: statement.version,
-      ...(statement.organization !== undefined ? { organization: statement.organization } : {}),
-      size: digests.size,
-      digestAlgorithm,
-      ...(expiresAt !== undefined ? { expiresAt } : {}),
-    }),
-  );
-  await writeSignatureDocument(signaturePath, signed.document, output);
-  say(
-    `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}) through ${service.where}`,
-  );
-  printData(options, statementSigned(signaturePath, signed, options.keyId), signaturePath);
+  const [{ signPackage }, { serviceSigner }, { reportSignedWithKeyId, statementSigned }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/service-signer'),
+    import('./package-db'),
+  ]);
+  const what = statement ? 'the signing service to sign the statement' : 'the signing service to sign';
+  const signer = serviceSigner({ service, keyId: options.keyId, store: options.store, waiting: (work) => waitingFor(what, service, work) });
+  if (statement) {
+    const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, signer, { format: 'v2', statement, progress }));
+    await writeSignatureDocument(signaturePath as string, signed.document, output);
+    say(
+      `Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${options.keyId} (${signed.keyFingerprint}) through ${service.where}`,
+    );
+    printData(options, statementSigned(signaturePath as string, signed, options.keyId), signaturePath as string);
+    return;
+  }
+  const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, signer, { progress }));
+  // The canonical document and a newline: exactly the answer (checked by the client).
+  if (signaturePath) await DetachedSignature.parse(signed.document).writeToFile(signaturePath, output);
+  reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
 }
 
 async function uploadThroughService(packagePath: string, document: DetachedSignature, name: string, options: UploadOptions & ServiceOptions): Promise<void> {
@@ -206,20 +188,13 @@ function report(packagePath: string, result: ApiUploadResult, options: UploadOpt
  * A version-1 document goes to package_signatures (Cloacina's), a version-2 one to package_statements.
  */
 async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, name: string, options: UploadOptions): Promise<void> {
-  const [
-    { auditEvent, recordFailure },
-    { auditToDatabase },
-    { databaseTrust },
-    { decideDigest },
-    { SignatureSource },
-    { storeSignedPackage, storeSignedStatement },
-  ] = await Promise.all([
+  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { decideDigest }, { SignatureSource }, { storeDocument }] = await Promise.all([
     import('../../audit/audit-trail'),
     import('../../audit/database-sink'),
     import('../../trust/database-trust'),
     import('../../verification/verifier'),
     import('../../verification/signature-source'),
-    import('../../service/package-store'),
+    import('../../db/packages'),
   ]);
   await withDatabase(options, async ({ db, keys, lines, org }) => {
     const owner = await org(options.org);
@@ -243,11 +218,7 @@ async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, n
     }
     const event = auditEvent({ eventType: 'package.uploaded', ...fields, packageHash, signatureVerified: true });
     const rows = auditToDatabase(db) as DatabaseAuditSink;
-    const storeOptions = { name, nameConflict: nameConflict(options), event };
-    const stored = await (document.version === 2
-      ? storeSignedStatement(db, rows, document, { ...storeOptions, packageHash })
-      : storeSignedPackage(db, rows, DetachedSignature.parse(document.canonical), storeOptions)
-    ).catch(nameTaken);
+    const stored = await storeDocument(db, document, { packageHash, name, nameConflict: nameConflict(options), audit: { rows, event } }).catch(nameTaken);
     if (lines) {
       await lines.write(event).catch((error: Error) => {
         throw new CloacinaSignError('AUDIT_FAILED', `the package was stored with its audit row, but the audit line could not be written: ${error.message}`);

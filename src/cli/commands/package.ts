@@ -3,9 +3,11 @@ import { Command } from 'commander';
 import { CloacinaSignError } from '../../errors';
 import { checkOutputFile, type OutputOptions } from '../../files';
 import { readPrivateKeyFile } from '../../keys/key-files';
-import { DetachedSignature } from '../../signing/detached-signature';
+import { DetachedSignature } from '../../formats/v1';
+import { writeSignatureDocument } from '../../formats/v2';
 import { signPackage } from '../../signing/sign';
-import { signStatement, type StatementOptions, writeSignatureDocument } from '../../signing/statement';
+import { keySigner } from '../../signing/signers/key-signer';
+import type { StatementOptions } from '../../signing/statement';
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/verifier';
 import { type DatabaseOptions, withDbOptions } from '../context';
@@ -16,7 +18,7 @@ import { addPolicyOptions, collect, type TrustOptions, withLoader } from '../tru
 import { addRunCommands } from './package-run';
 import { addUploadCommand, API_TIMEOUT_HELP, apiTimeoutSeconds } from './package-upload';
 
-interface SignOptions extends DatabaseOptions {
+interface SignCommandOptions extends DatabaseOptions {
   format?: string;
   name?: string;
   version?: string;
@@ -39,7 +41,7 @@ interface PackageVerifyOptions extends TrustOptions, PackageCheckOptions {
 }
 
 /** The version-2 statement the options describe; undefined for version 1 (where its options are refused). */
-function statementFrom(options: SignOptions): StatementOptions | undefined {
+function statementFrom(options: SignCommandOptions): StatementOptions | undefined {
   const format = options.format ?? 'v1';
   if (format !== 'v1' && format !== 'v2') throw new CloacinaSignError('USAGE', '--format must be v1 or v2');
   const statementFlags = (['name', 'version', 'organization', 'expires', 'digest'] as const).filter((flag) => options[flag] !== undefined);
@@ -64,7 +66,7 @@ function statementFrom(options: SignOptions): StatementOptions | undefined {
   };
 }
 
-async function sign(packagePath: string, options: SignOptions): Promise<void> {
+async function sign(packagePath: string, options: SignCommandOptions): Promise<void> {
   if (options.key && options.keyId) throw new CloacinaSignError('USAGE', 'package sign takes --key (a key file) or --key-id (a database key), not both');
   const statement = statementFrom(options);
   if (options.apiTimeout !== undefined && !options.apiUrl)
@@ -73,40 +75,33 @@ async function sign(packagePath: string, options: SignOptions): Promise<void> {
     if (!options.keyId) throw new CloacinaSignError('USAGE', '--api-url signs with a database key held by the service: give --key-id');
     return (await import('./package-upload')).signThroughService(packagePath, { ...options, keyId: options.keyId, apiUrl: options.apiUrl }, statement);
   }
-  if (statement && options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
-  if (statement) return signStatementWithKeyFile(packagePath, options, statement);
-  if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId });
-  return signWithKeyFile(packagePath, options);
+  if (options.keyId) return (await import('./package-db')).signWithDatabaseKey(packagePath, { ...options, keyId: options.keyId }, statement);
+  return signWithKeyFile(packagePath, options, statement);
 }
 
-async function signWithKeyFile(packagePath: string, options: SignOptions): Promise<void> {
+/** `package sign --key <key.pem>`: signed here, version 1 or (with a statement) 2; with --store kept in the database too. */
+async function signWithKeyFile(packagePath: string, options: SignCommandOptions, statement?: StatementOptions): Promise<void> {
   if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
   const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
-  // With --store (the signature kept in the database), a file is written only with --output, as with --key-id.
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  // With --store (the signature kept in the database), a version-1 file is written only with --output, as with --key-id.
+  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
   const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
   // Checked before hashing, so a refused output costs nothing; checked again when written.
   if (signaturePath) await checkOutputFile(signaturePath, output);
+  if (statement) {
+    const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
+    if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath as string, output, options);
+    const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { format: 'v2', statement, progress }));
+    await writeSignatureDocument(signaturePath as string, signed.document, output);
+    say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
+    printData(options, statementSigned(signaturePath as string, signed), signaturePath as string);
+    return;
+  }
   if (options.store) return (await import('./package-upload')).signAndStore(packagePath, privateKey, signaturePath, output, options);
-  if (!signaturePath) return;
-  const info = await withProgress(packagePath, (progress) => signPackage(packagePath, privateKey, undefined, { progress }));
-  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
+  const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
+  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath as string, output);
   say(`Signed ${packagePath} with key ${info.keyFingerprint}`);
-  printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath);
-}
-
-async function signStatementWithKeyFile(packagePath: string, options: SignOptions, statement: StatementOptions): Promise<void> {
-  if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
-  const privateKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
-  const signaturePath = options.output ?? DetachedSignature.defaultPath(packagePath);
-  const output = signatureOutput(packagePath, options, [{ path: options.key, what: 'the private key (--key)' }]);
-  await checkOutputFile(signaturePath, output);
-  const { statementSigned, storeStatementSignedWithKeyFile } = await import('./package-db');
-  if (options.store) return storeStatementSignedWithKeyFile(packagePath, privateKey, statement, signaturePath, output, options);
-  const signed = await withProgress(packagePath, (progress) => signStatement(packagePath, privateKey, statement, { progress }));
-  await writeSignatureDocument(signaturePath, signed.document, output);
-  say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}`);
-  printData(options, statementSigned(signaturePath, signed), signaturePath);
+  printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath as string);
 }
 
 /**
@@ -199,7 +194,7 @@ export function packageCommand(): Command {
       .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
       .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
-  ).action((packagePath: string, options: SignOptions) => runAction(options, () => sign(packagePath, options)));
+  ).action((packagePath: string, options: SignCommandOptions) => runAction(options, () => sign(packagePath, options)));
   addPolicyOptions(
     withDbOptions(
       addPackageCheckOptions(pkg.command('verify <packages...>'), 'any')

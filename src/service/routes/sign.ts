@@ -2,18 +2,17 @@
 // `statement` version 2), byte for byte what offline signing writes. The key is unsealed and used inside
 // Rust only; the package never travels.
 import type { FastifyInstance } from 'fastify';
+import { storeSignature } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
-import { withinTokenBound } from '../../keys/kek';
+import { DetachedSignature } from '../../formats/v1';
 import { quoted, checkName } from '../../names';
-import { native } from '../../native';
-import { DetachedSignature } from '../../signing/detached-signature';
-import { rfc3339Now } from '../../signing/sign';
+import { SIGNATURE_ID_HEADER } from '../../signing/api-client';
+import { signPackage } from '../../signing/sign';
+import { databaseSigner } from '../../signing/signers/database-signer';
 import { refuseRevoked, revokedPackagesOf } from '../../trust/revoked-packages';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { forbidden } from '../http-errors';
-import { SIGNATURE_ID_HEADER } from '../../signing/api-client';
-import { storeSignedPackage } from '../package-store';
 import { signSchema } from '../schemas';
 
 interface SignBody {
@@ -42,8 +41,6 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       const key = await ctx.signingKey(keyId);
       if (!key || key.orgId !== principal.orgId) throw refused();
       audit.signerFingerprint = key.fingerprint;
-      if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
-      if (key.kekId !== ctx.kekId) throw new CloacinaSignError('KEY_UNSEAL_FAILED', `this service's key-encryption key does not seal key ${keyId}`);
       const statement = request.body.statement;
       if (statement && request.body.store)
         throw new CloacinaSignError('INVALID_INPUT', "version-2 signatures travel as .sig files: the database stores version-1 signatures (Cloacina's format)");
@@ -61,32 +58,28 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       // Never a signature for a package the organization revoked (403 PACKAGE_REVOKED, audited as a refused signing).
       const digestAlgorithm = statement ? (statement.digestAlgorithm ?? 'blake3') : 'sha256';
       refuseRevoked(await revokedPackagesOf(ctx.trust(principal.orgId)), { [digestAlgorithm]: packageHash.toLowerCase() }, `package ${packageHash}`);
-      // The canonical document, formatted in Rust from fields Rust made (for version 1, what DetachedSignature.toString() gives).
-      const text = statement
-        ? await withinTokenBound(
-            ctx.kek,
-            native.signStatementDigestWithSealedKey(
-              ctx.kek,
-              key.sealedPrivateKey,
-              { keyId, orgId: key.orgId },
-              key.publicKey,
-              { ...statement, issuedAt: rfc3339Now() },
-              packageHash,
-              statement.size,
-            ),
-          )
-        : native.formatSignature({
-            ...(await withinTokenBound(
-              ctx.kek,
-              native.signDigestWithSealedKey(packageHash, ctx.kek, key.sealedPrivateKey, { keyId, orgId: key.orgId }, key.publicKey),
-            )),
-            signedAt: rfc3339Now(),
-          });
+      // The key's revocation and the KEK are checked by the signer; the canonical document is Rust's.
+      const signer = databaseSigner({ keys: (id) => ctx.signingKey(id), keyId, kek: ctx.kek });
+      const target = { digests: { size: statement?.size, [digestAlgorithm]: packageHash } };
+      const signed = statement
+        ? await signPackage(target, signer, {
+            format: 'v2',
+            statement: {
+              name: statement.name,
+              version: statement.version,
+              organization: statement.organization,
+              digest: statement.digestAlgorithm,
+              expires: statement.expiresAt,
+            },
+          })
+        : await signPackage(target, signer);
       const event = ctx.audit.event(audit, 'package.signed', { signerFingerprint: key.fingerprint, packageHash });
       audit.recorded = true;
       try {
         if (request.body.store) {
-          const stored = await ctx.audit.track(storeSignedPackage(ctx.db, ctx.audit.rows, DetachedSignature.parse(text), { signingKeyId: keyId, event }));
+          const stored = await ctx.audit.track(
+            storeSignature(ctx.db, DetachedSignature.parse(signed.document), { signingKeyId: keyId, audit: { rows: ctx.audit.rows, event } }),
+          );
           reply.header(SIGNATURE_ID_HEADER, stored.signatureId);
           await ctx.audit.lineOf(event);
         } else {
@@ -99,7 +92,7 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       }
       ctx.metrics.signatures.inc({ outcome: 'signed' });
       ctx.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      return reply.type('application/json').send(`${text}\n`);
+      return reply.type('application/json').send(`${signed.document}\n`);
     },
   );
 }

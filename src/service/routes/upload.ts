@@ -8,16 +8,16 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError, MalformedSignature, SignatureNotFound } from '../../errors';
-import { NativeStreamHasher, nativeMethods } from '../../native';
+import { native, NativeStreamHasher, nativeMethods } from '../../native';
 import { uuidOf, normalizeName } from '../../db/organizations';
+import { type NameConflict, type StoredPackage, storeDocument } from '../../db/packages';
 import { checkName, quoted } from '../../names';
-import { DetachedSignature } from '../../signing/detached-signature';
+import { DetachedSignature } from '../../formats/v1';
 import { SignatureSource } from '../../verification/signature-source';
 import { decideDigest } from '../../verification/verifier';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { ApiError, forbidden, tooLarge } from '../http-errors';
-import { type NameConflict, storeSignedPackage } from '../package-store';
 import { uploadSchema } from '../schemas';
 import { UPLOAD_SCOPE } from '../../db/tokens';
 
@@ -167,10 +167,15 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         ctx.metrics.verifications.verified('upload', verified.documentVersion === 2 ? 2 : 1, verifyStartedAt, received.bytes);
         const event = ctx.audit.event(audit, 'package.uploaded', { signatureVerified: true, signerFingerprint: verified.keyFingerprint });
         audit.recorded = true;
-        let stored: Awaited<ReturnType<typeof storeSignedPackage>>;
+        let stored: StoredPackage;
         try {
           stored = await ctx.audit.track(
-            storeSignedPackage(ctx.db, ctx.audit.rows, document, { name: audit.packagePath, nameConflict: request.query.name_conflict, event }),
+            storeDocument(ctx.db, native.parseSignatureDocument(Buffer.from(document.toString())), {
+              packageHash: received.packageHash,
+              name: audit.packagePath,
+              nameConflict: request.query.name_conflict,
+              audit: { rows: ctx.audit.rows, event },
+            }),
           );
           await ctx.audit.lineOf(event);
         } catch (error) {

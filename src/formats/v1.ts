@@ -1,4 +1,4 @@
-// The version-1 detached signature document, shared with Cloacina. Parsing is strict and done in Rust.
+// The version-1 detached signature document, shared with Cloacina (crates/core/src/signature.rs). Parsing is strict and done in Rust.
 import { type OutputOptions, writeFileAtomic } from '../files';
 import { native, type SignatureFields } from '../native';
 

@@ -1,16 +1,25 @@
-// Storing a signed package (its record and its signature) with the audit row of the request in the same
-// transaction: the row commits with the change or neither exists. The same rows as
-// DbPackageSigner.storeSignature writes (storing the same signature twice keeps the first row).
+// The package store: a package's record (found by its SHA-256) and its signatures, version 1 in
+// package_signatures (the table Cloacina reads) and version 2 in package_statements. Every writer goes
+// through here: signing with --store, the CLI's upload, the signing service's sign and upload routes.
+// An audit event given is written in the same transaction: the row commits with the change or neither exists.
+import type { Knex } from 'knex';
 import type { DatabaseAuditSink } from '../audit/database-sink';
 import type { AuditEvent } from '../audit/events';
-import type { Knex } from 'knex';
-import type { Database } from '../db/database';
-import { newId, nowIso } from '../db/ids';
-import { writeTransaction } from '../db/transaction';
 import { CloacinaSignError } from '../errors';
+import { DetachedSignature, type SignatureInfo } from '../formats/v1';
+import type { Row } from './rows';
 import { checkName } from '../names';
 import type { DocumentInfo } from '../native';
-import type { DetachedSignature } from '../signing/detached-signature';
+import type { Database } from './database';
+import { newId, nowIso } from './ids';
+import { writeTransaction } from './transaction';
+
+/** A stored version-1 signature, as package_signatures holds it. */
+export interface StoredSignature extends SignatureInfo {
+  id: string;
+  signingKeyId: string | null;
+  createdAt: string;
+}
 
 export interface StoredPackage {
   packageId: string;
@@ -20,6 +29,12 @@ export interface StoredPackage {
 }
 
 export type NameConflict = 'refuse' | 'rename' | 'keep';
+
+/** An audit event written with the change, in its transaction. */
+export interface StoredWithEvent {
+  rows: DatabaseAuditSink;
+  event: AuditEvent;
+}
 
 export interface StoreOptions {
   /** The package's name (an upload's `?name=`); stored when the package has none yet. */
@@ -33,45 +48,55 @@ export interface StoreOptions {
   /** The database key that made the signature: it must still be active. */
   signingKeyId?: string | null;
   /** Written in the same transaction. */
-  event: AuditEvent;
+  audit?: StoredWithEvent;
 }
 
-export async function storeSignedPackage(db: Database, rows: DatabaseAuditSink, document: DetachedSignature, options: StoreOptions): Promise<StoredPackage> {
+function storedFromRow(row: Row): StoredSignature {
+  return {
+    id: String(row.id),
+    packageHash: String(row.package_hash),
+    keyFingerprint: String(row.key_fingerprint),
+    signature: String(row.signature),
+    signedAt: String(row.signed_at),
+    signingKeyId: row.signing_key_id ? String(row.signing_key_id) : null,
+    createdAt: String(row.created_at),
+  };
+}
+
+/**
+ * Stores a version-1 signature (validated as a reader would first) and its package's record; storing the
+ * same signature twice keeps the first row.
+ */
+export async function storeSignature(db: Database, info: SignatureInfo, options: StoreOptions = {}): Promise<StoredPackage & { signature: StoredSignature }> {
+  const document = info instanceof DetachedSignature ? info : DetachedSignature.fromSignatureInfo(info);
   return writeTransaction(db, async (trx) => {
     await checkSigningKey(trx, options.signingKeyId);
     const pkg = await packageRow(trx, document.packageHash, options);
     const identity = { package_hash: document.packageHash, key_fingerprint: document.keyFingerprint, signature: document.signature };
-    const existing = await trx('package_signatures').where(identity).first('id');
-    let signatureId: string;
-    if (existing) {
-      signatureId = String(existing.id);
-    } else {
-      signatureId = newId();
-      await trx('package_signatures').insert({
-        id: signatureId,
+    let row: Row | undefined = await trx('package_signatures').where(identity).first();
+    if (!row) {
+      row = {
+        id: newId(),
         package_id: pkg.id,
         ...identity,
         signed_at: document.signedAt,
         signing_key_id: options.signingKeyId ?? null,
         created_at: nowIso(),
-      });
+      };
+      await trx('package_signatures').insert(row);
     }
-    await rows.insertIn(trx, options.event);
-    return { packageId: pkg.id, signatureId, name: pkg.name };
+    if (options.audit) await options.audit.rows.insertIn(trx, options.audit.event);
+    const signature = storedFromRow(row);
+    return { packageId: pkg.id, signatureId: signature.id, name: pkg.name, signature };
   });
 }
 
 /**
- * A version-2 document (a signed statement), stored in package_statements beside the package record, with
- * the audit row in the same transaction. package_signatures, which Cloacina reads, keeps version 1 only.
+ * @internal
+ * Stores a version-2 document (a signed statement) in package_statements beside the package record.
  * `packageHash` is the package's SHA-256 (how packages are found), whatever digest the statement names.
  */
-export async function storeSignedStatement(
-  db: Database,
-  rows: DatabaseAuditSink,
-  document: DocumentInfo,
-  options: Omit<StoreOptions, 'event'> & { packageHash: string; event?: AuditEvent },
-): Promise<StoredPackage> {
+export async function storeStatement(db: Database, document: DocumentInfo, options: StoreOptions & { packageHash: string }): Promise<StoredPackage> {
   const statement = document.statement;
   if (document.version !== 2 || !statement || !document.keyFingerprint) throw new CloacinaSignError('INVALID_INPUT', 'not a version-2 signature document');
   const { signature } = JSON.parse(document.canonical) as { signature: string };
@@ -100,10 +125,15 @@ export async function storeSignedStatement(
         created_at: nowIso(),
       });
     }
-    // Without an event when the signing was audited already (DbPackageSigner records package.signed).
-    if (options.event) await rows.insertIn(trx, options.event);
+    if (options.audit) await options.audit.rows.insertIn(trx, options.audit.event);
     return { packageId: pkg.id, signatureId, name: pkg.name };
   });
+}
+
+/** Every stored version-1 signature of a package, in the fixed verification order (signed_at, then id). */
+export async function findSignatures(db: Database, packageHash: string): Promise<StoredSignature[]> {
+  const rows = await db.run((knex) => knex('package_signatures').where({ package_hash: packageHash.toLowerCase() }).orderBy(['signed_at', 'id']));
+  return rows.map(storedFromRow);
 }
 
 /** The database key that made the signature, if any: it must exist and still be active. */
@@ -138,4 +168,15 @@ async function packageRow(
   }
   await trx('packages').where({ id: pkg.id }).update({ package_name: name });
   return { id: String(pkg.id), name };
+}
+
+/**
+ * @internal
+ * Stores an uploaded (already verified) signature document with its package's record: version 1 in
+ * package_signatures, version 2 in package_statements. The CLI's upload and the service's route both store here.
+ */
+export async function storeDocument(db: Database, document: DocumentInfo, options: StoreOptions & { packageHash: string }): Promise<StoredPackage> {
+  if (document.version === 2) return storeStatement(db, document, options);
+  const { signature, ...stored } = await storeSignature(db, DetachedSignature.parse(document.canonical), options);
+  return stored;
 }
