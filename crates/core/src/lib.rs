@@ -13,6 +13,7 @@
 
 pub mod codes;
 pub mod cosign;
+mod der;
 pub mod digest;
 pub mod document;
 pub mod ecdsa;
@@ -27,6 +28,7 @@ pub mod seal;
 pub mod signature;
 pub mod statement;
 pub mod stream_hash;
+pub mod verification_key;
 pub mod verify;
 
 pub use error::{CoreError, Result, Violation};
