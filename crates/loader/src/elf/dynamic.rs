@@ -2,11 +2,7 @@
 //! dependency policy needs, and the entries glibc must see together, never, or pointing inside
 //! the loaded segments.
 
-use super::layout::Layout;
-use super::program_headers::{PF_R, PF_W};
-use super::protected::CodePointers;
-use super::relocations::RELA_SIZE;
-use super::symbols::SYM_SIZE;
+use super::layout::{Layout, PF_R, PF_W};
 use super::{bad, range, u64_at};
 use crate::error::LoadError;
 
@@ -64,6 +60,11 @@ pub(super) const DT_AUXILIARY: u64 = 0x7fff_fffd;
 pub(super) const DT_FILTER: u64 = 0x7fff_ffff;
 
 pub(super) const DF_TEXTREL: u64 = 0x4;
+
+/// The size of a symbol table entry (`DT_SYMENT`).
+pub(super) const SYM_SIZE: u64 = 24;
+/// The size of a `RELA` relocation (`DT_RELAENT`).
+pub(super) const RELA_SIZE: u64 = 24;
 
 /// The name of a dynamic tag, for messages.
 pub(super) fn tag_name(tag: u64) -> String {
@@ -326,22 +327,6 @@ pub(super) fn check_entries(l: &Layout<'_>) -> Result<(), LoadError> {
                     tag_name(tag)
                 )));
             }
-        }
-    }
-    Ok(())
-}
-
-/// `DT_INIT` and `DT_FINI`, which the loader calls: inside an executable segment.
-pub(super) fn check_init_fini(l: &Layout<'_>, code: &mut CodePointers) -> Result<(), LoadError> {
-    for tag in [DT_INIT, DT_FINI] {
-        if let Some(addr) = l.get(tag) {
-            if !l.executable(addr) {
-                return Err(bad(format!(
-                    "{} 0x{addr:x} does not point into an executable segment",
-                    tag_name(tag)
-                )));
-            }
-            code.push(tag_name(tag), addr);
         }
     }
     Ok(())

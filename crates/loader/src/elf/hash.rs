@@ -3,7 +3,7 @@
 
 use super::dynamic::{DT_GNU_HASH, DT_HASH};
 use super::layout::Layout;
-use super::protected::TablesRead;
+use super::tables_read::TablesRead;
 use super::{bad, u32_at, MAX_TABLE_ENTRIES};
 use crate::error::LoadError;
 

@@ -1,11 +1,29 @@
 //! The checked layout of a shared object, and the queries every other check asks of it: which
 //! segment holds an address, which file bytes the loader maps there, which tables it reads.
 
-use super::dynamic;
-use super::header::parse_header;
-use super::program_headers::{read_segments, Seg, Segments, PF_R, PF_X};
 use super::{bad, range};
 use crate::error::LoadError;
+
+pub(super) const PF_X: u32 = 1;
+pub(super) const PF_W: u32 = 2;
+pub(super) const PF_R: u32 = 4;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Seg {
+    pub(super) index: u64,
+    pub(super) vaddr: u64,
+    pub(super) memsz: u64,
+    pub(super) offset: u64,
+    pub(super) filesz: u64,
+    pub(super) flags: u32,
+    pub(super) align: u64,
+}
+
+impl Seg {
+    pub(super) fn mem_end(&self) -> u64 {
+        self.vaddr + self.memsz // checked when the segment was accepted
+    }
+}
 
 /// The checked layout of a shared object: header, segments, dynamic section, string table.
 pub(super) struct Layout<'a> {
@@ -122,28 +140,4 @@ impl<'a> Layout<'a> {
         let n = tail.iter().position(|&b| b == 0).unwrap_or(tail.len());
         Ok(tail[..n].to_vec())
     }
-}
-
-/// The header, the segments, the dynamic section and its string table, checked.
-pub(super) fn parse_layout(bytes: &[u8]) -> Result<Layout<'_>, LoadError> {
-    let (phoff, phnum) = parse_header(bytes)?;
-    let Segments {
-        loads,
-        dynamic,
-        others,
-    } = read_segments(bytes, phoff, phnum)?;
-    let mut layout = Layout {
-        bytes,
-        phoff,
-        phnum,
-        loads,
-        dynamic,
-        others,
-        dyn_entries: Vec::new(),
-        strtab: &[],
-        strtab_addr: 0,
-    };
-    layout.dyn_entries = dynamic::read_entries(&layout)?;
-    (layout.strtab, layout.strtab_addr) = dynamic::read_string_table(&layout)?;
-    Ok(layout)
 }

@@ -55,28 +55,34 @@
 //!
 //! Each table has its module; [`validate`] runs their checks in the order the loader meets them.
 
+mod code_pointers;
 mod dynamic;
 mod hash;
 mod header;
-mod init_arrays;
+mod initializers;
 mod layout;
 mod notes;
 mod program_headers;
-mod protected;
 mod relocations;
 mod symbols;
+mod tables_read;
 mod versions;
+mod writes;
 
 pub(crate) use dynamic::{DynamicInfo, DT_NULL, DT_VERDEF};
 pub use header::MAX_PHNUM;
 
 use crate::error::LoadError;
-use init_arrays::InitArrays;
-use layout::{parse_layout, Layout};
-use protected::{CodePointers, TablesRead, Writes};
+use code_pointers::CodePointers;
+use header::parse_header;
+use initializers::InitArrays;
+use layout::Layout;
+use program_headers::{read_segments, Segments};
 use relocations::Relocations;
 use symbols::SymbolTable;
+use tables_read::TablesRead;
 use versions::VersionTable;
+use writes::Writes;
 
 /// Upper bound on symbols, hash buckets and relocations (bounds the time the checks take).
 const MAX_TABLE_ENTRIES: u64 = 1 << 24;
@@ -141,6 +147,30 @@ pub(crate) fn inspect_names(bytes: &[u8]) -> Result<DynamicInfo, LoadError> {
     dynamic::dynamic_info(&layout)
 }
 
+/// The header, the segments, the dynamic section and its string table, checked.
+fn parse_layout(bytes: &[u8]) -> Result<Layout<'_>, LoadError> {
+    let (phoff, phnum) = parse_header(bytes)?;
+    let Segments {
+        loads,
+        dynamic,
+        others,
+    } = read_segments(bytes, phoff, phnum)?;
+    let mut layout = Layout {
+        bytes,
+        phoff,
+        phnum,
+        loads,
+        dynamic,
+        others,
+        dyn_entries: Vec::new(),
+        strtab: &[],
+        strtab_addr: 0,
+    };
+    layout.dyn_entries = dynamic::read_entries(&layout)?;
+    (layout.strtab, layout.strtab_addr) = dynamic::read_string_table(&layout)?;
+    Ok(layout)
+}
+
 /// The deep checks: tables the loader walks, relocations it applies, code it calls.
 fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
     let mut read = TablesRead::new(l);
@@ -148,7 +178,7 @@ fn validate(l: &Layout<'_>, info: &mut DynamicInfo) -> Result<(), LoadError> {
     program_headers::check_loaded_headers(l, &mut read)?;
     dynamic::check_entries(l)?;
     let mut code = CodePointers::default();
-    dynamic::check_init_fini(l, &mut code)?;
+    initializers::check_init_fini(l, &mut code)?;
     read.push(l.strtab_addr, l.strtab.len() as u64, "the string table");
     let relocations = Relocations::read(l, &mut read)?;
     let symbols = SymbolTable::read(l, relocations.symbol_count(), &mut read, &mut code)?;

@@ -3,9 +3,9 @@
 //! notes, the unwind table header).
 
 use super::header::{EHDR_SIZE, PHDR_SIZE};
-use super::layout::Layout;
+use super::layout::{Layout, Seg, PF_R, PF_W, PF_X};
 use super::notes::check_notes;
-use super::protected::TablesRead;
+use super::tables_read::TablesRead;
 use super::{bad, page_size, range, u32_at, u64_at};
 use crate::error::LoadError;
 
@@ -25,27 +25,6 @@ pub(super) const PT_TLS: u32 = 7;
 pub(super) const PT_GNU_EH_FRAME: u32 = 0x6474_e550;
 pub(super) const PT_GNU_RELRO: u32 = 0x6474_e552;
 pub(super) const PT_GNU_PROPERTY: u32 = 0x6474_e553;
-
-pub(super) const PF_X: u32 = 1;
-pub(super) const PF_W: u32 = 2;
-pub(super) const PF_R: u32 = 4;
-
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Seg {
-    pub(super) index: u64,
-    pub(super) vaddr: u64,
-    pub(super) memsz: u64,
-    pub(super) offset: u64,
-    pub(super) filesz: u64,
-    pub(super) flags: u32,
-    pub(super) align: u64,
-}
-
-impl Seg {
-    pub(super) fn mem_end(&self) -> u64 {
-        self.vaddr + self.memsz // checked when the segment was accepted
-    }
-}
 
 pub(super) fn segment_name(p_type: u32) -> &'static str {
     match p_type {

@@ -2,19 +2,19 @@
 //! the loader applies in a shared object, every write where the loader may write, and the code
 //! `IRELATIVE` resolvers run.
 
+use super::code_pointers::CodePointers;
 use super::dynamic::{
-    DT_JMPREL, DT_PLTRELSZ, DT_RELA, DT_RELACOUNT, DT_RELASZ, DT_RELR, DT_RELRSZ,
+    DT_JMPREL, DT_PLTRELSZ, DT_RELA, DT_RELACOUNT, DT_RELASZ, DT_RELR, DT_RELRSZ, RELA_SIZE,
 };
-use super::init_arrays::SlotValue;
+use super::initializers::SlotValue;
 use super::layout::Layout;
 use super::program_headers::PT_TLS;
-use super::protected::{CodePointers, TablesRead, Writes};
 use super::symbols::{SymbolTable, SHN_UNDEF, STB_LOCAL};
+use super::tables_read::TablesRead;
 use super::versions::VersionTable;
+use super::writes::Writes;
 use super::{bad, u64_at, MAX_TABLE_ENTRIES};
 use crate::error::LoadError;
-
-pub(super) const RELA_SIZE: u64 = 24;
 
 /// How the loader treats a relocation type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

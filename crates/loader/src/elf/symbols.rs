@@ -4,10 +4,11 @@
 use std::cell::OnceCell;
 use std::collections::HashSet;
 
-use super::dynamic::DT_SYMTAB;
+use super::code_pointers::CodePointers;
+use super::dynamic::{DT_SYMTAB, SYM_SIZE};
 use super::hash::hashed_symbol_count;
 use super::layout::Layout;
-use super::protected::{CodePointers, TablesRead};
+use super::tables_read::TablesRead;
 use super::{bad, u16_at, u32_at, u64_at, MAX_TABLE_ENTRIES};
 use crate::error::LoadError;
 
@@ -18,7 +19,6 @@ pub(super) const STB_LOCAL: u8 = 0;
 pub(super) const STB_WEAK: u8 = 2;
 pub(super) const SHN_UNDEF: u16 = 0;
 pub(super) const SHN_ABS: u16 = 0xfff1;
-pub(super) const SYM_SIZE: u64 = 24;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sym {

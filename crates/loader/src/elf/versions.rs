@@ -5,7 +5,7 @@
 use super::dynamic::{DynamicInfo, DT_VERDEF, DT_VERNEED, DT_VERSYM};
 use super::hash::elf_hash;
 use super::layout::Layout;
-use super::protected::TablesRead;
+use super::tables_read::TablesRead;
 use super::{bad, u16_at, u32_at};
 use crate::error::LoadError;
 

@@ -1,15 +1,33 @@
-//! The init and fini arrays (`DT_INIT_ARRAY`, `DT_FINI_ARRAY`): the loader calls every slot as it
-//! stands after relocation, so every slot must be relocated to code of this object or a
-//! dependency's function.
+//! The code the loader calls when it loads and unloads the object: `DT_INIT`, `DT_FINI`, and every
+//! slot of the init and fini arrays (`DT_INIT_ARRAY`, `DT_FINI_ARRAY`) as it stands after
+//! relocation, so every slot must be relocated to code of this object or a dependency's function.
 
-use super::dynamic::{DT_FINI_ARRAY, DT_FINI_ARRAYSZ, DT_INIT_ARRAY, DT_INIT_ARRAYSZ};
+use super::code_pointers::CodePointers;
+use super::dynamic::{
+    tag_name, DT_FINI, DT_FINI_ARRAY, DT_FINI_ARRAYSZ, DT_INIT, DT_INIT_ARRAY, DT_INIT_ARRAYSZ,
+};
 use super::layout::Layout;
-use super::protected::CodePointers;
 use super::symbols::{
     SymbolTable, SHN_ABS, SHN_UNDEF, STB_LOCAL, STB_WEAK, STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE,
 };
 use super::{bad, range, MAX_TABLE_ENTRIES};
 use crate::error::LoadError;
+
+/// `DT_INIT` and `DT_FINI`, which the loader calls: inside an executable segment.
+pub(super) fn check_init_fini(l: &Layout<'_>, code: &mut CodePointers) -> Result<(), LoadError> {
+    for tag in [DT_INIT, DT_FINI] {
+        if let Some(addr) = l.get(tag) {
+            if !l.executable(addr) {
+                return Err(bad(format!(
+                    "{} 0x{addr:x} does not point into an executable segment",
+                    tag_name(tag)
+                )));
+            }
+            code.push(tag_name(tag), addr);
+        }
+    }
+    Ok(())
+}
 
 /// What finally sits in an init/fini array slot after relocation.
 #[derive(Debug, Clone, Copy)]
