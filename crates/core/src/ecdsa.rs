@@ -24,9 +24,9 @@
 use p256::ecdsa::signature::hazmat::PrehashVerifier as _;
 use p256::ecdsa::{Signature, VerifyingKey};
 
+use crate::der::{self, tlv};
 use crate::digest::{sha256, Digest};
 use crate::error::{CoreError, Result};
-use crate::pem::der_tlv as tlv;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point; the 65 point bytes follow.
 pub const SPKI_PREFIX: [u8; 26] = [
@@ -46,27 +46,13 @@ fn invalid_key(what: impl std::fmt::Display) -> CoreError {
     CoreError::InvalidKey(format!("invalid ECDSA P-256 public key: {what}"))
 }
 
-/// The tag and the content of the DER value at the front of `input`, the content cut short when the
-/// input is (so that a truncated key is still recognized by its header).
-fn header(input: &[u8]) -> Option<(u8, &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0..=0x7f => (first as usize, rest),
-        0x81 => (*rest.first()? as usize, &rest[1..]),
-        0x82 if rest.len() >= 2 => ((rest[0] as usize) << 8 | rest[1] as usize, &rest[2..]),
-        _ => return None,
-    };
-    Some((tag, &rest[..len.min(rest.len())]))
-}
-
 /// Whether `der` starts like a SubjectPublicKeyInfo whose algorithm is id-ecPublicKey (any curve, any
 /// point form, complete or not): such input is read by [`P256PublicKey::from_spki_der`], whose errors
 /// say what is wrong (rather than the Ed25519 reader's, which would not name the algorithm).
 pub fn is_ec_spki(der: &[u8]) -> bool {
-    match header(der) {
+    match der::header(der) {
         Some((0x30, content)) => matches!(
-            header(content),
+            der::header(content),
             Some((0x30, algorithm)) if algorithm.starts_with(&EC_PUBLIC_KEY_OID)
         ),
         _ => false,

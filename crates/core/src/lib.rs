@@ -13,6 +13,7 @@
 
 pub mod codes;
 pub mod cosign;
+mod der;
 pub mod digest;
 pub mod document;
 pub mod ecdsa;
@@ -28,6 +29,7 @@ pub mod signature;
 pub mod signed_note;
 pub mod statement;
 pub mod stream_hash;
+pub mod verification_key;
 pub mod verify;
 
 pub use error::{CoreError, Result, Violation};

@@ -34,9 +34,11 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
-use crate::ecdsa::{is_ec_spki, P256PublicKey};
+use crate::der;
+use crate::ecdsa::{is_ec_spki, P256PublicKey, EC_PUBLIC_KEY_OID};
 use crate::error::{CoreError, Result};
-use crate::keys::{public_key_of, PublicKey, PublicKeyBytes, SeedBytes, VerificationKey};
+use crate::keys::{public_key_of, PublicKey, PublicKeyBytes, SeedBytes};
+use crate::verification_key::VerificationKey;
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo; the 32 key bytes follow.
 pub const SPKI_PREFIX: [u8; 12] = [
@@ -434,55 +436,6 @@ fn pkcs8_is_valid(der: &[u8]) -> bool {
     seed_from_pkcs8(der).is_ok()
 }
 
-/// Minimal DER reader: enough for PKCS#8, rejects non-minimal/indefinite lengths.
-/// One DER tag-length-value at the front of `input`, and what follows it: lengths in definite minimal
-/// form (short form below 128, long form with one or two bytes above); `None` when truncated or not DER.
-pub(crate) fn der_tlv(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = match first {
-        0..=0x7f => (first as usize, rest),
-        0x81 => {
-            let (&b, rest) = rest.split_first()?;
-            if b < 0x80 {
-                return None;
-            }
-            (b as usize, rest)
-        }
-        0x82 => {
-            if rest.len() < 2 || rest[0] == 0 {
-                return None;
-            }
-            ((rest[0] as usize) << 8 | rest[1] as usize, &rest[2..])
-        }
-        _ => return None,
-    };
-    if rest.len() < len {
-        return None;
-    }
-    let (value, rest) = rest.split_at(len);
-    Some((tag, value, rest))
-}
-
-struct Der<'a>(&'a [u8]);
-
-impl<'a> Der<'a> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn peek_tag(&self) -> Option<u8> {
-        self.0.first().copied()
-    }
-
-    /// Reads one tag-length-value; `None` if truncated or badly encoded.
-    fn read(&mut self) -> Option<(u8, &'a [u8])> {
-        let (tag, value, rest) = der_tlv(self.0)?;
-        self.0 = rest;
-        Some((tag, value))
-    }
-}
-
 /// Why DER is not an acceptable private key: not PKCS#8 at all (the caller says what it expected
 /// or what it is instead), or a PKCS#8 structure that is wrong in a way worth naming.
 enum Pkcs8Error {
@@ -498,12 +451,12 @@ fn seed_from_pkcs8(der: &[u8]) -> std::result::Result<SeedBytes, Pkcs8Error> {
         )))
     };
 
-    let mut outer = Der(der);
+    let mut outer = der::Reader::new(der);
     let content = match outer.read() {
         Some((0x30, c)) if outer.is_empty() => c,
         _ => return Err(not_pkcs8()),
     };
-    let mut seq = Der(content);
+    let mut seq = der::Reader::new(content);
     let version = match seq.read() {
         Some((0x02, [0])) => 0,
         Some((0x02, [1])) => 1,
@@ -513,7 +466,7 @@ fn seed_from_pkcs8(der: &[u8]) -> std::result::Result<SeedBytes, Pkcs8Error> {
     match seq.read() {
         Some((0x30, alg)) if alg == ED25519_ALG_CONTENT => {}
         // A P-256 key (`openssl pkey` of an `ecparam -genkey` key): say why it cannot sign.
-        Some((0x30, alg)) if alg.starts_with(&crate::ecdsa::EC_PUBLIC_KEY_OID) => {
+        Some((0x30, alg)) if alg.starts_with(&EC_PUBLIC_KEY_OID) => {
             return Err(bad(&format!(
                 "this is an ECDSA private key: {ECDSA_CANNOT_SIGN}"
             )))
@@ -546,7 +499,7 @@ fn seed_from_pkcs8(der: &[u8]) -> std::result::Result<SeedBytes, Pkcs8Error> {
         let bits = if tag == 0x81 {
             value
         } else {
-            let mut inner = Der(value);
+            let mut inner = der::Reader::new(value);
             match inner.read() {
                 Some((0x03, b)) if inner.is_empty() => b,
                 _ => return Err(bad("malformed embedded public key")),

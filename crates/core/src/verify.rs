@@ -4,10 +4,11 @@ use crate::cosign::CosignSignature;
 use crate::digest::{to_hex, Digest, DigestSet, PackageDigests};
 use crate::document::SignatureDocument;
 use crate::error::{CoreError, Result};
-use crate::keys::{self, PublicKey, VerificationKey};
+use crate::keys::{self, PublicKey};
 use crate::policy::Policy;
 use crate::signature::DetachedSignature;
 use crate::statement::{DigestAlgorithm, SignedStatement};
+use crate::verification_key::VerificationKey;
 
 /// The verification decision for one version-1 signature over an already computed SHA-256 of the
 /// package, in the order of Cloacina's verification flow (a wrong digest is tampering, whoever signed):

@@ -1,12 +1,12 @@
 //! "Verified before loaded" as a type: the only value [`crate::GuardedLibrary::load`] accepts.
 
-use cloacina_sign_core::keys::VerificationKey;
 use cloacina_sign_core::policy::Policy;
+use cloacina_sign_core::verification_key::VerificationKey;
 use cloacina_sign_core::verify::{verify_any, Candidate};
 
 use crate::deps::{check_dependencies, DependencyCheck};
 use crate::error::LoadError;
-use crate::guarded::{serialize_guarded, unique_proc_path};
+use crate::process::{serialize_guarded, unique_proc_path};
 use crate::sealed::SealedImage;
 
 /// Why a [`ClearedImage`] may be loaded.

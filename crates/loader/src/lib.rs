@@ -31,7 +31,9 @@ mod deps;
 mod elf;
 mod error;
 mod guarded;
+mod link_map;
 mod package;
+mod process;
 mod sealed;
 #[cfg(test)]
 mod test_cc;
@@ -49,11 +51,12 @@ pub use deps::{
 };
 pub use elf::{check_shared_library, MAX_PHNUM};
 pub use error::{LoadError, TaskError};
-pub use guarded::{serialize_guarded, unique_proc_path, GuardedLibrary};
+pub use guarded::GuardedLibrary;
 pub use package::{
     PackageMetadata, TaskMetadata, WorkflowPackage, DEFAULT_RESULT_CAPACITY, MAX_METADATA_STRING,
     MAX_TASK_COUNT, SYM_EXECUTE_TASK, SYM_GET_TASK_METADATA,
 };
+pub use process::{serialize_guarded, unique_proc_path};
 pub use sealed::SealedImage;
 
 /// Seal, check, verify, and only then load.

@@ -212,7 +212,7 @@ impl SealedImage {
     /// A fresh, never-before-returned `/proc/self/fd/...` path naming this memfd
     /// (see [`crate::unique_proc_path`]).
     pub fn proc_path(&self) -> String {
-        crate::guarded::unique_proc_path(self.fd())
+        crate::process::unique_proc_path(self.fd())
     }
 
     /// Test hook: moves the memfd to descriptor number `target` (which must be free) so that tests

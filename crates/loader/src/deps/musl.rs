@@ -16,12 +16,11 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 
-use super::dlinfo::{dlinfo, RTLD_DI_LINKMAP};
 use super::walk::{walk, Found};
 use super::{expand_search_path, unsafe_dep, CacheEntries};
 use crate::elf;
 use crate::error::LoadError;
-use crate::guarded::LinkMap;
+use crate::link_map::{dlinfo, LinkMap, RTLD_DI_LINKMAP};
 
 /// The loader, in messages.
 pub(super) const LOADER: &str = "musl";

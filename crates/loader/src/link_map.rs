@@ -1,9 +1,10 @@
-//! `dlinfo(RTLD_DI_LINKMAP)`, the one `dlinfo` request glibc and musl both answer.
+//! A loaded object's entry in the dynamic loader's list of loaded objects, as
+//! `dlinfo(RTLD_DI_LINKMAP)` answers it: the one `dlinfo` request glibc and musl both answer.
 //!
 //! The libc crate declares `dlinfo` for glibc only; musl has had it since 1.1.x with this single
 //! request (`<dlfcn.h>`: `#define RTLD_DI_LINKMAP 2`), answering with its `struct dso`, whose
 //! first fields are the public `struct link_map` of `<link.h>` (`l_addr`, `l_name`, `l_ld`,
-//! `l_next`, `l_prev`), the prefix [`crate::guarded::LinkMap`] reads.
+//! `l_next`, `l_prev`), the prefix [`LinkMap`] reads.
 
 #[cfg(target_env = "gnu")]
 pub(crate) use libc::{dlinfo, RTLD_DI_LINKMAP};
@@ -20,4 +21,14 @@ extern "C" {
         request: libc::c_int,
         info: *mut libc::c_void,
     ) -> libc::c_int;
+}
+
+/// The public prefix of glibc's `struct link_map` (stable ABI, `<link.h>`).
+#[repr(C)]
+pub(crate) struct LinkMap {
+    pub(crate) l_addr: usize,
+    pub(crate) l_name: *const libc::c_char,
+    pub(crate) l_ld: *mut libc::c_void,
+    pub(crate) l_next: *mut LinkMap,
+    pub(crate) l_prev: *mut LinkMap,
 }
