@@ -4,7 +4,8 @@ import { createReadStream, existsSync, mkdirSync, openSync, statSync, writeSync,
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { spawnSync } from 'node:child_process';
 import { join, resolve } from 'node:path';
-import { createPackageLoader, DetachedSignature, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage, verifyPackageOffline } from '../src';
+import { createPackageLoader, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage, verifyPackageOffline } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { native } from '../src/native';
 import { writeSignatureDocument } from '../src/formats/v2';
 import { signStatement } from '../src/signing/sign';

@@ -3,7 +3,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createPackageLoader, DetachedSignature, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage } from '../src';
+import { createPackageLoader, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { fmt, median, timeAsync, timeCommand } from './measure';
 import type { BenchSection } from './section';
 

@@ -4,7 +4,8 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DetachedSignature, generateKeypair, publicKeyToPem, signPackage } from '../src';
+import { generateKeypair, publicKeyToPem, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { writeSignatureDocument } from '../src/formats/v2';
 import { signStatement } from '../src/signing/sign';
 import { ensurePackage, workDir } from './large-package';

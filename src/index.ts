@@ -18,10 +18,16 @@ export { signPackage } from './signing/sign';
 export type { SignOptions, V1SignOptions, V2SignOptions, SignedPackage, SignedStatement } from './signing/sign';
 export type { Signer, SignRequest, SignResponse, DocumentRequest, PackageToSign, PackageDigests, StatementRequest } from './signing/signer';
 export { keySigner, type KeySignerOptions } from './signing/signers/key-signer';
-export { databaseSigner, type DatabaseSigner, type DatabaseSignerOptions, type SealedKeySource, type SealedSigningKey } from './signing/signers/database-signer';
+export {
+  databaseSigner,
+  type DatabaseSigner,
+  type DatabaseSignerOptions,
+  type SealedKeySource,
+  type SealedSigningKey,
+} from './signing/signers/database-signer';
 export { serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
 export { writeSignatureDocument } from './formats/v2';
-export type { SignatureInfo } from './formats/v1';
+export type { DetachedSignature, SignatureInfo } from './formats/v1';
 export type { SignedStatementDocument } from './formats/v2';
 export type { StatementOptions } from './signing/statement';
 export { SigningServiceClient } from './signing/api-client';

@@ -5,7 +5,8 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { createPackageLoader, generateKeypair, type PackageLoader, publicKeyTrust, signStatement, writeKeypairFiles, writeSignatureDocument } from '../src';
+import { createPackageLoader, generateKeypair, type PackageLoader, publicKeyTrust, writeKeypairFiles, writeSignatureDocument } from '../src';
+import { signStatement } from '../src/signing/sign';
 import { buildWasm } from './fixtures';
 import { type EcKey, ecKey, signDer, writeCosignSignature } from './fixtures/cosign-key';
 import { rejectsWith, tempDir } from './helpers';

@@ -3,7 +3,8 @@
 import { expect } from 'chai';
 import { createPublicKey, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { DetachedSignature, generateKeypair, publicKeyTrust, signPackage } from '../src';
+import { generateKeypair, publicKeyTrust, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { type DocumentInfo, native } from '../src/native';
 import { candidatesFor } from '../src/verification/candidates';
 import { type EcKey, ecKey, signDer } from './fixtures/cosign-key';

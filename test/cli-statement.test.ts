@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { DetachedSignature } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { buildProgram } from '../src/cli/program';
 import { native } from '../src/native';
 import { writeSignatureDocument } from '../src/formats/v2';

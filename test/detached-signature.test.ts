@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
-import { DetachedSignature } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { MalformedSignature } from '../src/errors';
 import { MAX_SIGNATURE_FILE_BYTES } from '../src/native';
 import { tempDir } from './helpers';

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { DetachedSignature, generateKeypair, importPublicKey, privateKeyToPem, publicKeyToPem, signPackage, verifyPackageOffline } from '../src';
+import { generateKeypair, importPublicKey, privateKeyToPem, publicKeyToPem, signPackage, verifyPackageOffline } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { hashFile } from '../src/hashing';
 import { importPrivateKey, publicKeyFingerprint, publicKeyOf } from '../src/keys/keypair';
 import { run, tempDir, throwsWith } from './helpers';

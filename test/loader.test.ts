@@ -12,8 +12,6 @@ import {
   type Database,
   databaseTrust,
   DbKeyManager,
-  DbPackageSigner,
-  DetachedSignature,
   generateKeypair,
   type Keypair,
   openDatabase,
@@ -25,6 +23,8 @@ import {
   signPackage,
   writeKeypairFiles,
 } from '../src';
+import { DbPackageSigner } from '../src/signing/db-signer';
+import { DetachedSignature } from '../src/formats/v1';
 import { VerificationFailure } from '../src/errors';
 import { hashFile } from '../src/hashing';
 import { listAuditEvents } from '../src/audit/database-sink';

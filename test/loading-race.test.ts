@@ -9,12 +9,12 @@ import {
   type Database,
   databaseTrust,
   DbKeyManager,
-  DetachedSignature,
   generateKeypair,
   openDatabase,
   SignatureSource,
   signPackage,
 } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { buildPackage } from './fixtures';
 import { tempDir } from './helpers';
 

@@ -6,7 +6,6 @@ import {
   createPackageLoader,
   databaseTrust,
   DbKeyManager,
-  DetachedSignature,
   generateKeypair,
   openDatabase,
   type PackageLoader,
@@ -16,6 +15,7 @@ import {
   type Database,
   type Keypair,
 } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { TaskFailed } from '../src/loading/loaded-package';
 import { buildAddon, buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, tempDir } from './helpers';

@@ -9,7 +9,6 @@ import { Counter, Registry } from 'prom-client';
 import {
   createPackageLoader,
   DbKeyManager,
-  DetachedSignature,
   generateKeypair,
   type Keypair,
   openDatabase,
@@ -19,6 +18,7 @@ import {
   signPackage,
   writeKeypairFiles,
 } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { hashFile } from '../src/hashing';
 import { ERROR_CODES } from '../src/error-codes';
 import { LOADER_METRIC_DEFINITIONS, VERIFICATION_METRICS } from '../src/loading/metrics';

@@ -2,7 +2,9 @@
 // fields follow the same rule as every stored name (no control character, U+2028/U+2029 included).
 import { expect } from 'chai';
 import { existsSync, writeFileSync } from 'node:fs';
-import { DetachedSignature, generateKeypair, publicKeyToPem, signPackage, signStatement } from '../src';
+import { generateKeypair, publicKeyToPem, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
+import { signStatement } from '../src/signing/sign';
 import { buildPackage } from './fixtures';
 import { rejectsWith, runCli, tempDir } from './helpers';
 

@@ -2,7 +2,8 @@
 // integer, anything else INVALID_INPUT before the file is read.
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
-import { createPackageLoader, DetachedSignature, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage } from '../src';
+import { createPackageLoader, generateKeypair, publicKeyToPem, publicKeyTrust, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { buildPackage } from './fixtures';
 import { rejectsWith, tempDir } from './helpers';
 

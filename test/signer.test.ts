@@ -1,7 +1,9 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { createHash, generateKeyPairSync, randomBytes, sign as cryptoSign } from 'node:crypto';
-import { DetachedSignature, generateKeypair, hashFile, keySigner, type Signer, signPackage, verifyPackageOffline } from '../src';
+import { generateKeypair, keySigner, type Signer, signPackage, verifyPackageOffline } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
+import { hashFile } from '../src/hashing';
 import { signedStatementOf } from '../src/formats/v2';
 import { signElsewhere } from '../src/signing/native-signing';
 import { rejectsWith, tempDir } from './helpers';

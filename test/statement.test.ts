@@ -13,8 +13,6 @@ import {
   createPackageLoader,
   type Database,
   databaseTrust,
-  DbPackageSigner,
-  DetachedSignature,
   generateKeypair,
   type Keypair,
   type PackageLoader,
@@ -25,6 +23,8 @@ import {
   verifyPackageOffline,
   writeKeypairFiles,
 } from '../src';
+import { DbPackageSigner } from '../src/signing/db-signer';
+import { DetachedSignature } from '../src/formats/v1';
 import { PolicyViolation, VerificationFailure } from '../src/errors';
 import { listAuditEvents } from '../src/audit/database-sink';
 import { native } from '../src/native';

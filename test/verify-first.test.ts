@@ -5,17 +5,8 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import {
-  type AuditEvent,
-  type AuditSink,
-  createPackageLoader,
-  DetachedSignature,
-  generateKeypair,
-  type PackageLoader,
-  publicKeyToPem,
-  publicKeyTrust,
-  signPackage,
-} from '../src';
+import { type AuditEvent, type AuditSink, createPackageLoader, generateKeypair, type PackageLoader, publicKeyToPem, publicKeyTrust, signPackage } from '../src';
+import { DetachedSignature } from '../src/formats/v1';
 import { parseSize } from '../src/cli/package-checks';
 import { buildPackage, buildWasm } from './fixtures';
 import { rejectsWith, ROOT, runCli, tempDir } from './helpers';

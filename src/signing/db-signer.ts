@@ -27,7 +27,7 @@ export class DbPackageSigner {
 
   /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
   async signPackageWithDbKey(packagePath: string, keyId: string, kek: Kek, store = false): Promise<DbSignResult> {
-    const signer = databaseSigner({ keys: this.keys, keyId, kek });
+    const signer = databaseSigner({ keys: this.keys, keyId, kek, audit: false });
     return this.audited(packagePath, keyId, signer, async (orgId) => {
       const signed = await signPackage(packagePath, signer);
       const info: SignatureInfo = {
@@ -51,7 +51,7 @@ export class DbPackageSigner {
     kek: Kek,
     statement: StatementOptions,
   ): Promise<SignedStatement & { keyId: string; orgId: string }> {
-    const signer = databaseSigner({ keys: this.keys, keyId, kek });
+    const signer = databaseSigner({ keys: this.keys, keyId, kek, audit: false });
     return this.audited(packagePath, keyId, signer, async (orgId) => {
       const signed = await signPackage(packagePath, signer, { format: 'v2', statement });
       return { packageHash: signed.statement.digest, result: { ...signed, keyId, orgId } };

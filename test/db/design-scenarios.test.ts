@@ -13,17 +13,9 @@
 import { expect } from 'chai';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
-import {
-  auditToDatabase,
-  CloacinaSignError,
-  createPackageLoader,
-  databaseTrust,
-  DbPackageSigner,
-  DetachedSignature,
-  generateKeypair,
-  publicKeyToPem,
-  SignatureSource,
-} from '../../src';
+import { auditToDatabase, CloacinaSignError, createPackageLoader, databaseTrust, generateKeypair, publicKeyToPem, SignatureSource } from '../../src';
+import { DbPackageSigner } from '../../src/signing/db-signer';
+import { DetachedSignature } from '../../src/formats/v1';
 import { runCli, tempDir } from '../helpers';
 import { writePackage } from '../fixtures/random-package';
 import { describeEngines, type EngineUnderTest } from './engines';

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { auditToDatabase, createPackageLoader, databaseTrust, DbPackageSigner, generateKeypair, signPackage, SignatureSource } from '../../src';
+import { auditToDatabase, createPackageLoader, databaseTrust, generateKeypair, signPackage, SignatureSource } from '../../src';
+import { DbPackageSigner } from '../../src/signing/db-signer';
 import { CHANGE_CHANNEL } from '../../src/db/transaction';
 import { LISTENER_APPLICATION_NAME, PgListener } from '../../src/db/pg-listener';
 import { tempDir, waitUntil } from '../helpers';

@@ -5,7 +5,8 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { auditToDatabase, createPackageLoader, databaseTrust, DetachedSignature, generateKeypair, signPackage, SignatureSource } from '../../src';
+import { auditToDatabase, createPackageLoader, databaseTrust, generateKeypair, signPackage, SignatureSource } from '../../src';
+import { DetachedSignature } from '../../src/formats/v1';
 import { revokePackage } from '../../src/trust/package-revocations';
 import { buildPackage } from '../fixtures';
 import { writePackage } from '../fixtures/random-package';
@@ -143,7 +144,7 @@ describeEngines('revoked packages with database trust', (t) => {
     const vendor = generateKeypair();
     await t.keys.trustPublicKey(org.id, vendor.publicKey, 'vendor');
     const pkg = writePackage(dir.join('hot-revoke.so'));
-    const { DbPackageSigner } = await import('../../src');
+    const { DbPackageSigner } = await import('../../src/signing/db-signer');
     const signed = await signPackage(pkg, vendor.privateKey);
     await new DbPackageSigner(t.keys).storeSignature(signed);
     const watcher = startWatcher([t.url, pkg, org.id]);

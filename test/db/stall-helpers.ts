@@ -6,8 +6,6 @@ import {
   createPackageLoader,
   type Database,
   DbKeyManager,
-  DbPackageSigner,
-  DetachedSignature,
   databaseTrust,
   generateKeypair,
   type PackageLoader,
@@ -16,6 +14,8 @@ import {
   signPackage,
   writeKeypairFiles,
 } from '../../src';
+import { DbPackageSigner } from '../../src/signing/db-signer';
+import { DetachedSignature } from '../../src/formats/v1';
 import { listAuditEvents } from '../../src/audit/database-sink';
 import { buildPackage } from '../fixtures';
 import type { tempDir } from '../helpers';

@@ -1,18 +1,9 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { appendFileSync, copyFileSync, writeFileSync } from 'node:fs';
-import {
-  auditToDatabase,
-  auditToStream,
-  createPackageLoader,
-  databaseTrust,
-  DbKeyManager,
-  DbPackageSigner,
-  DetachedSignature,
-  generateKeypair,
-  signPackage,
-  SignatureSource,
-} from '../../src';
+import { auditToDatabase, auditToStream, createPackageLoader, databaseTrust, DbKeyManager, generateKeypair, signPackage, SignatureSource } from '../../src';
+import { DbPackageSigner } from '../../src/signing/db-signer';
+import { DetachedSignature } from '../../src/formats/v1';
 import { listAuditEvents } from '../../src/audit/database-sink';
 import { candidatesFor } from '../../src/verification/candidates';
 import { rejectsWith, tempDir } from '../helpers';

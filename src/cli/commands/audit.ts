@@ -92,7 +92,9 @@ export function auditCommand(): Command {
     runAction(options, async () => {
       if (options.trustKey && !options.checkpoint) throw new CloacinaSignError('USAGE', '--trust-key checks a --checkpoint: give one');
       if (options.expectHead && options.checkpoint) throw new CloacinaSignError('USAGE', '--expect-head and --checkpoint each name a head: give one of them');
-      const notes = await Promise.all((options.checkpoint ?? []).map(async (path) => (await readSmallFile(path, MAX_NOTE_BYTES, 'checkpoint file')).toString('utf8')));
+      const notes = await Promise.all(
+        (options.checkpoint ?? []).map(async (path) => (await readSmallFile(path, MAX_NOTE_BYTES, 'checkpoint file')).toString('utf8')),
+      );
       const { readPublicKeyFile } = await import('../../keys/key-files');
       const trustedKeys = await Promise.all((options.trustKey ?? []).map(readPublicKeyFile));
       await withDatabase(

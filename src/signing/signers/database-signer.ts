@@ -1,11 +1,16 @@
 // A signing key in the database: its sealed private key is opened and used inside Rust only. A revoked
 // key never signs, and a KEK other than the one sealing the key is refused before anything is opened.
+// Signing with a key manager's key is a key operation, so it is audited there (package.signed, or
+// package.sign.failure with the reason); the signing service, which passes a lookup, audits in its route.
+import { type AuditTrail, recordFailure } from '../../audit/audit-trail';
 import { CloacinaSignError } from '../../errors';
+import { DetachedSignature } from '../../formats/v1';
+import { signedStatementOf } from '../../formats/v2';
 import type { DbKeyManager } from '../../keys/db-key-manager';
 import { type Kek, kekId, withinTokenBound } from '../../keys/kek';
 import type { SealedSigningKey } from '../../db/keys';
 import { signNatively } from '../native-signing';
-import type { Signer } from '../signer';
+import type { Signer, SignRequest } from '../signer';
 
 export type { SealedSigningKey };
 
@@ -16,6 +21,8 @@ export interface DatabaseSignerOptions {
   keys: SealedKeySource;
   keyId: string;
   kek: Kek;
+  /** @internal Off for a caller that audits the signing itself. On by default with a key manager. */
+  audit?: boolean;
 }
 
 export interface DatabaseSigner extends Signer {
@@ -30,7 +37,28 @@ async function readKey(keys: SealedKeySource, keyId: string): Promise<SealedSign
   return key;
 }
 
-export function databaseSigner({ keys, keyId, kek }: DatabaseSignerOptions): DatabaseSigner {
+/** What a signed document is about: the SHA-256 of a version-1 signature, the statement's digest of a version-2 one. */
+function signedDigest(request: SignRequest, document: string): string {
+  return request.document.version === 2 ? signedStatementOf(document).statement.digest : DetachedSignature.parse(document).packageHash;
+}
+
+async function audited(audit: AuditTrail | undefined, key: SealedSigningKey, request: SignRequest, sign: () => Promise<string>): Promise<string> {
+  if (!audit) return sign();
+  const packagePath = 'path' in request.package ? request.package.path : undefined;
+  const event = { orgId: key.orgId, keyId: key.id, packagePath, signerFingerprint: key.fingerprint };
+  let document: string;
+  try {
+    document = await sign();
+  } catch (error) {
+    await recordFailure(audit, { eventType: 'package.sign.failure', ...event }, error);
+    throw error;
+  }
+  await audit.record({ eventType: 'package.signed', ...event, packageHash: signedDigest(request, document) });
+  return document;
+}
+
+export function databaseSigner({ keys, keyId, kek, audit = true }: DatabaseSignerOptions): DatabaseSigner {
+  const trail = audit && typeof keys !== 'function' ? keys.audit : undefined;
   let row: Promise<SealedSigningKey> | undefined;
   const signingKey = () => {
     row ??= readKey(keys, keyId);
@@ -40,12 +68,16 @@ export function databaseSigner({ keys, keyId, kek }: DatabaseSignerOptions): Dat
     signingKey,
     async sign(request) {
       const key = await signingKey();
-      if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
-      if (key.kekId !== kekId(kek)) {
-        throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
-      }
-      const sealed = { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
-      return { document: await withinTokenBound(kek, signNatively(request, sealed)) };
+      return { document: await audited(trail, key, request, () => signWith(key, request)) };
     },
   };
+
+  async function signWith(key: SealedSigningKey, request: SignRequest): Promise<string> {
+    if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
+    if (key.kekId !== kekId(kek)) {
+      throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
+    }
+    const sealed = { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
+    return withinTokenBound(kek, signNatively(request, sealed));
+  }
 }
