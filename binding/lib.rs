@@ -15,6 +15,7 @@ mod policy;
 mod revocation_list;
 mod sealing;
 mod sign;
+mod sign_batch;
 mod stream_hash;
 mod verify;
 
@@ -27,5 +28,6 @@ pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
 pub use sign::*;
+pub use sign_batch::*;
 pub use stream_hash::*;
 pub use verify::*;

@@ -94,6 +94,7 @@ export const native = {
   hashFileDigests: typed(binding.hashFileDigests),
   hashFileWithSignature: typed(binding.hashFileWithSignature),
   signPackage: typed(binding.signPackage),
+  signDigests: typed(binding.signDigests),
   verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),

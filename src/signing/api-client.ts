@@ -216,6 +216,43 @@ export class SigningServiceClient {
   }
 
   /**
+   * Signs up to 256 SHA-256 digests with a database key the token may use, in one request: all are signed
+   * or none is (a refusal of any digest refuses the batch). Every answer is checked before any is returned:
+   * canonical version-1 documents of exactly the digests sent, in their order.
+   */
+  async signBatch(keyId: string, packageHashes: readonly string[]): Promise<ApiSignResult[]> {
+    const { status, body, headers } = await this.request('v1/sign/batch', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keyId, packageHashes }),
+    });
+    if (status !== 200) throw answerError(status, body, headers);
+    let signatures: unknown;
+    try {
+      signatures = (JSON.parse(body.toString('utf8')) as { signatures?: unknown }).signatures;
+    } catch {
+      throw new CloacinaSignError('API_ERROR', 'the signing service answered something that is not JSON');
+    }
+    if (!Array.isArray(signatures) || signatures.length !== packageHashes.length) {
+      throw new CloacinaSignError('API_ERROR', `the signing service did not answer one signature per digest (${packageHashes.length} sent)`);
+    }
+    return signatures.map((item: { document?: unknown }, index) => {
+      const document = typeof item?.document === 'string' ? item.document : '';
+      let signature: DetachedSignature;
+      try {
+        signature = DetachedSignature.parse(document);
+      } catch (error) {
+        throw new CloacinaSignError('API_ERROR', `the signing service answered something that is not a signature document: ${(error as Error).message}`);
+      }
+      if (signature.toString() !== document) throw new CloacinaSignError('API_ERROR', 'the signing service answered a signature document that is not canonical');
+      if (signature.packageHash !== packageHashes[index]) {
+        throw new CloacinaSignError('API_ERROR', `the signing service signed ${signature.packageHash}, not the digest sent (${packageHashes[index]})`);
+      }
+      return { document: `${document}\n`, signature };
+    });
+  }
+
+  /**
    * Signs a version-2 statement about a package hashed here (`digest` in the statement's algorithm). The
    * answer is checked before it is returned: a canonical version-2 document saying exactly what was asked.
    */

@@ -20,3 +20,8 @@ export function signNatively(request: SignRequest, key: Buffer | SealedKeyMateri
   const document = request.document.version === 1 ? { version: 1, signedAt: request.document.signedAt } : { version: 2, statement: request.document.statement };
   return native.signPackage(source, key, document, progress);
 }
+
+/** @internal Signs each SHA-256 digest (lowercase hex) into its version-1 document dated `signedAt`, the sealed key opened once for all. */
+export function signDigestsNatively(sha256: readonly string[], key: SealedKeyMaterial, signedAt: string): Promise<string[]> {
+  return native.signDigests([...sha256], key, signedAt);
+}

@@ -4,7 +4,7 @@ import { CloacinaSignError } from '../../errors';
 import type { DbKeyManager } from '../../keys/db-key-manager';
 import { type Kek, kekId, withinTokenBound } from '../../keys/kek';
 import type { SigningKeyInfo } from '../../keys/records';
-import { signNatively } from '../native-signing';
+import { type SealedKeyMaterial, signDigestsNatively, signNatively } from '../native-signing';
 import type { Signer } from '../signer';
 
 export type SealedSigningKey = SigningKeyInfo & { sealedPrivateKey: Buffer };
@@ -21,6 +21,8 @@ export interface DatabaseSignerOptions {
 export interface DatabaseSigner extends Signer {
   /** The key's row (read once): who signs, for audit records and answers. */
   signingKey(): Promise<SealedSigningKey>;
+  /** Version-1 documents of many SHA-256 digests (lowercase hex), all dated `signedAt`, in one native call: the key is opened once. */
+  signDigests(sha256: readonly string[], signedAt: string): Promise<string[]>;
 }
 
 async function readKey(keys: SealedKeySource, keyId: string): Promise<SealedSigningKey> {
@@ -36,16 +38,24 @@ export function databaseSigner({ keys, keyId, kek }: DatabaseSignerOptions): Dat
     row ??= readKey(keys, keyId);
     return row;
   };
+  /** The key, once checked: never a revoked key, never opened under another KEK. */
+  const sealedKey = async (): Promise<SealedKeyMaterial> => {
+    const key = await signingKey();
+    if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
+    if (key.kekId !== kekId(kek)) {
+      throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
+    }
+    return { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
+  };
   return {
     signingKey,
     async sign(request) {
-      const key = await signingKey();
-      if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
-      if (key.kekId !== kekId(kek)) {
-        throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
-      }
-      const sealed = { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
+      const sealed = await sealedKey();
       return { document: await withinTokenBound(kek, signNatively(request, sealed)) };
+    },
+    async signDigests(sha256, signedAt) {
+      const sealed = await sealedKey();
+      return withinTokenBound(kek, signDigestsNatively(sha256, sealed, signedAt));
     },
   };
 }
