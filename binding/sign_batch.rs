@@ -62,12 +62,7 @@ pub fn sign_digests(
         .map(|hex| digest_from_hex(hex))
         .collect::<napi::Result<Vec<_>>>()?;
     Ok(AsyncTask::new(SignDigestsTask {
-        key: SealedKey::new(
-            key.kek,
-            key.sealed_private_key,
-            key.binding,
-            key.public_key,
-        ),
+        key: SealedKey::new(key.kek, key.sealed_private_key, key.binding, key.public_key),
         digests,
         signed_at,
     }))

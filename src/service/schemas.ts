@@ -114,7 +114,8 @@ export const signBatchSchema = {
               packageHash: { type: 'string', pattern: HEX64 },
               document: {
                 type: 'string',
-                description: 'the version-1 signature document, byte for byte what offline signing writes without its final newline (a `.sig` file is this and a newline)',
+                description:
+                  'the version-1 signature document, byte for byte what offline signing writes without its final newline (a `.sig` file is this and a newline)',
               },
             },
           },

@@ -244,7 +244,8 @@ export class SigningServiceClient {
       } catch (error) {
         throw new CloacinaSignError('API_ERROR', `the signing service answered something that is not a signature document: ${(error as Error).message}`);
       }
-      if (signature.toString() !== document) throw new CloacinaSignError('API_ERROR', 'the signing service answered a signature document that is not canonical');
+      if (signature.toString() !== document)
+        throw new CloacinaSignError('API_ERROR', 'the signing service answered a signature document that is not canonical');
       if (signature.packageHash !== packageHashes[index]) {
         throw new CloacinaSignError('API_ERROR', `the signing service signed ${signature.packageHash}, not the digest sent (${packageHashes[index]})`);
       }

@@ -172,7 +172,10 @@ pub fn sign(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
 
 /// Ed25519 signatures of each of `messages` by `seed`: the key is expanded (its public key derived)
 /// once for all of them, which is most of the cost of signing one short message.
-pub fn sign_each<'a>(seed: &[u8; 32], messages: impl IntoIterator<Item = &'a [u8]>) -> Vec<[u8; 64]> {
+pub fn sign_each<'a>(
+    seed: &[u8; 32],
+    messages: impl IntoIterator<Item = &'a [u8]>,
+) -> Vec<[u8; 64]> {
     let key = SigningKey::from_bytes(seed);
     messages
         .into_iter()

@@ -18,7 +18,11 @@ export interface BatchSignOptions extends ServiceOptions {
 
 export async function signSeveralThroughService(packagePaths: readonly string[], options: BatchSignOptions): Promise<void> {
   const service = await client(options);
-  const outputs = packagePaths.map((packagePath) => ({ packagePath, signaturePath: DetachedSignature.defaultPath(packagePath), output: signatureOutput(packagePath, options) }));
+  const outputs = packagePaths.map((packagePath) => ({
+    packagePath,
+    signaturePath: DetachedSignature.defaultPath(packagePath),
+    output: signatureOutput(packagePath, options),
+  }));
   // Before anything is hashed or signed: a refused output costs nothing.
   for (const { signaturePath, output } of outputs) await checkOutputFile(signaturePath, output);
   const signed: { package: string; signature: string; packageHash: string; keyFingerprint: string }[] = [];

@@ -82,9 +82,13 @@ async function sign(packagePath: string, options: SignCommandOptions): Promise<v
 /** One package as always; several only through the signing service (--key-id --api-url), as version 1, in batches. */
 async function signEach(packagePaths: string[], options: SignCommandOptions): Promise<void> {
   if (packagePaths.length === 1) return sign(packagePaths[0], options);
-  if (!options.apiUrl || !options.keyId) throw new CloacinaSignError('USAGE', 'several packages are signed through the signing service: give --key-id and --api-url');
+  if (!options.apiUrl || !options.keyId)
+    throw new CloacinaSignError('USAGE', 'several packages are signed through the signing service: give --key-id and --api-url');
   if (options.format === 'v2' || options.store || options.output)
-    throw new CloacinaSignError('USAGE', 'several packages are signed as version 1, each into <package>.sig: --format v2, --store and --output sign one package');
+    throw new CloacinaSignError(
+      'USAGE',
+      'several packages are signed as version 1, each into <package>.sig: --format v2, --store and --output sign one package',
+    );
   statementFrom(options);
   return (await import('./package-sign-batch')).signSeveralThroughService(packagePaths, { ...options, keyId: options.keyId, apiUrl: options.apiUrl });
 }

@@ -35,9 +35,14 @@ export function signBatchRoute(app: FastifyInstance, ctx: ServiceContext): void 
       if (extra > 0) {
         const { burst } = ctx.limiter.limit;
         if (packageHashes.length > burst) {
-          throw new ApiError(429, 'API_RATE_LIMITED', `a batch of ${packageHashes.length} signatures exceeds this token's burst of ${burst}: send at most ${burst} per request`, {
-            refusal: true,
-          });
+          throw new ApiError(
+            429,
+            'API_RATE_LIMITED',
+            `a batch of ${packageHashes.length} signatures exceeds this token's burst of ${burst}: send at most ${burst} per request`,
+            {
+              refusal: true,
+            },
+          );
         }
         const wait = ctx.limiter.take(`token:${principal.tokenId}`, Date.now(), extra);
         if (wait > 0) throw rateLimited(wait);
