@@ -66,6 +66,11 @@ describeEngines('batch signing through the signing service', (t) => {
     expect((await verifyAuditChain(t.db)).intact).to.equal(true);
   });
 
+  it('when the OpenAPI description is read, it describes the batch route', async () => {
+    const answer = await http(transcript, `${service.url}/v1/openapi.json`);
+    expect(answer.json().paths['/v1/sign/batch'].post.operationId).to.equal('signBatch');
+  });
+
   it('when a batch holds 257 digests, it answers 400', async () => {
     const answer = await signBatch(service.url, token, { keyId: key.id, packageHashes: digests(257) });
     expect(answer.status, answer.text).to.equal(400);
