@@ -187,7 +187,7 @@ export function packageCommand(): Command {
     pkg
       .command('sign <packages...>')
       .description(
-        "sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a detached signature, version 1 (Cloacina's format, the default) or 2 (a signed statement: --format v2 --name --version)",
+        "sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a detached signature, version 1 (Cloacina's format, the default) or 2 (a signed statement: --format v2 --name --version); several packages at once through the signing service (--key-id --api-url, version 1, each into <package>.sig)",
       )
       .option(
         '--format <v1|v2>',
