@@ -21,6 +21,7 @@ mod sealing;
 mod small_file;
 mod signed_note;
 mod sign;
+mod sign_batch;
 mod stream_hash;
 mod verify;
 
@@ -36,5 +37,6 @@ pub use sealing::*;
 pub use small_file::*;
 pub use signed_note::*;
 pub use sign::*;
+pub use sign_batch::*;
 pub use stream_hash::*;
 pub use verify::*;

@@ -96,6 +96,7 @@ export const native = {
   signatureMessage: typed(binding.signatureMessage),
   signatureDocument: typed(binding.signatureDocument),
   pairWithTrustedKeys: typed(binding.pairWithTrustedKeys),
+  signDigests: typed(binding.signDigests),
   verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),

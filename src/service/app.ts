@@ -16,6 +16,7 @@ import { type RateLimit, RateLimiter } from './rate-limit';
 import { healthRoutes } from './routes/health';
 import { keysRoute } from './routes/keys';
 import { signRoute } from './routes/sign';
+import { signBatchRoute } from './routes/sign-batch';
 import { uploadRoute } from './routes/upload';
 import { useStrictJson } from './strict-json';
 import type { Principal } from './tokens';
@@ -157,6 +158,7 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
   openApiRoute(app, require('../../../package.json').version);
   healthRoutes(app, ctx);
   signRoute(app, ctx);
+  signBatchRoute(app, ctx);
   uploadRoute(app, ctx);
   keysRoute(app, ctx);
   await app.ready();

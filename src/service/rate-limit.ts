@@ -32,8 +32,8 @@ export class RateLimiter {
     if (!(limit.perSecond > 0) || !(limit.burst >= 1)) throw new RangeError('a rate limit needs perSecond > 0 and burst >= 1');
   }
 
-  /** Takes one request from `key`'s bucket: 0 when allowed, else the seconds until one is available (>= 1). */
-  take(key: string, now = Date.now()): number {
+  /** Takes `count` requests (default one) from `key`'s bucket: 0 when allowed, else the seconds until they are available (>= 1). */
+  take(key: string, now = Date.now(), count = 1): number {
     let bucket = this.buckets.get(key);
     if (!bucket) {
       if (this.buckets.size >= this.sweepAtSize || now - this.lastSweep > IDLE_SWEEP_MS) this.sweep(now);
@@ -43,11 +43,11 @@ export class RateLimiter {
       bucket.tokens = Math.min(this.limit.burst, bucket.tokens + ((now - bucket.updatedAt) / 1000) * this.limit.perSecond);
       bucket.updatedAt = now;
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
+    if (bucket.tokens >= count) {
+      bucket.tokens -= count;
       return 0;
     }
-    return Math.max(1, Math.ceil((1 - bucket.tokens) / this.limit.perSecond));
+    return Math.max(1, Math.ceil((count - bucket.tokens) / this.limit.perSecond));
   }
 
   /** Without taking anything: 0 when `key` may make a request now, else the seconds until it may. */

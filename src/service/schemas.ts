@@ -1,5 +1,6 @@
 // JSON schemas of every route: fastify validates requests and serializes responses with them, and
 // /v1/openapi.json is generated from them (see openapi.ts).
+import { MAX_BATCH_SIGNATURES } from '../signing/api-client';
 
 const HEX64 = '^[0-9a-f]{64}$';
 const UUID = '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$';
@@ -73,6 +74,54 @@ export const signSchema = {
     },
   },
   response: { 200: { description: 'the signature document', content: { 'application/json': { schema: signatureDocument } } }, ...errors },
+} as const;
+
+export const signBatchSchema = {
+  summary:
+    'Sign up to 256 package digests (version 1) with a database key in one request: all are checked first, then all are signed or none; each signature costs one request of the rate limit and has its own audit row',
+  operationId: 'signBatch',
+  body: {
+    type: 'object',
+    required: ['keyId', 'packageHashes'],
+    additionalProperties: false,
+    properties: {
+      keyId: { type: 'string', pattern: UUID, description: 'a signing key named in the token scopes (sign:<key-id>)' },
+      packageHashes: {
+        type: 'array',
+        minItems: 1,
+        maxItems: MAX_BATCH_SIGNATURES,
+        items: { type: 'string', pattern: HEX64 },
+        description: 'lowercase hex SHA-256 digests of the packages; the signatures come back in this order',
+      },
+    },
+  },
+  response: {
+    200: {
+      type: 'object',
+      description: "one signature per digest, in the request's order",
+      required: ['signatures'],
+      additionalProperties: false,
+      properties: {
+        signatures: {
+          type: 'array',
+          items: {
+            type: 'object',
+            required: ['packageHash', 'document'],
+            additionalProperties: false,
+            properties: {
+              packageHash: { type: 'string', pattern: HEX64 },
+              document: {
+                type: 'string',
+                description:
+                  'the version-1 signature document, byte for byte what offline signing writes without its final newline (a `.sig` file is this and a newline)',
+              },
+            },
+          },
+        },
+      },
+    },
+    ...errors,
+  },
 } as const;
 
 export const uploadResult = {

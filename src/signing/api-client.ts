@@ -16,6 +16,8 @@ export const API_TOKEN_ENV = 'CLOACINA_API_TOKEN';
 export const DEFAULT_API_TIMEOUT_MS = 30_000;
 /** The answer header of a signing with `store`: the stored signature's id. */
 export const SIGNATURE_ID_HEADER = 'cloacina-signature-id';
+/** The most digests one `POST /v1/sign/batch` signs (the service's schema and the CLI's batching share it). */
+export const MAX_BATCH_SIGNATURES = 256;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 /** The most a JSON answer of the service may be. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -213,6 +215,44 @@ export class SigningServiceClient {
       throw new CloacinaSignError('API_ERROR', 'the signing service did not say the id of the signature it stored');
     }
     return { document, signature, signatureId };
+  }
+
+  /**
+   * Signs up to 256 SHA-256 digests with a database key the token may use, in one request: all are signed
+   * or none is (a refusal of any digest refuses the batch). Every answer is checked before any is returned:
+   * canonical version-1 documents of exactly the digests sent, in their order.
+   */
+  async signBatch(keyId: string, packageHashes: readonly string[]): Promise<ApiSignResult[]> {
+    const { status, body, headers } = await this.request('v1/sign/batch', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ keyId, packageHashes }),
+    });
+    if (status !== 200) throw answerError(status, body, headers);
+    let signatures: unknown;
+    try {
+      signatures = (JSON.parse(body.toString('utf8')) as { signatures?: unknown }).signatures;
+    } catch {
+      throw new CloacinaSignError('API_ERROR', 'the signing service answered something that is not JSON');
+    }
+    if (!Array.isArray(signatures) || signatures.length !== packageHashes.length) {
+      throw new CloacinaSignError('API_ERROR', `the signing service did not answer one signature per digest (${packageHashes.length} sent)`);
+    }
+    return signatures.map((item: { document?: unknown }, index) => {
+      const document = typeof item?.document === 'string' ? item.document : '';
+      let signature: DetachedSignature;
+      try {
+        signature = DetachedSignature.parse(document);
+      } catch (error) {
+        throw new CloacinaSignError('API_ERROR', `the signing service answered something that is not a signature document: ${(error as Error).message}`);
+      }
+      if (signature.toString() !== document)
+        throw new CloacinaSignError('API_ERROR', 'the signing service answered a signature document that is not canonical');
+      if (signature.packageHash !== packageHashes[index]) {
+        throw new CloacinaSignError('API_ERROR', `the signing service signed ${signature.packageHash}, not the digest sent (${packageHashes[index]})`);
+      }
+      return { document: `${document}\n`, signature };
+    });
   }
 
   /**

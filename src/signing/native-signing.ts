@@ -44,3 +44,8 @@ export async function signElsewhere(request: SignRequest, publicKey: Buffer, sig
   const signature = await sign(native.signatureMessage(digests, document));
   return native.signatureDocument(digests, document, publicKey, Buffer.from(signature));
 }
+
+/** @internal Signs each SHA-256 digest (lowercase hex) into its version-1 document dated `signedAt`, the sealed key opened once for all. */
+export function signDigestsNatively(sha256: readonly string[], key: SealedKeyMaterial, signedAt: string): Promise<string[]> {
+  return native.signDigests([...sha256], key, signedAt);
+}

@@ -21,7 +21,7 @@ import { printData, runAction, say } from '../output';
 import { withProgress } from '../progress';
 import { signatureOutput } from './package';
 
-interface ServiceOptions {
+export interface ServiceOptions {
   apiUrl: string;
   /** --api-timeout: the longest silence of the service, in seconds (default 30). */
   apiTimeout?: number;
@@ -79,7 +79,7 @@ interface UploadOptions extends DatabaseOptions {
   allowInsecureHttp?: boolean;
 }
 
-async function client(options: ServiceOptions) {
+export async function client(options: ServiceOptions) {
   const { apiTokenFromEnv, SigningServiceClient } = await import('../../signing/api-client');
   return new SigningServiceClient({
     url: options.apiUrl,

@@ -79,6 +79,20 @@ async function sign(packagePath: string, options: SignCommandOptions): Promise<v
   return signWithKeyFile(packagePath, options, statement);
 }
 
+/** One package as always; several only through the signing service (--key-id --api-url), as version 1, in batches. */
+async function signEach(packagePaths: string[], options: SignCommandOptions): Promise<void> {
+  if (packagePaths.length === 1) return sign(packagePaths[0], options);
+  if (!options.apiUrl || !options.keyId)
+    throw new CloacinaSignError('USAGE', 'several packages are signed through the signing service: give --key-id and --api-url');
+  if (options.format === 'v2' || options.store || options.output)
+    throw new CloacinaSignError(
+      'USAGE',
+      'several packages are signed as version 1, each into <package>.sig: --format v2, --store and --output sign one package',
+    );
+  statementFrom(options);
+  return (await import('./package-sign-batch')).signSeveralThroughService(packagePaths, { ...options, keyId: options.keyId, apiUrl: options.apiUrl });
+}
+
 /** `package sign --key <key.pem>`: signed here, version 1 or (with a statement) 2; with --store kept in the database too. */
 async function signWithKeyFile(packagePath: string, options: SignCommandOptions, statement?: StatementOptions): Promise<void> {
   if (!options.key) throw new CloacinaSignError('USAGE', 'package sign needs --key <key.pem> or --key-id <id>');
@@ -171,9 +185,9 @@ export function packageCommand(): Command {
   const pkg = new Command('package').description('sign, verify, inspect and run workflow packages');
   withDbOptions(
     pkg
-      .command('sign <package>')
+      .command('sign <packages...>')
       .description(
-        "sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a detached signature, version 1 (Cloacina's format, the default) or 2 (a signed statement: --format v2 --name --version)",
+        "sign a package with a key file (--key) or a database key (--key-id; with --api-url through the signing service): writes a detached signature, version 1 (Cloacina's format, the default) or 2 (a signed statement: --format v2 --name --version); several packages at once through the signing service (--key-id --api-url, version 1, each into <package>.sig)",
       )
       .option(
         '--format <v1|v2>',
@@ -194,7 +208,7 @@ export function packageCommand(): Command {
       .option('--output <file.sig>', 'where to write the signature (default <package>.sig); an existing file is kept unless --force')
       .option('--force', 'replace an existing regular file (never the package itself, the --key file or any file holding a private key)')
       .option('--allow-insecure-key-file', 'read a --key file that group or others can access (refused by default, as ssh does)'),
-  ).action((packagePath: string, options: SignCommandOptions) => runAction(options, () => sign(packagePath, options)));
+  ).action((packagePaths: string[], options: SignCommandOptions) => runAction(options, () => signEach(packagePaths, options)));
   addPolicyOptions(
     withDbOptions(
       addPackageCheckOptions(pkg.command('verify <packages...>'), 'any')

@@ -9,7 +9,7 @@ import { signedStatementOf } from '../../formats/v2';
 import type { DbKeyManager } from '../../keys/db-key-manager';
 import { type Kek, kekId, withinTokenBound } from '../../keys/kek';
 import type { SealedSigningKey } from '../../db/keys';
-import { signNatively } from '../native-signing';
+import { type SealedKeyMaterial, signDigestsNatively, signNatively } from '../native-signing';
 import type { Signer, SignRequest } from '../signer';
 
 export type { SealedSigningKey };
@@ -28,6 +28,8 @@ export interface DatabaseSignerOptions {
 export interface DatabaseSigner extends Signer {
   /** The key's row (read once): who signs, for audit records and answers. */
   signingKey(): Promise<SealedSigningKey>;
+  /** Version-1 documents of many SHA-256 digests (lowercase hex), all dated `signedAt`, in one native call: the key is opened once. */
+  signDigests(sha256: readonly string[], signedAt: string): Promise<string[]>;
 }
 
 async function readKey(keys: SealedKeySource, keyId: string): Promise<SealedSigningKey> {
@@ -64,20 +66,30 @@ export function databaseSigner({ keys, keyId, kek, audit = true }: DatabaseSigne
     row ??= readKey(keys, keyId);
     return row;
   };
-  return {
-    signingKey,
-    async sign(request) {
-      const key = await signingKey();
-      return { document: await audited(trail, key, request, () => signWith(key, request)) };
-    },
-  };
-
-  async function signWith(key: SealedSigningKey, request: SignRequest): Promise<string> {
+  /** The key, once checked: never a revoked key, never opened under another KEK. */
+  const sealedKey = async (): Promise<SealedKeyMaterial> => {
+    const key = await signingKey();
     if (key.revokedAt) throw new CloacinaSignError('KEY_REVOKED', `signing key ${keyId} was revoked at ${key.revokedAt} and cannot sign`);
     if (key.kekId !== kekId(kek)) {
       throw new CloacinaSignError('KEY_UNSEAL_FAILED', `the key-encryption key (id ${kekId(kek)}) is not the one sealing key ${keyId} (id ${key.kekId})`);
     }
-    const sealed = { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
-    return withinTokenBound(kek, signNatively(request, sealed));
-  }
+    return { kek, sealedPrivateKey: key.sealedPrivateKey, binding: { keyId, orgId: key.orgId }, publicKey: key.publicKey };
+  };
+  return {
+    signingKey,
+    async sign(request) {
+      const key = await signingKey();
+      return { document: await audited(trail, key, request, async () => withinTokenBound(kek, signNatively(request, await sealedKey()))) };
+    },
+    async signDigests(sha256, signedAt) {
+      const documents = await withinTokenBound(kek, signDigestsNatively(sha256, await sealedKey(), signedAt));
+      if (trail) {
+        const key = await signingKey();
+        for (const packageHash of sha256) {
+          await trail.record({ eventType: 'package.signed', orgId: key.orgId, keyId: key.id, packageHash, signerFingerprint: key.fingerprint });
+        }
+      }
+      return documents;
+    },
+  };
 }
