@@ -327,10 +327,10 @@ fn digest_file_with_chunk(
     hash_pipelined(file, hasher, progress, chunk).map_err(unreadable)
 }
 
-/// A mapped file is hashed in pieces of this size, so progress moves; each piece is still large
-/// enough for every core to take a share of it.
+/// A mapped file is hashed in pieces of this size, so progress moves and at most one piece is
+/// resident at a time; each piece is still large enough for every core to take a share of it.
 #[cfg(unix)]
-const MAPPED_PIECE: usize = 64 << 20;
+const MAPPED_PIECE: usize = 16 << 20;
 
 #[cfg(unix)]
 fn hash_mapped(
@@ -343,7 +343,9 @@ fn hash_mapped(
     let mut total = 0u64;
     for piece in mapping.bytes().chunks(MAPPED_PIECE) {
         hasher.update(piece);
+        let start = total as usize;
         total += piece.len() as u64;
+        mapping.done_with(start..total as usize);
         report(progress, total);
     }
     if mapping.shrunk() {

@@ -183,6 +183,29 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
     }
 
+    /// Drops the pages of `range` from this process's mapping once they are hashed, so that a whole
+    /// file hashed in pieces never counts in the resident memory at once (they stay in the page cache).
+    pub fn done_with(&self, range: std::ops::Range<usize>) {
+        let page = PREVIOUS
+            .get()
+            .and_then(Option::as_ref)
+            .map_or(4096, |p| p.page);
+        // Whole pages inside the range only: a page shared with the next piece is still to be read.
+        let start = range.start.next_multiple_of(page);
+        let end = range.end.min(self.len) / page * page;
+        if start < end {
+            // SAFETY: pages of our own private, read-only mapping that nothing reads again; a later
+            // read would fault them back in from the file.
+            unsafe {
+                libc::madvise(
+                    self.ptr.cast::<u8>().add(start).cast(),
+                    end - start,
+                    libc::MADV_DONTNEED,
+                )
+            };
+        }
+    }
+
     /// Whether a read hit pages the file no longer has (it was truncated while mapped): the bytes
     /// read from there were zeros, not the file's.
     pub fn shrunk(&self) -> bool {
