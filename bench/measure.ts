@@ -41,5 +41,10 @@ export function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** Median of the run-by-run ratios a[i] / b[i]: contenders timed back to back, so drift in machine load cancels out. */
+export function pairedRatio(a: number[], b: number[]): number {
+  return median(a.map((value, i) => value / b[i]));
+}
+
 export const fmt = (seconds: number): string => `${(seconds * 1000).toFixed(0)} ms`;
 export const ratio = (value: number, reference: number): string => `${(value / reference).toFixed(2)}x`;

@@ -349,8 +349,8 @@ impl Task for HashDigestsTask {
     }
 }
 
-/// The size and the requested digests of a file in one streamed pass; BLAKE3 on `threads` cores
-/// (every core when absent).
+/// The size and the requested digests of a file in one pass (BLAKE3 alone: the file mapped and hashed
+/// in place); BLAKE3 on `threads` cores (every core when absent).
 #[napi(ts_return_type = "Promise<Digests>")]
 pub fn hash_file_digests(
     path: String,

@@ -2,6 +2,7 @@
 //!
 //! `cargo run --release -p cloacina-sign-core --example hashbench -- FILE [CHUNK_MIB]`
 //! `... --example hashbench -- --mem MIB` measures pure in-memory hashing speed.
+//! `... --example hashbench -- --blake3 FILE [THREADS]` hashes with BLAKE3 (every core by default).
 
 use std::time::Instant;
 
@@ -12,6 +13,24 @@ fn main() {
     let path = args
         .next()
         .expect("usage: hashbench FILE [CHUNK_MIB] | --mem MIB");
+    if path == "--blake3" {
+        let file = std::env::args()
+            .nth(2)
+            .expect("usage: hashbench --blake3 FILE [THREADS]");
+        let threads = std::env::args()
+            .nth(3)
+            .map(|t| t.parse().expect("a number of threads"));
+        let start = Instant::now();
+        let d = digest::digest_file(file.as_ref(), digest::DigestSet::BLAKE3, None, threads)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{}  {file}",
+            digest::to_hex(&d.blake3.expect("BLAKE3 was requested"))
+        );
+        eprintln!("BLAKE3: {secs:.3} s");
+        return;
+    }
     let num = args
         .next()
         .map(|m| (m.parse::<f64>().expect("expected a number of MiB") * 1048576.0) as usize);

@@ -3,8 +3,10 @@
 //!
 //! `digest_file` streams the file: a reader thread fills a small pool of recycled buffers while the
 //! calling thread hashes, so disk/page-cache copies overlap with hashing and memory stays bounded
-//! (`POOL_BUFFERS * CHUNK_SIZE`). `sha2` picks the SHA-NI backend at run time when the CPU has it;
-//! BLAKE3 spreads each chunk over a rayon pool.
+//! (`POOL_BUFFERS * CHUNK_SIZE`). `sha2` picks the SHA-NI backend at run time when the CPU has it.
+//! BLAKE3 asked alone of a file larger than a chunk is hashed in place instead: the file mapped
+//! (see `mapped`), each byte read once by the core that hashes it, no copy. SHA-256 and BLAKE3 asked
+//! together hash each chunk at once on two cores.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -98,6 +100,21 @@ impl MultiHasher {
 
     pub fn update(&mut self, bytes: &[u8]) {
         self.size += bytes.len() as u64;
+        if let (Some(sha256), Some(blake3), false) = (
+            &mut self.sha256,
+            &mut self.blake3,
+            self.threads == Some(1) || bytes.len() < BLAKE3_PARALLEL_MIN,
+        ) {
+            // SHA-256 cannot be split: it takes one core while BLAKE3 takes another.
+            let mut both = || {
+                rayon::join(|| sha256.update(bytes), || blake3.update(bytes));
+            };
+            match self.threads {
+                Some(threads) => pool(threads).install(both),
+                None => both(),
+            }
+            return;
+        }
         if let Some(hasher) = &mut self.sha256 {
             hasher.update(bytes);
         }
@@ -126,6 +143,93 @@ impl MultiHasher {
             blake3: self.blake3.map(|h| *h.finalize().as_bytes()),
         }
     }
+}
+
+/// BLAKE3 of an input of known length hashed in equal pieces (a power of two of at least 1 KiB; the
+/// last may be shorter) on any threads, in any order: each piece is a subtree of BLAKE3's tree, so
+/// its chaining value depends on its bytes and its place only, and `finish` joins them as the tree
+/// does. A copy can then be hashed piece by piece on every core while each piece is still in cache.
+pub struct Blake3Pieces {
+    piece_len: usize,
+    len: u64,
+    hashed: Mutex<Vec<Option<[u8; 32]>>>,
+}
+
+impl Blake3Pieces {
+    pub fn new(len: u64, piece_len: usize) -> Self {
+        assert!(
+            piece_len.is_power_of_two() && piece_len >= blake3::CHUNK_LEN,
+            "a piece is a whole subtree"
+        );
+        let pieces = usize::try_from(len.div_ceil(piece_len as u64)).expect("fits in memory");
+        Blake3Pieces {
+            piece_len,
+            len,
+            hashed: Mutex::new(vec![None; pieces]),
+        }
+    }
+
+    /// Hashes piece `index`: bytes `index * piece_len ..` of the input, all of them.
+    pub fn hash_piece(&self, index: usize, bytes: &[u8]) {
+        use blake3::hazmat::HasherExt;
+        let start = index as u64 * self.piece_len as u64;
+        assert_eq!(
+            bytes.len() as u64,
+            (self.len - start).min(self.piece_len as u64),
+            "a piece is hashed whole"
+        );
+        let value = if self.len <= self.piece_len as u64 {
+            // One piece is the whole tree: its root.
+            *blake3::hash(bytes).as_bytes()
+        } else {
+            blake3::Hasher::new()
+                .set_input_offset(start)
+                .update(bytes)
+                .finalize_non_root()
+        };
+        self.hashed.lock().unwrap_or_else(PoisonError::into_inner)[index] = Some(value);
+    }
+
+    /// The digest of the whole input; `None` while a piece is not hashed.
+    pub fn finish(self) -> Option<Digest> {
+        let hashed = self
+            .hashed
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
+            .into_iter()
+            .collect::<Option<Vec<_>>>()?;
+        match hashed.as_slice() {
+            [] => Some(blake3(&[])),
+            [root] => Some(*root),
+            _ => Some(join_root(&hashed, self.len, self.piece_len as u64)),
+        }
+    }
+}
+
+/// The root of the subtrees `values` covering `len` bytes (more than one piece).
+fn join_root(values: &[[u8; 32]], len: u64, piece_len: u64) -> Digest {
+    use blake3::hazmat::{merge_subtrees_root, Mode};
+    let (left, right) = split_subtrees(values, len, piece_len);
+    *merge_subtrees_root(&left, &right, Mode::Hash).as_bytes()
+}
+
+/// The chaining values of the left and right subtrees of `len` bytes made of `values`.
+fn split_subtrees(values: &[[u8; 32]], len: u64, piece_len: u64) -> ([u8; 32], [u8; 32]) {
+    let left_len = blake3::hazmat::left_subtree_len(len);
+    let left_pieces = (left_len / piece_len) as usize;
+    (
+        join_non_root(&values[..left_pieces], left_len, piece_len),
+        join_non_root(&values[left_pieces..], len - left_len, piece_len),
+    )
+}
+
+fn join_non_root(values: &[[u8; 32]], len: u64, piece_len: u64) -> [u8; 32] {
+    use blake3::hazmat::{merge_subtrees_non_root, Mode};
+    if let [value] = values {
+        return *value;
+    }
+    let (left, right) = split_subtrees(values, len, piece_len);
+    merge_subtrees_non_root(&left, &right, Mode::Hash)
 }
 
 /// BLAKE3 of `bytes`.
@@ -204,11 +308,52 @@ fn digest_file_with_chunk(
         // len + 1 so EOF is seen in one read; at least 64 KiB for files whose
         // reported size is wrong (e.g. /proc reports 0).
         let buf_len = (len as usize).saturating_add(1).max(64 * 1024);
-        hash_serial(file, hasher, progress, chunk.min(buf_len))
-    } else {
-        hash_pipelined(file, hasher, progress, chunk)
+        return hash_serial(file, hasher, progress, chunk.min(buf_len), 0).map_err(unreadable);
     }
-    .map_err(unreadable)
+    // BLAKE3 alone hashes the page cache in place, on every core; SHA-256 (one core) keeps the
+    // reader thread, which copies the next chunk on the other core meanwhile.
+    #[cfg(unix)]
+    if set == DigestSet::BLAKE3 {
+        let mapping = usize::try_from(len)
+            .ok()
+            .map(|len| crate::mapped::MappedFile::map(&file, len))
+            .transpose()
+            .map_err(unreadable)?
+            .flatten();
+        if let Some(mapping) = mapping {
+            return hash_mapped(file, &mapping, hasher, progress).map_err(unreadable);
+        }
+    }
+    hash_pipelined(file, hasher, progress, chunk).map_err(unreadable)
+}
+
+/// A mapped file is hashed in pieces of this size, so progress moves and at most one piece is
+/// resident at a time; each piece is still large enough for every core to take a share of it.
+#[cfg(unix)]
+const MAPPED_PIECE: usize = 16 << 20;
+
+#[cfg(unix)]
+fn hash_mapped(
+    mut file: File,
+    mapping: &crate::mapped::MappedFile,
+    mut hasher: MultiHasher,
+    progress: Option<&AtomicU64>,
+) -> io::Result<PackageDigests> {
+    use std::io::{Seek, SeekFrom};
+    let mut total = 0u64;
+    for piece in mapping.bytes().chunks(MAPPED_PIECE) {
+        hasher.update(piece);
+        let start = total as usize;
+        total += piece.len() as u64;
+        mapping.done_with(start..total as usize);
+        report(progress, total);
+    }
+    if mapping.shrunk() {
+        return Err(io::Error::other("the file shrank while it was being read"));
+    }
+    // Bytes appended after the size was taken are hashed too, as reading to the end would.
+    file.seek(SeekFrom::Start(total))?;
+    hash_serial(file, hasher, progress, 64 * 1024, total)
 }
 
 /// Reads until `buf` is full or EOF; returns the number of bytes read.
@@ -231,14 +376,15 @@ fn report(progress: Option<&AtomicU64>, total: u64) {
     }
 }
 
+/// Reads `file` to its end into `hasher`; `total` bytes were hashed before.
 fn hash_serial(
     mut file: File,
     mut hasher: MultiHasher,
     progress: Option<&AtomicU64>,
     chunk: usize,
+    mut total: u64,
 ) -> io::Result<PackageDigests> {
     let mut buf = vec![0u8; chunk.max(1)];
-    let mut total = 0u64;
     loop {
         let n = fill(&mut file, &mut buf)?;
         if n == 0 {
@@ -333,6 +479,7 @@ fn hash_pipelined(
             hasher.take().expect("not used without a reader"),
             progress,
             chunk,
+            0,
         ),
     }
 }
@@ -371,6 +518,62 @@ mod tests {
         SPAWN_FAILS.with(|f| f.set(false));
         assert_eq!(serial.unwrap(), expected);
         assert_eq!(progress.load(Ordering::Relaxed), data.len() as u64);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn when_a_mapped_file_is_truncated_while_it_is_hashed_it_is_refused_and_the_process_lives() {
+        let (_dir, path, data) = file_of(3 * MAPPED_PIECE / 2);
+        let file = File::open(&path).unwrap();
+        let mapping = crate::mapped::MappedFile::map(&file, data.len())
+            .unwrap()
+            .expect("a guarded mapping");
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(4096)
+            .unwrap();
+        let hasher = MultiHasher::new(DigestSet::BLAKE3, None);
+        let err = hash_mapped(file, &mapping, hasher, None).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
+    }
+
+    #[test]
+    fn when_only_blake3_is_asked_of_a_large_file_it_is_the_in_memory_digest() {
+        let (_dir, path, data) = file_of(3 * MAPPED_PIECE / 2 + 12_345);
+        for threads in [Some(1), Some(2), None] {
+            let progress = AtomicU64::new(0);
+            let digests = digest_file(&path, DigestSet::BLAKE3, Some(&progress), threads).unwrap();
+            assert_eq!(digests.blake3, Some(blake3(&data)), "threads {threads:?}");
+            assert_eq!(digests.size, data.len() as u64);
+            assert_eq!(progress.load(Ordering::Relaxed), data.len() as u64);
+        }
+    }
+
+    #[test]
+    fn pieces_hashed_in_any_order_join_to_the_digest_of_the_whole() {
+        let piece = 4096;
+        for len in [
+            0,
+            1,
+            piece - 1,
+            piece,
+            piece + 1,
+            3 * piece,
+            5 * piece + 7,
+            64 * piece + 1,
+        ] {
+            let data: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+            let pieces = Blake3Pieces::new(len as u64, piece);
+            for (index, bytes) in data.chunks(piece).enumerate().rev() {
+                pieces.hash_piece(index, bytes);
+            }
+            assert_eq!(pieces.finish(), Some(blake3(&data)), "len {len}");
+        }
+        let unfinished = Blake3Pieces::new(2 * piece as u64, piece);
+        unfinished.hash_piece(0, &[0; 4096]);
+        assert_eq!(unfinished.finish(), None);
     }
 
     #[test]

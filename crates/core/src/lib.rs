@@ -6,10 +6,9 @@
 //! Nothing in this crate knows about Node; the N-API binding is a thin layer
 //! on top. No error message or `Debug` output ever contains secret material.
 
-// One exception, in the WebAssembly build only: opening a file with WASI's non-blocking flag, which
-// std offers no stable way to pass (see `files`).
-#![cfg_attr(not(target_os = "wasi"), forbid(unsafe_code))]
-#![cfg_attr(target_os = "wasi", deny(unsafe_code))]
+// Two exceptions: in the WebAssembly build, opening a file with WASI's non-blocking flag, which std
+// offers no stable way to pass (see `files`); elsewhere, mapping a file to hash it (see `mapped`).
+#![deny(unsafe_code)]
 
 pub mod codes;
 pub mod cosign;
@@ -21,6 +20,8 @@ pub mod error;
 pub mod files;
 mod json;
 pub mod keys;
+#[cfg(unix)]
+mod mapped;
 pub mod pem;
 pub mod policy;
 pub mod revocation_list;

@@ -10,7 +10,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Mutex, PoisonError};
 
-use cloacina_sign_core::digest::{DigestSet, MultiHasher, PackageDigests};
+use cloacina_sign_core::digest::{Blake3Pieces, DigestSet, MultiHasher, PackageDigests};
 
 use crate::error::LoadError;
 
@@ -157,8 +157,12 @@ impl SealedImage {
 
         let target = PresealedMemfd::create(len)?;
         check_proc_fd(target.fd.as_raw_fd())?;
-        let digests = copy_and_hash(&file, &target, MultiHasher::new(digests, None))
-            .map_err(|e| unreadable(path, format!("reading the file failed: {e}")))?;
+        let digests = if digests == DigestSet::BLAKE3 {
+            copy_and_hash_pieces(&file, &target)
+        } else {
+            copy_and_hash(&file, &target, MultiHasher::new(digests, None))
+        }
+        .map_err(|e| unreadable(path, format!("reading the file failed: {e}")))?;
         drop(file);
         let memfd = target.seal_for_good()?;
 
@@ -597,6 +601,51 @@ fn copy_and_hash(
     })
 }
 
+/// BLAKE3 alone: each thread claims a chunk, copies it, then hashes it as a subtree of BLAKE3's tree
+/// while it is still in cache, so copy and hash run on both cores and nothing waits for an earlier
+/// chunk. Every chunk is claimed once, so each has exactly one writer, and it is hashed by that
+/// writer after it finished it. Without a helper thread (thread limit reached) this thread does all.
+fn copy_and_hash_pieces(file: &OwnedFd, target: &PresealedMemfd) -> io::Result<PackageDigests> {
+    let (src, map) = (file.as_raw_fd(), &target.writer);
+    let chunks = map.len.div_ceil(CHUNK);
+    let pieces = Blake3Pieces::new(map.len as u64, CHUNK);
+    let claims = AtomicUsize::new(0);
+    let work = || -> io::Result<()> {
+        loop {
+            let chunk = claims.fetch_add(1, Ordering::Relaxed);
+            if chunk >= chunks {
+                return Ok(());
+            }
+            if let Err(e) = copy_chunk(src, map, chunk) {
+                // Stop the other thread at its next claim.
+                claims.store(chunks, Ordering::Relaxed);
+                return Err(e);
+            }
+            pieces.hash_piece(chunk, map.written(chunk_range(map, chunk)));
+        }
+    };
+    std::thread::scope(|s| {
+        let helper = spawn_copier(s, work);
+        let here = work();
+        let there = match helper {
+            Ok(helper) => helper
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("the copying thread stopped"))),
+            Err(_) => Ok(()),
+        };
+        here.and(there)
+    })?;
+    check_end_of_file(src, map.len)?;
+    let blake3 = pieces
+        .finish()
+        .ok_or_else(|| io::Error::other("a chunk was not hashed"))?;
+    Ok(PackageDigests {
+        size: map.len as u64,
+        sha256: None,
+        blake3: Some(blake3),
+    })
+}
+
 /// Hashes the `chunks` chunks of `map` in order as they are copied: reported by the copier on
 /// `done`, or copied here by `copy_one` (which claims an unclaimed chunk; `None` when none is left)
 /// while the next one to hash is not ready.
@@ -631,12 +680,13 @@ fn hash_in_order(
 }
 
 /// Starts the copying thread; an error (never a panic) when no thread can be created.
-fn spawn_copier<'scope, 'env, F>(
+fn spawn_copier<'scope, 'env, F, T>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
     f: F,
-) -> io::Result<std::thread::ScopedJoinHandle<'scope, ()>>
+) -> io::Result<std::thread::ScopedJoinHandle<'scope, T>>
 where
-    F: FnOnce() + Send + 'scope,
+    F: FnOnce() -> T + Send + 'scope,
+    T: Send + 'scope,
 {
     #[cfg(test)]
     if tests::SPAWN_FAILS.with(|fails| fails.get()) {
@@ -887,6 +937,41 @@ mod tests {
             None,
         );
         Ok((copy_and_hash(&file, &target, hasher)?, data))
+    }
+
+    /// Copies a file of `len` bytes into a memfd of `claimed` bytes hashing BLAKE3 alone; its BLAKE3, and the data.
+    fn copy_pieces_of(len: usize, claimed: usize) -> io::Result<(PackageDigests, Vec<u8>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("package");
+        let data: Vec<u8> = (0..len).map(|i| (i * 31 % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = OwnedFd::from(std::fs::File::open(&path).unwrap());
+        let target = PresealedMemfd::create(claimed).unwrap();
+        Ok((copy_and_hash_pieces(&file, &target)?, data))
+    }
+
+    #[test]
+    fn when_only_blake3_is_asked_each_chunk_is_hashed_as_it_is_copied_and_the_digest_is_the_files()
+    {
+        for len in [0, 1, CHUNK - 1, CHUNK, CHUNK + 1, 3 * CHUNK + 5] {
+            let (digests, data) = copy_pieces_of(len, len).unwrap();
+            assert_eq!(digests.blake3, Some(blake3(&data)), "len {len}");
+            assert_eq!(digests.sha256, None, "len {len}");
+            assert_eq!(digests.size, len as u64);
+        }
+        SPAWN_FAILS.with(|f| f.set(true));
+        let alone = copy_pieces_of(3 * CHUNK + 5, 3 * CHUNK + 5);
+        SPAWN_FAILS.with(|f| f.set(false));
+        let (digests, data) = alone.unwrap();
+        assert_eq!(digests.blake3, Some(blake3(&data)));
+    }
+
+    #[test]
+    fn when_only_blake3_is_asked_a_file_that_shrinks_or_grows_during_the_copy_is_refused() {
+        let err = copy_pieces_of(2 * CHUNK, 2 * CHUNK + 10).unwrap_err();
+        assert!(err.to_string().contains("shrank"), "{err}");
+        let err = copy_pieces_of(2 * CHUNK, 2 * CHUNK - 10).unwrap_err();
+        assert!(err.to_string().contains("grew"), "{err}");
     }
 
     #[test]
