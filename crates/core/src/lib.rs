@@ -13,6 +13,7 @@
 
 pub mod codes;
 pub mod cosign;
+pub mod cosignature;
 pub mod digest;
 pub mod document;
 pub mod ecdsa;
