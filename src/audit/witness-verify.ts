@@ -6,6 +6,8 @@ import { CloacinaSignError, errorForCode } from '../errors';
 import { type ParsedCheckpoint, parseCheckpoint } from './checkpoint-note';
 
 const COSIGNATURE_TYPE = 0x04;
+/** The spec's bound on a cosignature's timestamp (2^63 - 1). */
+const MAX_TIMESTAMP = 2n ** 63n - 1n;
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
 
 /** The 4-byte key ID of an Ed25519 cosigning key (signature type 0x04) under `name`. */
@@ -43,6 +45,7 @@ function hasValidCosignature(checkpoint: ParsedCheckpoint, key: Buffer): boolean
     if (!cosignatureKeyId(signature.keyName, key).equals(signature.keyId)) continue;
     const valid =
       signature.signature.length === 72 &&
+      signature.signature.readBigUInt64BE(0) <= MAX_TIMESTAMP &&
       verify(
         null,
         Buffer.from(`cosignature/v1\ntime ${signature.signature.readBigUInt64BE(0)}\n${checkpoint.text}`, 'utf8'),
