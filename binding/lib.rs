@@ -4,6 +4,7 @@
 //! `read_small_file_sync`, serves the TypeScript callers that are synchronous (bounded small files).
 
 // Test support (error samples) exists only in the addon the tests build with `--features test-hooks`.
+mod cosignature;
 #[cfg(feature = "test-hooks")]
 mod error_samples;
 mod errors;
@@ -18,13 +19,14 @@ mod pkcs11;
 mod policy;
 mod revocation_list;
 mod sealing;
-mod small_file;
 mod signed_note;
 mod sign;
 mod sign_batch;
+mod small_file;
 mod stream_hash;
 mod verify;
 
+pub use cosignature::*;
 #[cfg(feature = "test-hooks")]
 pub use error_samples::*;
 pub use files::*;
@@ -34,9 +36,9 @@ pub use pkcs11::*;
 pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
-pub use small_file::*;
 pub use signed_note::*;
 pub use sign::*;
 pub use sign_batch::*;
+pub use small_file::*;
 pub use stream_hash::*;
 pub use verify::*;

@@ -112,6 +112,7 @@ export const native = {
   compareVersions: typed(binding.compareVersions),
   signRevocationListWithSealedKey: typed(binding.signRevocationListWithSealedKey),
   signNoteWithSealedKey: typed(binding.signNoteWithSealedKey),
+  cosignCheckpoint: typed(binding.cosignCheckpoint),
   verifyRevocationList: typed(binding.verifyRevocationList),
   readSmallFile: typed(binding.readSmallFile),
   readSmallFileSync: typed(binding.readSmallFileSync),

@@ -12,6 +12,7 @@
 
 pub mod codes;
 pub mod cosign;
+pub mod cosignature;
 mod der;
 pub mod digest;
 pub mod document;

@@ -1,4 +1,4 @@
-// `cloacina-sign audit list|verify|checkpoint`
+// `cloacina-sign audit list|verify|checkpoint|witness`
 import { Command, InvalidArgumentError } from 'commander';
 import type { ChainHead } from '../../audit/chain';
 import type { ChainReport } from '../../audit/chain-verify';
@@ -14,6 +14,20 @@ interface AuditVerifyOptions extends DatabaseOptions {
   expectHead?: ChainHead;
   checkpoint?: string[];
   trustKey?: string[];
+  witness?: string[];
+  witnessThreshold?: number;
+}
+
+interface WitnessOptions extends DatabaseOptions {
+  checkpoint: string;
+  key: string;
+  name: string;
+  state: string;
+  originKey?: string[];
+  trustKey?: string[];
+  output?: string;
+  force?: boolean;
+  allowInsecureKeyFile?: boolean;
 }
 
 interface CheckpointOptions extends DatabaseOptions {
@@ -36,6 +50,12 @@ function recordedHead(value: string): ChainHead {
   const match = /^([0-9]{1,15}):([0-9a-f]{64})$/.exec(value);
   if (!match) throw new InvalidArgumentError('must be <seq>:<hash>, the headSeq and headHash of an earlier `audit verify --json`');
   return { seq: Number(match[1]), hash: match[2] };
+}
+
+function threshold(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1 || number > 16) throw new InvalidArgumentError('must be an integer from 1 to 16');
+  return number;
 }
 
 function positiveInteger(value: string): number {
@@ -87,16 +107,26 @@ export function auditCommand(): Command {
         'a checkpoint file (from `audit checkpoint`, kept outside the database): the chain must still start with the rows it covered; repeatable',
         collect,
       )
-      .option('--trust-key <pub>', 'an Ed25519 public key (PEM, DER or raw) a --checkpoint must be signed with; repeatable', collect),
+      .option('--trust-key <pub>', 'an Ed25519 public key (PEM, DER or raw) a --checkpoint must be signed with; repeatable', collect)
+      .option('--witness <pub>', 'an Ed25519 public key of a witness (`audit witness`) that must have cosigned each --checkpoint; repeatable', collect)
+      .option('--witness-threshold <n>', 'how many of the --witness keys must have cosigned (default: all)', threshold),
   ).action((options: AuditVerifyOptions) =>
     runAction(options, async () => {
       if (options.trustKey && !options.checkpoint) throw new CloacinaSignError('USAGE', '--trust-key checks a --checkpoint: give one');
+      if ((options.witness || options.witnessThreshold) && !options.checkpoint)
+        throw new CloacinaSignError('USAGE', '--witness checks a --checkpoint: give one');
+      if (options.witnessThreshold && !options.witness) throw new CloacinaSignError('USAGE', '--witness-threshold needs --witness keys');
       if (options.expectHead && options.checkpoint) throw new CloacinaSignError('USAGE', '--expect-head and --checkpoint each name a head: give one of them');
       const notes = await Promise.all(
         (options.checkpoint ?? []).map(async (path) => (await readSmallFile(path, MAX_NOTE_BYTES, 'checkpoint file')).toString('utf8')),
       );
       const { readPublicKeyFile } = await import('../../keys/key-files');
       const trustedKeys = await Promise.all((options.trustKey ?? []).map(readPublicKeyFile));
+      if (options.witness) {
+        const witnessKeys = await Promise.all(options.witness.map(readPublicKeyFile));
+        const { verifyWitnessCosignatures } = await import('../../audit/witness-verify');
+        for (const note of notes) verifyWitnessCosignatures(note, witnessKeys, options.witnessThreshold ?? witnessKeys.length);
+      }
       await withDatabase(
         options,
         async (ctx) => {
@@ -145,6 +175,49 @@ export function auditCommand(): Command {
           printData(options, checkpoint, options.output ? checkpoint.id : checkpoint.note.trimEnd());
         },
         { needsKek: true },
+      );
+    }),
+  );
+
+  withDbOptions(
+    audit
+      .command('witness')
+      .description(
+        'cosign a checkpoint (C2SP tlog-cosignature) only if it is consistent with the last one cosigned (kept in --state): exit 1 naming both heads on a fork or a rollback',
+      )
+      .requiredOption('--checkpoint <note>', 'the checkpoint file to cosign')
+      .requiredOption('--key <witness-key.pem>', "the witness's Ed25519 private key file")
+      .option('--name <name>', "the witness's key name in the cosignature line", 'cloacina-sign/witness')
+      .requiredOption('--state <file>', 'the last checkpoint cosigned (JSON, written with mode 0600; created on first use)')
+      .option('--origin-key <pub>', 'an Ed25519 public key the checkpoint must be signed with; repeatable', collect)
+      .option('--trust-key <pub>', 'the same as --origin-key, as `audit verify` names it; repeatable', collect)
+      .option('--output <file>', 'write the cosigned note to this file; an existing file is kept unless --force')
+      .option('--force', 'with --output: replace an existing file')
+      .option('--allow-insecure-key-file', 'read the witness key even if group or others can access it'),
+  ).action((options: WitnessOptions) =>
+    runAction(options, async () => {
+      const output = { overwrite: Boolean(options.force), protectPrivateKeys: true };
+      if (options.output) await checkOutputFile(options.output, output);
+      const note = (await readSmallFile(options.checkpoint, MAX_NOTE_BYTES, 'checkpoint file')).toString('utf8');
+      const { readPrivateKeyFile, readPublicKeyFile } = await import('../../keys/key-files');
+      const originKeys = await Promise.all([...(options.originKey ?? []), ...(options.trustKey ?? [])].map(readPublicKeyFile));
+      const witnessKey = await readPrivateKeyFile(options.key, { allowInsecureKeyFile: options.allowInsecureKeyFile });
+      await withDatabase(
+        options,
+        async (ctx) => {
+          const { witnessCheckpoint } = await import('../../audit/witness-cosign');
+          const outcome = await witnessCheckpoint(ctx.db, { note, witnessKey, witnessName: options.name, statePath: options.state, originKeys });
+          if (!outcome.cosigned) {
+            say(`${red('REFUSED')} (${outcome.kind}): ${terminalSafe(outcome.message)}`);
+            printData(options, outcome, `REFUSED ${outcome.kind}`);
+            process.exitCode = EXIT_VERIFICATION_FAILED;
+            return;
+          }
+          if (options.output) await writeFileAtomic(options.output, outcome.note, { ...output, mode: 0o644 });
+          say(`Cosigned ${outcome.origin}: ${outcome.size} row(s), head ${outcome.head}${options.output ? `, written to ${options.output}` : ''}`);
+          printData(options, outcome, options.output ? `cosigned ${outcome.size} ${outcome.head}` : outcome.note.trimEnd());
+        },
+        { readOnly: true },
       );
     }),
   );
