@@ -1,13 +1,12 @@
-// Signing with a database key, audited: package.signed, or package.sign.failure with the reason. The key
-// checks and the signing itself are the database signer's; signatures are kept by the package store.
-import { type AuditTrail, recordFailure } from '../audit/audit-trail';
+// Signing with a database key for the CLI: the key checks, the signing and its audit row are the database
+// signer's (signers/database-signer.ts); signatures are kept by the package store.
+import type { AuditTrail } from '../audit/audit-trail';
 import { findSignatures, type StoredSignature, storeSignature } from '../db/packages';
-import { CloacinaSignError } from '../errors';
 import type { SignatureInfo } from '../formats/v1';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Kek } from '../keys/kek';
 import { signPackage, type SignedStatement } from './sign';
-import { type DatabaseSigner, databaseSigner } from './signers/database-signer';
+import { databaseSigner } from './signers/database-signer';
 import type { StatementOptions } from './statement';
 
 export interface DbSignResult extends SignatureInfo {
@@ -27,18 +26,17 @@ export class DbPackageSigner {
 
   /** Signs with a stored key (KEY_REVOKED if revoked, KEY_UNSEAL_FAILED on a wrong KEK); `store` keeps the signature. */
   async signPackageWithDbKey(packagePath: string, keyId: string, kek: Kek, store = false): Promise<DbSignResult> {
-    const signer = databaseSigner({ keys: this.keys, keyId, kek, audit: false });
-    return this.audited(packagePath, keyId, signer, async (orgId) => {
-      const signed = await signPackage(packagePath, signer);
-      const info: SignatureInfo = {
-        packageHash: signed.packageHash,
-        keyFingerprint: signed.keyFingerprint,
-        signature: signed.signature,
-        signedAt: signed.signedAt,
-      };
-      const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
-      return { packageHash: info.packageHash, result: { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) } };
-    });
+    const signer = databaseSigner({ keys: this.keys, keyId, kek });
+    const signed = await signPackage(packagePath, signer);
+    const { orgId } = await signer.signingKey();
+    const info: SignatureInfo = {
+      packageHash: signed.packageHash,
+      keyFingerprint: signed.keyFingerprint,
+      signature: signed.signature,
+      signedAt: signed.signedAt,
+    };
+    const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
+    return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
   }
 
   /**
@@ -51,34 +49,9 @@ export class DbPackageSigner {
     kek: Kek,
     statement: StatementOptions,
   ): Promise<SignedStatement & { keyId: string; orgId: string }> {
-    const signer = databaseSigner({ keys: this.keys, keyId, kek, audit: false });
-    return this.audited(packagePath, keyId, signer, async (orgId) => {
-      const signed = await signPackage(packagePath, signer, { format: 'v2', statement });
-      return { packageHash: signed.statement.digest, result: { ...signed, keyId, orgId } };
-    });
-  }
-
-  /** Runs the signing and audits it: package.signed, or package.sign.failure with the reason. */
-  private async audited<T>(
-    packagePath: string,
-    keyId: string,
-    signer: DatabaseSigner,
-    sign: (orgId: string) => Promise<{ packageHash: string; result: T }>,
-  ): Promise<T> {
-    let orgId: string | undefined;
-    let fingerprint: string | undefined;
-    try {
-      const key = await signer.signingKey();
-      ({ orgId, fingerprint } = key);
-      const { packageHash, result } = await sign(key.orgId);
-      await this.audit.record({ eventType: 'package.signed', orgId, keyId, packagePath, packageHash, signerFingerprint: fingerprint });
-      return result;
-    } catch (error) {
-      if (!(error instanceof CloacinaSignError && error.code === 'AUDIT_FAILED')) {
-        await recordFailure(this.audit, { eventType: 'package.sign.failure', orgId, keyId, packagePath, signerFingerprint: fingerprint }, error);
-      }
-      throw error;
-    }
+    const signer = databaseSigner({ keys: this.keys, keyId, kek });
+    const signed = await signPackage(packagePath, signer, { format: 'v2', statement });
+    return { ...signed, keyId, orgId: (await signer.signingKey()).orgId };
   }
 
   /** Stores a (validated) signature; storing the same signature twice returns the first row. */

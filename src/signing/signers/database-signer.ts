@@ -21,8 +21,6 @@ export interface DatabaseSignerOptions {
   keys: SealedKeySource;
   keyId: string;
   kek: Kek;
-  /** @internal Off for a caller that audits the signing itself. On by default with a key manager. */
-  audit?: boolean;
 }
 
 export interface DatabaseSigner extends Signer {
@@ -44,23 +42,42 @@ function signedDigest(request: SignRequest, document: string): string {
   return request.document.version === 2 ? signedStatementOf(document).statement.digest : DetachedSignature.parse(document).packageHash;
 }
 
-async function audited(audit: AuditTrail | undefined, key: SealedSigningKey, request: SignRequest, sign: () => Promise<string>): Promise<string> {
+/**
+ * Runs one signing and audits it: package.signed with what was signed, or package.sign.failure with the
+ * reason (an unknown key id included). An audit write that fails is the error itself, never recorded twice.
+ */
+async function audited(
+  audit: AuditTrail | undefined,
+  keyId: string,
+  signingKey: () => Promise<SealedSigningKey>,
+  request: SignRequest,
+  sign: () => Promise<string>,
+): Promise<string> {
   if (!audit) return sign();
   const packagePath = 'path' in request.package ? request.package.path : undefined;
-  const event = { orgId: key.orgId, keyId: key.id, packagePath, signerFingerprint: key.fingerprint };
-  let document: string;
+  let key: SealedSigningKey | undefined;
   try {
-    document = await sign();
+    key = await signingKey();
+    const document = await sign();
+    await audit.record({
+      eventType: 'package.signed',
+      orgId: key.orgId,
+      keyId,
+      packagePath,
+      packageHash: signedDigest(request, document),
+      signerFingerprint: key.fingerprint,
+    });
+    return document;
   } catch (error) {
-    await recordFailure(audit, { eventType: 'package.sign.failure', ...event }, error);
+    if (!(error instanceof CloacinaSignError && error.code === 'AUDIT_FAILED')) {
+      await recordFailure(audit, { eventType: 'package.sign.failure', orgId: key?.orgId, keyId, packagePath, signerFingerprint: key?.fingerprint }, error);
+    }
     throw error;
   }
-  await audit.record({ eventType: 'package.signed', ...event, packageHash: signedDigest(request, document) });
-  return document;
 }
 
-export function databaseSigner({ keys, keyId, kek, audit = true }: DatabaseSignerOptions): DatabaseSigner {
-  const trail = audit && typeof keys !== 'function' ? keys.audit : undefined;
+export function databaseSigner({ keys, keyId, kek }: DatabaseSignerOptions): DatabaseSigner {
+  const trail = typeof keys !== 'function' ? keys.audit : undefined;
   let row: Promise<SealedSigningKey> | undefined;
   const signingKey = () => {
     row ??= readKey(keys, keyId);
@@ -78,8 +95,7 @@ export function databaseSigner({ keys, keyId, kek, audit = true }: DatabaseSigne
   return {
     signingKey,
     async sign(request) {
-      const key = await signingKey();
-      return { document: await audited(trail, key, request, async () => withinTokenBound(kek, signNatively(request, await sealedKey()))) };
+      return { document: await audited(trail, keyId, signingKey, request, async () => withinTokenBound(kek, signNatively(request, await sealedKey()))) };
     },
     async signDigests(sha256, signedAt) {
       const documents = await withinTokenBound(kek, signDigestsNatively(sha256, await sealedKey(), signedAt));
