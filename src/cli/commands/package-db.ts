@@ -12,6 +12,7 @@ import { CloacinaSignError } from '../../errors';
 import { native, type StatementFields } from '../../native';
 import { type DatabaseOptions, withDatabase } from '../context';
 import { type OutputOptions, printData, say } from '../output';
+import { withProgress } from '../progress';
 import { signatureOutput } from './package';
 
 /** `package sign --key-id <id>`: signed inside Rust with the sealed key, version 1 or (with a statement) 2; --store keeps it in the database. */
@@ -103,6 +104,44 @@ export async function storeStatement(
   const audit = options.event ? { rows: auditToDatabase(db) as DatabaseAuditSink, event: options.event } : undefined;
   const stored = await store(db, info, { packageHash: digests.sha256 as string, signingKeyId: options.signingKeyId, audit });
   return stored.signatureId;
+}
+
+/** `package sign <pkg> --key <key.pem> --store [--output <f.sig>]`: signed here, the signature stored in the database (no KEK needed). */
+export async function signAndStore(
+  packagePath: string,
+  privateKey: Buffer,
+  signaturePath: string | undefined,
+  output: FileOutputOptions,
+  options: DatabaseOptions,
+): Promise<void> {
+  const [{ signPackage }, { keySigner }, { auditEvent }, { auditToDatabase }, { storeSignature }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/key-signer'),
+    import('../../audit/audit-trail'),
+    import('../../audit/database-sink'),
+    import('../../db/packages'),
+  ]);
+  await withDatabase(options, async ({ db, lines }) => {
+    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
+    const event = auditEvent({
+      eventType: 'package.signed',
+      packagePath,
+      packageHash: info.packageHash,
+      signerFingerprint: info.keyFingerprint,
+      reason: 'signed with a key file; signature stored',
+    });
+    // The audit row is written in the store's transaction: a stored signature never lacks it.
+    const audit = { rows: auditToDatabase(db) as DatabaseAuditSink, event };
+    const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep', audit });
+    if (lines) await lines.write(event);
+    if (signaturePath) await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
+    say(`Signed ${packagePath} with key ${info.keyFingerprint}, stored${signaturePath ? `, wrote ${signaturePath}` : ''}`);
+    printData(
+      options,
+      { id: stored.id, signaturePath: signaturePath ?? null, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint, signedAt: info.signedAt },
+      signaturePath ?? stored.id,
+    );
+  });
 }
 
 /** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */

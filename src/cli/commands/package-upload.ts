@@ -13,7 +13,7 @@ import type { StatementOptions } from '../../signing/statement';
 import type { NameConflict } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
 import { checkName } from '../../names';
-import { checkOutputFile, type OutputOptions } from '../../files';
+import { checkOutputFile } from '../../files';
 import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
 import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
@@ -86,39 +86,6 @@ export async function client(options: ServiceOptions) {
     token: apiTokenFromEnv(),
     allowInsecureHttp: options.allowInsecureHttp,
     timeoutMs: (options.apiTimeout ?? DEFAULT_API_TIMEOUT_SECONDS) * 1000,
-  });
-}
-
-/** `package sign <pkg> --key <key.pem> --store [--output <f.sig>]`: signed here, the signature stored in the database (no KEK needed). */
-export async function signAndStore(
-  packagePath: string,
-  privateKey: Buffer,
-  signaturePath: string | undefined,
-  output: OutputOptions,
-  options: DatabaseOptions,
-): Promise<void> {
-  const [{ signPackage }, { keySigner }, { storeSignature }] = await Promise.all([
-    import('../../signing/sign'),
-    import('../../signing/signers/key-signer'),
-    import('../../db/packages'),
-  ]);
-  await withDatabase(options, async ({ db, keys }) => {
-    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
-    const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep' });
-    await keys.audit.record({
-      eventType: 'package.signed',
-      packagePath,
-      packageHash: info.packageHash,
-      signerFingerprint: info.keyFingerprint,
-      reason: 'signed with a key file; signature stored',
-    });
-    if (signaturePath) await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
-    say(`Signed ${packagePath} with key ${info.keyFingerprint}, stored${signaturePath ? `, wrote ${signaturePath}` : ''}`);
-    printData(
-      options,
-      { id: stored.id, signaturePath: signaturePath ?? null, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint, signedAt: info.signedAt },
-      signaturePath ?? stored.id,
-    );
   });
 }
 

@@ -111,7 +111,7 @@ async function signWithKeyFile(packagePath: string, options: SignCommandOptions,
     printData(options, statementSigned(signaturePath as string, signed), signaturePath as string);
     return;
   }
-  if (options.store) return (await import('./package-upload')).signAndStore(packagePath, privateKey, signaturePath, output, options);
+  if (options.store) return (await import('./package-db')).signAndStore(packagePath, privateKey, signaturePath, output, options);
   const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
   await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath as string, output);
   say(`Signed ${packagePath} with key ${info.keyFingerprint}`);
