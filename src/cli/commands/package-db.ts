@@ -134,7 +134,7 @@ export async function signAndStore(
     const audit = { rows: auditToDatabase(db) as DatabaseAuditSink, event };
     const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep', audit });
     if (lines) await lines.write(event);
-    if (signaturePath) await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
+    if (signaturePath) await writeSignatureDocument(signaturePath, info.document, output);
     say(`Signed ${packagePath} with key ${info.keyFingerprint}, stored${signaturePath ? `, wrote ${signaturePath}` : ''}`);
     printData(
       options,

@@ -117,7 +117,7 @@ export async function signThroughService(packagePath: string, options: ApiSignOp
   }
   const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, signer, { progress }));
   // The canonical document and a newline: exactly the answer (checked by the client).
-  if (signaturePath) await DetachedSignature.parse(signed.document).writeToFile(signaturePath, output);
+  if (signaturePath) await writeSignatureDocument(signaturePath, signed.document, output);
   reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
 }
 

@@ -113,7 +113,7 @@ async function signWithKeyFile(packagePath: string, options: SignCommandOptions,
   }
   if (options.store) return (await import('./package-db')).signAndStore(packagePath, privateKey, signaturePath, output, options);
   const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
-  await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath as string, output);
+  await writeSignatureDocument(signaturePath as string, info.document, output);
   say(`Signed ${packagePath} with key ${info.keyFingerprint}`);
   printData(options, { signaturePath, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint }, signaturePath as string);
 }
