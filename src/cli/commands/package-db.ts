@@ -1,19 +1,18 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
-import { DetachedSignature, type SignatureInfo } from '../../formats/v1';
+import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
 import type { StatementOptions } from '../../signing/statement';
-import type { PackageStatement } from '../../verification/verifier';
 import type { AuditEvent } from '../../audit/events';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
 import type { Database } from '../../db/database';
 import { CloacinaSignError } from '../../errors';
 import { native, type StatementFields } from '../../native';
 import { type DatabaseOptions, withDatabase } from '../context';
-import { type OutputOptions, printData, say } from '../output';
+import { printData, say } from '../output';
 import { withProgress } from '../progress';
-import { signatureOutput } from './package';
+import { reportSignedWithKeyId, signatureOutput, signaturePathFor, statementSigned } from './sign-output';
 
 /** `package sign --key-id <id>`: signed inside Rust with the sealed key, version 1 or (with a statement) 2; --store keeps it in the database. */
 export async function signWithDatabaseKey(
@@ -21,8 +20,7 @@ export async function signWithDatabaseKey(
   options: DatabaseOptions & { keyId: string; store?: boolean; output?: string; force?: boolean },
   statement?: StatementOptions,
 ): Promise<void> {
-  // A version-1 signature with --store is written only with --output; a statement always travels as its file.
-  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
+  const signaturePath = signaturePathFor(packagePath, options, statement);
   const output = signatureOutput(packagePath, options);
   // Before the database is opened: a refused output never leaves a stored signature behind.
   if (signaturePath) await checkOutputFile(signaturePath, output);
@@ -49,36 +47,6 @@ export async function signWithDatabaseKey(
       reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
     { needsKek: true },
-  );
-}
-
-/**
- * What `package sign --key-id` (version 1) prints, the same whether this process or the signing service
- * (--api-url) signed: the human line on stderr, the signature file (else the stored signature's id, else the
- * digest) on stdout, or one JSON object.
- */
-export function reportSignedWithKeyId(
-  packagePath: string,
-  signaturePath: string | undefined,
-  signed: SignatureInfo & { keyId: string; signatureId?: string },
-  options: OutputOptions,
-): void {
-  say(
-    `Signed ${packagePath} with key ${signed.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
-  );
-  printData(
-    options,
-    {
-      ...(signed.signatureId ? { id: signed.signatureId } : {}),
-      signaturePath: signaturePath ?? null,
-      packageHash: signed.packageHash,
-      keyFingerprint: signed.keyFingerprint,
-      fingerprint: signed.keyFingerprint,
-      keyId: signed.keyId,
-      signedAt: signed.signedAt,
-      stored: Boolean(signed.signatureId),
-    },
-    signaturePath ?? signed.signatureId ?? signed.packageHash,
   );
 }
 
@@ -174,21 +142,4 @@ export async function storeStatementSignedWithKeyFile(
     say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}, stored, wrote ${signaturePath}`);
     printData(options, { id, ...statementSigned(signaturePath, signed), stored: true }, signaturePath);
   });
-}
-
-/** The `package sign --json` object of a version-2 signature. */
-export function statementSigned(
-  signaturePath: string,
-  signed: { statement: PackageStatement; keyFingerprint: string },
-  keyId?: string,
-): Record<string, unknown> {
-  return {
-    signaturePath,
-    format: 'v2',
-    packageHash: signed.statement.digest,
-    digestAlgorithm: signed.statement.digestAlgorithm,
-    keyFingerprint: signed.keyFingerprint,
-    ...(keyId ? { keyId } : {}),
-    statement: signed.statement,
-  };
 }

@@ -6,8 +6,8 @@ import { checkOutputFile } from '../../files';
 import { hashFile } from '../../hashing';
 import { MAX_BATCH_SIGNATURES } from '../../signing/api-client';
 import { printData, say } from '../output';
-import { signatureOutput } from './package';
-import { client, type ServiceOptions } from './package-upload';
+import { client, type ServiceOptions } from './service-client';
+import { signatureOutput } from './sign-output';
 import { DetachedSignature } from '../../formats/v1';
 
 export interface BatchSignOptions extends ServiceOptions {

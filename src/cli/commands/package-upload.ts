@@ -1,14 +1,11 @@
-// The CLI side of the signing service and of stored signatures: `package upload` (through the service with
-// --api-url, or directly into the database), `package sign --key-id --api-url` (the key never leaves the
-// service; only the digest travels) and `package sign --key --store` (a key file, the signature stored).
-// The token comes from CLOACINA_API_TOKEN, never from the command line.
+// `package upload` (through the signing service with --api-url, or directly into the database) and
+// `package sign --key-id --api-url` (the key never leaves the service; only the digest travels).
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
 import { type DocumentInfo, native } from '../../native';
 import { nativeCounter } from '../../progress';
-import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
+import type { ApiUploadResult } from '../../signing/api-client';
 import type { StatementOptions } from '../../signing/statement';
 import type { NameConflict } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
@@ -16,51 +13,11 @@ import { checkName } from '../../names';
 import { checkOutputFile } from '../../files';
 import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
-import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { type DatabaseOptions, withDatabase } from '../context';
+import { printData, say } from '../output';
 import { withProgress } from '../progress';
-import { signatureOutput } from './package';
-
-export interface ServiceOptions {
-  apiUrl: string;
-  /** --api-timeout: the longest silence of the service, in seconds (default 30). */
-  apiTimeout?: number;
-  allowInsecureHttp?: boolean;
-}
-
-const DEFAULT_API_TIMEOUT_SECONDS = 30;
-const MAX_API_TIMEOUT_SECONDS = 3600;
-/** How long a person at a terminal waits in silence before being told what for. */
-const WAITING_NOTICE_MS = 2000;
-
-/** --api-timeout <seconds>: a positive number of seconds, at most an hour. */
-export function apiTimeoutSeconds(value: string): number {
-  const seconds = Number(value);
-  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_API_TIMEOUT_SECONDS) {
-    throw new InvalidArgumentError(`must be a number of seconds greater than 0 and at most ${MAX_API_TIMEOUT_SECONDS}`);
-  }
-  return seconds;
-}
-
-export const API_TIMEOUT_HELP = `with --api-url: give up when the signing service is silent this long (default ${DEFAULT_API_TIMEOUT_SECONDS} s)`;
-
-/**
- * Runs `work` (a request to the service); when it takes longer than 2 s and a person watches stderr,
- * says what is awaited and for how long at most, so a slow or unreachable service is no silent hang.
- */
-async function waitingFor<T>(what: string, service: SigningServiceClient, work: () => Promise<T>): Promise<T> {
-  if (!process.stderr.isTTY) return work();
-  const seconds = service.timeoutMs / 1000;
-  const timer = setTimeout(
-    () => say(`waiting for ${what} at ${service.where} (giving up after ${seconds} s without an answer: --api-timeout)`),
-    WAITING_NOTICE_MS,
-  );
-  try {
-    return await work();
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { client, type ServiceOptions, waitingFor } from './service-client';
+import { reportSignedWithKeyId, signatureOutput, signaturePathFor, statementSigned } from './sign-output';
 
 export interface ApiSignOptions extends ServiceOptions, DatabaseOptions {
   keyId: string;
@@ -69,7 +26,7 @@ export interface ApiSignOptions extends ServiceOptions, DatabaseOptions {
   force?: boolean;
 }
 
-interface UploadOptions extends DatabaseOptions {
+export interface UploadOptions extends DatabaseOptions {
   signature?: string;
   org: string;
   apiUrl?: string;
@@ -79,31 +36,17 @@ interface UploadOptions extends DatabaseOptions {
   allowInsecureHttp?: boolean;
 }
 
-export async function client(options: ServiceOptions) {
-  const { apiTokenFromEnv, SigningServiceClient } = await import('../../signing/api-client');
-  return new SigningServiceClient({
-    url: options.apiUrl,
-    token: apiTokenFromEnv(),
-    allowInsecureHttp: options.allowInsecureHttp,
-    timeoutMs: (options.apiTimeout ?? DEFAULT_API_TIMEOUT_SECONDS) * 1000,
-  });
-}
-
 /**
  * `package sign <pkg> --key-id <id> --api-url <url> [--format v2 ...]`: hashed here, signed by the service,
  * written byte for byte as it answered.
  */
 export async function signThroughService(packagePath: string, options: ApiSignOptions, statement?: StatementOptions): Promise<void> {
   const service = await client(options);
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  const signaturePath = signaturePathFor(packagePath, options, statement);
   const output = signatureOutput(packagePath, options);
   // Before anything is hashed or signed: a refused output costs nothing.
   if (signaturePath) await checkOutputFile(signaturePath, output);
-  const [{ signPackage }, { serviceSigner }, { reportSignedWithKeyId, statementSigned }] = await Promise.all([
-    import('../../signing/sign'),
-    import('../../signing/signers/service-signer'),
-    import('./package-db'),
-  ]);
+  const [{ signPackage }, { serviceSigner }] = await Promise.all([import('../../signing/sign'), import('../../signing/signers/service-signer')]);
   const what = statement ? 'the signing service to sign the statement' : 'the signing service to sign';
   const signer = serviceSigner({ service, keyId: options.keyId, store: options.store, waiting: (work) => waitingFor(what, service, work) });
   if (statement) {
@@ -199,7 +142,7 @@ async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, n
   });
 }
 
-async function upload(packagePath: string, options: UploadOptions): Promise<void> {
+export async function upload(packagePath: string, options: UploadOptions): Promise<void> {
   if (options.apiTimeout !== undefined && !options.apiUrl)
     throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
@@ -218,21 +161,4 @@ async function upload(packagePath: string, options: UploadOptions): Promise<void
     return uploadThroughService(packagePath, DetachedSignature.parse(document.canonical), name, { ...options, apiUrl: options.apiUrl });
   }
   return uploadIntoDatabase(packagePath, document, name, options);
-}
-
-export function addUploadCommand(pkg: Command): void {
-  withDbOptions(
-    pkg
-      .command('upload <package>')
-      .description(
-        "register a package with its signature: verified against the organization's trust, then stored (the package record and the signature); nothing is stored when it does not verify (exit 1)",
-      )
-      .requiredOption('--org <org>', 'the organization (id or name); through the service, the API token must belong to it')
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig)')
-      .option('--api-url <url>', 'upload through the signing service (token from CLOACINA_API_TOKEN); without it, straight into --database')
-      .option('--name <name>', "the package's name (default: its file name); a package stored under another name is refused unless --rename")
-      .option('--rename', 'when this package is stored under another name already, rename it to --name (or its file name)')
-      .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)
-      .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)'),
-  ).action((packagePath: string, options: UploadOptions) => runAction(options, () => upload(packagePath, options)));
 }
