@@ -98,45 +98,64 @@ function report(packagePath: string, result: ApiUploadResult, options: UploadOpt
  * A version-1 document goes to package_signatures (Cloacina's), a version-2 one to package_statements.
  */
 async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, name: string, options: UploadOptions): Promise<void> {
-  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { decideDigest }, { SignatureSource }, { storeDocument }] = await Promise.all([
+  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { uploadVerified }] = await Promise.all([
     import('../../audit/audit-trail'),
     import('../../audit/database-sink'),
     import('../../trust/database-trust'),
-    import('../../verification/verifier'),
-    import('../../verification/signature-source'),
-    import('../../db/packages'),
+    import('../../verification/upload'),
   ]);
   await withDatabase(options, async ({ db, keys, lines, org }) => {
     const owner = await org(options.org);
     const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint ?? null };
     let packageHash: string | null = null;
-    let verified: Awaited<ReturnType<typeof decideDigest>>;
-    try {
+    let verified = false;
+    const hashedAndStored = async () => {
       // SHA-256 always (packages are found by it); BLAKE3 too when the statement names it.
       const digests = await withProgress(packagePath, (progress) =>
         native.hashFileDigests(packagePath, { sha256: true, blake3: document.statement?.digestAlgorithm === 'blake3' }, nativeCounter(progress)),
       );
-      packageHash = digests.sha256 as string;
-      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.canonical), {
-        label: packagePath,
-        size: digests.size,
-        blake3: digests.blake3,
-      });
-    } catch (error) {
-      await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
-      throw error;
-    }
-    const event = auditEvent({ eventType: 'package.uploaded', ...fields, packageHash, signatureVerified: true });
-    const rows = auditToDatabase(db) as DatabaseAuditSink;
-    const stored = await storeDocument(db, document, { packageHash, name, nameConflict: nameConflict(options), audit: { rows, event } }).catch(nameTaken);
+      const sha256 = digests.sha256 as string;
+      packageHash = sha256;
+      const upload = await uploadVerified(
+        db,
+        databaseTrust(db, { org: owner.id }),
+        document,
+        { label: packagePath, sha256, size: digests.size, blake3: digests.blake3 },
+        {
+          name,
+          nameConflict: nameConflict(options),
+          rows: auditToDatabase(db) as DatabaseAuditSink,
+          event: () => {
+            verified = true;
+            return auditEvent({ eventType: 'package.uploaded', ...fields, packageHash: sha256, signatureVerified: true });
+          },
+        },
+      );
+      return { ...upload, packageHash: sha256 };
+    };
+    const uploaded = await hashedAndStored().catch(async (error: unknown) => {
+      // A package that was not verified is a failed upload; one that was, but could not be stored, is refused as such.
+      if (!verified) {
+        await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
+        throw error;
+      }
+      return nameTaken(error);
+    });
     if (lines) {
-      await lines.write(event).catch((error: Error) => {
+      await lines.write(uploaded.event).catch((error: Error) => {
         throw new CloacinaSignError('AUDIT_FAILED', `the package was stored with its audit row, but the audit line could not be written: ${error.message}`);
       });
     }
     report(
       packagePath,
-      { ...stored, orgId: owner.id, packageHash, keyFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, bytes: (await stat(packagePath)).size },
+      {
+        ...uploaded.stored,
+        orgId: owner.id,
+        packageHash: uploaded.packageHash,
+        keyFingerprint: uploaded.verified.keyFingerprint,
+        signedAt: uploaded.verified.signedAt,
+        bytes: (await stat(packagePath)).size,
+      },
       options,
     );
   });
