@@ -25,7 +25,7 @@ export {
   type SealedKeySource,
   type SealedSigningKey,
 } from './signing/signers/database-signer';
-export { serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
+export { type ServiceSigner, serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
 export { writeSignatureDocument } from './formats/v2';
 export type { DetachedSignature, SignatureInfo } from './formats/v1';
 export type { SignedStatementDocument } from './formats/v2';

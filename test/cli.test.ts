@@ -176,4 +176,17 @@ describe('the command tree', () => {
       ).to.equal(false);
     expect(loaded.some((file) => /node_modules\/(knex|fastify)\//.test(file))).to.equal(false);
   });
+
+  it('when `package verify` runs, the modules that sign, upload or store packages are not loaded', () => {
+    const script = `process.argv = [process.execPath, 'cloacina-sign', 'package', 'verify', '--help'];
+      process.on('exit', () => process.stdout.write('\\nLOADED ' + JSON.stringify(Object.keys(require.cache))));
+      require(${JSON.stringify(CLI)});`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    const loaded = JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
+    for (const module of ['cli/commands/package-sign.js', 'cli/commands/package-upload.js', 'cli/commands/package-db.js', 'signing/sign.js', 'db/packages.js'])
+      expect(
+        loaded.some((file) => file.endsWith(`/${module}`)),
+        module,
+      ).to.equal(false);
+  });
 });

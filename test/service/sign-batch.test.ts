@@ -5,6 +5,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { verifyAuditChain } from '../../src/audit/chain-verify';
 import { DetachedSignature } from '../../src/formats/v1';
 import { publicKeyToPem } from '../../src/keys/keypair';
+import { serviceSigner } from '../../src/signing/signers/service-signer';
 import { TokenManager } from '../../src/db/tokens';
 import { revokePackage } from '../../src/trust/package-revocations';
 import { describeEngines } from '../db/engines';
@@ -64,6 +65,14 @@ describeEngines('batch signing through the signing service', (t) => {
     }
     expect(await signedRows(hashes)).to.equal(256);
     expect((await verifyAuditChain(t.db)).intact).to.equal(true);
+  });
+
+  it('when a service signer signs several digests, it returns one document per digest, in order, made by the key', async () => {
+    const hashes = digests(3);
+    const signer = serviceSigner({ service: { url: service.url, token }, keyId: key.id });
+    const documents = (await signer.signDigests(hashes)).map((document) => DetachedSignature.parse(document));
+    expect(documents.map((document) => document.packageHash)).to.deep.equal(hashes);
+    for (const document of documents) expect(document.keyFingerprint).to.equal(key.fingerprint);
   });
 
   it('when the OpenAPI description is read, it describes the batch route', async () => {

@@ -1,18 +1,18 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
-import { DetachedSignature, type SignatureInfo } from '../../formats/v1';
+import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
 import type { StatementOptions } from '../../signing/statement';
-import type { PackageStatement } from '../../verification/verifier';
 import type { AuditEvent } from '../../audit/events';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
 import type { Database } from '../../db/database';
 import { CloacinaSignError } from '../../errors';
 import { native, type StatementFields } from '../../native';
 import { type DatabaseOptions, withDatabase } from '../context';
-import { type OutputOptions, printData, say } from '../output';
-import { signatureOutput } from './package';
+import { printData, say } from '../output';
+import { withProgress } from '../progress';
+import { reportSignedWithKeyId, signatureOutput, signaturePathFor, statementSigned } from './sign-output';
 
 /** `package sign --key-id <id>`: signed inside Rust with the sealed key, version 1 or (with a statement) 2; --store keeps it in the database. */
 export async function signWithDatabaseKey(
@@ -20,8 +20,7 @@ export async function signWithDatabaseKey(
   options: DatabaseOptions & { keyId: string; store?: boolean; output?: string; force?: boolean },
   statement?: StatementOptions,
 ): Promise<void> {
-  // A version-1 signature with --store is written only with --output; a statement always travels as its file.
-  const signaturePath = options.output ?? (options.store && !statement ? undefined : DetachedSignature.defaultPath(packagePath));
+  const signaturePath = signaturePathFor(packagePath, options, statement);
   const output = signatureOutput(packagePath, options);
   // Before the database is opened: a refused output never leaves a stored signature behind.
   if (signaturePath) await checkOutputFile(signaturePath, output);
@@ -52,36 +51,6 @@ export async function signWithDatabaseKey(
 }
 
 /**
- * What `package sign --key-id` (version 1) prints, the same whether this process or the signing service
- * (--api-url) signed: the human line on stderr, the signature file (else the stored signature's id, else the
- * digest) on stdout, or one JSON object.
- */
-export function reportSignedWithKeyId(
-  packagePath: string,
-  signaturePath: string | undefined,
-  signed: SignatureInfo & { keyId: string; signatureId?: string },
-  options: OutputOptions,
-): void {
-  say(
-    `Signed ${packagePath} with key ${signed.keyId} (${signed.keyFingerprint})${signed.signatureId ? ', stored' : ''}${signaturePath ? `, wrote ${signaturePath}` : ''}`,
-  );
-  printData(
-    options,
-    {
-      ...(signed.signatureId ? { id: signed.signatureId } : {}),
-      signaturePath: signaturePath ?? null,
-      packageHash: signed.packageHash,
-      keyFingerprint: signed.keyFingerprint,
-      fingerprint: signed.keyFingerprint,
-      keyId: signed.keyId,
-      signedAt: signed.signedAt,
-      stored: Boolean(signed.signatureId),
-    },
-    signaturePath ?? signed.signatureId ?? signed.packageHash,
-  );
-}
-
-/**
  * `--format v2 --store`: the statement kept in package_statements (its own table: package_signatures, which
  * Cloacina reads, stays version 1). The package is hashed once more for its SHA-256 (how packages are
  * found); a package that changed while it was signed is refused, nothing stored.
@@ -103,6 +72,44 @@ export async function storeStatement(
   const audit = options.event ? { rows: auditToDatabase(db) as DatabaseAuditSink, event: options.event } : undefined;
   const stored = await store(db, info, { packageHash: digests.sha256 as string, signingKeyId: options.signingKeyId, audit });
   return stored.signatureId;
+}
+
+/** `package sign <pkg> --key <key.pem> --store [--output <f.sig>]`: signed here, the signature stored in the database (no KEK needed). */
+export async function signAndStore(
+  packagePath: string,
+  privateKey: Buffer,
+  signaturePath: string | undefined,
+  output: FileOutputOptions,
+  options: DatabaseOptions,
+): Promise<void> {
+  const [{ signPackage }, { keySigner }, { auditEvent }, { auditToDatabase }, { storeSignature }] = await Promise.all([
+    import('../../signing/sign'),
+    import('../../signing/signers/key-signer'),
+    import('../../audit/audit-trail'),
+    import('../../audit/database-sink'),
+    import('../../db/packages'),
+  ]);
+  await withDatabase(options, async ({ db, lines }) => {
+    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
+    const event = auditEvent({
+      eventType: 'package.signed',
+      packagePath,
+      packageHash: info.packageHash,
+      signerFingerprint: info.keyFingerprint,
+      reason: 'signed with a key file; signature stored',
+    });
+    // The audit row is written in the store's transaction: a stored signature never lacks it.
+    const audit = { rows: auditToDatabase(db) as DatabaseAuditSink, event };
+    const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep', audit });
+    if (lines) await lines.write(event);
+    if (signaturePath) await writeSignatureDocument(signaturePath, info.document, output);
+    say(`Signed ${packagePath} with key ${info.keyFingerprint}, stored${signaturePath ? `, wrote ${signaturePath}` : ''}`);
+    printData(
+      options,
+      { id: stored.id, signaturePath: signaturePath ?? null, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint, signedAt: info.signedAt },
+      signaturePath ?? stored.id,
+    );
+  });
 }
 
 /** `package sign --key <key.pem> --format v2 --store`: signed here, written as the `.sig` and kept in the database. */
@@ -135,21 +142,4 @@ export async function storeStatementSignedWithKeyFile(
     say(`Signed ${signed.statement.name} ${signed.statement.version} (${packagePath}) with key ${signed.keyFingerprint}, stored, wrote ${signaturePath}`);
     printData(options, { id, ...statementSigned(signaturePath, signed), stored: true }, signaturePath);
   });
-}
-
-/** The `package sign --json` object of a version-2 signature. */
-export function statementSigned(
-  signaturePath: string,
-  signed: { statement: PackageStatement; keyFingerprint: string },
-  keyId?: string,
-): Record<string, unknown> {
-  return {
-    signaturePath,
-    format: 'v2',
-    packageHash: signed.statement.digest,
-    digestAlgorithm: signed.statement.digestAlgorithm,
-    keyFingerprint: signed.keyFingerprint,
-    ...(keyId ? { keyId } : {}),
-    statement: signed.statement,
-  };
 }

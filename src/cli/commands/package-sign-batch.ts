@@ -6,9 +6,10 @@ import { checkOutputFile } from '../../files';
 import { hashFile } from '../../hashing';
 import { MAX_BATCH_SIGNATURES } from '../../signing/api-client';
 import { printData, say } from '../output';
-import { signatureOutput } from './package';
-import { client, type ServiceOptions } from './package-upload';
+import { client, type ServiceOptions } from './service-client';
+import { signatureOutput } from './sign-output';
 import { DetachedSignature } from '../../formats/v1';
+import { writeSignatureDocument } from '../../formats/v2';
 
 export interface BatchSignOptions extends ServiceOptions {
   keyId: string;
@@ -18,6 +19,8 @@ export interface BatchSignOptions extends ServiceOptions {
 
 export async function signSeveralThroughService(packagePaths: readonly string[], options: BatchSignOptions): Promise<void> {
   const service = await client(options);
+  const { serviceSigner } = await import('../../signing/signers/service-signer');
+  const signer = serviceSigner({ service, keyId: options.keyId });
   const outputs = packagePaths.map((packagePath) => ({
     packagePath,
     signaturePath: DetachedSignature.defaultPath(packagePath),
@@ -29,17 +32,18 @@ export async function signSeveralThroughService(packagePaths: readonly string[],
   for (let start = 0; start < outputs.length; start += MAX_BATCH_SIGNATURES) {
     const batch = outputs.slice(start, start + MAX_BATCH_SIGNATURES);
     const digests = await Promise.all(batch.map(({ packagePath }) => hashFile(packagePath)));
-    let results: Awaited<ReturnType<typeof service.signBatch>>;
+    let documents: string[];
     try {
-      results = await service.signBatch(options.keyId, digests);
+      documents = await signer.signDigests(digests);
     } catch (error) {
       const done = signed.length === 0 ? 'no package was signed' : `signed before the failure: ${signed.map((item) => item.package).join(', ')}`;
       throw new CloacinaSignError(error instanceof CloacinaSignError ? error.code : 'API_ERROR', `${(error as Error).message} (${done})`, { cause: error });
     }
     for (const [index, { packagePath, signaturePath, output }] of batch.entries()) {
-      const { signature } = results[index];
-      await signature.writeToFile(signaturePath, output);
-      signed.push({ package: packagePath, signature: signaturePath, packageHash: signature.packageHash, keyFingerprint: signature.keyFingerprint });
+      const document = documents[index];
+      await writeSignatureDocument(signaturePath, document, output);
+      const { packageHash, keyFingerprint } = DetachedSignature.parse(document);
+      signed.push({ package: packagePath, signature: signaturePath, packageHash, keyFingerprint });
       say(`Signed ${packagePath} with key ${options.keyId} through ${service.where}: ${signaturePath}`);
     }
   }

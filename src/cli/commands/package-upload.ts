@@ -1,66 +1,23 @@
-// The CLI side of the signing service and of stored signatures: `package upload` (through the service with
-// --api-url, or directly into the database), `package sign --key-id --api-url` (the key never leaves the
-// service; only the digest travels) and `package sign --key --store` (a key file, the signature stored).
-// The token comes from CLOACINA_API_TOKEN, never from the command line.
+// `package upload` (through the signing service with --api-url, or directly into the database) and
+// `package sign --key-id --api-url` (the key never leaves the service; only the digest travels).
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { type Command, InvalidArgumentError } from 'commander';
 import type { DatabaseAuditSink } from '../../audit/database-sink';
 import { type DocumentInfo, native } from '../../native';
 import { nativeCounter } from '../../progress';
-import type { ApiUploadResult, SigningServiceClient } from '../../signing/api-client';
+import type { ApiUploadResult } from '../../signing/api-client';
 import type { StatementOptions } from '../../signing/statement';
 import type { NameConflict } from '../../db/packages';
 import { CloacinaSignError } from '../../errors';
 import { checkName } from '../../names';
-import { checkOutputFile, type OutputOptions } from '../../files';
+import { checkOutputFile } from '../../files';
 import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
-import { type DatabaseOptions, withDatabase, withDbOptions } from '../context';
-import { printData, runAction, say } from '../output';
+import { type DatabaseOptions, withDatabase } from '../context';
+import { printData, say } from '../output';
 import { withProgress } from '../progress';
-import { signatureOutput } from './package';
-
-export interface ServiceOptions {
-  apiUrl: string;
-  /** --api-timeout: the longest silence of the service, in seconds (default 30). */
-  apiTimeout?: number;
-  allowInsecureHttp?: boolean;
-}
-
-const DEFAULT_API_TIMEOUT_SECONDS = 30;
-const MAX_API_TIMEOUT_SECONDS = 3600;
-/** How long a person at a terminal waits in silence before being told what for. */
-const WAITING_NOTICE_MS = 2000;
-
-/** --api-timeout <seconds>: a positive number of seconds, at most an hour. */
-export function apiTimeoutSeconds(value: string): number {
-  const seconds = Number(value);
-  if (value.trim() === '' || !Number.isFinite(seconds) || seconds <= 0 || seconds > MAX_API_TIMEOUT_SECONDS) {
-    throw new InvalidArgumentError(`must be a number of seconds greater than 0 and at most ${MAX_API_TIMEOUT_SECONDS}`);
-  }
-  return seconds;
-}
-
-export const API_TIMEOUT_HELP = `with --api-url: give up when the signing service is silent this long (default ${DEFAULT_API_TIMEOUT_SECONDS} s)`;
-
-/**
- * Runs `work` (a request to the service); when it takes longer than 2 s and a person watches stderr,
- * says what is awaited and for how long at most, so a slow or unreachable service is no silent hang.
- */
-async function waitingFor<T>(what: string, service: SigningServiceClient, work: () => Promise<T>): Promise<T> {
-  if (!process.stderr.isTTY) return work();
-  const seconds = service.timeoutMs / 1000;
-  const timer = setTimeout(
-    () => say(`waiting for ${what} at ${service.where} (giving up after ${seconds} s without an answer: --api-timeout)`),
-    WAITING_NOTICE_MS,
-  );
-  try {
-    return await work();
-  } finally {
-    clearTimeout(timer);
-  }
-}
+import { client, type ServiceOptions, waitingFor } from './service-client';
+import { reportSignedWithKeyId, signatureOutput, signaturePathFor, statementSigned } from './sign-output';
 
 export interface ApiSignOptions extends ServiceOptions, DatabaseOptions {
   keyId: string;
@@ -69,7 +26,7 @@ export interface ApiSignOptions extends ServiceOptions, DatabaseOptions {
   force?: boolean;
 }
 
-interface UploadOptions extends DatabaseOptions {
+export interface UploadOptions extends DatabaseOptions {
   signature?: string;
   org: string;
   apiUrl?: string;
@@ -79,64 +36,17 @@ interface UploadOptions extends DatabaseOptions {
   allowInsecureHttp?: boolean;
 }
 
-export async function client(options: ServiceOptions) {
-  const { apiTokenFromEnv, SigningServiceClient } = await import('../../signing/api-client');
-  return new SigningServiceClient({
-    url: options.apiUrl,
-    token: apiTokenFromEnv(),
-    allowInsecureHttp: options.allowInsecureHttp,
-    timeoutMs: (options.apiTimeout ?? DEFAULT_API_TIMEOUT_SECONDS) * 1000,
-  });
-}
-
-/** `package sign <pkg> --key <key.pem> --store [--output <f.sig>]`: signed here, the signature stored in the database (no KEK needed). */
-export async function signAndStore(
-  packagePath: string,
-  privateKey: Buffer,
-  signaturePath: string | undefined,
-  output: OutputOptions,
-  options: DatabaseOptions,
-): Promise<void> {
-  const [{ signPackage }, { keySigner }, { storeSignature }] = await Promise.all([
-    import('../../signing/sign'),
-    import('../../signing/signers/key-signer'),
-    import('../../db/packages'),
-  ]);
-  await withDatabase(options, async ({ db, keys }) => {
-    const info = await withProgress(packagePath, (progress) => signPackage(packagePath, keySigner(privateKey), { progress }));
-    const { signature: stored } = await storeSignature(db, info, { name: packagePath, nameConflict: 'keep' });
-    await keys.audit.record({
-      eventType: 'package.signed',
-      packagePath,
-      packageHash: info.packageHash,
-      signerFingerprint: info.keyFingerprint,
-      reason: 'signed with a key file; signature stored',
-    });
-    if (signaturePath) await DetachedSignature.fromSignatureInfo(info).writeToFile(signaturePath, output);
-    say(`Signed ${packagePath} with key ${info.keyFingerprint}, stored${signaturePath ? `, wrote ${signaturePath}` : ''}`);
-    printData(
-      options,
-      { id: stored.id, signaturePath: signaturePath ?? null, packageHash: info.packageHash, keyFingerprint: info.keyFingerprint, signedAt: info.signedAt },
-      signaturePath ?? stored.id,
-    );
-  });
-}
-
 /**
  * `package sign <pkg> --key-id <id> --api-url <url> [--format v2 ...]`: hashed here, signed by the service,
  * written byte for byte as it answered.
  */
 export async function signThroughService(packagePath: string, options: ApiSignOptions, statement?: StatementOptions): Promise<void> {
   const service = await client(options);
-  const signaturePath = options.output ?? (options.store ? undefined : DetachedSignature.defaultPath(packagePath));
+  const signaturePath = signaturePathFor(packagePath, options, statement);
   const output = signatureOutput(packagePath, options);
   // Before anything is hashed or signed: a refused output costs nothing.
   if (signaturePath) await checkOutputFile(signaturePath, output);
-  const [{ signPackage }, { serviceSigner }, { reportSignedWithKeyId, statementSigned }] = await Promise.all([
-    import('../../signing/sign'),
-    import('../../signing/signers/service-signer'),
-    import('./package-db'),
-  ]);
+  const [{ signPackage }, { serviceSigner }] = await Promise.all([import('../../signing/sign'), import('../../signing/signers/service-signer')]);
   const what = statement ? 'the signing service to sign the statement' : 'the signing service to sign';
   const signer = serviceSigner({ service, keyId: options.keyId, store: options.store, waiting: (work) => waitingFor(what, service, work) });
   if (statement) {
@@ -150,7 +60,7 @@ export async function signThroughService(packagePath: string, options: ApiSignOp
   }
   const signed = await withProgress(packagePath, (progress) => signPackage(packagePath, signer, { progress }));
   // The canonical document and a newline: exactly the answer (checked by the client).
-  if (signaturePath) await DetachedSignature.parse(signed.document).writeToFile(signaturePath, output);
+  if (signaturePath) await writeSignatureDocument(signaturePath, signed.document, output);
   reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
 }
 
@@ -188,51 +98,70 @@ function report(packagePath: string, result: ApiUploadResult, options: UploadOpt
  * A version-1 document goes to package_signatures (Cloacina's), a version-2 one to package_statements.
  */
 async function uploadIntoDatabase(packagePath: string, document: DocumentInfo, name: string, options: UploadOptions): Promise<void> {
-  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { decideDigest }, { SignatureSource }, { storeDocument }] = await Promise.all([
+  const [{ auditEvent, recordFailure }, { auditToDatabase }, { databaseTrust }, { uploadVerified }] = await Promise.all([
     import('../../audit/audit-trail'),
     import('../../audit/database-sink'),
     import('../../trust/database-trust'),
-    import('../../verification/verifier'),
-    import('../../verification/signature-source'),
-    import('../../db/packages'),
+    import('../../verification/upload'),
   ]);
   await withDatabase(options, async ({ db, keys, lines, org }) => {
     const owner = await org(options.org);
     const fields = { orgId: owner.id, packagePath: name, signerFingerprint: document.keyFingerprint ?? null };
     let packageHash: string | null = null;
-    let verified: Awaited<ReturnType<typeof decideDigest>>;
-    try {
+    let verified = false;
+    const hashedAndStored = async () => {
       // SHA-256 always (packages are found by it); BLAKE3 too when the statement names it.
       const digests = await withProgress(packagePath, (progress) =>
         native.hashFileDigests(packagePath, { sha256: true, blake3: document.statement?.digestAlgorithm === 'blake3' }, nativeCounter(progress)),
       );
-      packageHash = digests.sha256 as string;
-      verified = await decideDigest(databaseTrust(db, { org: owner.id }), packageHash, SignatureSource.Memory(document.canonical), {
-        label: packagePath,
-        size: digests.size,
-        blake3: digests.blake3,
-      });
-    } catch (error) {
-      await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
-      throw error;
-    }
-    const event = auditEvent({ eventType: 'package.uploaded', ...fields, packageHash, signatureVerified: true });
-    const rows = auditToDatabase(db) as DatabaseAuditSink;
-    const stored = await storeDocument(db, document, { packageHash, name, nameConflict: nameConflict(options), audit: { rows, event } }).catch(nameTaken);
+      const sha256 = digests.sha256 as string;
+      packageHash = sha256;
+      const upload = await uploadVerified(
+        db,
+        databaseTrust(db, { org: owner.id }),
+        document,
+        { label: packagePath, sha256, size: digests.size, blake3: digests.blake3 },
+        {
+          name,
+          nameConflict: nameConflict(options),
+          rows: auditToDatabase(db) as DatabaseAuditSink,
+          event: () => {
+            verified = true;
+            return auditEvent({ eventType: 'package.uploaded', ...fields, packageHash: sha256, signatureVerified: true });
+          },
+        },
+      );
+      return { ...upload, packageHash: sha256 };
+    };
+    const uploaded = await hashedAndStored().catch(async (error: unknown) => {
+      // A package that was not verified is a failed upload; one that was, but could not be stored, is refused as such.
+      if (!verified) {
+        await recordFailure(keys.audit, { eventType: 'package.upload.failure', ...fields, packageHash, signatureVerified: false }, error);
+        throw error;
+      }
+      return nameTaken(error);
+    });
     if (lines) {
-      await lines.write(event).catch((error: Error) => {
+      await lines.write(uploaded.event).catch((error: Error) => {
         throw new CloacinaSignError('AUDIT_FAILED', `the package was stored with its audit row, but the audit line could not be written: ${error.message}`);
       });
     }
     report(
       packagePath,
-      { ...stored, orgId: owner.id, packageHash, keyFingerprint: verified.keyFingerprint, signedAt: verified.signedAt, bytes: (await stat(packagePath)).size },
+      {
+        ...uploaded.stored,
+        orgId: owner.id,
+        packageHash: uploaded.packageHash,
+        keyFingerprint: uploaded.verified.keyFingerprint,
+        signedAt: uploaded.verified.signedAt,
+        bytes: (await stat(packagePath)).size,
+      },
       options,
     );
   });
 }
 
-async function upload(packagePath: string, options: UploadOptions): Promise<void> {
+export async function upload(packagePath: string, options: UploadOptions): Promise<void> {
   if (options.apiTimeout !== undefined && !options.apiUrl)
     throw new CloacinaSignError('USAGE', '--api-timeout bounds the wait for the signing service: give --api-url');
   const signaturePath = options.signature ?? DetachedSignature.defaultPath(packagePath);
@@ -251,21 +180,4 @@ async function upload(packagePath: string, options: UploadOptions): Promise<void
     return uploadThroughService(packagePath, DetachedSignature.parse(document.canonical), name, { ...options, apiUrl: options.apiUrl });
   }
   return uploadIntoDatabase(packagePath, document, name, options);
-}
-
-export function addUploadCommand(pkg: Command): void {
-  withDbOptions(
-    pkg
-      .command('upload <package>')
-      .description(
-        "register a package with its signature: verified against the organization's trust, then stored (the package record and the signature); nothing is stored when it does not verify (exit 1)",
-      )
-      .requiredOption('--org <org>', 'the organization (id or name); through the service, the API token must belong to it')
-      .option('--signature <file.sig>', 'the detached signature (default <package>.sig)')
-      .option('--api-url <url>', 'upload through the signing service (token from CLOACINA_API_TOKEN); without it, straight into --database')
-      .option('--name <name>', "the package's name (default: its file name); a package stored under another name is refused unless --rename")
-      .option('--rename', 'when this package is stored under another name already, rename it to --name (or its file name)')
-      .option('--api-timeout <seconds>', API_TIMEOUT_HELP, apiTimeoutSeconds)
-      .option('--allow-insecure-http', 'allow an http:// --api-url that is not a loopback address (the token travels in clear text)'),
-  ).action((packagePath: string, options: UploadOptions) => runAction(options, () => upload(packagePath, options)));
 }

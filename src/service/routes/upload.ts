@@ -10,11 +10,10 @@ import type { FastifyInstance } from 'fastify';
 import { CloacinaSignError, MalformedSignature, SignatureNotFound } from '../../errors';
 import { native, NativeStreamHasher, nativeMethods } from '../../native';
 import { uuidOf, normalizeName } from '../../db/organizations';
-import { type NameConflict, type StoredPackage, storeDocument } from '../../db/packages';
+import type { NameConflict } from '../../db/packages';
 import { checkName, quoted } from '../../names';
 import { DetachedSignature } from '../../formats/v1';
-import { SignatureSource } from '../../verification/signature-source';
-import { decideDigest } from '../../verification/verifier';
+import { uploadVerified, type VerifiedUpload } from '../../verification/upload';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
 import { ApiError, forbidden, tooLarge } from '../http-errors';
@@ -155,33 +154,34 @@ export function uploadRoute(app: FastifyInstance, ctx: ServiceContext): void {
         }
         audit.packageHash = received.packageHash;
         const verifyStartedAt = performance.now();
-        let verified: Awaited<ReturnType<typeof decideDigest>>;
+        let uploaded: VerifiedUpload;
         try {
-          verified = await decideDigest(ctx.trust(principal.orgId), received.packageHash, SignatureSource.Memory(document.toString()), {
-            label: audit.packagePath ?? `the upload (${received.bytes} bytes)`,
-          });
-        } catch (error) {
-          ctx.metrics.verifications.failed('upload', error, verifyStartedAt);
-          throw error;
-        }
-        ctx.metrics.verifications.verified('upload', verified.documentVersion === 2 ? 2 : 1, verifyStartedAt, received.bytes);
-        const event = ctx.audit.event(audit, 'package.uploaded', { signatureVerified: true, signerFingerprint: verified.keyFingerprint });
-        audit.recorded = true;
-        let stored: StoredPackage;
-        try {
-          stored = await ctx.audit.track(
-            storeDocument(ctx.db, native.parseSignatureDocument(Buffer.from(document.toString())), {
-              packageHash: received.packageHash,
-              name: audit.packagePath,
-              nameConflict: request.query.name_conflict,
-              audit: { rows: ctx.audit.rows, event },
-            }),
+          uploaded = await ctx.audit.track(
+            uploadVerified(
+              ctx.db,
+              ctx.trust(principal.orgId),
+              native.parseSignatureDocument(Buffer.from(document.toString())),
+              { label: audit.packagePath ?? `the upload (${received.bytes} bytes)`, sha256: received.packageHash },
+              {
+                name: audit.packagePath,
+                nameConflict: request.query.name_conflict,
+                rows: ctx.audit.rows,
+                event: (verified) => {
+                  ctx.metrics.verifications.verified('upload', verified.documentVersion === 2 ? 2 : 1, verifyStartedAt, received.bytes);
+                  audit.recorded = true;
+                  return ctx.audit.event(audit, 'package.uploaded', { signatureVerified: true, signerFingerprint: verified.keyFingerprint });
+                },
+              },
+            ),
           );
-          await ctx.audit.lineOf(event);
+          await ctx.audit.lineOf(uploaded.event);
         } catch (error) {
-          audit.recorded = false;
+          // Refused before the store: a failed verification. Verified but not stored: the request's row is still to be written.
+          if (audit.recorded) audit.recorded = false;
+          else ctx.metrics.verifications.failed('upload', error, verifyStartedAt);
           throw error;
         }
+        const { stored, verified } = uploaded;
         ctx.metrics.uploads.inc({ outcome: 'uploaded' });
         ctx.metrics.uploadDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
         return reply.code(201).send({

@@ -15,7 +15,15 @@ export interface ServiceSignerOptions {
   waiting?: <T>(work: () => Promise<T>) => Promise<T>;
 }
 
-export function serviceSigner(options: ServiceSignerOptions): Signer {
+export interface ServiceSigner extends Signer {
+  /**
+   * Version-1 documents of many SHA-256 digests (lowercase hex), at most MAX_BATCH_SIGNATURES, in one
+   * request: the service dates them and answers in the order asked. Each answer is checked before it is returned.
+   */
+  signDigests(sha256: readonly string[]): Promise<string[]>;
+}
+
+export function serviceSigner(options: ServiceSignerOptions): ServiceSigner {
   const client = options.service instanceof SigningServiceClient ? options.service : new SigningServiceClient(options.service);
   const waiting = options.waiting ?? ((work) => work());
   return {
@@ -38,6 +46,10 @@ export function serviceSigner(options: ServiceSignerOptions): Signer {
         }),
       );
       return { document: signed.document };
+    },
+    async signDigests(sha256) {
+      const answers = await waiting(() => client.signBatch(options.keyId, sha256));
+      return answers.map((answer) => answer.signature.toString());
     },
   };
 }
