@@ -10,6 +10,8 @@ import { databaseSigner } from './signers/database-signer';
 import type { StatementOptions } from './statement';
 
 export interface DbSignResult extends SignatureInfo {
+  /** The canonical document (what the `.sig` file holds, without its newline). */
+  document: string;
   keyId: string;
   orgId: string;
   /** Set when the signature was stored. */
@@ -36,7 +38,7 @@ export class DbPackageSigner {
       signedAt: signed.signedAt,
     };
     const stored = store ? await this.storeSignature(info, { packagePath, signingKeyId: keyId }) : undefined;
-    return { ...info, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
+    return { ...info, document: signed.document, keyId, orgId, ...(stored ? { signatureId: stored.id } : {}) };
   }
 
   /**

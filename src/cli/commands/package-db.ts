@@ -1,7 +1,6 @@
 // `cloacina-sign package sign --key-id`: signing with a database key.
 import { DbPackageSigner } from '../../signing/db-signer';
 import { checkOutputFile, type OutputOptions as FileOutputOptions } from '../../files';
-import { DetachedSignature } from '../../formats/v1';
 import { writeSignatureDocument } from '../../formats/v2';
 import type { StatementOptions } from '../../signing/statement';
 import type { AuditEvent } from '../../audit/events';
@@ -43,7 +42,7 @@ export async function signWithDatabaseKey(
         return;
       }
       const signed = await signer.signPackageWithDbKey(packagePath, options.keyId, kek!, Boolean(options.store));
-      if (signaturePath) await DetachedSignature.fromSignatureInfo(signed).writeToFile(signaturePath, output);
+      if (signaturePath) await writeSignatureDocument(signaturePath, signed.document, output);
       reportSignedWithKeyId(packagePath, signaturePath, { ...signed, keyId: options.keyId }, options);
     },
     { needsKek: true },
