@@ -11,6 +11,7 @@ mod errors;
 mod files;
 #[cfg(target_os = "wasi")]
 mod guarded_unavailable;
+mod kek;
 mod keys;
 // In the WebAssembly build every guarded-load type is uninhabited, so what follows one is unreachable.
 #[cfg_attr(target_os = "wasi", allow(unreachable_code))]
@@ -19,9 +20,9 @@ mod pkcs11;
 mod policy;
 mod revocation_list;
 mod sealing;
-mod signed_note;
 mod sign;
 mod sign_batch;
+mod signed_note;
 mod small_file;
 mod stream_hash;
 mod verify;
@@ -30,15 +31,16 @@ pub use cosignature::*;
 #[cfg(feature = "test-hooks")]
 pub use error_samples::*;
 pub use files::*;
+pub use kek::*;
 pub use keys::*;
 pub use loader::*;
 pub use pkcs11::*;
 pub use policy::*;
 pub use revocation_list::*;
 pub use sealing::*;
-pub use signed_note::*;
 pub use sign::*;
 pub use sign_batch::*;
+pub use signed_note::*;
 pub use small_file::*;
 pub use stream_hash::*;
 pub use verify::*;
