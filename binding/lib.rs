@@ -11,6 +11,7 @@ mod errors;
 mod files;
 #[cfg(target_os = "wasi")]
 mod guarded_unavailable;
+mod kek;
 mod keys;
 // In the WebAssembly build every guarded-load type is uninhabited, so what follows one is unreachable.
 #[cfg_attr(target_os = "wasi", allow(unreachable_code))]
@@ -30,6 +31,7 @@ pub use cosignature::*;
 #[cfg(feature = "test-hooks")]
 pub use error_samples::*;
 pub use files::*;
+pub use kek::*;
 pub use keys::*;
 pub use loader::*;
 pub use pkcs11::*;

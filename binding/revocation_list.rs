@@ -8,7 +8,8 @@ use napi_derive::napi;
 
 use crate::errors::{coded, OrThrow};
 use crate::files::digest_from_hex;
-use crate::sealing::{KeyBinding, SealedKey};
+use crate::kek::KeyBinding;
+use crate::sealing::SealedKey;
 
 #[napi(object)]
 pub struct RevokedPackageFields {
@@ -81,7 +82,7 @@ impl Task for SignRevocationListTask {
 /// to the canonical document.
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_revocation_list_with_sealed_key(
-    kek: crate::pkcs11::KekArg,
+    kek: crate::kek::KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,

@@ -4,14 +4,7 @@ use napi_derive::napi;
 use zeroize::Zeroizing;
 
 use crate::errors::OrThrow;
-use crate::pkcs11::{Kek, KekArg};
-
-/// Which row a sealed private key belongs to; it is the AES-GCM associated data.
-#[napi(object)]
-pub struct KeyBinding {
-    pub key_id: String,
-    pub org_id: String,
-}
+use crate::kek::{Kek, KekArg, KeyBinding};
 
 #[napi(object)]
 pub struct SealedKeypair {

@@ -19,8 +19,8 @@ use zeroize::Zeroizing;
 
 use crate::errors::{coded, OrThrow};
 use crate::files::{counter, ProgressCounter};
-use crate::pkcs11::KekArg;
-use crate::sealing::{KeyBinding, SealedKey};
+use crate::kek::{KekArg, KeyBinding};
+use crate::sealing::SealedKey;
 use crate::verify::Digests;
 
 /// A private key sealed under a KEK (bytes or a token's), as its database row stores it.
@@ -146,7 +146,7 @@ impl Document {
 }
 
 /// A document about one package, but for its signature.
-enum Prepared {
+pub(crate) enum Prepared {
     V1 {
         package_hash: digest::Digest,
         signed_at: String,
@@ -164,7 +164,11 @@ impl Prepared {
     }
 
     /// The canonical document with the signature of `public_key`'s key.
-    fn document(self, public_key: &[u8; 32], signature: &[u8; 64]) -> napi::Result<String> {
+    pub(crate) fn document(
+        self,
+        public_key: &[u8; 32],
+        signature: &[u8; 64],
+    ) -> napi::Result<String> {
         match self {
             Prepared::V1 {
                 package_hash,

@@ -1,17 +1,15 @@
 //! Many version-1 signatures with one sealed key in a single trip to the worker pool: the key is opened
 //! (and its public key derived) once for the whole batch instead of once per signature.
 
-use cloacina_sign_core::digest::{self, Digest};
+use cloacina_sign_core::digest::Digest;
 use cloacina_sign_core::keys;
-use cloacina_sign_core::signature::{encode_signature, DetachedSignature};
 use napi::bindgen_prelude::AsyncTask;
 use napi::{Env, Task};
 use napi_derive::napi;
 
-use crate::errors::OrThrow;
 use crate::files::digest_from_hex;
 use crate::sealing::SealedKey;
-use crate::sign::SealedKeyInput;
+use crate::sign::{Prepared, SealedKeyInput};
 
 pub struct SignDigestsTask {
     key: SealedKey,
@@ -25,21 +23,18 @@ impl Task for SignDigestsTask {
 
     fn compute(&mut self) -> napi::Result<Vec<String>> {
         let seed = self.key.unseal()?;
-        let fingerprint = keys::fingerprint(&keys::public_key_of(&seed));
+        let public_key = keys::public_key_of(&seed);
         let signatures = keys::sign_each(&seed, self.digests.iter().map(|d| &d[..]));
         self.digests
             .iter()
             .zip(signatures)
             .map(|(package_hash, signature)| {
-                // Built from its encoded fields, each validated as a reader would, like a single signature.
-                DetachedSignature::from_fields(
-                    &digest::to_hex(package_hash),
-                    &fingerprint,
-                    &encode_signature(&signature),
-                    &self.signed_at,
-                )
-                .map(|document| document.to_json())
-                .or_throw()
+                // The very document a single version-1 signature gets.
+                Prepared::V1 {
+                    package_hash: *package_hash,
+                    signed_at: self.signed_at.clone(),
+                }
+                .document(&public_key, &signature)
             })
             .collect()
     }

@@ -7,7 +7,8 @@ use napi::{Env, Task};
 use napi_derive::napi;
 
 use crate::errors::OrThrow;
-use crate::sealing::{KeyBinding, SealedKey};
+use crate::kek::KeyBinding;
+use crate::sealing::SealedKey;
 
 pub struct SignNoteTask {
     key: SealedKey,
@@ -33,7 +34,7 @@ impl Task for SignNoteTask {
 /// only inside Rust; resolves to the signature line (`— <key name> <base64>\n`).
 #[napi(ts_return_type = "Promise<string>")]
 pub fn sign_note_with_sealed_key(
-    kek: crate::pkcs11::KekArg,
+    kek: crate::kek::KekArg,
     sealed_private_key: Buffer,
     binding: KeyBinding,
     public_key: Buffer,

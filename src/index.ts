@@ -28,7 +28,7 @@ export {
 export { type ServiceSigner, serviceSigner, type ServiceSignerOptions } from './signing/signers/service-signer';
 export { writeSignatureDocument } from './formats/v2';
 export type { DetachedSignature, SignatureInfo } from './formats/v1';
-export type { SignedStatementDocument } from './formats/v2';
+export type { PackageStatement, SignedStatementDocument } from './formats/v2';
 export type { StatementOptions } from './signing/statement';
 export { SigningServiceClient } from './signing/api-client';
 export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from './signing/api-client';
@@ -36,7 +36,7 @@ export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
-export type { VerificationResult, VerifyOptions, PackageStatement, SignatureFormat, PackageFormatName } from './verification/verifier';
+export type { VerificationResult, VerifyOptions, SignatureFormat, PackageFormatName } from './verification/verifier';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';

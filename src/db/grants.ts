@@ -48,3 +48,14 @@ export async function listGrants(db: Database, orgId?: string): Promise<TrustGra
   });
   return rows.map(grantFromRow);
 }
+
+/** A grant as trust resolution follows it: `parent_org_id` trusts every key `child_org_id` trusts. */
+export interface ActiveGrant {
+  parent_org_id: string;
+  child_org_id: string;
+}
+
+/** Every active grant (trust resolution follows them transitively, from any organization). */
+export async function activeGrants(knex: Knex): Promise<ActiveGrant[]> {
+  return knex('key_trust_acls').whereNull('revoked_at').select('parent_org_id', 'child_org_id');
+}

@@ -1,10 +1,23 @@
 // The version-2 signature document: a signed statement naming the package, its version, optionally its
-// organization and an expiry, its size and its digest. Its exact encoding is specified in the README and
-// in crates/core/src/statement.rs; parsing is strict and done in Rust.
+// organization and an expiry, its size and its digest. Its exact encoding is specified in docs/formats.md
+// and in crates/core/src/statement.rs; parsing is strict and done in Rust.
 import { CloacinaSignError } from '../errors';
 import { type OutputOptions, writeFileAtomic } from '../files';
-import { native } from '../native';
-import { type PackageStatement, statementOf } from '../verification/verifier';
+import { native, type StatementFields } from '../native';
+
+/** What a version-2 signature says about the package, every field signed. */
+export interface PackageStatement {
+  name: string;
+  /** A SemVer 2.0.0 version. */
+  version: string;
+  organization: string | null;
+  size: number;
+  digestAlgorithm: 'blake3' | 'sha256';
+  digest: string;
+  /** RFC 3339 UTC. */
+  issuedAt: string;
+  expiresAt: string | null;
+}
 
 /** A version-2 signature: the canonical document (what the `.sig` holds, without its newline) and what it says. */
 export interface SignedStatementDocument {
@@ -23,4 +36,18 @@ export function signedStatementOf(document: string): SignedStatementDocument {
 /** Writes a signature document as its `.sig` file: the canonical JSON and a newline, atomically, under the output rules. */
 export async function writeSignatureDocument(path: string, document: string, options: OutputOptions = {}): Promise<void> {
   await writeFileAtomic(path, `${document}\n`, { ...options, mode: 0o644 });
+}
+
+/** @internal */
+export function statementOf(fields: StatementFields): PackageStatement {
+  return {
+    name: fields.name,
+    version: fields.version,
+    organization: fields.organization ?? null,
+    size: fields.size,
+    digestAlgorithm: fields.digestAlgorithm as PackageStatement['digestAlgorithm'],
+    digest: fields.digest,
+    issuedAt: fields.issuedAt,
+    expiresAt: fields.expiresAt ?? null,
+  };
 }

@@ -8,10 +8,11 @@
 // shaped like one) counts against the client address. A valid token has a hash of its own that only its
 // own failures fill, so no other client's failures, from the same address or a proxy's, ever refuse it.
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { SealedSigningKey } from '../db/keys';
 import type { ServiceContext } from './context';
-import { rateLimited, unauthorized } from './http-errors';
+import { forbidden, rateLimited, unauthorized } from './http-errors';
 import { looksLikeToken, tokenHash } from '../db/tokens';
-import { authenticateToken, isPrincipal } from './tokens';
+import { authenticateToken, isPrincipal, type Principal } from './tokens';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 const INVALID = 'the API token is not valid (unknown, revoked or expired)';
@@ -55,4 +56,17 @@ function addressKey(request: FastifyRequest): string {
 function refuse(ctx: ServiceContext, key: string, error: Error): Error {
   const wait = ctx.authLimiter.take(key);
   return wait > 0 ? rateLimited(wait) : error;
+}
+
+/**
+ * The signing key `keyId` when the principal may sign with it: in the token's scopes and of its
+ * organization. One answer (403) for "not in the token's scopes", "another organization's key" and
+ * "no such key", so a token learns nothing about keys it may not use.
+ */
+export async function keyForToken(ctx: ServiceContext, principal: Principal, keyId: string): Promise<SealedSigningKey> {
+  const refused = () => forbidden(`this token may not sign with key ${keyId}`);
+  if (!principal.scopes.has(`sign:${keyId}`)) throw refused();
+  const key = await ctx.signingKey(keyId);
+  if (!key || key.orgId !== principal.orgId) throw refused();
+  return key;
 }

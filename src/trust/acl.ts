@@ -6,12 +6,8 @@
 // cycles are harmless; Cloacina itself follows one level, and this is our deliberate extension.
 import type { Knex } from 'knex';
 import { CloacinaSignError } from '../errors';
+import { type ActiveGrant, activeGrants } from '../db/grants';
 import { type TrustedKeyInfo, trustedKeyFromRow } from '../db/trusted-keys';
-
-export interface Grant {
-  parent_org_id: string;
-  child_org_id: string;
-}
 
 /** A key an organization trusts now, and how: `path` runs from that organization to the one trusting the key directly. */
 export interface EffectiveTrustedKey extends TrustedKeyInfo {
@@ -22,7 +18,7 @@ export interface EffectiveTrustedKey extends TrustedKeyInfo {
 }
 
 /** `orgId` first, then every org it inherits trust from, in BFS order, each with its path from `orgId`. */
-export function inheritedOrgs(orgId: string, grants: readonly Grant[]): Map<string, string[]> {
+export function inheritedOrgs(orgId: string, grants: readonly ActiveGrant[]): Map<string, string[]> {
   const children = new Map<string, string[]>();
   for (const grant of grants) {
     const list = children.get(grant.parent_org_id) ?? [];
@@ -51,8 +47,7 @@ export function inheritedOrgs(orgId: string, grants: readonly Grant[]): Map<stri
 export async function loadTrustSet(knex: Knex, orgId: string): Promise<Map<string, EffectiveTrustedKey>> {
   const org = await knex('organizations').where({ id: orgId }).first('id');
   if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${orgId} not found`);
-  const grants: Grant[] = await knex('key_trust_acls').whereNull('revoked_at').select('parent_org_id', 'child_org_id');
-  const paths = inheritedOrgs(orgId, grants);
+  const paths = inheritedOrgs(orgId, await activeGrants(knex));
   const rank = new Map([...paths.keys()].map((id, index) => [id, index]));
   const rows = await knex('trusted_keys')
     .whereIn('org_id', [...paths.keys()])

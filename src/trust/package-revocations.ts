@@ -5,12 +5,14 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/database';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
-import { newId, nowIso } from '../db/ids';
+import { activeGrants } from '../db/grants';
+import { requireOrganization } from '../db/organizations';
+import { deletePackageRevocations, insertPackageRevocation, revocationsOfOrgs, takeRevocationListSequence } from '../db/package-revocations';
 import { CloacinaSignError } from '../errors';
 import type { DbKeyManager } from '../keys/db-key-manager';
 import type { Kek } from '../keys/kek';
 import { checkName } from '../names';
-import { type Grant, inheritedOrgs } from './acl';
+import { inheritedOrgs } from './acl';
 import { type KnownDigests, type PackageRevocation, RevokedPackages } from './revoked-packages';
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -22,25 +24,14 @@ export function checkDigest(hex: string, algorithm: 'sha256' | 'blake3'): string
   return digest;
 }
 
-function revocationFromRow(row: Record<string, unknown>): PackageRevocation {
-  return {
-    sha256: (row.sha256 as string | null) ?? null,
-    blake3: (row.blake3 as string | null) ?? null,
-    reason: row.reason as string,
-    orgId: row.org_id as string,
-    revokedAt: row.revoked_at as string,
-  };
-}
-
 /** Every revocation that holds for `orgId`: its own, then those of the organizations whose trust it inherits. */
 export async function loadRevocations(knex: Knex, orgId: string): Promise<PackageRevocation[]> {
-  const grants: Grant[] = await knex('key_trust_acls').whereNull('revoked_at').select('parent_org_id', 'child_org_id');
-  const orgs = [...inheritedOrgs(orgId, grants).keys()];
+  const orgs = [...inheritedOrgs(orgId, await activeGrants(knex)).keys()];
   const rank = new Map(orgs.map((id, index) => [id, index]));
-  const rows = await knex('package_revocations').whereIn('org_id', orgs).select('*');
-  return rows
-    .map(revocationFromRow)
-    .sort((a, b) => rank.get(a.orgId!)! - rank.get(b.orgId!)! || a.revokedAt!.localeCompare(b.revokedAt!) || (a.sha256 ?? '').localeCompare(b.sha256 ?? ''));
+  const revocations = await revocationsOfOrgs(knex, orgs);
+  return revocations.sort(
+    (a, b) => rank.get(a.orgId!)! - rank.get(b.orgId!)! || a.revokedAt!.localeCompare(b.revokedAt!) || (a.sha256 ?? '').localeCompare(b.sha256 ?? ''),
+  );
 }
 
 const createRevocationCache = (db: Database) =>
@@ -71,27 +62,19 @@ export function checkReason(reason: string): string {
  */
 export async function revokePackage(keys: DbKeyManager, orgId: string, digests: KnownDigests, reason: string): Promise<PackageRevocation> {
   if (!digests.sha256 && !digests.blake3) throw new CloacinaSignError('INVALID_INPUT', 'name the package: its file, or a digest');
-  const row = {
-    id: newId(),
-    org_id: orgId,
-    sha256: digests.sha256 ?? null,
-    blake3: digests.blake3 ?? null,
-    reason: checkReason(reason),
-    revoked_at: nowIso(),
-  };
+  const checkedReason = checkReason(reason);
   return keys.write(`${describe(digests)} is already revoked for organization ${orgId}`, async (trx) => {
-    const org = await trx('organizations').where({ id: orgId }).first('id');
-    if (!org) throw new CloacinaSignError('NOT_FOUND', `organization ${orgId} not found`);
-    await trx('package_revocations').insert(row);
+    await requireOrganization(trx, orgId);
+    const revocation = await insertPackageRevocation(trx, orgId, digests, checkedReason);
     return [
       {
         eventType: 'package.revoked',
         orgId,
-        packageHash: row.sha256 ?? row.blake3,
-        digestAlgorithm: row.sha256 ? 'sha256' : 'blake3',
-        reason: `package revoked (${describe(digests)}): ${row.reason}`,
+        packageHash: revocation.sha256 ?? revocation.blake3,
+        digestAlgorithm: revocation.sha256 ? 'sha256' : 'blake3',
+        reason: `package revoked (${describe(digests)}): ${revocation.reason}`,
       },
-      revocationFromRow(row),
+      revocation,
     ];
   });
 }
@@ -99,21 +82,8 @@ export async function revokePackage(keys: DbKeyManager, orgId: string, digests: 
 /** Lifts the organization's own revocations matching these digests: audited as `package.unrevoked`. NOT_FOUND without one. */
 export async function unrevokePackage(keys: DbKeyManager, orgId: string, digests: KnownDigests): Promise<PackageRevocation[]> {
   return keys.write('', async (trx) => {
-    const rows = await trx('package_revocations')
-      .where({ org_id: orgId })
-      .andWhere((q) => {
-        if (digests.sha256) q.orWhere({ sha256: digests.sha256 });
-        if (digests.blake3) q.orWhere({ blake3: digests.blake3 });
-      })
-      .select('*');
-    if (rows.length === 0) throw new CloacinaSignError('NOT_FOUND', `${describe(digests)} is not revoked by organization ${orgId}`);
-    await trx('package_revocations')
-      .whereIn(
-        'id',
-        rows.map((row: { id: string }) => row.id),
-      )
-      .delete();
-    const lifted = rows.map(revocationFromRow);
+    const lifted = await deletePackageRevocations(trx, orgId, digests);
+    if (lifted.length === 0) throw new CloacinaSignError('NOT_FOUND', `${describe(digests)} is not revoked by organization ${orgId}`);
     return [
       {
         eventType: 'package.unrevoked',
@@ -129,13 +99,7 @@ export async function unrevokePackage(keys: DbKeyManager, orgId: string, digests
 
 /** The next sequence of the organization's revocation lists (committed: never handed out twice). */
 export async function nextListSequence(keys: DbKeyManager, orgId: string): Promise<number> {
-  return keys.write('', async (trx) => {
-    const current = await trx('revocation_list_sequences').where({ org_id: orgId }).first('sequence');
-    const next = Number(current?.sequence ?? 0) + 1;
-    if (current) await trx('revocation_list_sequences').where({ org_id: orgId }).update({ sequence: next });
-    else await trx('revocation_list_sequences').insert({ org_id: orgId, sequence: next });
-    return [undefined, next];
-  });
+  return keys.write('', async (trx) => [undefined, await takeRevocationListSequence(trx, orgId)]);
 }
 
 /** A signed revocation list as issued. */

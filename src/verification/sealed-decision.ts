@@ -8,7 +8,8 @@ import type { TrustSource } from '../trust/trust-source';
 import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSignatures } from './candidates';
 import { nativePolicy, type PackagePolicy } from './policy';
 import type { SignatureSource } from './signature-source';
-import { noSignature, type PackageFormatName, type PackageStatement, resultOf } from './verifier';
+import type { PackageStatement } from '../formats/v2';
+import { noSignature, type PackageFormatName, resultOf } from './verifier';
 
 const NATIVE_FORMATS: Record<PackageFormatName, PackageFormat> = {
   elf: 'SharedLibrary' as PackageFormat,

@@ -1,8 +1,9 @@
 // Verification of one package against a trust source, audited as verification.success|failure.
 import { type AuditTrail, recordFailure } from '../audit/audit-trail';
 import { CloacinaSignError, SignatureNotFound } from '../errors';
-import { type Digests, type DocumentInfo, native, type NativeVerified, type StatementFields } from '../native';
+import { type Digests, type DocumentInfo, native, type NativeVerified } from '../native';
 import { DetachedSignature } from '../formats/v1';
+import { type PackageStatement, statementOf } from '../formats/v2';
 import { nativeCounter, type ProgressCounter } from '../progress';
 import { refuseRevoked, revokedPackagesOf } from '../trust/revoked-packages';
 import type { TrustSource } from '../trust/trust-source';
@@ -11,19 +12,7 @@ import { nativePolicy, type PackagePolicy } from './policy';
 import { checkFormats, checkPackageLimit, decideSealed, nativeFormat } from './sealed-decision';
 import { SignatureSource } from './signature-source';
 
-/** What a version-2 signature says about the package, every field signed. */
-export interface PackageStatement {
-  name: string;
-  /** A SemVer 2.0.0 version. */
-  version: string;
-  organization: string | null;
-  size: number;
-  digestAlgorithm: 'blake3' | 'sha256';
-  digest: string;
-  /** RFC 3339 UTC. */
-  issuedAt: string;
-  expiresAt: string | null;
-}
+export type { PackageStatement };
 
 /** The kinds of signature documents: Cloacina's versions 1 and 2, and cosign blob signatures. */
 export type SignatureFormat = 'v1' | 'v2' | 'cosign';
@@ -81,20 +70,6 @@ export interface VerificationContext {
   trail: AuditTrail;
   /** The operator's policy on signed fields (none: today's verification). */
   policy?: PackagePolicy;
-}
-
-/** @internal */
-export function statementOf(fields: StatementFields): PackageStatement {
-  return {
-    name: fields.name,
-    version: fields.version,
-    organization: fields.organization ?? null,
-    size: fields.size,
-    digestAlgorithm: fields.digestAlgorithm as PackageStatement['digestAlgorithm'],
-    digest: fields.digest,
-    issuedAt: fields.issuedAt,
-    expiresAt: fields.expiresAt ?? null,
-  };
 }
 
 /** @internal The result of a native decision. */

@@ -10,6 +10,9 @@ use serde_json::Value;
 
 use crate::error::{CoreError, Result};
 
+/// Largest signature file we will read; real ones are ~300 bytes.
+pub const MAX_SIGNATURE_FILE_BYTES: usize = 64 * 1024;
+
 pub(crate) fn malformed(msg: impl Into<String>) -> CoreError {
     CoreError::MalformedSignature(msg.into())
 }
@@ -217,7 +220,7 @@ pub(crate) fn parse_utc_timestamp(name: &str, v: &Value) -> Result<String> {
 /// Parses a document's bytes as exactly one JSON object (UTF-8, no byte order mark, nothing after
 /// it but whitespace), keeping every key/value pair in order, duplicates included.
 pub(crate) fn parse_object(bytes: &[u8], what: &str) -> Result<Vec<(String, Value)>> {
-    parse_object_within(bytes, what, crate::signature::MAX_SIGNATURE_FILE_BYTES)
+    parse_object_within(bytes, what, MAX_SIGNATURE_FILE_BYTES)
 }
 
 /// [`parse_object`] with another size limit (bytes).

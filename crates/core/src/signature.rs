@@ -10,13 +10,11 @@ use serde_json::Value;
 
 use crate::digest::to_hex;
 use crate::error::Result;
+pub use crate::json::MAX_SIGNATURE_FILE_BYTES;
 use crate::json::{
     expect_str, json_type, malformed, object_fields, parse_hex32, parse_signature_b64,
     parse_utc_timestamp, quoted,
 };
-
-/// Largest signature file we will read; real ones are ~300 bytes.
-pub const MAX_SIGNATURE_FILE_BYTES: usize = 64 * 1024;
 
 /// Field names in canonical (written) order.
 const FIELDS: [&str; 6] = [

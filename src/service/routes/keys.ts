@@ -2,6 +2,7 @@
 // (default) or the raw 32 bytes (?format=raw, or Accept: application/octet-stream). Another organization's
 // key and no key at all get the same 403.
 import type { FastifyInstance } from 'fastify';
+import { readTrustedKey } from '../../db/trusted-keys';
 import { publicKeyToPem } from '../../keys/keypair';
 import { authenticate } from '../auth';
 import type { ServiceContext } from '../context';
@@ -23,13 +24,7 @@ export function keysRoute(app: FastifyInstance, ctx: ServiceContext): void {
       const keyId = request.params.id.toLowerCase();
       audit.keyId = keyId;
       const signing = await ctx.signingKey(keyId);
-      const row =
-        signing ??
-        (await ctx.db
-          .run((knex) => knex('trusted_keys').where({ id: keyId }).first('org_id', 'public_key', 'fingerprint'))
-          .then((found) =>
-            found ? { orgId: String(found.org_id), publicKey: Buffer.from(found.public_key as Uint8Array), fingerprint: String(found.fingerprint) } : null,
-          ));
+      const row = signing ?? (await readTrustedKey(ctx.db, keyId));
       if (!row || row.orgId !== principal.orgId) throw forbidden(`this token may not read key ${keyId}`);
       audit.signerFingerprint = row.fingerprint;
       const raw =

@@ -9,10 +9,11 @@ import { nowIso } from '../../db/ids';
 import { CloacinaSignError } from '../../errors';
 import { databaseSigner } from '../../signing/signers/database-signer';
 import { refuseRevoked, revokedPackagesOf } from '../../trust/revoked-packages';
-import { authenticate } from '../auth';
+import { authenticate, keyForToken } from '../auth';
 import type { ServiceContext } from '../context';
-import { ApiError, forbidden, rateLimited } from '../http-errors';
+import { ApiError, rateLimited } from '../http-errors';
 import { signBatchSchema } from '../schemas';
+import { recordSigned } from '../signed-metrics';
 
 interface SignBatchBody {
   keyId: string;
@@ -47,11 +48,7 @@ export function signBatchRoute(app: FastifyInstance, ctx: ServiceContext): void 
         const wait = ctx.limiter.take(`token:${principal.tokenId}`, Date.now(), extra);
         if (wait > 0) throw rateLimited(wait);
       }
-      // One answer for "not in the token's scopes", "another organization's key" and "no such key".
-      const refused = () => forbidden(`this token may not sign with key ${keyId}`);
-      if (!principal.scopes.has(`sign:${keyId}`)) throw refused();
-      const key = await ctx.signingKey(keyId);
-      if (!key || key.orgId !== principal.orgId) throw refused();
+      const key = await keyForToken(ctx, principal, keyId);
       audit.signerFingerprint = key.fingerprint;
       // Never a signature for a package the organization revoked: the first one found refuses the whole batch.
       const revoked = await revokedPackagesOf(ctx.trust(principal.orgId));
@@ -71,8 +68,7 @@ export function signBatchRoute(app: FastifyInstance, ctx: ServiceContext): void 
         audit.recorded = false;
         throw error instanceof CloacinaSignError ? error : new CloacinaSignError('AUDIT_FAILED', 'the signatures could not be audited', { cause: error });
       }
-      ctx.metrics.signatures.inc({ outcome: 'signed' }, packageHashes.length);
-      ctx.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      recordSigned(ctx, packageHashes.length, started);
       return reply.send({ signatures: packageHashes.map((packageHash, index) => ({ packageHash, document: documents[index] })) });
     },
   );

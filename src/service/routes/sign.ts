@@ -10,10 +10,11 @@ import { SIGNATURE_ID_HEADER } from '../../signing/api-client';
 import { signPackage } from '../../signing/sign';
 import { databaseSigner } from '../../signing/signers/database-signer';
 import { refuseRevoked, revokedPackagesOf } from '../../trust/revoked-packages';
-import { authenticate } from '../auth';
+import { authenticate, keyForToken } from '../auth';
 import type { ServiceContext } from '../context';
 import { forbidden } from '../http-errors';
 import { signSchema } from '../schemas';
+import { recordSigned } from '../signed-metrics';
 
 interface SignBody {
   keyId: string;
@@ -35,11 +36,7 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
       const packageHash = request.body.packageHash;
       audit.keyId = keyId;
       audit.packageHash = packageHash;
-      // One answer for "not in the token's scopes", "another organization's key" and "no such key".
-      const refused = () => forbidden(`this token may not sign with key ${keyId}`);
-      if (!principal.scopes.has(`sign:${keyId}`)) throw refused();
-      const key = await ctx.signingKey(keyId);
-      if (!key || key.orgId !== principal.orgId) throw refused();
+      const key = await keyForToken(ctx, principal, keyId);
       audit.signerFingerprint = key.fingerprint;
       const statement = request.body.statement;
       if (statement && request.body.store)
@@ -90,8 +87,7 @@ export function signRoute(app: FastifyInstance, ctx: ServiceContext): void {
         audit.recorded = false;
         throw error;
       }
-      ctx.metrics.signatures.inc({ outcome: 'signed' });
-      ctx.metrics.signDuration.observe(Number(process.hrtime.bigint() - started) / 1e9);
+      recordSigned(ctx, 1, started);
       return reply.type('application/json').send(`${signed.document}\n`);
     },
   );
