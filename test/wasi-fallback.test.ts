@@ -87,7 +87,7 @@ describe('the WebAssembly fallback (NAPI_RS_FORCE_WASI=true)', function () {
           const keypair = lib.generateKeypair();
           const hash = await hashFile('liblib.so');
           const signed = await lib.signPackage('liblib.so', keypair.privateKey);
-          await lib.DetachedSignature.fromSignatureInfo(signed).writeToFile('liblib.so.sig');
+          await lib.writeSignatureDocument('liblib.so.sig', signed.document);
           const verified = await lib.verifyPackageOffline('liblib.so', 'liblib.so.sig', keypair.publicKey);
           console.log(JSON.stringify({ target, hash, fingerprint: keypair.fingerprint, verified }));
         })().catch((error) => { console.error(error); process.exit(3); });

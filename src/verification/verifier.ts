@@ -12,8 +12,6 @@ import { nativePolicy, type PackagePolicy } from './policy';
 import { checkFormats, checkPackageLimit, decideSealed, nativeFormat } from './sealed-decision';
 import { SignatureSource } from './signature-source';
 
-export type { PackageStatement };
-
 /** The kinds of signature documents: Cloacina's versions 1 and 2, and cosign blob signatures. */
 export type SignatureFormat = 'v1' | 'v2' | 'cosign';
 

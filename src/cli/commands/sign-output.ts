@@ -2,7 +2,7 @@
 import type { OutputOptions as FileOutputOptions } from '../../files';
 import { DetachedSignature, type SignatureInfo } from '../../formats/v1';
 import type { StatementOptions } from '../../signing/statement';
-import type { PackageStatement } from '../../verification/verifier';
+import type { PackageStatement } from '../../formats/v2';
 import { type OutputOptions, printData, say } from '../output';
 
 /**
