@@ -28,7 +28,8 @@ const UPLOAD_BYTES = 100 * 1024 * 1024;
 const UPLOAD_RUNS = 5;
 const TARGET_SIGNS = 5000;
 const TARGET_P99_MS = 50;
-const TARGET_UPLOAD_RATIO = 1.5;
+/** Upload of 100 MiB against the same run's receive-only floor (a bare server that only counts the bytes). */
+const TARGET_UPLOAD_RATIO = 1.25;
 
 interface Setup {
   db: Database;
@@ -292,7 +293,7 @@ export async function benchService(): Promise<BenchSection> {
   const notes: string[] = [
     `Signing: \`cloacina-sign serve\` as a child process; the bench process drives it with ${CLIENTS} concurrent clients over a keep-alive pool of ${CLIENTS} connections (undici), each request \`POST /v1/sign\` of a fresh digest: token authenticated (SHA-256 lookup, cached while the change generation is current), scope and rate limit checked, the sealed key unsealed and used inside Rust, the \`package.signed\` audit row written before the answer. ${WARM_UP_MS / 1000} s warm-up, then ${DURATION_MS / 1000} s measured. "Audit rows" counts the token's package.signed rows written meanwhile, warm-up included: one per request answered.`,
     `Ceiling: \`native.signPackage\` (a given digest, a sealed key) alone in the bench process, ${CLIENTS} in flight (AES-256-GCM unseal, public-key re-derivation check, Ed25519 signing on libuv worker threads). Targets: >= ${TARGET_SIGNS.toLocaleString('en-US')} signs/s with p99 <= ${TARGET_P99_MS} ms.`,
-    `Upload: a ${UPLOAD_BYTES / 2 ** 20} MiB package streamed from disk to \`POST /v1/orgs/:org/packages\` (hashed by the service as it arrives, verified, stored with its audit row), one warm-up then the median of ${UPLOAD_RUNS} over one keep-alive connection; against \`native.hashFile\` of the same page-cached file in the bench process (one warm-up, median of ${UPLOAD_RUNS}); target <= ${TARGET_UPLOAD_RATIO}x. The service's RSS is sampled every 10 ms from /proc during each upload: the largest peak minus the baseline before it. "CLI" is \`cloacina-sign package upload --api-url\` end to end (Node start-up included).`,
+    `Upload: a ${UPLOAD_BYTES / 2 ** 20} MiB package streamed from disk to \`POST /v1/orgs/:org/packages\` (hashed by the service as it arrives, verified, stored with its audit row), one warm-up then the median of ${UPLOAD_RUNS} over one keep-alive connection; against \`native.hashFile\` of the same page-cached file in the bench process (one warm-up, median of ${UPLOAD_RUNS}), and against the same run's receive-only floor ("Receive only" below); target <= ${TARGET_UPLOAD_RATIO}x that floor. The service's RSS is sampled every 10 ms from /proc during each upload: the largest peak minus the baseline before it. "CLI" is \`cloacina-sign package upload --api-url\` end to end (Node start-up included).`,
   ];
   notes.push(
     `Batch: \`POST /v1/sign/batch\` of ${BATCH_SIZE} fresh digests per request, ${BATCH_CLIENTS} concurrent clients over ${BATCH_CLIENTS} keep-alive connections, after the single-sign load on the same service process: every request authenticated, the rate limit charged once per signature, each digest checked against the revoked packages, the sealed key unsealed once and the ${BATCH_SIZE} signatures made in one native call, the ${BATCH_SIZE} \`package.signed\` rows written in one transaction before the answer. Same warm-up and duration; latency is per request (${BATCH_SIZE} signatures); "(Nx single)" is the ratio to the single-sign column of the same run. Targets: >= ${TARGET_BATCH_SIGNS.toLocaleString('en-US')} signatures/s with p99 <= ${TARGET_P99_MS} ms per request.`,
@@ -344,7 +345,7 @@ export async function benchService(): Promise<BenchSection> {
           batchMet ? 'yes' : 'no',
           `${perSec(batch.auditRows)} rows / ${perSec(batch.answered)} signed`,
           `${(upload.hash * 1000).toFixed(0)} ms`,
-          `${(uploadSeconds * 1000).toFixed(0)} ms (${(uploadSeconds / upload.hash).toFixed(2)}x) ${uploadSeconds / upload.hash <= TARGET_UPLOAD_RATIO ? 'met' : 'missed'}`,
+          `${(uploadSeconds * 1000).toFixed(0)} ms (${(uploadSeconds / upload.hash).toFixed(2)}x the hash, ${(uploadSeconds / sinkSeconds).toFixed(2)}x receive only) ${uploadSeconds / sinkSeconds <= TARGET_UPLOAD_RATIO ? 'met' : 'missed'}`,
           `${(sinkSeconds * 1000).toFixed(0)} ms (${(sinkSeconds / upload.hash).toFixed(2)}x)`,
           `${(clientCpu * 1000).toFixed(0)} ms (${(clientCpu / upload.hash).toFixed(2)}x)`,
           `${(upload.cli * 1000).toFixed(0)} ms`,
@@ -375,7 +376,7 @@ export async function benchService(): Promise<BenchSection> {
       `>= ${TARGET_BATCH_SIGNS.toLocaleString('en-US')}/s, p99 <= ${TARGET_P99_MS} ms`,
       'Batch audit rows written',
       `Hash ${UPLOAD_BYTES / 2 ** 20} MiB locally`,
-      `Upload ${UPLOAD_BYTES / 2 ** 20} MiB (<= ${TARGET_UPLOAD_RATIO}x)`,
+      `Upload ${UPLOAD_BYTES / 2 ** 20} MiB (<= ${TARGET_UPLOAD_RATIO}x receive only)`,
       'Receive only: bare node:http, no hash',
       'Client CPU per upload',
       'CLI upload',
