@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { CLI, runCli, tempDir } from './helpers';
+import { join } from 'node:path';
+import { CLI, ROOT, runCli, tempDir } from './helpers';
 
 describe('the cloacina-sign CLI, offline', () => {
   const dir = tempDir();
@@ -161,28 +162,39 @@ describe('the command tree', () => {
     expect(names('--help')).to.deep.equal(names());
   });
 
-  it('when `package verify` runs, the modules of the other commands, knex and fastify are not loaded', () => {
-    // The modules loaded once the command has run (its help: no package needed), printed after a marker.
+  // The CLI runs as one bundle (scripts/bundle-cli.js) in which a module's code runs only when it is first
+  // required, as with separate files: which modules `package verify` requires is read from the compiled
+  // modules themselves (dist/src/cli/program.js), which the bundle is built from.
+  const modulesLoadedBy = (entry: string, call: string): string[] => {
     const script = `process.argv = [process.execPath, 'cloacina-sign', 'package', 'verify', '--help'];
       process.on('exit', () => process.stdout.write('\\nLOADED ' + JSON.stringify(Object.keys(require.cache))));
-      require(${JSON.stringify(CLI)});`;
+      ${call.replace('ENTRY', JSON.stringify(entry))};`;
     const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-    const loaded = JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
+    // The command ran: its help is printed before the list.
+    expect(result.stdout, result.stderr).to.match(/Usage: cloacina-sign package verify[^]*\nLOADED /);
+    return JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
+  };
+  const programModules = () => modulesLoadedBy(join(ROOT, 'dist/src/cli/program.js'), 'require(ENTRY).main(process.argv)');
+
+  it('when `package verify` runs, the modules of the other commands are not loaded', () => {
+    const loaded = programModules();
     expect(loaded.some((file) => file.endsWith('/cli/commands/package.js'))).to.equal(true);
     for (const other of ['keys', 'orgs', 'audit', 'db', 'serve', 'tokens', 'metrics'])
       expect(
         loaded.some((file) => file.endsWith(`/cli/commands/${other}.js`)),
         other,
       ).to.equal(false);
-    expect(loaded.some((file) => /node_modules\/(knex|fastify)\//.test(file))).to.equal(false);
+  });
+
+  it('when `package verify` runs from the bundle, knex, fastify and the database drivers are not loaded', () => {
+    const loaded = modulesLoadedBy(CLI, 'require(ENTRY)');
+    // The bundle ran, not the separate modules it was built from.
+    expect(loaded.filter((file) => file.includes('/dist/src/cli/program.js'))).to.deep.equal([]);
+    expect(loaded.filter((file) => /node_modules\/(knex|fastify|pg|sqlite3)\//.test(file))).to.deep.equal([]);
   });
 
   it('when `package verify` runs, the modules that sign, upload or store packages are not loaded', () => {
-    const script = `process.argv = [process.execPath, 'cloacina-sign', 'package', 'verify', '--help'];
-      process.on('exit', () => process.stdout.write('\\nLOADED ' + JSON.stringify(Object.keys(require.cache))));
-      require(${JSON.stringify(CLI)});`;
-    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
-    const loaded = JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
+    const loaded = programModules();
     for (const module of ['cli/commands/package-sign.js', 'cli/commands/package-upload.js', 'cli/commands/package-db.js', 'signing/sign.js', 'db/packages.js'])
       expect(
         loaded.some((file) => file.endsWith(`/${module}`)),

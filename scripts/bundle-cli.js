@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// Bundles the compiled CLI (dist/src/cli/program.js and everything it requires from dist/src, with
+// commander) into one file, dist/src/cli/bundle.js, which dist/src/cli/main.js runs. One file is one read
+// and one compilation instead of ~50 module resolutions, and one entry for the compiled-code cache
+// (src/cli/code-cache.ts). The package's other dependencies (knex, the database drivers, fastify, ...)
+// stay outside it, loaded from node_modules when a command needs them, as the native addon's loader
+// (binding.js) does.
+//
+// The bundle sits at the same depth below dist/ as every compiled module (dist/src/<dir>/), so a path a
+// module builds from its own __dirname (the migrations: `../../migrations`) names the same place from
+// the bundle. Usage: node scripts/bundle-cli.js (after tsc).
+
+const { dirname, join, relative, resolve } = require('node:path');
+const esbuild = require('esbuild');
+
+const ROOT = resolve(__dirname, '..');
+const OUTFILE = join(ROOT, 'dist/src/cli/bundle.js');
+const pkg = require(join(ROOT, 'package.json'));
+/** Bundled: the CLI's own modules and commander (small, and loaded by every command). */
+const BUNDLED_PACKAGES = new Set(['commander']);
+const external = [...Object.keys(pkg.dependencies), ...Object.keys(pkg.optionalDependencies ?? {})].filter((name) => !BUNDLED_PACKAGES.has(name));
+
+/** Files of this repository outside dist/src (the addon's loader, package.json) stay files, named from the bundle. */
+const outsideFiles = {
+  name: 'outside-files',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.?\// }, (args) => {
+      const target = resolve(args.resolveDir, args.path);
+      const inside = (path) => path.startsWith(`${join(ROOT, 'dist/src')}/`);
+      // A bundled package's own relative requires (commander's lib/) are bundled with it.
+      if (!inside(args.importer) || inside(target) || target === join(ROOT, 'package.json')) return undefined;
+      const path = relative(dirname(OUTFILE), target);
+      return { path: path.startsWith('.') ? path : `./${path}`, external: true };
+    });
+  },
+};
+
+esbuild
+  .build({
+    entryPoints: [join(ROOT, 'dist/src/cli/program.js')],
+    outfile: OUTFILE,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: [...external, ...external.map((name) => `${name}/*`)],
+    plugins: [outsideFiles],
+    legalComments: 'inline',
+    logLevel: 'warning',
+  })
+  .catch(() => process.exit(1));
