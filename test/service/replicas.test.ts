@@ -342,18 +342,18 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
     });
   });
 
-  describe('token revocation', () => {
-    /** Polls `service` with `token` until it answers 401; the time from `since` until then. */
-    const refusedAfter = async (service: ServiceProcess, token: string, since: number) => {
-      for (;;) {
-        const answer = await signRequest(transcript, service.url, token, signBody());
-        if (answer.status === 401) return Date.now() - since;
-        expect(answer.status, answer.text).to.equal(200);
-        if (Date.now() - since > 3 * REVOCATION_BOUND_MS) throw new Error(`${service.url} still accepted the token 3 s after its revocation`);
-        await sleep(20);
-      }
-    };
+  /** Polls `service` with `token` until it answers 401; the time from `since` until then. */
+  const refusedAfter = async (service: ServiceProcess, token: string, since: number) => {
+    for (;;) {
+      const answer = await signRequest(transcript, service.url, token, signBody());
+      if (answer.status === 401) return Date.now() - since;
+      expect(answer.status, answer.text).to.equal(200);
+      if (Date.now() - since > 3 * REVOCATION_BOUND_MS) throw new Error(`${service.url} still accepted the token 3 s after its revocation`);
+      await sleep(20);
+    }
+  };
 
+  describe('token revocation', () => {
     it('when a token revokes itself through one replica (DELETE /v1/tokens/self), every replica refuses it within 1 s, and the revocation is audited', async () => {
       const { token, info } = await newToken();
       for (const service of replicas) expect((await signRequest(transcript, service.url, token, signBody())).status).to.equal(200);
@@ -404,12 +404,16 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
   });
 
   describe('rate limits', () => {
-    it('when a token has a burst of B, one replica accepts exactly B of its requests, and three replicas together 3B: the limit is per replica', async () => {
-      const burst = 5;
+    const burst = 5;
+    let limited: ServiceProcess[];
+    /** The token's requests each replica accepted, in order; every other answer was 429. */
+    const accepted: number[] = [];
+    let token: string;
+
+    before(async () => {
       // A rate so low that nothing refills during the test: only the bursts count.
-      const limited = await startReplicas(['--rate-limit', '0.001', '--rate-burst', String(burst)]);
-      const { token } = await newToken();
-      const accepted: number[] = [];
+      limited = await startReplicas(['--rate-limit', '0.001', '--rate-burst', String(burst)]);
+      token = (await newToken()).token;
       for (const service of limited) {
         let count = 0;
         for (let i = 0; i < burst + 3; i += 1) {
@@ -419,11 +423,24 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
         }
         accepted.push(count);
       }
+    });
+
+    after(async () => {
+      for (const service of limited) await service.stop();
+    });
+
+    it('when a token has a burst of B, one replica accepts exactly B of its requests, and three replicas together 3B: the limit is per replica', () => {
       const total = accepted.reduce((sum, n) => sum + n, 0);
+      console.log(`      accepted per replica: ${accepted.join(', ')} (burst ${burst})`);
       expect(accepted[0]).to.equal(burst);
       expect(total).to.be.at.most(REPLICAS * burst);
       expect(total).to.be.greaterThan(burst);
-      for (const service of limited) await service.stop();
+    });
+
+    it('when a token has used up its burst, it may still revoke itself (DELETE /v1/tokens/self is not rate limited)', async () => {
+      expect((await signRequest(transcript, limited[0].url, token, signBody())).status).to.equal(429);
+      const revoked = await http(transcript, `${limited[0].url}/v1/tokens/self`, { method: 'DELETE', token });
+      expect(revoked.status, revoked.text).to.equal(204);
     });
   });
 
@@ -548,6 +565,17 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       expect(recoveredWithinMs).to.be.below(30_000);
       expect(results.filter((r) => r.phase === 'after').every((r) => r.outcome.status === 200)).to.equal(true);
       for (const service of failover) expect(service.child.exitCode).to.equal(null);
+    });
+
+    it('when the database is back, a token revoked through one replica is refused by every replica within 1 s again', async () => {
+      const { token: victim } = await newToken();
+      for (const service of failover) expect((await signRequest(transcript, service.url, victim, signBody())).status).to.equal(200);
+      const revoked = await http(transcript, `${failover[0].url}/v1/tokens/self`, { method: 'DELETE', token: victim });
+      const answeredAt = Date.now();
+      expect(revoked.status, revoked.text).to.equal(204);
+      const delays = await Promise.all(failover.map((service) => refusedAfter(service, victim, answeredAt)));
+      console.log(`      refused after ${delays.join(', ')} ms (replica A, B, C)`);
+      for (const delay of delays) expect(delay).to.be.lessThan(REVOCATION_BOUND_MS);
     });
 
     it('when everything was answered, each signature answered has its audit row and the chain verifies', async () => {
