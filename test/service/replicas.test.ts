@@ -490,8 +490,11 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       // Then the database refuses connections (a primary gone, its replacement not yet up).
       await adminQuery(`alter database ${database()} allow_connections false`);
       await terminateAll();
+      // Caches checked just before may still be used for 250 ms (a signing then fails at its audit row,
+      // AUDIT_FAILED); requests started after that reach the database first.
+      await sleep(300);
       phase = 'down';
-      await sleep(1000);
+      await sleep(700);
       for (const service of failover) readiness.push({ phase, outcome: await exchange(agents[0], service.url, 'GET', '/readyz', {}, undefined, 30_000) });
       await sleep(2000);
       await adminQuery(`alter database ${database()} allow_connections true`);
