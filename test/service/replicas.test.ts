@@ -314,7 +314,7 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
           .select('package_hash'),
       )) as { package_hash: string }[];
       console.log(
-        `      ${unanswered.length} unanswered requests (${cutCandidates.size} in flight to the killed replica when its exit was seen): ${rows.length} of them have a committed row`,
+        `      ${unanswered.length} unanswered requests (${cutCandidates.size} of them sent to the killed replica before its exit was seen): ${rows.length} of them have a committed row`,
       );
       expect(rows.length).to.be.at.most(cutCandidates.size);
       for (const row of rows) expect(cutCandidates.has(row.package_hash), row.package_hash).to.equal(true);
