@@ -53,6 +53,8 @@ export interface TokenEvent {
   eventType: 'token.created' | 'token.revoked';
   orgId: string;
   reason: string;
+  /** Who made the change: the token's own id when a token revokes itself through the service; null from the CLI. */
+  actor?: string | null;
 }
 
 export function newTokenSecret(): string {
@@ -191,7 +193,8 @@ export class TokenManager {
     return rows.map(infoFromRow);
   }
 
-  async revoke(tokenId: string): Promise<ApiTokenInfo> {
+  /** Revokes a token; `actor` is recorded in its token.revoked row (the token's own id when it revokes itself). */
+  async revoke(tokenId: string, options: { actor?: string } = {}): Promise<ApiTokenInfo> {
     const id = uuidOf(tokenId.trim());
     if (!id) throw new CloacinaSignError('NOT_FOUND', `API token ${JSON.stringify(tokenId)} not found (a token id is a UUID: see tokens list)`);
     return this.keys.write('', async (trx) => {
@@ -200,7 +203,10 @@ export class TokenManager {
       if (current.revoked_at) throw new CloacinaSignError('INVALID_INPUT', `API token ${id} is already revoked`);
       const revokedAt = nowIso();
       await trx('api_tokens').where({ id }).update({ revoked_at: revokedAt });
-      return [{ eventType: 'token.revoked', orgId: current.org_id, reason: `API token ${id} revoked` }, infoFromRow({ ...current, revoked_at: revokedAt })];
+      return [
+        { eventType: 'token.revoked', orgId: current.org_id, reason: `API token ${id} revoked`, actor: options.actor ?? null },
+        infoFromRow({ ...current, revoked_at: revokedAt }),
+      ];
     });
   }
 }

@@ -6,6 +6,8 @@ import fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { auditToDatabase, type DatabaseAuditSink } from '../audit/database-sink';
 import type { AuditSink } from '../audit/sink';
 import type { Database } from '../db/database';
+import { TokenManager } from '../db/tokens';
+import { DbKeyManager } from '../keys/db-key-manager';
 import { type Kek, kekId } from '../keys/kek';
 import { type AuditKind, failureEvent, type RequestAudit, requestAudit, ServiceAudit } from './audit';
 import { type LogFields, type ServiceContext, signingKeyLookup, trustLookup } from './context';
@@ -17,6 +19,7 @@ import { healthRoutes } from './routes/health';
 import { keysRoute } from './routes/keys';
 import { signRoute } from './routes/sign';
 import { signBatchRoute } from './routes/sign-batch';
+import { tokensRoute } from './routes/tokens';
 import { uploadRoute } from './routes/upload';
 import { useStrictJson } from './strict-json';
 import type { Principal } from './tokens';
@@ -100,6 +103,7 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
     log: logger(write),
     signingKey: signingKeyLookup(options.db),
     trust: trustLookup(options.db),
+    tokens: new TokenManager(new DbKeyManager(options.db, { audit: options.auditLines ?? [] })),
   };
 
   const app = fastify({
@@ -161,6 +165,7 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
   signBatchRoute(app, ctx);
   uploadRoute(app, ctx);
   keysRoute(app, ctx);
+  tokensRoute(app, ctx);
   await app.ready();
 
   return {
@@ -173,6 +178,9 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
     },
   };
 }
+
+/** Failures of the database itself: the client is told so even when the failure's own row cannot be written. */
+const DATABASE_FAILURES = new Set(['DATABASE_UNAVAILABLE', 'DATABASE_ERROR']);
 
 /** Every failure: the status and body, the request's audit row (503 AUDIT_FAILED when it cannot be written), the metrics. */
 async function handleError(ctx: ServiceContext, error: unknown, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
@@ -200,10 +208,14 @@ async function handleError(ctx: ServiceContext, error: unknown, request: Fastify
     } catch (auditError) {
       ctx.metrics.auditFailures.inc();
       ctx.log('error', 'audit row not written; the request fails', { id: request.id, code: (auditError as { code?: string }).code ?? 'INTERNAL' });
-      status = 503;
-      code = 'AUDIT_FAILED';
-      message = 'the request could not be audited, so it fails: try again later';
-      headers = {};
+      // A request that failed because the database is unavailable keeps its 503 and its code (its row
+      // failed for the same reason, and it did nothing); any other failure becomes AUDIT_FAILED.
+      if (!(status === 503 && DATABASE_FAILURES.has(code))) {
+        status = 503;
+        code = 'AUDIT_FAILED';
+        message = 'the request could not be audited, so it fails: try again later';
+        headers = {};
+      }
     }
   }
   if (audit) countFailure(ctx, audit.kind, code === 'AUDIT_FAILED' ? { ...http, refusal: false, verificationFailure: false } : http);

@@ -7,7 +7,7 @@ import type { DatabaseAuditSink } from '../audit/database-sink';
 import type { AuditEvent, AuditEventInput, AuditEventType } from '../audit/events';
 import type { AuditSink } from '../audit/sink';
 
-export type AuditKind = 'sign' | 'upload' | 'key';
+export type AuditKind = 'sign' | 'upload' | 'key' | 'token';
 
 /** What is known of a request so far, for its audit row. */
 export interface RequestAudit {

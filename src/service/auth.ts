@@ -15,9 +15,13 @@ import { looksLikeToken, tokenHash } from '../db/tokens';
 import { authenticateToken, isPrincipal, type Principal } from './tokens';
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
-const INVALID = 'the API token is not valid (unknown, revoked or expired)';
+export const INVALID_TOKEN_MESSAGE = 'the API token is not valid (unknown, revoked or expired)';
 
-export function authenticate(ctx: ServiceContext) {
+/**
+ * The route's authentication hook. `rateLimit: false` skips the token's request bucket (failed
+ * authentications are still limited): revoking one's own token is never refused for being busy.
+ */
+export function authenticate(ctx: ServiceContext, options: { rateLimit?: boolean } = {}) {
   return async (request: FastifyRequest, _reply: FastifyReply): Promise<void> => {
     const header = request.headers.authorization;
     const token = typeof header === 'string' ? BEARER.exec(header)?.[1] : undefined;
@@ -35,13 +39,18 @@ export function authenticate(ctx: ServiceContext) {
     const result = await authenticateToken(ctx.db, token);
     if (!isPrincipal(result)) {
       if (request.audit) request.audit.actor = result.tokenId;
-      throw refuse(ctx, throttleKey, unauthorized(INVALID, result.tokenId ? `token ${result.tokenId} is ${result.reason}` : `${result.reason} token`));
+      throw refuse(
+        ctx,
+        throttleKey,
+        unauthorized(INVALID_TOKEN_MESSAGE, result.tokenId ? `token ${result.tokenId} is ${result.reason}` : `${result.reason} token`),
+      );
     }
     request.principal = result;
     if (request.audit) {
       request.audit.actor = result.tokenId;
       request.audit.orgId = result.orgId;
     }
+    if (options.rateLimit === false) return;
     const wait = ctx.limiter.take(`token:${result.tokenId}`);
     if (wait > 0) throw rateLimited(wait);
   };

@@ -1,5 +1,5 @@
 // What every route of the signing service shares: the database, the KEK (held by this process alone), the
-// audit writer, the limiters, the metrics and the caches.
+// audit writer, the limiters, the metrics, the caches and the tokens.
 import type { Database } from '../db/database';
 import type { Kek } from '../keys/kek';
 import { cacheFor, GenerationCache } from '../db/generation-cache';
@@ -9,6 +9,7 @@ import type { TrustSource } from '../trust/trust-source';
 import type { ServiceAudit } from './audit';
 import type { ServiceMetrics } from '../metrics/service-metrics';
 import type { RateLimiter } from './rate-limit';
+import type { TokenManager } from '../db/tokens';
 
 /** A log line's fields (JSON on stderr). Never a token, a KEK, key material or a request body. */
 export type LogFields = Record<string, string | number | boolean | null | undefined>;
@@ -30,6 +31,8 @@ export interface ServiceContext {
   signingKey(keyId: string): Promise<SealedSigningKey | null>;
   /** What an organization (by id) trusts now. */
   trust(orgId: string): TrustSource;
+  /** API tokens (a token revoking itself), each change audited in its own transaction. */
+  tokens: TokenManager;
 }
 
 const createKeyCache = (db: Database) => new GenerationCache<SealedSigningKey | null>(db, (keyId) => readSealedSigningKey(db, keyId), 10_000);

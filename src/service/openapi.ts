@@ -41,6 +41,11 @@ function responses(schema: Schema): Schema {
   const out: Schema = {};
   for (const [status, response] of Object.entries((schema.response ?? {}) as Record<string, Schema>)) {
     const { description, content, ...rest } = response;
+    if (status === '204') {
+      // No content: nothing but the description.
+      out[status] = { description: (description as string | undefined) ?? 'success' };
+      continue;
+    }
     out[status.toUpperCase()] = {
       description: (description as string | undefined) ?? (status.startsWith('2') ? 'success' : 'error'),
       content: content ?? { 'application/json': { schema: rest } },

@@ -191,6 +191,16 @@ export const publicKeySchema = {
   },
 } as const;
 
+export const revokeSelfSchema = {
+  summary:
+    "Revoke the bearer's own token (a CI job ends its token when it is done): audited as token.revoked with the token's id as the actor; every service process sharing the database refuses it (401) within 1 s",
+  operationId: 'revokeOwnToken',
+  response: {
+    204: { description: 'revoked: from now on the token is refused (401) by every service process sharing the database, within 1 s', type: 'null' },
+    ...errors,
+  },
+} as const;
+
 export const healthSchema = {
   summary: 'Liveness: the process answers',
   operationId: 'healthz',
