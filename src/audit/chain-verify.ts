@@ -354,9 +354,7 @@ export interface ChainRow extends ChainHead {
 
 /** The committed row with the highest seq (one statement: its seq and hash are of the same row); undefined while the chain is empty. */
 export async function lastChainRow(db: Database): Promise<ChainRow | undefined> {
-  const row = (await db.run((knex) => knex('audit_events').whereNotNull('seq').orderBy('seq', 'desc').first('id', 'seq', 'row_hash'))) as
-    | StoredRow
-    | undefined;
+  const row = (await db.run((knex) => knex('audit_events').whereNotNull('seq').orderBy('seq', 'desc').first('id', 'seq', 'row_hash'))) as StoredRow | undefined;
   if (!row) return undefined;
   const seq = seqOf(row.seq);
   if (seq === undefined || seq < 1 || !isHash(row.row_hash)) {
@@ -373,7 +371,12 @@ export async function lastChainRow(db: Database): Promise<ChainRow | undefined> 
  */
 export async function verifyChainSegment(db: Database, from: ChainHead, to: ChainHead): Promise<ChainProblem | null> {
   if (to.seq < from.seq) {
-    return { kind: 'rewritten', seq: from.seq, id: null, message: `the chain ends at seq ${to.seq}, before seq ${from.seq} verified earlier: rows were removed` };
+    return {
+      kind: 'rewritten',
+      seq: from.seq,
+      id: null,
+      message: `the chain ends at seq ${to.seq}, before seq ${from.seq} verified earlier: rows were removed`,
+    };
   }
   // The row verified earlier must still be there, unchanged (its hash is what the next row links to).
   if (from.seq > 0) {
@@ -409,9 +412,15 @@ export async function verifyChainSegment(db: Database, from: ChainHead, to: Chai
     }
     const values = hashedValues(row);
     if (typeof values === 'string') return { kind: 'changed', seq, id, message: `row ${id} at seq ${seq} was changed: ${values}` };
-    if (!writtenAt(row, values, seq)) return { kind: 'changed', seq, id, message: `row ${id} at seq ${seq} was changed: its columns no longer match its row_hash` };
+    if (!writtenAt(row, values, seq))
+      return { kind: 'changed', seq, id, message: `row ${id} at seq ${seq} was changed: its columns no longer match its row_hash` };
     if (row.prev_hash !== prev) {
-      return { kind: 'changed', seq: seq - 1, id, message: `row ${id} at seq ${seq} was not written after the row verified at seq ${seq - 1}: rows were replaced` };
+      return {
+        kind: 'changed',
+        seq: seq - 1,
+        id,
+        message: `row ${id} at seq ${seq} was not written after the row verified at seq ${seq - 1}: rows were replaced`,
+      };
     }
     prev = row.row_hash as string;
     expected += 1;

@@ -106,9 +106,7 @@ export class Checkpointer {
     const { db } = this;
     const latest = await latestCheckpoint(db);
     const after = latest?.seq ?? 0;
-    const grew = await db.run((knex) =>
-      knex('audit_events').where('seq', '>', after).whereNot('event_type', CHECKPOINT_ISSUED).first('id'),
-    );
+    const grew = await db.run((knex) => knex('audit_events').where('seq', '>', after).whereNot('event_type', CHECKPOINT_ISSUED).first('id'));
     if (!grew) return;
     // The key may have been revoked since start-up: checked at every checkpoint, as `audit checkpoint` does.
     const key = await checkpointKey(db, this.kek, this.schedule.keyId);

@@ -233,7 +233,10 @@ describeEngines('the signing service makes and publishes audit checkpoints', (t)
 
   it('when only one of --checkpoint-key-id and --checkpoint-every is given, or the interval is not strict, serve exits 2 with a usage error', async () => {
     const f = await fixture();
-    for (const args of [['--checkpoint-every', '1s'], ['--checkpoint-key-id', f.checkpointKeyId]]) {
+    for (const args of [
+      ['--checkpoint-every', '1s'],
+      ['--checkpoint-key-id', f.checkpointKeyId],
+    ]) {
       const { status, stderr } = await refusedStart(f, args);
       expect(status, args.join(' ')).to.equal(2);
       expect(stderr).to.include('--checkpoint-key-id and --checkpoint-every go together');

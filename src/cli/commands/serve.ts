@@ -44,7 +44,8 @@ const MAX_DURATION_MS = 24 * 3_600_000;
 export function parseDuration(text: string): number {
   const match = DURATION.exec(text);
   const ms = match ? Number(match[1]) * DURATION_MS[match[2]] : Number.NaN;
-  if (!(ms >= 1000 && ms <= MAX_DURATION_MS)) throw new InvalidArgumentError('must be a whole number of seconds, minutes or hours from 1s to 24h, e.g. 60s or 5m');
+  if (!(ms >= 1000 && ms <= MAX_DURATION_MS))
+    throw new InvalidArgumentError('must be a whole number of seconds, minutes or hours from 1s to 24h, e.g. 60s or 5m');
   return ms;
 }
 
