@@ -83,13 +83,16 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
   }
 
   it('when a checkpoint is issued, it is a signed note an independent signed-note check verifies, recording the chain head', async () => {
-    const { url, note, publicKey } = await checkpointed();
+    const { url, db, note, publicKey } = await checkpointed();
     const origin = note.split('\n')[0];
     expect(origin).to.match(/^cloacina-sign\/audit\/[0-9a-f-]{36}$/);
     const { lines } = verifyNoteIndependently(note, origin, publicKey);
     const { report } = auditVerify(url);
     expect(lines[1]).to.equal(String(ROWS));
-    expect(Buffer.from(lines[2], 'base64').toString('hex')).to.equal(report.headHash);
+    // The chain's head then; its audit.checkpoint.issued row came after it.
+    expect(report.headSeq).to.equal(ROWS + 1);
+    const last = (await db.knex('audit_events').where({ seq: ROWS }).first()) as StoredRow;
+    expect(Buffer.from(lines[2], 'base64').toString('hex')).to.equal(last.row_hash);
     expect(lines[3]).to.match(/^timestamp \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
@@ -102,7 +105,8 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
     const { status, stderr, report } = auditVerify(url, ['--checkpoint', notePath, '--checkpoint', second, '--trust-key', pubPath]);
     expect(status, stderr).to.equal(0);
     expect(report.intact).to.equal(true);
-    expect(report.checkpoints.map((c: { size: number }) => c.size)).to.deep.equal([ROWS, ROWS + 1]);
+    // The first checkpoint's audit.checkpoint.issued row, then the package.signed row.
+    expect(report.checkpoints.map((c: { size: number }) => c.size)).to.deep.equal([ROWS, ROWS + 2]);
   });
 
   it('when the last rows were erased and the head moved back, audit verify passes without the checkpoint and fails with it', async () => {
