@@ -5,6 +5,9 @@
 import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { AuditTrail } from '../../src/audit/audit-trail';
+import { lastChainRow, verifyChainSegment } from '../../src/audit/chain-verify';
+import { auditToDatabase } from '../../src/audit/database-sink';
 import { type Database, openDatabase } from '../../src/db/database';
 import { TokenManager } from '../../src/db/tokens';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
@@ -109,6 +112,17 @@ describeEngines('the signing service makes and publishes audit checkpoints', (t)
     expect(answer.headers.get('content-type')).to.match(/^application\/json/);
     expect(answer.headers.get('cache-control')).to.equal('no-store');
     expect(answer.json()).to.deep.equal({ error: { code: 'NOT_FOUND', message: 'no audit checkpoint has been issued yet' } });
+    await service.stop();
+  });
+
+  it('when /v1/openapi.json is read, it describes GET /v1/audit/checkpoint: no token, the note as text, the JSON error', async () => {
+    const f = await fixture();
+    const service = await start(f);
+    const operation = (await http(transcript, `${service.url}/v1/openapi.json`)).json().paths['/v1/audit/checkpoint'].get;
+    expect(operation.operationId).to.equal('auditCheckpoint');
+    expect(operation).to.not.have.property('security');
+    expect(Object.keys(operation.responses['200'].content)).to.deep.equal(['text/plain; charset=utf-8']);
+    expect(operation.responses['4XX'].content['application/json'].schema.required).to.deep.equal(['error']);
     await service.stop();
   });
 
@@ -263,6 +277,31 @@ describeEngines('the signing service makes and publishes audit checkpoints', (t)
     await service.stop();
   });
 
+  it('when rows appended after the first checkpoint are changed, the next interval finds it in the rows since and signs nothing', async () => {
+    const f = await fixture();
+    const service = await withCheckpoints(f);
+    await sign(f, service);
+    await awaitCheckpoint(service);
+    // Paused: the rows are appended and one changed between two of its intervals.
+    service.child.kill('SIGSTOP');
+    try {
+      const trail = new AuditTrail(auditToDatabase(f.db));
+      for (let i = 0; i < 3; i += 1) await trail.record({ eventType: 'verification.success', packagePath: `/pkg/${i}.so`, signatureVerified: true });
+      const seq = await headSeq(f);
+      await f.db
+        .knex('audit_events')
+        .where({ seq: seq - 1 })
+        .update({ package_path: '/pkg/other.so' });
+    } finally {
+      service.child.kill('SIGCONT');
+    }
+    await waitUntil(() => service.stderr.some((line) => line.includes('"msg":"audit chain not intact: no checkpoint signed"')), 'the log line', 15_000);
+    const line = service.stderr.find((text) => text.includes('"msg":"audit chain not intact'));
+    expect(JSON.parse(line!).problem).to.match(/^changed at seq \d+/);
+    expect(await checkpointCount(f)).to.equal(1);
+    await service.stop();
+  });
+
   it('when two serve processes on one database both make checkpoints while requests are signed, all their checkpoints verify together', async () => {
     const f = await fixture();
     const first = await withCheckpoints(f);
@@ -306,6 +345,46 @@ describeEngines('the signing service makes and publishes audit checkpoints', (t)
     expect(code).to.equal(0);
     // The bound (5 s) plus the 2 s exit guard, with margin.
     expect(Date.now() - stoppedAt).to.be.lessThan(8000);
+  });
+
+  describe('verifying only the rows appended since a verified position', () => {
+    /** A chain of 10 rows; the position verified at seq 4. */
+    async function chain() {
+      const f = await fixture();
+      const trail = new AuditTrail(auditToDatabase(f.db));
+      while ((await headSeq(f)) < 10) await trail.record({ eventType: 'verification.success', packagePath: '/pkg/a.so', signatureVerified: true });
+      const at = await f.db.knex('audit_events').where({ seq: 4 }).first();
+      return { f, from: { seq: 4, hash: String(at.row_hash) }, to: (await lastChainRow(f.db))! };
+    }
+
+    it('when the rows since are intact, it finds no problem up to exactly the last row', async () => {
+      const { f, from, to } = await chain();
+      expect(to.seq).to.equal(10);
+      expect(await verifyChainSegment(f.db, from, to)).to.equal(null);
+    });
+
+    it('when a row since was changed, it names it as changed', async () => {
+      const { f, from, to } = await chain();
+      const row = await f.db.knex('audit_events').where({ seq: 7 }).first();
+      await f.db.knex('audit_events').where({ seq: 7 }).update({ reason: 'edited' });
+      expect(await verifyChainSegment(f.db, from, to)).to.include({ kind: 'changed', seq: 7, id: row.id });
+    });
+
+    it('when a row since was removed, it names the missing position', async () => {
+      const { f, from, to } = await chain();
+      await f.db.knex('audit_events').where({ seq: 6 }).delete();
+      expect(await verifyChainSegment(f.db, from, to)).to.include({ kind: 'removed', seq: 6 });
+    });
+
+    it('when the verified row no longer has its hash, it reports the chain rewritten there', async () => {
+      const { f, to } = await chain();
+      expect(await verifyChainSegment(f.db, { seq: 4, hash: 'ab'.repeat(32) }, to)).to.include({ kind: 'rewritten', seq: 4 });
+    });
+
+    it('when the chain ends before the verified position, it reports rows removed', async () => {
+      const { f, from } = await chain();
+      expect(await verifyChainSegment(f.db, from, { seq: 3, hash: from.hash })).to.include({ kind: 'rewritten', seq: 4 });
+    });
   });
 
   it('when these runs are over, nothing printed or answered contains the KEK or an API token', () => {
