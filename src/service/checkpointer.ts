@@ -63,16 +63,16 @@ export class Checkpointer {
 
   /** Ticks every interval from now on. */
   start(): void {
-    this.schedule_();
+    this.scheduleNext();
   }
 
-  private schedule_(): void {
+  private scheduleNext(): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.running = this.tick().finally(() => {
         this.running = undefined;
-        this.schedule_();
+        this.scheduleNext();
       });
     }, this.schedule.everyMs);
   }
