@@ -42,6 +42,7 @@ const EXPECTED: Record<AuditEventType, [category: string, type: string, outcome:
   'token.created': ['iam', 'creation', 'success'],
   'token.revoked': ['iam', 'deletion', 'success'],
   'api.request.refused': ['api', 'denied', 'failure'],
+  'audit.checkpoint.issued': ['database', 'info', 'success'],
 };
 
 const FINGERPRINT = 'ab'.repeat(32);

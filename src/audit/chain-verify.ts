@@ -3,6 +3,7 @@
 // only (works on a read-only SQLite file). See chain.ts for what a row hash covers.
 import type { Knex } from 'knex';
 import type { Database } from '../db/database';
+import { CloacinaSignError } from '../errors';
 import { type ChainHead, GENESIS_HASH, HASHED_COLUMNS, type HashedValues, HEAD_TABLE, hashedValuesOf, isHash, rowHash, seqOf } from './chain';
 import { hasChain } from './chain-append';
 
@@ -343,4 +344,92 @@ async function walkChain(db: Database, reader: Knex.Transaction, report: ChainRe
     const [{ n }] = (await run(() => reader('audit_events').whereNull('seq').count({ n: '*' }))) as { n: unknown }[];
     return fail('inserted', null, String(stray.id), `${Number(n)} row(s) without a chain position were inserted; the first is row ${String(stray.id)}`);
   }
+}
+
+/** A chain position and the row there, as read once: what a checkpoint covers. */
+export interface ChainRow extends ChainHead {
+  /** The row's id. */
+  id: string;
+}
+
+/** The committed row with the highest seq (one statement: its seq and hash are of the same row); undefined while the chain is empty. */
+export async function lastChainRow(db: Database): Promise<ChainRow | undefined> {
+  const row = (await db.run((knex) => knex('audit_events').whereNotNull('seq').orderBy('seq', 'desc').first('id', 'seq', 'row_hash'))) as StoredRow | undefined;
+  if (!row) return undefined;
+  const seq = seqOf(row.seq);
+  if (seq === undefined || seq < 1 || !isHash(row.row_hash)) {
+    throw new CloacinaSignError('INVALID_INPUT', `the last audit row (${idOf(row)}) has no valid chain position or hash: run \`cloacina-sign audit verify\``);
+  }
+  return { seq, hash: row.row_hash, id: idOf(row) ?? '' };
+}
+
+/**
+ * Verifies the rows after `from` (a position verified earlier: its seq and hash) up to exactly `to`: every
+ * row in between is where it was written, links to the one before it, and the chain reaches `to`'s hash at
+ * `to`'s seq. What `verifyAuditChain` does for the whole chain, for the rows appended since: the rows up to
+ * `from` are vouched for by the earlier verification. Returns the first problem, or null.
+ */
+export async function verifyChainSegment(db: Database, from: ChainHead, to: ChainHead): Promise<ChainProblem | null> {
+  if (to.seq < from.seq) {
+    return {
+      kind: 'rewritten',
+      seq: from.seq,
+      id: null,
+      message: `the chain ends at seq ${to.seq}, before seq ${from.seq} verified earlier: rows were removed`,
+    };
+  }
+  // The row verified earlier must still be there, unchanged (its hash is what the next row links to).
+  if (from.seq > 0) {
+    const at = (await db.run((knex) => knex('audit_events').where({ seq: from.seq }).first('id', 'row_hash'))) as StoredRow | undefined;
+    if (!at || at.row_hash !== from.hash) {
+      return {
+        kind: 'rewritten',
+        seq: from.seq,
+        id: idOf(at),
+        message: `the row at seq ${from.seq} ${at ? `has hash ${String(at.row_hash)}, not ${from.hash} as verified earlier` : 'is gone'}: the chain was rewritten`,
+      };
+    }
+  }
+  const rows = new Rows((after) =>
+    db.run(() => {
+      const query = db
+        .knex('audit_events')
+        .select(db.knex.raw(db.engine === 'sqlite' ? SELECT_SQLITE : SELECT))
+        .where('seq', '>', from.seq)
+        .where('seq', '<=', to.seq)
+        .orderBy('seq')
+        .limit(PAGE);
+      return (after === undefined ? query : query.where('seq', '>', after as number)) as unknown as Promise<StoredRow[]>;
+    }),
+  );
+  let expected = from.seq + 1;
+  let prev = from.hash;
+  for (let row = await rows.next(); row; row = await rows.next()) {
+    const id = idOf(row);
+    const seq = seqOf(row.seq);
+    if (seq !== expected) {
+      return { kind: 'removed', seq: expected, id, message: `seq ${expected} is missing: the chain continues at seq ${String(row.seq)} (row ${id})` };
+    }
+    const values = hashedValues(row);
+    if (typeof values === 'string') return { kind: 'changed', seq, id, message: `row ${id} at seq ${seq} was changed: ${values}` };
+    if (!writtenAt(row, values, seq))
+      return { kind: 'changed', seq, id, message: `row ${id} at seq ${seq} was changed: its columns no longer match its row_hash` };
+    if (row.prev_hash !== prev) {
+      return {
+        kind: 'changed',
+        seq: seq - 1,
+        id,
+        message: `row ${id} at seq ${seq} was not written after the row verified at seq ${seq - 1}: rows were replaced`,
+      };
+    }
+    prev = row.row_hash as string;
+    expected += 1;
+  }
+  if (expected - 1 !== to.seq) {
+    return { kind: 'removed', seq: expected, id: null, message: `${range(expected, to.seq)} missing: the chain ends at seq ${expected - 1}` };
+  }
+  if (prev !== to.hash) {
+    return { kind: 'changed', seq: to.seq, id: null, message: `the row at seq ${to.seq} no longer has the hash ${to.hash} read a moment ago` };
+  }
+  return null;
 }

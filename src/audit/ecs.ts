@@ -44,6 +44,7 @@ export const ECS_CATEGORIZATION: Readonly<Record<AuditEventType, Categorization>
   'token.created': c('iam', 'creation', 'success'),
   'token.revoked': c('iam', 'deletion', 'success'),
   'api.request.refused': c('api', 'denied', 'failure'),
+  'audit.checkpoint.issued': c('database', 'info', 'success'),
 };
 
 const UNKNOWN: Categorization = { category: [], type: ['info'], outcome: 'unknown' };

@@ -22,7 +22,8 @@ export type AuditEventType =
   | 'package.upload.failure'
   | 'api.request.refused'
   | 'token.created'
-  | 'token.revoked';
+  | 'token.revoked'
+  | 'audit.checkpoint.issued';
 
 /** The digest algorithm of `package_hash`: SHA-256 (version 1, uploads, the service) or a version-2 statement's. */
 export type DigestAlgorithm = 'sha256' | 'blake3';

@@ -10,12 +10,14 @@ import { TokenManager } from '../db/tokens';
 import { DbKeyManager } from '../keys/db-key-manager';
 import { type Kek, kekId } from '../keys/kek';
 import { type AuditKind, failureEvent, type RequestAudit, requestAudit, ServiceAudit } from './audit';
+import { type CheckpointSchedule, Checkpointer } from './checkpointer';
 import { type LogFields, type ServiceContext, signingKeyLookup, trustLookup } from './context';
 import { ApiError, type HttpError, toHttpError } from './http-errors';
 import { ServiceMetrics } from '../metrics/service-metrics';
 import { openApiRoute } from './openapi';
 import { type RateLimit, RateLimiter } from './rate-limit';
 import { healthRoutes } from './routes/health';
+import { checkpointRoute } from './routes/checkpoint';
 import { keysRoute } from './routes/keys';
 import { signRoute } from './routes/sign';
 import { signBatchRoute } from './routes/sign-batch';
@@ -70,6 +72,8 @@ export interface ServiceOptions {
   auditLines?: readonly AuditSink[];
   /** prom-client's process metrics (CPU, memory, event loop), prefixed cloacina_sign_ (default true). */
   defaultMetrics?: boolean;
+  /** Sign a checkpoint of the audit chain at every interval in which it grew (the key is checked before the service is made). */
+  checkpoints?: CheckpointSchedule;
 }
 
 export interface SigningService {
@@ -105,6 +109,8 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
     trust: trustLookup(options.db),
     tokens: new TokenManager(new DbKeyManager(options.db, { audit: options.auditLines ?? [] })),
   };
+  const checkpointer = options.checkpoints ? new Checkpointer(options.db, options.kek, options.checkpoints, ctx.log, options.auditLines ?? []) : undefined;
+  await checkpointer?.checkKey();
 
   const app = fastify({
     // No request logging by fastify: our access log has a fixed set of fields, none of them secret.
@@ -166,14 +172,16 @@ export async function createSigningService(options: ServiceOptions): Promise<Sig
   uploadRoute(app, ctx);
   keysRoute(app, ctx);
   tokensRoute(app, ctx);
+  checkpointRoute(app, ctx);
   await app.ready();
+  checkpointer?.start();
 
   return {
     app,
     context: ctx,
     async close() {
       closing = true;
-      await app.close();
+      await Promise.all([app.close(), checkpointer?.close()]);
       await ctx.audit.drained();
     },
   };

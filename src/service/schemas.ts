@@ -201,6 +201,19 @@ export const revokeSelfSchema = {
   },
 } as const;
 
+export const checkpointSchema = {
+  summary:
+    'The latest signed checkpoint of the audit chain (the one covering the most rows; of those, the newest), as a C2SP signed note; no token needed (rate limited per client address)',
+  operationId: 'auditCheckpoint',
+  response: {
+    200: {
+      description: 'the checkpoint note (`audit verify --checkpoint` checks it)',
+      content: { 'text/plain; charset=utf-8': { schema: { type: 'string' } } },
+    },
+    ...errors,
+  },
+} as const;
+
 export const healthSchema = {
   summary: 'Liveness: the process answers',
   operationId: 'healthz',

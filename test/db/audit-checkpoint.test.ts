@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { createHash, createPublicKey, generateKeyPairSync, randomBytes, verify } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AuditTrail } from '../../src/audit/audit-trail';
 import { GENESIS_HASH, HASHED_COLUMNS, type HashedValues, rowHash } from '../../src/audit/chain';
@@ -8,32 +8,12 @@ import { type Database, openDatabase } from '../../src/db/database';
 import { TokenManager } from '../../src/db/tokens';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
 import { runCli, tempDir } from '../helpers';
+import { verifyNoteIndependently } from '../signed-note-check';
 import { signRequest, startService, Transcript } from '../service/harness';
 import { describeEngines } from './engines';
 import { createScratchDatabase } from './scratch-postgres';
 
 const ROWS = 8;
-
-/** The signed-note check of c2sp.org/signed-note, written from the text of the spec with node:crypto alone. */
-function verifyNoteIndependently(note: string, name: string, rawPublicKey: Buffer): { text: string; lines: string[] } {
-  const split = note.lastIndexOf('\n\n');
-  const text = note.slice(0, split + 1);
-  const signatures = note
-    .slice(split + 2)
-    .split('\n')
-    .filter((line) => line !== '');
-  const keyId = createHash('sha256')
-    .update(Buffer.concat([Buffer.from(name), Buffer.from([0x0a, 0x01]), rawPublicKey]))
-    .digest()
-    .subarray(0, 4);
-  const spki = createPublicKey({ key: Buffer.concat([Buffer.from('302a300506032b6570032100', 'hex'), rawPublicKey]), format: 'der', type: 'spki' });
-  const mine = signatures.filter((line) => line.startsWith(`\u2014 ${name} `));
-  expect(mine).to.have.length(1);
-  const bytes = Buffer.from(mine[0].split(' ')[2], 'base64');
-  expect(bytes.subarray(0, 4).equals(keyId), 'key ID').to.equal(true);
-  expect(verify(null, Buffer.from(text), spki, bytes.subarray(4)), 'Ed25519 signature').to.equal(true);
-  return { text, lines: text.slice(0, -1).split('\n') };
-}
 
 interface StoredRow extends Record<string, unknown> {
   id: string;
@@ -103,13 +83,16 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
   }
 
   it('when a checkpoint is issued, it is a signed note an independent signed-note check verifies, recording the chain head', async () => {
-    const { url, note, publicKey } = await checkpointed();
+    const { url, db, note, publicKey } = await checkpointed();
     const origin = note.split('\n')[0];
     expect(origin).to.match(/^cloacina-sign\/audit\/[0-9a-f-]{36}$/);
     const { lines } = verifyNoteIndependently(note, origin, publicKey);
     const { report } = auditVerify(url);
     expect(lines[1]).to.equal(String(ROWS));
-    expect(Buffer.from(lines[2], 'base64').toString('hex')).to.equal(report.headHash);
+    // The chain's head then; its audit.checkpoint.issued row came after it.
+    expect(report.headSeq).to.equal(ROWS + 1);
+    const last = (await db.knex('audit_events').where({ seq: ROWS }).first()) as StoredRow;
+    expect(Buffer.from(lines[2], 'base64').toString('hex')).to.equal(last.row_hash);
     expect(lines[3]).to.match(/^timestamp \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
@@ -122,7 +105,8 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
     const { status, stderr, report } = auditVerify(url, ['--checkpoint', notePath, '--checkpoint', second, '--trust-key', pubPath]);
     expect(status, stderr).to.equal(0);
     expect(report.intact).to.equal(true);
-    expect(report.checkpoints.map((c: { size: number }) => c.size)).to.deep.equal([ROWS, ROWS + 1]);
+    // The first checkpoint's audit.checkpoint.issued row, then the package.signed row.
+    expect(report.checkpoints.map((c: { size: number }) => c.size)).to.deep.equal([ROWS, ROWS + 2]);
   });
 
   it('when the last rows were erased and the head moved back, audit verify passes without the checkpoint and fails with it', async () => {

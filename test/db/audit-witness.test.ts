@@ -185,7 +185,8 @@ describeEngines('witness cosignatures of audit checkpoints', (t) => {
     const grown = witness(url, first.path, key, state, pubPath, ['--output', output]);
     expect(grown.status, grown.stderr).to.equal(0);
     expect(statSync(state).mode & 0o777).to.equal(0o600);
-    expect(JSON.parse(readFileSync(state, 'utf8'))).to.deep.equal({ origin: first.note.split('\n')[0], size: ROWS + 1, head: headOfNote(first.note) });
+    // The base checkpoint's audit.checkpoint.issued row, then the appended one.
+    expect(JSON.parse(readFileSync(state, 'utf8'))).to.deep.equal({ origin: first.note.split('\n')[0], size: ROWS + 2, head: headOfNote(first.note) });
     expect(readFileSync(output, 'utf8').startsWith(first.note)).to.equal(true);
   });
 

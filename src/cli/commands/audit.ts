@@ -167,7 +167,7 @@ export function auditCommand(): Command {
         options,
         async (ctx) => {
           const { issueCheckpoint } = await import('../../audit/checkpoint-issue');
-          const checkpoint = await issueCheckpoint(ctx.db, ctx.kek!, options.keyId);
+          const checkpoint = await issueCheckpoint(ctx.db, ctx.kek!, options.keyId, { auditLines: ctx.lines ? [ctx.lines] : [] });
           if (options.output) await writeFileAtomic(options.output, checkpoint.note, { ...output, mode: 0o644 });
           say(
             `Checkpoint of ${checkpoint.origin}: ${checkpoint.size} row(s), head ${checkpoint.headHash}${options.output ? `, written to ${options.output}` : ''}`,

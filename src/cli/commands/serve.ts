@@ -1,6 +1,7 @@
 // `cloacina-sign serve`: the signing service. The only process that reads the KEK
 // (CLOACINA_KEY_ENCRYPTION_KEY, removed from its environment once read). SIGTERM or SIGINT: stop accepting,
-// let in-flight requests finish, wait for every pending audit write, close the database, exit 0.
+// let in-flight requests finish (and a checkpoint being signed, with --checkpoint-every), wait for every
+// pending audit write, close the database, exit 0.
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { CloacinaSignError } from '../../errors';
@@ -19,6 +20,8 @@ interface ServeOptions extends DatabaseOptions {
   shutdownTimeout: number;
   accessLog?: boolean;
   trustProxy?: string;
+  checkpointKeyId?: string;
+  checkpointEvery?: number;
 }
 
 const SIZE = /^(\d+)\s*(|k|ki|kib|m|mi|mib|g|gi|gib)$/i;
@@ -30,6 +33,20 @@ export function parseSize(text: string): number {
   const bytes = match ? Number(match[1]) * UNITS[match[2].toLowerCase()] : Number.NaN;
   if (!Number.isSafeInteger(bytes) || bytes < 1) throw new InvalidArgumentError('must be a size in bytes, e.g. 536870912 or 512MiB');
   return bytes;
+}
+
+const DURATION = /^([1-9][0-9]{0,5})(s|m|h)$/;
+const DURATION_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000 };
+/** The longest checkpoint interval accepted. */
+const MAX_DURATION_MS = 24 * 3_600_000;
+
+/** An interval: a whole number of seconds, minutes or hours, `60s`, `5m`, `1h` (1 s to 24 h), in ms. */
+export function parseDuration(text: string): number {
+  const match = DURATION.exec(text);
+  const ms = match ? Number(match[1]) * DURATION_MS[match[2]] : Number.NaN;
+  if (!(ms >= 1000 && ms <= MAX_DURATION_MS))
+    throw new InvalidArgumentError('must be a whole number of seconds, minutes or hours from 1s to 24h, e.g. 60s or 5m');
+  return ms;
 }
 
 function positive(text: string): number {
@@ -72,6 +89,9 @@ async function serve(options: ServeOptions): Promise<void> {
     throw new CloacinaSignError('USAGE', (error as Error).message);
   }
   if (Boolean(options.tlsCert) !== Boolean(options.tlsKey)) throw new CloacinaSignError('USAGE', '--tls-cert and --tls-key go together');
+  if ((options.checkpointKeyId === undefined) !== (options.checkpointEvery === undefined)) {
+    throw new CloacinaSignError('USAGE', '--checkpoint-key-id and --checkpoint-every go together');
+  }
   const tls =
     options.tlsCert && options.tlsKey ? { cert: readPem(options.tlsCert, 'the TLS certificate'), key: readPem(options.tlsKey, 'the TLS key') } : undefined;
   // The KEK (or the token's PIN) is read once, then removed from the environment: no child process or
@@ -98,6 +118,10 @@ async function serve(options: ServeOptions): Promise<void> {
       accessLog: Boolean(options.accessLog),
       trustProxy: options.trustProxy,
       auditLines: lines ? [lines] : [],
+      checkpoints:
+        options.checkpointKeyId !== undefined && options.checkpointEvery !== undefined
+          ? { keyId: options.checkpointKeyId, everyMs: options.checkpointEvery }
+          : undefined,
     });
     say(`cloacina-sign serve: listening on ${service.url} (database ${db.target.display})`);
     printData(options, { listening: service.url }, service.url);
@@ -136,6 +160,8 @@ export function serveCommand(): Command {
       .option('--request-timeout <ms>', 'longest time a whole request (an upload body included) may take to arrive', positive, 600_000)
       .option('--shutdown-timeout <ms>', 'on SIGTERM, longest wait for in-flight requests before closing their connections', positive, 30_000)
       .option('--access-log', 'one JSON line per request on stderr (method, route, status, duration, token id)')
-      .option('--trust-proxy <addresses>', 'addresses of a TLS proxy in front (comma-separated; X-Forwarded-For then names the client)'),
+      .option('--trust-proxy <addresses>', 'addresses of a TLS proxy in front (comma-separated; X-Forwarded-For then names the client)')
+      .option('--checkpoint-key-id <id>', 'sign a checkpoint of the audit chain with this audit-checkpoint key ...')
+      .option('--checkpoint-every <interval>', '... at every interval in which the chain grew (e.g. 60s, 5m)', parseDuration),
   ).action((options: ServeOptions) => runAction(options, () => serve(options)));
 }
