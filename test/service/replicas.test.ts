@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { createPublicKey, randomBytes, verify as verifySignature } from 'node:crypto';
 import { Agent, request as httpRequest } from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { type Database, openDatabase } from '../../src/db/database';
 import { TokenManager } from '../../src/db/tokens';
 import { DetachedSignature } from '../../src/formats/v1';
@@ -115,6 +115,8 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
   let keys: DbKeyManager;
   let org: { id: string; name: string };
   let key: { id: string; fingerprint: string; publicKey: Buffer };
+  /** The audit-checkpoint key every replica of the load run signs checkpoints with, and its public key file. */
+  let checkpointKey: { id: string; pubPath: string };
   /** The replicas of the load run (the killed one replaced afterwards), shared by the tests that follow it. */
   let replicas: ServiceProcess[] = [];
   /** The load run's requests, for checks added after it. */
@@ -149,6 +151,9 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
     const created = await keys.createSigningKey(org.id, 'release', kek);
     key = { id: created.id, fingerprint: created.fingerprint, publicKey: created.publicKey };
     await keys.trustPublicKey(org.id, key.publicKey, 'release');
+    const checkpoints = await keys.createSigningKey(org.id, 'checkpoints', kek, 'audit-checkpoint');
+    checkpointKey = { id: checkpoints.id, pubPath: dir.join('checkpoints.pub') };
+    writeFileSync(checkpointKey.pubPath, checkpoints.publicKey);
   });
 
   after(async function () {
@@ -171,7 +176,8 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       const made = await newToken();
       token = made.token;
       tokenId = made.info.id;
-      replicas = await startReplicas(['--rate-limit', '100000', '--rate-burst', '100000']);
+      // Every replica also signs a checkpoint of the one audit chain each second.
+      replicas = await startReplicas(['--rate-limit', '100000', '--rate-burst', '100000', '--checkpoint-key-id', checkpointKey.id, '--checkpoint-every', '1s']);
       victim = 1;
       // Small packages, signed offline with the database key beforehand, uploaded during the run.
       const uploads: { digest: string; bytes: Buffer; signature: string }[] = [];
@@ -336,8 +342,31 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
     });
 
     it('when the run ended, the audit chain verifies (cloacina-sign audit verify)', () => {
-      // A check of the run against a checkpoint of the chain goes here, once checkpoints are served.
       const verified = cli(transcript, ['audit', 'verify', '--database', scratch!.url, '--json']);
+      expect(verified.status, verified.stderr).to.equal(0);
+    });
+
+    it('when the replicas made checkpoints during the run, they are of one log: one origin, and every one verifies with all the others against the chain', async () => {
+      // What each running replica publishes (read first: every checkpoint published is stored before).
+      const published: string[] = [];
+      for (const replica of replicas) {
+        if (replica.child.exitCode !== null || replica.child.signalCode !== null) continue;
+        const answer = await http(transcript, `${replica.url}/v1/audit/checkpoint`);
+        expect(answer.status, answer.text).to.equal(200);
+        published.push(answer.text);
+      }
+      expect(published.length).to.be.at.least(REPLICAS - 1);
+      const stored = (await db.run((knex) => knex('audit_checkpoints').orderBy('seq'))) as { note: string; origin: string }[];
+      expect(stored.length).to.be.greaterThan(1);
+      expect(new Set(stored.map((row) => row.origin)).size).to.equal(1);
+      for (const note of published) expect(stored.map((row) => row.note)).to.include(note);
+      const args = ['audit', 'verify', '--database', scratch!.url, '--trust-key', checkpointKey.pubPath];
+      for (const [index, row] of stored.entries()) {
+        const path = dir.join(`checkpoint-${index}.note`);
+        writeFileSync(path, row.note);
+        args.push('--checkpoint', path);
+      }
+      const verified = cli(transcript, args);
       expect(verified.status, verified.stderr).to.equal(0);
     });
   });
