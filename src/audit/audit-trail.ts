@@ -1,6 +1,6 @@
 // One audit event, written to every sink. An event that any sink could not take is an AUDIT_FAILED
 // error: the callers that must not act unaudited (loading, signing, key operations) stop there.
-import { newId, nowIso } from '../db/ids';
+import { newOrderedId, nowIso } from '../db/ids';
 import { CloacinaSignError } from '../errors';
 import type { AuditEvent, AuditEventInput } from './events';
 import type { AuditSink } from './sink';
@@ -39,7 +39,7 @@ function auditFailed(event: AuditEvent, error: unknown): CloacinaSignError {
 
 export function auditEvent(input: AuditEventInput): AuditEvent {
   const event: AuditEvent = {
-    id: newId(),
+    id: newOrderedId(),
     event_type: input.eventType,
     timestamp: nowIso(),
     org_id: input.orgId ?? null,

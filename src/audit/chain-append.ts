@@ -17,6 +17,7 @@
 //    seq must be the head's + 1, its prev_hash the head's hash) and move the head after it, row by row;
 //    a row that does not continue the head aborts the whole statement.
 import type { Knex } from 'knex';
+import { runStatement } from '../db/raw-connection';
 import type { Engine } from '../db/url';
 import { CHAIN_COLUMNS, type ChainHead, HASHED_COLUMNS, HEAD_TABLE, isHash, rowHash, seqOf } from './chain';
 import type { AuditEvent } from './events';
@@ -76,14 +77,28 @@ function links(head: ChainHead, events: readonly AuditEvent[]): Links {
 }
 
 const COLUMNS = CHAIN_COLUMNS.join(', ');
-// The rows unpacked from their JSON in one INSERT: the same short statement whatever the batch size (SQLite
-// parses it in a few microseconds, and binding one string costs the driver less than fourteen values a row).
-// SQLite: ->> gives text, integers, and 1/0 for true/false, as bound values were stored; json_each keeps the
+// The rows unpacked from their JSON in one INSERT: the same statement whatever the batch size (prepared once
+// per connection, and binding one string costs the driver less than fourteen values a row). The JSON is read
+// as JSONB, parsed once: with json_each/json (text), every ->> of a row would parse that row's text again.
+// SQLite: ->> gives text, integers, and 1/0 for true/false, as bound values were stored; jsonb_each keeps the
 // array's order, in which the triggers check each row against the head.
-const SQLITE_ROWS = `select ${CHAIN_COLUMNS.map((_, index) => `value ->> ${index}`).join(', ')} from json_each(?) order by key`;
+const SQLITE_ROWS = `select ${CHAIN_COLUMNS.map((_, index) => `value ->> ${index}`).join(', ')} from jsonb_each(?) order by key`;
 // PostgreSQL: ->> gives text; the two columns that are not text say their type.
-const POSTGRES_ROWS = `select ${CHAIN_COLUMNS.map((column, index) => `(r ->> ${index})${column === 'seq' ? '::bigint' : column === 'signature_verified' ? '::boolean' : ''}`).join(', ')} from json_array_elements(?::json) as r`;
+const POSTGRES_ROWS = `select ${CHAIN_COLUMNS.map((column, index) => `(r ->> ${index})${column === 'seq' ? '::bigint' : column === 'signature_verified' ? '::boolean' : ''}`).join(', ')} from jsonb_array_elements(?::jsonb) as r`;
 const MOVE_HEAD = `update ${HEAD_TABLE} set seq = ?, head_hash = ? where id = 1`;
+const APPEND_SQLITE = `insert into audit_events (${COLUMNS}) ${SQLITE_ROWS}`;
+// The batch statement of a writer that knows the head, run outside knex (see runStatement): with PostgreSQL's
+// own placeholders.
+const APPEND_AFTER_POSTGRES = numbered(
+  `with moved as (${MOVE_HEAD} and seq = ? and head_hash = ? returning id)
+   insert into audit_events (${COLUMNS}) ${POSTGRES_ROWS} where exists (select 1 from moved)`,
+);
+
+/** `sql` with its ? placeholders numbered $1, $2, ... (none of these statements has a ? anywhere else). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
 
 /** Appends `events` after the head it locks inside `trx`; returns the new head. */
 export async function appendChained(trx: Knex.Transaction, engine: Engine, events: readonly AuditEvent[]): Promise<ChainHead> {
@@ -93,7 +108,7 @@ export async function appendChained(trx: Knex.Transaction, engine: Engine, event
     await trx.raw(`with moved as (${MOVE_HEAD}) insert into audit_events (${COLUMNS}) ${POSTGRES_ROWS}`, [head.seq, head.hash, rows]);
   } else {
     // The triggers move the head.
-    await trx.raw(`insert into audit_events (${COLUMNS}) ${SQLITE_ROWS}`, [rows]);
+    await trx.raw(APPEND_SQLITE, [rows]);
   }
   return head;
 }
@@ -105,15 +120,11 @@ export async function appendChained(trx: Knex.Transaction, engine: Engine, event
 export async function appendAfter(knex: Knex, engine: Engine, expected: ChainHead, events: readonly AuditEvent[]): Promise<ChainHead | undefined> {
   const { rows, head } = links(expected, events);
   if (engine === 'postgres') {
-    const result = (await knex.raw(
-      `with moved as (${MOVE_HEAD} and seq = ? and head_hash = ? returning id)
-       insert into audit_events (${COLUMNS}) ${POSTGRES_ROWS} where exists (select 1 from moved)`,
-      [head.seq, head.hash, expected.seq, expected.hash, rows],
-    )) as { rowCount: number | null };
-    return result.rowCount === events.length ? head : undefined;
+    const changed = await runStatement(knex, engine, APPEND_AFTER_POSTGRES, [head.seq, head.hash, expected.seq, expected.hash, rows]);
+    return changed === events.length ? head : undefined;
   }
   try {
-    await knex.raw(`insert into audit_events (${COLUMNS}) ${SQLITE_ROWS}`, [rows]);
+    await runStatement(knex, engine, APPEND_SQLITE, [rows]);
     return head;
   } catch (error) {
     if (error instanceof Error && error.message.includes(NOT_CONTINUING)) return undefined;

@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { AuditTrail } from '../../src/audit/audit-trail';
+import { AuditTrail, auditEvent } from '../../src/audit/audit-trail';
 import { GENESIS_HASH, HASHED_COLUMNS, type HashedValues, rowHash } from '../../src/audit/chain';
 import { auditToDatabase } from '../../src/audit/database-sink';
 import type { AuditEvent, AuditEventInput } from '../../src/audit/events';
@@ -95,6 +95,19 @@ describe('audit verify --expect-head', () => {
     });
     expect(result.status).to.equal(2);
     expect(result.stderr).to.include('<seq>:<hash>');
+  });
+});
+
+describe('audit event ids', () => {
+  it('when events are recorded in different milliseconds, their ids are UUIDv7s that sort in recording order', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i += 1) {
+      ids.push(auditEvent({ eventType: 'verification.success' }).id);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    for (const id of ids) expect(id).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect([...ids].sort()).to.deep.equal(ids);
+    expect(Number.parseInt(ids[0].replace('-', '').slice(0, 12), 16)).to.be.closeTo(Date.now(), 60_000);
   });
 });
 
@@ -366,6 +379,34 @@ describeEngines('the audit hash chain', (t) => {
     expect(status, stderr).to.equal(0);
     expect(report).to.include({ intact: true, rows: 9 });
   });
+
+  it('when the table was altered after the writer had prepared its statement, the next batch is still written and the chain verifies', async () => {
+    const url = await freshUrl();
+    const db = await open(url, true);
+    const trail = new AuditTrail(auditToDatabase(db));
+    // The first batch locks the head; the second assumes it, in the statement prepared on the connection.
+    await trail.record(EVENTS[1]);
+    await trail.record(EVENTS[2]);
+    await db.knex.schema.alterTable('audit_events', (table) => table.string('note').nullable());
+    await Promise.all([trail.record(EVENTS[8]), trail.record(EVENTS[11])]);
+    const { status, stderr, report } = auditVerify(url);
+    expect(status, stderr).to.equal(0);
+    expect(report).to.include({ intact: true, rows: 4 });
+  });
+
+  if (t.engine === 'sqlite') {
+    it('when a handle that appended audit rows is closed, its connection closes (SQLite removes the -wal file)', async () => {
+      const url = await freshUrl();
+      const db = await openDatabase(url, { migrate: true, listen: false });
+      const trail = new AuditTrail(auditToDatabase(db));
+      // The first batch locks the head; the next ones assume it, in the statement prepared on the connection.
+      for (const input of EVENTS.slice(0, 3)) await trail.record(input);
+      const wal = `${url.slice('sqlite:'.length)}-wal`;
+      expect(existsSync(wal)).to.equal(true);
+      await db.close();
+      expect(existsSync(wal)).to.equal(false);
+    });
+  }
 
   it('when events carry a lone UTF-16 surrogate, quotes and backslashes, their rows store what the row hash covers and audit verify passes', async () => {
     const url = await freshUrl();
