@@ -2,8 +2,9 @@
 // few statements on a hot path (the audit writer's batch INSERT): knex's per-query work (compiling the
 // query object, its runner, the driver's statement set-up) costs more than such a statement itself.
 // SQLite: the statement is prepared once per connection and reused (node-sqlite3 would prepare and
-// finalize it for every call); PostgreSQL: a named statement, parsed and planned once per connection.
-import { createHash } from 'node:crypto';
+// finalize it for every call). PostgreSQL: an unnamed statement, as knex sends: a named one would save the
+// server a parse per batch but breaks behind PgBouncer in transaction mode before 1.21, where the next
+// batch may reach a server connection that never saw it.
 import type { Knex } from 'knex';
 import type { Engine } from './url';
 
@@ -18,7 +19,7 @@ interface SqliteConnection {
 }
 
 interface PgConnection {
-  query(config: { name: string; text: string; values: unknown[] }, callback: (error: Error | null, result: { rowCount: number | null }) => void): void;
+  query(config: { text: string; values: unknown[] }, callback: (error: Error | null, result: { rowCount: number | null }) => void): void;
 }
 
 interface PoolClient {
@@ -68,20 +69,9 @@ function runSqlite(connection: SqliteConnection, sql: string, parameters: unknow
   });
 }
 
-const names = new Map<string, string>();
-/** A name for `sql` that no other text gets: a named statement is bound to its text on each connection. */
-function nameOf(sql: string): string {
-  let name = names.get(sql);
-  if (!name) {
-    name = `cloacina_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
-    names.set(sql, name);
-  }
-  return name;
-}
-
 function runPostgres(connection: PgConnection, sql: string, parameters: unknown[]): Promise<number | null> {
   return new Promise((resolve, reject) => {
-    connection.query({ name: nameOf(sql), text: sql, values: parameters }, (error, result) => (error ? reject(error) : resolve(result.rowCount)));
+    connection.query({ text: sql, values: parameters }, (error, result) => (error ? reject(error) : resolve(result.rowCount)));
   });
 }
 
