@@ -171,7 +171,7 @@ describe('the command tree', () => {
       ${call.replace('ENTRY', JSON.stringify(entry))};`;
     const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
     // The command ran: its help is printed before the list.
-    expect(result.stdout, result.stderr).to.match(/Usage: cloacina-sign package verify[^]*\nLOADED /);
+    expect(result.stdout, result.stderr).to.match(/Usage: cloacina-sign package verify[\s\S]*\nLOADED /);
     return JSON.parse(result.stdout.slice(result.stdout.indexOf('\nLOADED ') + '\nLOADED '.length)) as string[];
   };
   const programModules = () => modulesLoadedBy(join(ROOT, 'dist/src/cli/program.js'), 'require(ENTRY).main(process.argv)');

@@ -11,7 +11,6 @@ import { runCli, tempDir } from '../helpers';
 import { verifyNoteIndependently } from '../signed-note-check';
 import { signRequest, startService, Transcript } from '../service/harness';
 import { describeEngines } from './engines';
-import { createScratchDatabase } from './scratch-postgres';
 
 const ROWS = 8;
 
@@ -24,10 +23,8 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
   const dir = tempDir();
   const kek = randomBytes(32);
   const handles: Database[] = [];
-  const drops: (() => Promise<void>)[] = [];
   after(async () => {
     for (const db of handles) await db.close();
-    for (const drop of drops) await drop();
     dir.cleanup();
   });
 
@@ -36,13 +33,7 @@ describeEngines('signed checkpoints of the audit chain', (t) => {
 
   /** A database of its own (tampering breaks a chain for good) with ROWS audit rows, a checkpoint key and a checkpoint of that chain. */
   async function checkpointed(): Promise<{ url: string; db: Database; note: string; notePath: string; pubPath: string; publicKey: Buffer }> {
-    let url: string;
-    if (t.engine === 'sqlite') url = `sqlite:${dir.join(`${randomBytes(6).toString('hex')}.db`)}`;
-    else {
-      const scratch = await createScratchDatabase('cloacina_test');
-      drops.push(scratch.drop);
-      url = scratch.url;
-    }
+    const url = await t.freshUrl();
     const db = await openDatabase(url, { migrate: true, listen: false });
     handles.push(db);
     const keys = new DbKeyManager(db);

@@ -25,6 +25,8 @@ export interface EngineUnderTest {
   keys: DbKeyManager;
   /** A unique name, so tests sharing the database do not collide. */
   unique(prefix: string): string;
+  /** The URL of another fresh, empty database of this engine (dropped after the suite). */
+  freshUrl(): Promise<string>;
 }
 
 let reachable: Promise<string | undefined> | undefined;
@@ -44,11 +46,18 @@ export function describeEngines(title: string, body: (engine: EngineUnderTest) =
       const handles: Database[] = [];
       const dir = tempDir();
       let scratch: ScratchDatabase | undefined;
+      const extra: ScratchDatabase[] = [];
       const state = { engine, url: '', unique: (prefix: string) => `${prefix}-${randomBytes(4).toString('hex')}` } as EngineUnderTest;
       state.open = async (options = {}) => {
         const db = await openDatabase(state.url, options);
         handles.push(db);
         return db;
+      };
+      state.freshUrl = async () => {
+        if (engine === 'sqlite') return `sqlite:${dir.join(`${randomBytes(6).toString('hex')}.db`)}`;
+        const fresh = await createScratchDatabase('cloacina_test');
+        extra.push(fresh);
+        return fresh.url;
       };
 
       before(async function () {
@@ -72,6 +81,7 @@ export function describeEngines(title: string, body: (engine: EngineUnderTest) =
         for (const db of handles) await db.close();
         dir.cleanup();
         await scratch?.drop();
+        for (const fresh of extra) await fresh.drop();
       });
 
       body(state);

@@ -13,7 +13,6 @@ import { TokenManager } from '../../src/db/tokens';
 import { DbKeyManager } from '../../src/keys/db-key-manager';
 import { tempDir, waitUntil } from '../helpers';
 import { describeEngines } from '../db/engines';
-import { createScratchDatabase } from '../db/scratch-postgres';
 import { verifyNoteIndependently } from '../signed-note-check';
 import { cli, cliAsync, http, type ServiceProcess, signRequest, startService, Transcript } from './harness';
 
@@ -40,24 +39,16 @@ describeEngines('the signing service makes and publishes audit checkpoints', (t)
   const secrets: (string | Buffer)[] = [kek, kekText, kek.toString('base64')];
   const services: ServiceProcess[] = [];
   const handles: Database[] = [];
-  const drops: (() => Promise<void>)[] = [];
 
   after(async () => {
     for (const service of services) await service.stop('SIGKILL');
     for (const db of handles) await db.close();
-    for (const drop of drops) await drop();
     dir.cleanup();
   });
 
   /** A database of its own, migrated, with a package key, an audit-checkpoint key and a token that signs with the package key. */
   async function fixture(): Promise<Fixture> {
-    let url: string;
-    if (t.engine === 'sqlite') url = `sqlite:${dir.join(`${randomBytes(6).toString('hex')}.db`)}`;
-    else {
-      const scratch = await createScratchDatabase('cloacina_test');
-      drops.push(scratch.drop);
-      url = scratch.url;
-    }
+    const url = await t.freshUrl();
     const db = await openDatabase(url, { migrate: true, listen: false });
     handles.push(db);
     const keys = new DbKeyManager(db);
