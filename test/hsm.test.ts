@@ -13,10 +13,12 @@ import { TokenManager } from '../src/db/tokens';
 import { describeEngines } from './db/engines';
 import { writePackage } from './fixtures/random-package';
 import { type SoftHsm, softHsm } from './fixtures/softhsm';
-import { CLI, ROOT, tempDir } from './helpers';
+import { ROOT, tempDir } from './helpers';
 import { cli as transcribedCli, http, type ServiceProcess, signRequest, startService, Transcript } from './service/harness';
 
 const KILL_PRELOAD = join(ROOT, 'dist/test/fixtures/kill-during-rewrap.js');
+/** The CLI from its modules, which the preload patches (the bundle would not see the patch). */
+const CLI_MODULES = join(ROOT, 'dist/test/fixtures/cli-from-modules.js');
 const dir = tempDir();
 const transcript = new Transcript();
 const variableKek = randomBytes(32);
@@ -198,19 +200,23 @@ describe('key-encryption key sources', () => {
     });
 
     it('when a rewrap token -> variable is killed -9 in the middle, no key is lost and a second run completes it', () => {
-      const killed = spawnSync(process.execPath, ['-r', KILL_PRELOAD, CLI, 'keys', 'rewrap', '--new-kek-env', 'NEW_KEK', '--database', t.url, '--json'], {
-        env: {
-          ...process.env,
-          ...hsm.env,
-          CLOACINA_PKCS11_PIN: hsm.pin,
-          ...onToken,
-          NEW_KEK: onVariable.CLOACINA_KEY_ENCRYPTION_KEY,
-          CLOACINA_TEST_KILL_AT_REWRAP: '3',
-          CLOACINA_DATABASE_URL: '',
-          CLOACINA_AUDIT_LOG: 'off',
+      const killed = spawnSync(
+        process.execPath,
+        ['-r', KILL_PRELOAD, CLI_MODULES, 'keys', 'rewrap', '--new-kek-env', 'NEW_KEK', '--database', t.url, '--json'],
+        {
+          env: {
+            ...process.env,
+            ...hsm.env,
+            CLOACINA_PKCS11_PIN: hsm.pin,
+            ...onToken,
+            NEW_KEK: onVariable.CLOACINA_KEY_ENCRYPTION_KEY,
+            CLOACINA_TEST_KILL_AT_REWRAP: '3',
+            CLOACINA_DATABASE_URL: '',
+            CLOACINA_AUDIT_LOG: 'off',
+          },
+          encoding: 'utf8',
         },
-        encoding: 'utf8',
-      });
+      );
       transcript.add('killed rewrap', killed.stdout + killed.stderr);
       expect(killed.signal).to.equal('SIGKILL');
       // Two keys re-sealed and committed, the third's transaction died with the process: each key opens under its own KEK.
@@ -226,7 +232,7 @@ describe('key-encryption key sources', () => {
     it('when a rewrap variable -> token is killed -9 in the middle, no key is lost and a second run completes it', () => {
       const killed = spawnSync(
         process.execPath,
-        ['-r', KILL_PRELOAD, CLI, 'keys', 'rewrap', '--new-kek-pkcs11', onToken.CLOACINA_KEK_PKCS11, '--database', t.url, '--json'],
+        ['-r', KILL_PRELOAD, CLI_MODULES, 'keys', 'rewrap', '--new-kek-pkcs11', onToken.CLOACINA_KEK_PKCS11, '--database', t.url, '--json'],
         {
           env: {
             ...process.env,
