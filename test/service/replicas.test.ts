@@ -382,6 +382,13 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
     }
   };
 
+  /** Every one of `services` refuses `token` within the revocation bound of `since`; the delays are printed. */
+  const expectRefusedByAll = async (services: ServiceProcess[], token: string, since: number) => {
+    const delays = await Promise.all(services.map((service) => refusedAfter(service, token, since)));
+    console.log(`      refused after ${delays.join(', ')} ms (replica A, B, C)`);
+    for (const delay of delays) expect(delay).to.be.lessThan(REVOCATION_BOUND_MS);
+  };
+
   describe('token revocation', () => {
     it('when a token revokes itself through one replica (DELETE /v1/tokens/self), every replica refuses it within 1 s, and the revocation is audited', async () => {
       const { token, info } = await newToken();
@@ -391,9 +398,7 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       const answeredAt = Date.now();
       expect(revoked.status, revoked.text).to.equal(204);
       expect(revoked.text).to.equal('');
-      const delays = await Promise.all([a, b, c].map((service) => refusedAfter(service, token, answeredAt)));
-      console.log(`      refused after ${delays.join(', ')} ms (replica A, B, C)`);
-      for (const delay of delays) expect(delay).to.be.lessThan(REVOCATION_BOUND_MS);
+      await expectRefusedByAll([a, b, c], token, answeredAt);
       const rows = await auditRows({ event_type: 'token.revoked', org_id: org.id, actor: info.id });
       expect(rows).to.have.length(1);
       expect(rows[0].reason).to.include(info.id);
@@ -408,9 +413,7 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       const revoked = cli(transcript, ['tokens', 'revoke', info.id, '--database', scratch!.url, '--json']);
       const revokedAt = Date.now();
       expect(revoked.status, revoked.stderr).to.equal(0);
-      const delays = await Promise.all(replicas.map((service) => refusedAfter(service, token, revokedAt)));
-      console.log(`      refused after ${delays.join(', ')} ms (replica A, B, C)`);
-      for (const delay of delays) expect(delay).to.be.lessThan(REVOCATION_BOUND_MS);
+      await expectRefusedByAll(replicas, token, revokedAt);
     });
 
     it('when a request to DELETE /v1/tokens/self has no valid token, it is 401 and nothing is revoked', async () => {
@@ -605,9 +608,7 @@ describe('the signing service as several replicas on one PostgreSQL database [@p
       const revoked = await http(transcript, `${failover[0].url}/v1/tokens/self`, { method: 'DELETE', token: victim });
       const answeredAt = Date.now();
       expect(revoked.status, revoked.text).to.equal(204);
-      const delays = await Promise.all(failover.map((service) => refusedAfter(service, victim, answeredAt)));
-      console.log(`      refused after ${delays.join(', ')} ms (replica A, B, C)`);
-      for (const delay of delays) expect(delay).to.be.lessThan(REVOCATION_BOUND_MS);
+      await expectRefusedByAll(failover, victim, answeredAt);
     });
 
     it('when everything was answered, each signature answered has its audit row and the chain verifies', async () => {
