@@ -26,6 +26,7 @@ mod signed_note;
 mod small_file;
 mod stream_hash;
 mod verify;
+mod verify_many;
 
 pub use cosignature::*;
 #[cfg(feature = "test-hooks")]
@@ -44,3 +45,4 @@ pub use signed_note::*;
 pub use small_file::*;
 pub use stream_hash::*;
 pub use verify::*;
+pub use verify_many::*;

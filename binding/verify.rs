@@ -444,6 +444,26 @@ pub fn hash_file_with_signature(
     })
 }
 
+/// The whole verification of one package against pinned keys, on the calling thread.
+pub(crate) fn verify_file_now(
+    path: &std::path::Path,
+    signature_path: &std::path::Path,
+    trusted_keys: &[Vec<u8>],
+    policy: &Policy,
+    progress: Option<&AtomicU64>,
+) -> napi::Result<VerifiedPackage> {
+    // The package must exist first: a missing package is UNREADABLE_FILE, not a missing signature.
+    drop(cloacina_sign_core::files::open_regular(path).or_throw()?);
+    let signature = SignatureDocument::read_file(signature_path).or_throw()?;
+    // The trusted key the signature names, if any (a key's fingerprint is the SHA-256 of its stored
+    // form); for a cosign signature, every trusted P-256 key.
+    let candidates = verify::candidates_for(&signature, trusted_keys).or_throw()?;
+    let digests =
+        digest::digest_file(path, digests_needed(&candidates), progress, None).or_throw()?;
+    let index = verify::verify_any(&digests, &candidates, policy).or_throw()?;
+    Ok(verified(&digests, &candidates, index))
+}
+
 pub struct VerifyFileTask {
     path: PathBuf,
     signature_path: PathBuf,
@@ -457,21 +477,13 @@ impl Task for VerifyFileTask {
     type JsValue = VerifiedPackage;
 
     fn compute(&mut self) -> napi::Result<VerifiedPackage> {
-        // The package must exist first: a missing package is UNREADABLE_FILE, not a missing signature.
-        drop(cloacina_sign_core::files::open_regular(&self.path).or_throw()?);
-        let signature = SignatureDocument::read_file(&self.signature_path).or_throw()?;
-        // The trusted key the signature names, if any (a key's fingerprint is the SHA-256 of its stored
-        // form); for a cosign signature, every trusted P-256 key.
-        let candidates = verify::candidates_for(&signature, &self.trusted_keys).or_throw()?;
-        let digests = digest::digest_file(
+        verify_file_now(
             &self.path,
-            digests_needed(&candidates),
+            &self.signature_path,
+            &self.trusted_keys,
+            &self.policy,
             self.progress.as_deref(),
-            None,
         )
-        .or_throw()?;
-        let index = verify::verify_any(&digests, &candidates, &self.policy).or_throw()?;
-        Ok(verified(&digests, &candidates, index))
     }
 
     fn resolve(&mut self, _env: Env, output: VerifiedPackage) -> napi::Result<VerifiedPackage> {

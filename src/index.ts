@@ -37,6 +37,7 @@ export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from
 export { createPackageLoader } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
 export type { VerificationResult, VerifyOptions, SignatureFormat, PackageFormatName } from './verification/verifier';
+export type { VerificationOutcome } from './verification/verify-many';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';
 export type { DatabaseTrustOptions } from './trust/database-trust';

@@ -48,7 +48,8 @@ const binding = forThisHost(loadBinding());
 
 const CODED = /^\[([A-Z0-9_]+)\] ([\s\S]*)$/;
 
-function translate(error: unknown): Error {
+/** A binding error (or its `[CODE] message` form, as errors returned as data carry it) as a typed error. */
+export function translate(error: unknown): Error {
   if (error instanceof CloacinaSignError) return error;
   const message = error instanceof Error ? error.message : String(error);
   const match = CODED.exec(message);
@@ -99,6 +100,7 @@ export const native = {
   signDigests: typed(binding.signDigests),
   verifyDigests: typed(binding.verifyDigests),
   verifyFileWithKeys: typed(binding.verifyFileWithKeys),
+  verifyFilesWithKeys: typed(binding.verifyFilesWithKeys),
   generateSealedKeypair: typed(binding.generateSealedKeypair),
   rewrapSealedKey: typed(binding.rewrapSealedKey),
   checkSealedKey: typed(binding.checkSealedKey),

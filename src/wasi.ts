@@ -17,7 +17,7 @@ export function isWasiBinding(binding: BindingModule): boolean {
   return (binding as { __napiBindingTarget?: unknown }).__napiBindingTarget === WASI_TARGET;
 }
 
-/** The functions that take file paths, and how many leading arguments are paths. */
+/** The functions that take file paths, and how many leading arguments are paths (or arrays of paths). */
 const PATH_ARGUMENTS = {
   hashFile: 1,
   hashFileDigests: 1,
@@ -28,12 +28,15 @@ const PATH_ARGUMENTS = {
   sealPackage: 1,
   signPackage: 1,
   verifyFileWithKeys: 2,
+  verifyFilesWithKeys: 2,
 } as const satisfies Partial<Record<keyof BindingModule, number>>;
 
 type AnyFunction = (...args: unknown[]) => unknown;
 
 function withAbsolutePaths(fn: AnyFunction, count: number): AnyFunction {
-  return (...args) => fn(...args.map((arg, index) => (index < count && typeof arg === 'string' ? resolve(arg) : arg)));
+  const absolute = (arg: unknown): unknown =>
+    typeof arg === 'string' ? resolve(arg) : Array.isArray(arg) ? arg.map((item) => (typeof item === 'string' ? resolve(item) : item)) : arg;
+  return (...args) => fn(...args.map((arg, index) => (index < count ? absolute(arg) : arg)));
 }
 
 /** The binding as the rest of the package uses it: the native one as it is, the WebAssembly one with absolute paths. */

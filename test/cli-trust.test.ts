@@ -97,6 +97,26 @@ describe('the cloacina-sign CLI, runner side with pinned keys (--trust-key)', ()
       expect(result.stdout).to.equal(`verified ${hashA}  ${pkgA}\nREJECTED TAMPERED_PACKAGE  ${tampered}\n`);
     });
 
+    it('when many packages are verified at once and a large one comes first, every outcome is still printed in the order given', () => {
+      // The large package's hash takes longest, so the small ones behind it finish first.
+      const large = dir.join('large.so');
+      writeFileSync(large, Buffer.alloc(48 * 1024 * 1024, 7));
+      const largeHash = sign(large, dir.join('a.pem')).packageHash;
+      const order = [large, pkgB, tampered, pkgA, pkgB, pkgA, tampered, pkgA, pkgB, pkgA, pkgB];
+      const result = cli(['package', 'verify', ...order, '--trust-key', pubA, '--trust-key', pubB]);
+      expect(result.status).to.equal(1);
+      const expected = order.map((pkg) =>
+        pkg === tampered ? `REJECTED TAMPERED_PACKAGE  ${pkg}` : `verified ${pkg === large ? largeHash : pkg === pkgA ? hashA : hashB}  ${pkg}`,
+      );
+      expect(result.stdout).to.equal(`${expected.join('\n')}\n`);
+      const said = result.stderr.split('\n').filter((line) => line.startsWith('verified ') || line.startsWith('error '));
+      expect(said.map((line) => (line.startsWith('error ') ? 'error' : line.split(':')[0]))).to.deep.equal(
+        order.map((pkg) => (pkg === tampered ? 'error' : `verified ${pkg}`)),
+      );
+      rmSync(large);
+      rmSync(`${large}.sig`);
+    });
+
     it('when --signature is given with several packages, it is a usage error (exit 2)', () => {
       const result = cli(['package', 'verify', pkgA, pkgB, '--trust-key', pubA, '--signature', `${pkgA}.sig`, '--json']);
       expect(result.status).to.equal(2);

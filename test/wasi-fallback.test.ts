@@ -149,6 +149,21 @@ describe('the WebAssembly fallback (NAPI_RS_FORCE_WASI=true)', function () {
       expect(result.json().results[0].error.code).to.equal('TAMPERED_PACKAGE');
     });
 
+    it('when several packages given by relative paths are verified in one call, the WebAssembly build reports each in order', () => {
+      for (const name of ['libm1.so', 'libm2.so']) {
+        buildPackage(dir.join(name), { identity: name });
+        ok(wasi(['package', 'sign', name, '--key', 'wasi.pem']));
+      }
+      writeFileSync(dir.join('libm2.so'), Buffer.concat([readFileSync(dir.join('libm2.so')), Buffer.from([0])]));
+      const result = wasi(['package', 'verify', 'libm1.so', 'libm2.so', 'libm1.so', '--trust-key', 'wasi.pub.pem', '--json']);
+      expect(result.status).to.equal(1);
+      const results = result.json().results;
+      expect(results.map((entry: { package: string }) => entry.package)).to.deep.equal(['libm1.so', 'libm2.so', 'libm1.so']);
+      expect(results.map((entry: { verified: boolean }) => entry.verified)).to.deep.equal([true, false, true]);
+      expect(results[0]).to.include({ packageHash: sha256('libm1.so'), keyFingerprint: wasiKey });
+      expect(results[1].error.code).to.equal('TAMPERED_PACKAGE');
+    });
+
     it('when the signature is a cosign blob signature, the WebAssembly build verifies it, and rejects one with a flipped bit', () => {
       const key = ecKey(dir.join('cosign'));
       const pkg = buildPackage(dir.join('libcosign.so'), { identity: 'cosign' });

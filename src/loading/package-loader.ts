@@ -12,6 +12,7 @@ import { SignatureSource } from '../verification/signature-source';
 import { checkPackageLimit, nativeFormat } from '../verification/sealed-decision';
 import type { PackageFormatName, VerificationResult, VerifyOptions } from '../verification/verifier';
 import { verifyWithTrust } from '../verification/verifier';
+import { type VerificationOutcome, verifyEach, verifyManyWithTrust } from '../verification/verify-many';
 import { guardedLoad, type LoadPolicy } from './guarded-load';
 import { GuardedPackage, type LoadedPackage } from './loaded-package';
 import { type LoadObserver, type LoadOperation, loaderMetrics } from './metrics';
@@ -67,6 +68,12 @@ export interface PackageLoader {
   readonly requireSignatures: boolean;
   /** Verifies a package (a signature is always required here); audited as verification.success|failure. */
   verify(path: string, options?: VerifyOptions): Promise<VerificationResult>;
+  /**
+   * Verifies many packages, each as `verify` does and audited the same way; the outcomes come back in the
+   * order given, a failure as an outcome with its error. With pinned keys and each `.sig` beside its
+   * package, the decisions are made in one native call on every core.
+   */
+  verifyMany(paths: readonly string[], options?: VerifyOptions): Promise<VerificationOutcome[]>;
   /** Verifies a workflow package and loads it from a sealed in-memory copy; audited as package.load.success|failure. */
   load(path: string, options?: LoadOptions): Promise<LoadedPackage>;
   /** The same guarantee for a native Node addon, loaded with `process.dlopen`; resolves to its exports. */
@@ -126,6 +133,9 @@ export function createPackageLoader(options: PackageLoaderOptions): PackageLoade
   return {
     requireSignatures: policy.requireSignatures,
     verify,
+    // With metrics, each verification is measured on its own.
+    verifyMany: (paths, verifyOptions) =>
+      metrics ? verifyEach(paths, (path) => verify(path, verifyOptions)) : verifyManyWithTrust(policy, paths, verifyOptions),
     load: (path, loadOptions) =>
       measured('load', (observer) =>
         guardedLoad(

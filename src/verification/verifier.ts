@@ -152,15 +152,22 @@ async function decideDigests(
 }
 
 /** What is known of a verification so far, for its failure event. */
-interface Attempt {
+export interface Attempt {
   organization: string | null;
   packageHash: string | null;
   /** Set once a signature verified (a later check may still refuse the package). */
   signerFingerprint?: string;
 }
 
-/** Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written). */
-async function audited(ctx: VerificationContext, packagePath: string, work: (attempt: Attempt) => Promise<VerificationResult>): Promise<VerificationResult> {
+/**
+ * @internal
+ * Runs a decision and audits it: verification.failure (then rethrows) or verification.success (AUDIT_FAILED when it cannot be written).
+ */
+export async function audited(
+  ctx: VerificationContext,
+  packagePath: string,
+  work: (attempt: Attempt) => Promise<VerificationResult>,
+): Promise<VerificationResult> {
   const attempt: Attempt = { organization: null, packageHash: null };
   let result: VerificationResult;
   try {

@@ -2,6 +2,7 @@
 import { CloacinaSignError } from '../../errors';
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/verifier';
+import type { VerificationOutcome } from '../../verification/verify-many';
 import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, say, terminalSafe } from '../output';
 import { formatOf, type PackageCheckOptions } from '../package-checks';
 import { withProgress } from '../progress';
@@ -31,7 +32,10 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
   };
 }
 
-/** Verifies every package (one after another); the exit code is the worst outcome: 2, then 1, then 0. */
+/** Packages decided per `verifyMany` call: outcomes are printed a chunk at a time while the next is verified. */
+const PACKAGES_PER_CHUNK = 256;
+
+/** Verifies every package; outcomes are printed in the order given. The exit code is the worst outcome: 2, then 1, then 0. */
 export async function verify(packagePaths: string[], options: PackageVerifyOptions): Promise<void> {
   if (options.signature && packagePaths.length > 1)
     throw new CloacinaSignError('USAGE', '--signature names the signature of one package; give one package with it');
@@ -39,14 +43,15 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
   await withLoader(options, true, async (loader) => {
     const results: Record<string, unknown>[] = [];
     let exitCode = EXIT_OK;
-    for (const packagePath of packagePaths) {
+    // The format is checked on the verified bytes themselves (a sealed copy), when one is required.
+    const checksOf = (packagePath: string) => {
+      const format = formatOf(packagePath, options, 'any');
+      return { signature: source, format: format === 'any' ? undefined : format, maxPackageBytes: options.maxSize };
+    };
+    const report = ({ path: packagePath, verified: result, error }: VerificationOutcome): void => {
       // A file name is anyone's choice: it reaches the terminal with its control characters escaped.
       const shownPath = terminalSafe(packagePath);
-      try {
-        // The format is checked on the verified bytes themselves (a sealed copy), when one is required.
-        const format = formatOf(packagePath, options, 'any');
-        const checks = { format: format === 'any' ? undefined : format, maxPackageBytes: options.maxSize };
-        const result = await withProgress(packagePath, (progress) => loader.verify(packagePath, { signature: source, progress, ...checks }));
+      if (result) {
         const what = result.statement
           ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
           : '';
@@ -54,11 +59,36 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
         say(`${green('verified')} ${shownPath}${what}: signed by ${result.signerFingerprint}${when}`);
         if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${shownPath}\n`);
         results.push(verifyResult(packagePath, result));
-      } catch (error) {
+      } else {
         reportError(error);
         if (!options.json) process.stdout.write(`REJECTED ${errorCode(error)}  ${shownPath}\n`);
         results.push(verifyResult(packagePath, undefined, error));
         exitCode = Math.max(exitCode, exitCodeFor(error));
+      }
+    };
+    if (process.stderr.isTTY) {
+      // A person watching a terminal: one package at a time, each large one with its progress bar.
+      for (const packagePath of packagePaths) {
+        const outcome = await withProgress(packagePath, (progress) => loader.verify(packagePath, { ...checksOf(packagePath), progress })).then(
+          (verified): VerificationOutcome => ({ path: packagePath, verified }),
+          (error: Error): VerificationOutcome => ({ path: packagePath, error }),
+        );
+        report(outcome);
+      }
+    } else {
+      // Packages that share their checks go together; each chunk is verified while the one before is printed.
+      const chunks: string[][] = [];
+      for (const packagePath of packagePaths) {
+        const last = chunks[chunks.length - 1];
+        const same = last && last.length < PACKAGES_PER_CHUNK && checksOf(last[0]).format === checksOf(packagePath).format;
+        if (same) last.push(packagePath);
+        else chunks.push([packagePath]);
+      }
+      let pending = chunks.length > 0 ? loader.verifyMany(chunks[0], checksOf(chunks[0][0])) : undefined;
+      for (let index = 0; index < chunks.length; index += 1) {
+        const outcomes = await pending!;
+        pending = index + 1 < chunks.length ? loader.verifyMany(chunks[index + 1], checksOf(chunks[index + 1][0])) : undefined;
+        for (const outcome of outcomes) report(outcome);
       }
     }
     if (options.json) printData(options, { verified: exitCode === EXIT_OK, results }, '');
