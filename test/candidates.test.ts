@@ -68,4 +68,16 @@ describe('pairing signatures with trusted keys', function () {
     const stored = { ...trust, storedSignatures: async () => [Buffer.from('{"version":1}')] };
     await rejectsWith(candidatesFor([], 'a'.repeat(64), stored), 'MALFORMED_SIGNATURE');
   });
+  it('when a trust source of its own changes its key map in place, the next pairing sees the change', async () => {
+    // Pairings are reused only for what database trust's caches loaded; any other source is paired anew every time.
+    const stored = [Buffer.from(v1.canonical)];
+    const trusted = new Map([['signer', { publicKey: signer.publicKey }]]);
+    const source = { organization: async () => null, trustedKeys: async () => trusted, storedSignatures: async () => stored };
+    const before = await candidatesFor([], 'ab'.repeat(32), source);
+    expect(before[0].publicKey?.toString('hex')).to.equal(signer.publicKey.toString('hex'));
+    trusted.delete('signer');
+    const after = await candidatesFor([], 'ab'.repeat(32), source);
+    expect(after).to.have.length(1);
+    expect(after[0].publicKey).to.equal(undefined);
+  });
 });

@@ -21,7 +21,7 @@ export class GenerationCache<V> {
     const entry = this.entries.get(key);
     if (entry && entry.generation === generation) return entry.value;
     if (this.entries.size >= this.maxEntries) this.entries.clear();
-    const fresh = { generation, value: this.load(key) };
+    const fresh = { generation, value: this.load(key).then(remember) };
     this.entries.set(key, fresh);
     // A failed load is not cached: the next lookup tries again.
     fresh.value.catch(() => {
@@ -29,6 +29,19 @@ export class GenerationCache<V> {
     });
     return fresh.value;
   }
+}
+
+/** Every object a generation cache loaded. They are shared by all its callers, so none is ever changed. */
+const loaded = new WeakSet<object>();
+
+function remember<V>(value: V): V {
+  if (typeof value === 'object' && value !== null) loaded.add(value);
+  return value;
+}
+
+/** Whether `value` was loaded by a generation cache: it stays as it is, and a newer generation makes a new one. */
+export function loadedByCache(value: object): boolean {
+  return loaded.has(value);
 }
 
 /** The one cache per database handle for `create` (keyed by the function, so callers share it). */

@@ -4,6 +4,7 @@
 // known. Rust pairs each with the trusted key it can be verified with (crates/core/src/verify.rs).
 import { CloacinaSignError, SignatureNotFound } from '../errors';
 import { type DigestRequest, type DocumentInfo, native, type VerifyCandidate } from '../native';
+import { loadedByCache } from '../db/generation-cache';
 import { DetachedSignature } from '../formats/v1';
 import type { TrustSource } from '../trust/trust-source';
 import type { SignatureSource } from './signature-source';
@@ -87,11 +88,26 @@ export function digestsToCompute(documents: readonly DocumentInfo[], stored: boo
  * is trusted (UNTRUSTED_SIGNER).
  */
 export async function candidatesFor(before: readonly DocumentInfo[], sha256: string | null, trust: TrustSource): Promise<VerifyCandidate[]> {
-  const [trusted, stored] = await Promise.all([trust.trustedKeys(), sha256 && trust.storedSignatures ? trust.storedSignatures(sha256) : []]);
+  const [trusted, stored] = await Promise.all([trust.trustedKeys(), sha256 && trust.storedSignatures ? trust.storedSignatures(sha256) : undefined]);
+  const keys = () => [...trusted.values()].map((key) => key.publicKey);
+  if (before.length === 0 && stored && loadedByCache(stored) && loadedByCache(trusted)) {
+    // Stored signatures alone: paired once per (stored documents, trusted keys) while both caches hold them.
+    const byTrusted = storedPairings.get(stored) ?? new WeakMap();
+    storedPairings.set(stored, byTrusted);
+    const paired = byTrusted.get(trusted) ?? native.pairWithTrustedKeys([...stored], keys());
+    byTrusted.set(trusted, paired);
+    return paired;
+  }
   const first = before.map((document) => Buffer.from(document.canonical));
-  const documents = [...first, ...stored.filter((document) => !first.some((other) => other.equals(document)))];
-  return native.pairWithTrustedKeys(
-    documents,
-    [...trusted.values()].map((key) => key.publicKey),
-  );
+  const documents = [...first, ...(stored ?? []).filter((document) => !first.some((other) => other.equals(document)))];
+  return native.pairWithTrustedKeys(documents, keys());
 }
+
+/**
+ * Candidates made of stored signatures alone, by the array and the map database trust returned. Both come from
+ * generation caches, which never change a value they loaded and load new ones once trust or signatures change,
+ * so a pairing is reused exactly as long as both still hold (objects from any other trust source are paired
+ * every time). Pairing parses each document and each key: most of the main thread's work in a verification
+ * with database trust.
+ */
+const storedPairings = new WeakMap<readonly Buffer[], WeakMap<ReadonlyMap<string, unknown>, VerifyCandidate[]>>();
