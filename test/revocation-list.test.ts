@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { Registry } from 'prom-client';
-import { createPackageLoader, DbKeyManager, openDatabase, publicKeyToPem, publicKeyTrust } from '../src';
+import { type CloacinaSignError, createPackageLoader, DbKeyManager, openDatabase, publicKeyToPem, publicKeyTrust } from '../src';
 import type { Database } from '../src/db/database';
 import { DbPackageSigner } from '../src/signing/db-signer';
 import { DetachedSignature } from '../src/formats/v1';
@@ -74,6 +74,14 @@ describe('the revocation list of pinned-key runners', () => {
     expect(existsSync(bad.marker)).to.equal(false);
     expect(cli(['package', 'verify', good.path, ...pinned]).status).to.equal(0);
     expect(JSON.parse(readFileSync(dir.join('cli.state'), 'utf8'))).to.deep.equal({ version: 1, sequences: { acme: written.json().sequence } });
+  });
+
+  it('when several packages are verified in one call with the list, the revoked one is refused and the others verify', async () => {
+    const list = await issue(dir.join('many.list'));
+    const loader = createPackageLoader({ trust: publicKeyTrust([publicKeyPath], { revocationList: list }), audit: [] });
+    const outcomes = await loader.verifyMany([good.path, bad.path, good.path]);
+    expect(outcomes.map((outcome) => outcome.verified !== undefined)).to.deep.equal([true, false, true]);
+    expect((outcomes[1].error as CloacinaSignError).code).to.equal('PACKAGE_REVOKED');
   });
 
   it('when the library is given the list, it refuses to load the revoked package (no constructor runs) and loads another', async () => {

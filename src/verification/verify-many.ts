@@ -22,27 +22,28 @@ export async function verifyManyWithTrust(ctx: VerificationContext, paths: reado
   const oneByOne = () => verifyEach(paths, (path) => verifyWithTrust(ctx, path, options));
   if (source.kind !== 'auto' || options.format !== undefined || options.maxPackageBytes !== undefined || options.progress !== undefined) return oneByOne();
   if (ctx.trust.storedSignatures) return oneByOne();
-  let organization: string | null;
-  let keys: Buffer[];
-  let policy: PolicyOptions;
-  try {
-    if ((await revokedPackagesOf(ctx.trust)).size > 0) return oneByOne();
-    organization = await ctx.trust.organization();
-    keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
-    policy = await nativePolicy(ctx.policy ?? {}, ctx.trust, []);
-  } catch {
-    // The trust could not be read: each package then fails on its own, audited, as `verifyWithTrust` fails it.
-    return oneByOne();
-  }
   const outcomes: VerificationOutcome[] = [];
   for (let start = 0; start < paths.length; start += PACKAGES_PER_CALL) {
     const batch = paths.slice(start, start + PACKAGES_PER_CALL);
-    const decided = await native.verifyFilesWithKeys(
-      batch,
-      batch.map((path) => DetachedSignature.defaultPath(path)),
-      keys,
-      policy,
-    );
+    const each = () => verifyEach(batch, (path) => verifyWithTrust(ctx, path, options));
+    // What the trust says now (a revocation list is re-read for each call, as before each single decision).
+    const now = await trustNow(ctx);
+    // A revocation in force, or trust that cannot be read: each package goes its own way (audited as verify audits it).
+    const decided =
+      now &&
+      (await native
+        .verifyFilesWithKeys(
+          batch,
+          batch.map((path) => DetachedSignature.defaultPath(path)),
+          now.keys,
+          now.policy,
+        )
+        .catch(() => undefined));
+    if (!now || !decided) {
+      outcomes.push(...(await each()));
+      continue;
+    }
+    const { organization } = now;
     // Each audited as its own verification, in the order given.
     const audits = batch.map((path, index) =>
       settle(
@@ -58,6 +59,18 @@ export async function verifyManyWithTrust(ctx: VerificationContext, paths: reado
     outcomes.push(...(await Promise.all(audits)));
   }
   return outcomes;
+}
+
+/** The trusted keys and policy of one native call; undefined when a package revocation is in force or trust cannot be read. */
+async function trustNow(ctx: VerificationContext): Promise<{ organization: string | null; keys: Buffer[]; policy: PolicyOptions } | undefined> {
+  try {
+    if ((await revokedPackagesOf(ctx.trust)).size > 0) return undefined;
+    const organization = await ctx.trust.organization();
+    const keys = [...(await ctx.trust.trustedKeys()).values()].map((key) => key.publicKey);
+    return { organization, keys, policy: await nativePolicy(ctx.policy ?? {}, ctx.trust, []) };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Verifies the packages one by one, VERIFICATIONS_IN_FLIGHT at a time; the outcomes in the order given. */
