@@ -63,9 +63,14 @@ impl Task for VerifyFilesTask {
             *outcomes[index].lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
         };
         std::thread::scope(|scope| {
-            // This worker-pool thread is one of them.
+            // This worker-pool thread is one of them; a thread the system refuses is one fewer, not a failure.
             for _ in 1..threads {
-                scope.spawn(work);
+                if std::thread::Builder::new()
+                    .spawn_scoped(scope, work)
+                    .is_err()
+                {
+                    break;
+                }
             }
             work();
         });
