@@ -36,7 +36,8 @@ export type { SigningServiceClientOptions, ApiSignResult, ApiUploadResult } from
 // Verification and loading (runners): one loader over a trust source, audited before any package code runs.
 export { createPackageLoader } from './loading/package-loader';
 export type { PackageLoader, PackageLoaderOptions, LoadOptions } from './loading/package-loader';
-export type { VerificationResult, VerifyOptions, SignatureFormat, PackageFormatName } from './verification/verifier';
+export type { VerificationResult, SignatureFormat, PackageFormatName } from './verification/result';
+export type { VerifyOptions } from './verification/verifier';
 export type { VerificationOutcome } from './verification/verify-many';
 export type { PackagePolicy } from './verification/policy';
 export { databaseTrust } from './trust/database-trust';

@@ -1,7 +1,7 @@
 // What `package verify|run|inspect` require of a package besides its signature: a size limit (checked
 // before anything is hashed) and a format (checked after the signature decision, on the verified bytes).
 import { type Command, InvalidArgumentError } from 'commander';
-import type { PackageFormatName } from '../verification/verifier';
+import type { PackageFormatName } from '../verification/result';
 
 export interface PackageCheckOptions {
   maxSize?: number;

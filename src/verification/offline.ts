@@ -3,7 +3,7 @@
 import { importPublicKey, type KeyInput } from '../keys/keypair';
 import { native } from '../native';
 import { nativeCounter, type ProgressCounter } from '../progress';
-import { resultOf } from './verifier';
+import { resultOf } from './result';
 
 /** What an offline verification establishes: the digest the signature covers, who signed it, and when. */
 export interface OfflineVerification {

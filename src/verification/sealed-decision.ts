@@ -9,7 +9,7 @@ import { candidatesFor, digestsToCompute, documentsBeforeHashing, usesStoredSign
 import { nativePolicy, type PackagePolicy } from './policy';
 import type { SignatureSource } from './signature-source';
 import type { PackageStatement } from '../formats/v2';
-import { noSignature, type PackageFormatName, resultOf } from './verifier';
+import { noSignature, type PackageFormatName, resultOf } from './result';
 
 const NATIVE_FORMATS: Record<PackageFormatName, PackageFormat> = {
   elf: 'SharedLibrary' as PackageFormat,

@@ -6,7 +6,8 @@ import { DetachedSignature } from '../formats/v1';
 import { revokedPackagesOf } from '../trust/revoked-packages';
 import { nativePolicy } from './policy';
 import { SignatureSource } from './signature-source';
-import { audited, resultOf, type VerificationContext, type VerificationResult, type VerifyOptions, verifyWithTrust } from './verifier';
+import { resultOf, type VerificationResult } from './result';
+import { audited, type VerificationContext, type VerifyOptions, verifyWithTrust } from './verifier';
 
 /** One package's outcome: verified, or the error its verification failed with (already audited). */
 export type VerificationOutcome = { path: string; verified: VerificationResult; error?: undefined } | { path: string; verified?: undefined; error: Error };

@@ -1,7 +1,7 @@
 // `cloacina-sign package verify`: packages against pinned keys or an organization's trust.
 import { CloacinaSignError } from '../../errors';
 import { SignatureSource } from '../../verification/signature-source';
-import type { VerificationResult } from '../../verification/verifier';
+import type { VerificationResult } from '../../verification/result';
 import type { VerificationOutcome } from '../../verification/verify-many';
 import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, say, terminalSafe } from '../output';
 import { formatOf, type PackageCheckOptions } from '../package-checks';
