@@ -185,6 +185,7 @@ export async function benchLargePackage(): Promise<BenchSection> {
     ? [
         `Target in-process version-2 verification (\`loader.verify\`) <= 1.15x \`b3sum --num-threads 2\`: ${verdict(pairedRatio(v2InProcess, b3sumTimes) <= 1.15)} (${pairedRatio(v2InProcess, b3sumTimes).toFixed(2)}x, median of the run-by-run ratios); BLAKE3 of the file alone, 2 threads: ${pairedRatio(twoThreads, b3sumTimes).toFixed(2)}x b3sum.`,
         `Hashing part of the CLI's version-2 verify (its time less the CLI verify of a 1 KiB package, ${fmt(startup.cliSmall)}): ${fmt(v2Hashing)}, ${ratio(v2Hashing, median(b3sumTimes))} b3sum.`,
+        `The floor of any Node CLI here: \`node -e 0\` (${fmt(startup.bareNode)}) and then b3sum's own time (${fmt(median(b3sumTimes))}) take ${ratio(startup.bareNode + median(b3sumTimes), reference)} openssl dgst.`,
       ]
     : ['b3sum could not be installed (`cargo install b3sum --root bench/tools`): the BLAKE3 reference was not measured.'];
   return {
