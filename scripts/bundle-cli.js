@@ -35,6 +35,24 @@ const outsideFiles = {
   },
 };
 
+/**
+ * commander requires node:child_process at load, for executable subcommands, which this CLI has none of:
+ * loading it (with net, dgram and their bindings) is a few ms of every start. commander gets it when it
+ * first uses it instead.
+ */
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(build) {
+    build.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      args.importer.includes(`${join('node_modules', 'commander')}`) ? { path: 'lazy-child-process', namespace: 'lazy' } : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents: "let loaded; module.exports = { get spawn() { return (loaded ??= require('node:child_process')).spawn; } };",
+      loader: 'js',
+    }));
+  },
+};
+
 esbuild
   .build({
     entryPoints: [join(ROOT, 'dist/src/cli/program.js')],
@@ -44,7 +62,7 @@ esbuild
     format: 'cjs',
     target: 'node20',
     external: [...external, ...external.map((name) => `${name}/*`)],
-    plugins: [outsideFiles],
+    plugins: [outsideFiles, lazyChildProcess],
     legalComments: 'inline',
     logLevel: 'warning',
   })

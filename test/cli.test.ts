@@ -193,6 +193,17 @@ describe('the command tree', () => {
     expect(loaded.filter((file) => /node_modules\/(knex|fastify|pg|sqlite3)\//.test(file))).to.deep.equal([]);
   });
 
+  it("when `package verify` runs from the bundle, Node's child_process (which commander only needs for executable subcommands) is not loaded", () => {
+    const script = `process.argv = [process.execPath, 'cloacina-sign', 'package', 'verify', '--help'];
+      process.on('exit', () => process.stdout.write('\\nBUILTINS ' + JSON.stringify(process.moduleLoadList)));
+      require(${JSON.stringify(CLI)});`;
+    const result = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+    expect(result.stdout, result.stderr).to.match(/Usage: cloacina-sign package verify[\s\S]*\nBUILTINS /);
+    const builtins = JSON.parse(result.stdout.slice(result.stdout.indexOf('\nBUILTINS ') + '\nBUILTINS '.length)) as string[];
+    expect(builtins).to.include('NativeModule vm');
+    expect(builtins.filter((name) => /child_process|dgram/.test(name))).to.deep.equal([]);
+  });
+
   it('when `package verify` runs, the modules that sign, upload or store packages are not loaded', () => {
     const loaded = programModules();
     for (const module of ['cli/commands/package-sign.js', 'cli/commands/package-upload.js', 'cli/commands/package-db.js', 'signing/sign.js', 'db/packages.js'])

@@ -47,9 +47,15 @@ export function errorMessage(error: unknown): string {
  * may quote a file, a service's answer or a database row: control characters are shown escaped.
  */
 export function reportError(error: unknown): void {
-  say(`${red('error')} [${terminalSafe(errorCode(error))}]: ${terminalSafe(errorMessage(error))}`);
+  for (const line of errorReport(error)) say(line);
+}
+
+/** The lines `reportError` writes. */
+export function errorReport(error: unknown): string[] {
+  const lines = [`${red('error')} [${terminalSafe(errorCode(error))}]: ${terminalSafe(errorMessage(error))}`];
   const cause = error instanceof Error ? error.cause : undefined;
-  if (cause instanceof CloacinaSignError && cause.code === 'AUDIT_FAILED') say(`  and this failure was not audited: ${terminalSafe(cause.message)}`);
+  if (cause instanceof CloacinaSignError && cause.code === 'AUDIT_FAILED') lines.push(`  and this failure was not audited: ${terminalSafe(cause.message)}`);
+  return lines;
 }
 
 export function exitCodeFor(error: unknown): number {

@@ -3,7 +3,7 @@ import { CloacinaSignError } from '../../errors';
 import { SignatureSource } from '../../verification/signature-source';
 import type { VerificationResult } from '../../verification/result';
 import type { VerificationOutcome } from '../../verification/verify-many';
-import { errorCode, errorMessage, EXIT_OK, exitCodeFor, green, printData, reportError, say, terminalSafe } from '../output';
+import { errorCode, errorMessage, errorReport, EXIT_OK, exitCodeFor, green, printData, terminalSafe } from '../output';
 import { formatOf, type PackageCheckOptions } from '../package-checks';
 import { withProgress } from '../progress';
 import { type TrustOptions, withLoader } from '../trust';
@@ -33,7 +33,7 @@ function verifyResult(packagePath: string, result?: VerificationResult, error?: 
 }
 
 /** Packages decided per `verifyMany` call: outcomes are printed a chunk at a time while the next is verified. */
-const PACKAGES_PER_CHUNK = 256;
+const PACKAGES_PER_CHUNK = 1024;
 
 /** Verifies every package; outcomes are printed in the order given. The exit code is the worst outcome: 2, then 1, then 0. */
 export async function verify(packagePaths: string[], options: PackageVerifyOptions): Promise<void> {
@@ -48,7 +48,8 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
       const format = formatOf(packagePath, options, 'any');
       return { signature: source, format: format === 'any' ? undefined : format, maxPackageBytes: options.maxSize };
     };
-    const report = ({ path: packagePath, verified: result, error }: VerificationOutcome): void => {
+    // Each outcome's lines, written per package with a terminal, per chunk otherwise (one write for a chunk's lines).
+    const report = ({ path: packagePath, verified: result, error }: VerificationOutcome, said: string[], printed: string[]): void => {
       // A file name is anyone's choice: it reaches the terminal with its control characters escaped.
       const shownPath = terminalSafe(packagePath);
       if (result) {
@@ -56,15 +57,22 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
           ? ` ${result.statement.name} ${result.statement.version}${result.statement.expiresAt ? ` (valid until ${result.statement.expiresAt})` : ''}`
           : '';
         const when = result.signedAt === null ? ' (a cosign signature, ECDSA P-256)' : ` at ${result.signedAt}`;
-        say(`${green('verified')} ${shownPath}${what}: signed by ${result.signerFingerprint}${when}`);
-        if (!options.json) process.stdout.write(`verified ${result.packageHash}  ${shownPath}\n`);
+        said.push(`${green('verified')} ${shownPath}${what}: signed by ${result.signerFingerprint}${when}`);
+        if (!options.json) printed.push(`verified ${result.packageHash}  ${shownPath}`);
         results.push(verifyResult(packagePath, result));
       } else {
-        reportError(error);
-        if (!options.json) process.stdout.write(`REJECTED ${errorCode(error)}  ${shownPath}\n`);
+        said.push(...errorReport(error));
+        if (!options.json) printed.push(`REJECTED ${errorCode(error)}  ${shownPath}`);
         results.push(verifyResult(packagePath, undefined, error));
         exitCode = Math.max(exitCode, exitCodeFor(error));
       }
+    };
+    const reportAll = (outcomes: readonly VerificationOutcome[]): void => {
+      const said: string[] = [];
+      const printed: string[] = [];
+      for (const outcome of outcomes) report(outcome, said, printed);
+      if (said.length > 0) process.stderr.write(`${said.join('\n')}\n`);
+      if (printed.length > 0) process.stdout.write(`${printed.join('\n')}\n`);
     };
     if (process.stderr.isTTY) {
       // A person watching a terminal: one package at a time, each large one with its progress bar.
@@ -73,7 +81,7 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
           (verified): VerificationOutcome => ({ path: packagePath, verified }),
           (error: Error): VerificationOutcome => ({ path: packagePath, error }),
         );
-        report(outcome);
+        reportAll([outcome]);
       }
     } else {
       // Packages that share their checks go together; each chunk is verified while the one before is printed.
@@ -88,7 +96,7 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
       for (let index = 0; index < chunks.length; index += 1) {
         const outcomes = await pending!;
         pending = index + 1 < chunks.length ? loader.verifyMany(chunks[index + 1], checksOf(chunks[index + 1][0])) : undefined;
-        for (const outcome of outcomes) report(outcome);
+        reportAll(outcomes);
       }
     }
     if (options.json) printData(options, { verified: exitCode === EXIT_OK, results }, '');
