@@ -1,10 +1,10 @@
 // Small-file reads with a size cap (through the native bounded read), and writes that never leave a
 // half-written file behind and never clobber what they must not: an existing file (unless asked to),
 // the package being signed, a private key.
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { CloacinaSignError } from './errors';
+import { nodeCrypto } from './node-crypto';
 import { native, type SmallFileRead } from './native';
 
 export class FileTooLarge extends CloacinaSignError {
@@ -242,7 +242,7 @@ export async function syncDirectory(directory: string): Promise<void> {
  * On failure the temporary file is removed; a kill can leave it, until step 1 of the next write.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, options: WriteOptions): Promise<void> {
-  const temporary = join(dirname(path), `${temporaryPrefix(path)}${randomBytes(8).toString('hex')}`);
+  const temporary = join(dirname(path), `${temporaryPrefix(path)}${nodeCrypto().randomBytes(8).toString('hex')}`);
   let handle: fs.FileHandle | undefined;
   let created = false;
   try {

@@ -3,8 +3,9 @@
 // that does not match is never run.
 import { expect } from 'chai';
 import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { runCli, tempDir } from './helpers';
+import { ROOT, runCli, tempDir } from './helpers';
 
 const nodeHasCompileCache = typeof (require('node:module') as { enableCompileCache?: unknown }).enableCompileCache === 'function';
 
@@ -47,6 +48,28 @@ describe('the CLI code cache', () => {
     expect(second.stdout).to.equal(first.stdout);
     expect(files()).to.have.length(1);
     expect(statSync(join(codeCache, files()[0])).mtimeMs).to.equal(cached);
+  });
+
+  it('when the bundle is rewritten with other code of the same length, the next run compiles the new code, not the cached one', () => {
+    // V8 checks only a source's length: the cache file's name must tell the versions of the file apart.
+    const bundle = dir.join('bundle.js');
+    const run = () =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `console.log(require(${JSON.stringify(join(ROOT, 'dist/src/cli/code-cache.js'))}).requireWithCodeCache(process.argv[1], ['node', 'cli', 'package', 'verify']).value)`,
+          bundle,
+        ],
+        { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: cacheHome, NODE_DISABLE_COMPILE_CACHE: '' } },
+      );
+    writeFileSync(bundle, "module.exports = { value: 'first' };");
+    expect(run().stdout.trim()).to.equal('first');
+    expect(run().stdout.trim()).to.equal('first');
+    expect(files()).to.have.length(1);
+    writeFileSync(bundle, "module.exports = { value: 'other' };");
+    expect(run().stdout.trim()).to.equal('other');
+    expect(files()).to.have.length(2);
   });
 
   it('when a cache file holds something else, V8 refuses it, the command still works and the file is rewritten', () => {

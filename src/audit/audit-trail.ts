@@ -12,8 +12,9 @@ export class AuditTrail {
     this.sinks = Array.isArray(sinks) ? [...sinks] : [sinks as AuditSink];
   }
 
-  /** Writes the event to every sink; resolves with it once all have it. */
-  async record(input: AuditEventInput): Promise<AuditEvent> {
+  /** Writes the event to every sink; resolves with it once all have it. Without sinks (`audit: []`) no event is made. */
+  async record(input: AuditEventInput): Promise<AuditEvent | undefined> {
+    if (this.sinks.length === 0) return undefined;
     const event = auditEvent(input);
     await writeAll(event, this.sinks);
     return event;

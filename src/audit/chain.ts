@@ -18,7 +18,7 @@
 // Every column of the row is covered (prev_hash and seq directly, row_hash is the result); strings exactly as
 // stored, never trimmed or normalized. The fixed order, the type tags and the length prefixes make the
 // encoding unambiguous: two different rows never encode to the same bytes.
-import { hash } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto';
 import type { AuditEvent } from './events';
 
 /** The prev_hash of seq 1. */
@@ -91,7 +91,7 @@ export function rowHash(prevHash: string, seq: number, row: HashedValues): strin
       offset += 5 + length;
     }
   }
-  return hash('sha256', out.subarray(0, offset), 'hex');
+  return nodeCrypto().hash('sha256', out.subarray(0, offset), 'hex');
 }
 
 /**

@@ -9,12 +9,12 @@
 // A cache file is code this process will run, so it is trusted only as far as the directory is: the
 // directory must be a real directory (not a symbolic link) owned by this user and closed to everyone
 // else (mode 0700), or nothing is read or written there. A file's name carries the Node version, the
-// command and the SHA-256 of the bundle's source (V8 itself only checks the source's length), and a file
-// is written whole to a temporary name and renamed, so a reader never sees half of one. Anything that
+// command and the identity of the bundle's file as read (its inode, size and change time: any write to the
+// file or a new file changes them, while V8 itself only checks the source's length), and a file is written
+// whole to a temporary name and renamed, so a reader never sees half of one. Anything that
 // fails (no home directory, a read-only file system, a rejected cache) only means compiling as usual.
 // NODE_DISABLE_COMPILE_CACHE=1 turns it off, as it does Node's own.
-import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { type BigIntStats, closeSync, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -40,11 +40,22 @@ function cacheDirectory(): string | undefined {
   }
 }
 
-/** A file name for this Node, this command and this source: lowercase words only from the command line. */
-function cacheName(source: string, argv: readonly string[]): string {
+/** A file name for this Node, this command and this version of the bundle: lowercase words only from the command line. */
+function cacheName(bundle: BigIntStats, argv: readonly string[]): string {
   const words = argv.slice(2, 4).filter((word) => /^[a-z][a-z-]{0,31}$/.test(word));
-  const digest = createHash('sha256').update(source).digest('hex').slice(0, 32);
-  return `${process.version}-${process.arch}-${words.join('-') || 'none'}-${digest}.v8`;
+  const version = `${bundle.dev}.${bundle.ino}.${bundle.size}.${bundle.ctimeNs}.${bundle.mtimeNs}`;
+  return `${process.version}-${process.arch}-${words.join('-') || 'none'}-${version}.v8`;
+}
+
+/** The bundle's source and the identity of the file it was read from (stat and read on one descriptor). */
+function readBundle(bundle: string): { source: string; stat: BigIntStats } {
+  const fd = openSync(bundle, 'r');
+  try {
+    const stat = fstatSync(fd, { bigint: true });
+    return { source: readFileSync(fd, 'utf8'), stat };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function readCache(file: string): Buffer | undefined {
@@ -77,9 +88,9 @@ function writeCache(file: string, data: Buffer): void {
 
 /** Loads `bundle` as a CommonJS module, compiled from the cache when one matches; returns its exports. */
 export function requireWithCodeCache<T>(bundle: string, argv: readonly string[]): T {
-  const source = readFileSync(bundle, 'utf8');
+  const { source, stat } = readBundle(bundle);
   const directory = cacheDirectory();
-  const file = directory ? join(directory, cacheName(source, argv)) : undefined;
+  const file = directory ? join(directory, cacheName(stat, argv)) : undefined;
   const cachedData = file ? readCache(file) : undefined;
   const script = new Script(Module.wrap(source), { filename: bundle, cachedData });
   const module = { exports: {} as T };

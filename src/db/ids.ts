@@ -1,8 +1,8 @@
 // Row identities and timestamps, made by the application so both engines store the same values.
-import { randomUUID } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto';
 
 export function newId(): string {
-  return randomUUID();
+  return nodeCrypto().randomUUID();
 }
 
 /**
@@ -13,7 +13,7 @@ export function newId(): string {
  */
 export function newOrderedId(): string {
   const time = Date.now().toString(16).padStart(12, '0');
-  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${randomUUID().slice(15)}`;
+  return `${time.slice(0, 8)}-${time.slice(8, 12)}-7${nodeCrypto().randomUUID().slice(15)}`;
 }
 
 /** Timestamps are ISO 8601 UTC strings with milliseconds: they sort as text and read back identically. */

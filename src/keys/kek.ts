@@ -1,7 +1,7 @@
 // The key-encryption key (KEK): 32 bytes given as base64 or hex (a variable or a protected file), or a
 // sensitive, non-extractable AES-256 key object in a PKCS#11 token, where sealing and opening run.
 // Messages never contain its value or the token's PIN.
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto';
 import { CloacinaSignError } from '../errors';
 import { type FileOwnership, readSmallFileSync } from '../files';
 import { native } from '../native';
@@ -62,7 +62,7 @@ export function isTokenKek(kek: Kek): kek is TokenKek {
 export function kekId(kek: Kek): string {
   if (isTokenKek(kek)) return kek.id;
   if (kek.length !== 32) throw new CloacinaSignError('INVALID_INPUT', `a key-encryption key must be 32 bytes, got ${kek.length}`);
-  return createHash('sha256').update(KEK_ID_LABEL).update(kek).digest('hex').slice(0, 16);
+  return nodeCrypto().createHash('sha256').update(KEK_ID_LABEL).update(kek).digest('hex').slice(0, 16);
 }
 
 const MAX_SECRET_FILE_BYTES = 4096;

@@ -9,7 +9,7 @@
 // runner can write: whoever can lower it can replay an older, unexpired list.
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { nodeCrypto } from '../node-crypto';
 import { CloacinaSignError, errorForCode } from '../errors';
 import { FileNotFound, readSmallFileSync } from '../files';
 import { native, type RevocationListFields } from '../native';
@@ -54,7 +54,7 @@ function readState(path: string): Sequences {
 }
 
 function writeState(path: string, sequences: Sequences): void {
-  const temporary = join(dirname(path), `.${randomBytes(8).toString('hex')}.tmp`);
+  const temporary = join(dirname(path), `.${nodeCrypto().randomBytes(8).toString('hex')}.tmp`);
   try {
     const fd = openSync(temporary, 'wx', 0o600);
     try {

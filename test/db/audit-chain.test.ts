@@ -141,7 +141,7 @@ describeEngines('the audit hash chain', (t) => {
     const db = await open(url, true);
     const trail = new AuditTrail(auditToDatabase(db));
     const events: AuditEvent[] = [];
-    for (const input of EVENTS) events.push(await trail.record(input));
+    for (const input of EVENTS) events.push((await trail.record(input)) as AuditEvent);
     return { url, db, events };
   }
 
@@ -346,7 +346,7 @@ describeEngines('the audit hash chain', (t) => {
       const { url, db } = await chainOfEvents();
       const trail = new AuditTrail(auditToDatabase(db));
       // U+FFFD is what the driver reads the invalid byte 0xFF as.
-      const event = await trail.record({ eventType: 'verification.success', packagePath: '/pkgs/caf\uFFFD.so', signatureVerified: true });
+      const event = (await trail.record({ eventType: 'verification.success', packagePath: '/pkgs/caf\uFFFD.so', signatureVerified: true })) as AuditEvent;
       await db.knex.raw(`update audit_events set package_path = cast(x'2f706b67732f636166ff2e736f' as text) where id = ?`, [event.id]);
       expect((await db.knex('audit_events').where({ id: event.id }).first()).package_path).to.equal('/pkgs/caf\uFFFD.so');
       const { status, report } = auditVerify(url);
