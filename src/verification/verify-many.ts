@@ -45,15 +45,23 @@ export async function verifyManyWithTrust(ctx: VerificationContext, paths: reado
       continue;
     }
     const { organization } = now;
+    const outcomeOf = (path: string, index: number): VerificationResult => {
+      const { verified, error } = decided[index];
+      if (!verified) throw translate(error ?? '[INTERNAL] no outcome');
+      return resultOf(path, verified, organization);
+    };
+    if (ctx.trail.sinks.length === 0) {
+      // Nothing to audit to (`audit: []`): the outcomes as they are, without a promise per package.
+      outcomes.push(...batch.map((path, index) => settleNow(path, () => outcomeOf(path, index))));
+      continue;
+    }
     // Each audited as its own verification, in the order given.
     const audits = batch.map((path, index) =>
       settle(
         path,
         audited(ctx, path, async (attempt) => {
           attempt.organization = organization;
-          const { verified, error } = decided[index];
-          if (!verified) throw translate(error ?? '[INTERNAL] no outcome');
-          return resultOf(path, verified, organization);
+          return outcomeOf(path, index);
         }),
       ),
     );
@@ -93,4 +101,12 @@ function settle(path: string, verification: Promise<VerificationResult>): Promis
     (verified) => ({ path, verified }),
     (error: unknown) => ({ path, error: error instanceof Error ? error : new Error(String(error)) }),
   );
+}
+
+function settleNow(path: string, verify: () => VerificationResult): VerificationOutcome {
+  try {
+    return { path, verified: verify() };
+  } catch (error) {
+    return { path, error: error instanceof Error ? error : new Error(String(error)) };
+  }
 }

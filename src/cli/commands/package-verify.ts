@@ -59,11 +59,11 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
         const when = result.signedAt === null ? ' (a cosign signature, ECDSA P-256)' : ` at ${result.signedAt}`;
         said.push(`${green('verified')} ${shownPath}${what}: signed by ${result.signerFingerprint}${when}`);
         if (!options.json) printed.push(`verified ${result.packageHash}  ${shownPath}`);
-        results.push(verifyResult(packagePath, result));
+        if (options.json) results.push(verifyResult(packagePath, result));
       } else {
         said.push(...errorReport(error));
         if (!options.json) printed.push(`REJECTED ${errorCode(error)}  ${shownPath}`);
-        results.push(verifyResult(packagePath, undefined, error));
+        if (options.json) results.push(verifyResult(packagePath, undefined, error));
         exitCode = Math.max(exitCode, exitCodeFor(error));
       }
     };
