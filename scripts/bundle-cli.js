@@ -10,6 +10,7 @@
 // module builds from its own __dirname (the migrations: `../../migrations`) names the same place from
 // the bundle. Usage: node scripts/bundle-cli.js (after tsc).
 
+const { chmodSync } = require('node:fs');
 const { dirname, join, relative, resolve } = require('node:path');
 const esbuild = require('esbuild');
 
@@ -66,4 +67,7 @@ esbuild
     legalComments: 'inline',
     logLevel: 'warning',
   })
+  // The bin itself (tsc writes it 0644): executable, so `npx cloacina-sign` inside the repository and
+  // ./dist/src/cli/main.js run it as npm's install makes it run for a dependent.
+  .then(() => chmodSync(join(ROOT, 'dist/src/cli/main.js'), 0o755))
   .catch(() => process.exit(1));
