@@ -99,7 +99,7 @@ export async function verifyEach(paths: readonly string[], verifyOne: (path: str
 function settle(path: string, verification: Promise<VerificationResult>): Promise<VerificationOutcome> {
   return verification.then(
     (verified) => ({ path, verified }),
-    (error: unknown) => ({ path, error: error instanceof Error ? error : new Error(String(error)) }),
+    (error: unknown) => ({ path, error: asError(error) }),
   );
 }
 
@@ -107,6 +107,8 @@ function settleNow(path: string, verify: () => VerificationResult): Verification
   try {
     return { path, verified: verify() };
   } catch (error) {
-    return { path, error: error instanceof Error ? error : new Error(String(error)) };
+    return { path, error: asError(error) };
   }
 }
+
+const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));

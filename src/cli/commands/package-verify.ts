@@ -1,7 +1,7 @@
 // `cloacina-sign package verify`: packages against pinned keys or an organization's trust.
 import { CloacinaSignError } from '../../errors';
 import { SignatureSource } from '../../verification/signature-source';
-import type { VerificationResult } from '../../verification/result';
+import type { PackageFormatName, VerificationResult } from '../../verification/result';
 import type { VerificationOutcome } from '../../verification/verify-many';
 import { errorCode, errorMessage, errorReport, EXIT_OK, exitCodeFor, green, printData, terminalSafe } from '../output';
 import { formatOf, type PackageCheckOptions } from '../package-checks';
@@ -86,11 +86,13 @@ export async function verify(packagePaths: string[], options: PackageVerifyOptio
     } else {
       // Packages that share their checks go together; each chunk is verified while the one before is printed.
       const chunks: string[][] = [];
+      let chunkFormat: PackageFormatName | undefined;
       for (const packagePath of packagePaths) {
         const last = chunks[chunks.length - 1];
-        const same = last && last.length < PACKAGES_PER_CHUNK && checksOf(last[0]).format === checksOf(packagePath).format;
-        if (same) last.push(packagePath);
+        const format = checksOf(packagePath).format;
+        if (last && last.length < PACKAGES_PER_CHUNK && format === chunkFormat) last.push(packagePath);
         else chunks.push([packagePath]);
+        chunkFormat = format;
       }
       let pending = chunks.length > 0 ? loader.verifyMany(chunks[0], checksOf(chunks[0][0])) : undefined;
       for (let index = 0; index < chunks.length; index += 1) {
